@@ -1,0 +1,54 @@
+"""Developer sessions: ``nox -s lint typecheck tests slow smoke bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+PYTHON = "3.12"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the four packages."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The default (fast) test suite, as CI runs it."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """Long tests: real MCMC and recovery runs (``@pytest.mark.slow``)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def smoke(session: nox.Session) -> None:
+    """The README's main job end to end in a temporary directory."""
+    session.install("-e", ".")
+    out = session.create_tmp()
+    session.run("mmm-workbench", "simulate", "confounded-demand", "--out", f"{out}/quickstart")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks; each prints ratios against a baseline measured in the same run and
+    writes JSON to bench/results/."""
+    session.install("-e", ".")
+    session.run("python", "bench/bench_generate.py", *session.posargs)

@@ -1,0 +1,33 @@
+"""Random streams: the scenario's root seed, the cell and the replicate fix each one.
+
+The same (seed, cell, replicate) gives the same stream whatever the execution order,
+worker or executor, and different replicates give independent streams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["replicate_rng", "replicate_seed_sequence"]
+
+
+def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.random.SeedSequence:
+    """The ``SeedSequence`` of one (cell, replicate).
+
+    Parameters
+    ----------
+    seed
+        The scenario's root seed.
+    cell_id
+        The cell's stable hex id (``scenarios.spec_hash`` of its spec).
+    replicate
+        Replicate number, 0-based.
+    """
+    if replicate < 0:
+        raise ValueError(f"replicate = {replicate}: must be >= 0")
+    return np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16), replicate))
+
+
+def replicate_rng(seed: int, cell_id: str, replicate: int) -> np.random.Generator:
+    """A ``numpy.random.Generator`` on :func:`replicate_seed_sequence`."""
+    return np.random.default_rng(replicate_seed_sequence(seed, cell_id, replicate))

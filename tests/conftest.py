@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny fixed-seed specs, and the shipped confounded-demand scenario."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from scenarios import Scenario, load_scenario, parse_scenario
+
+settings.register_profile(
+    "workbench", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile("workbench")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFOUNDED = ROOT / "scenarios" / "confounded-demand.toml"
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "seed": 7,
+    "data": {
+        "periods": 40,
+        "train_periods": 36,
+        "intercept": 50.0,
+        "demand": {
+            "scale": 100.0,
+            "noise_sd": 0.05,
+            "rho": 0.5,
+            "trend": {"kind": "linear", "level": 1.0, "slope": 0.01},
+            "seasonality": [{"period": 13, "sin": [0.1], "cos": [0.05]}],
+        },
+        "proxy": {"noise_sd": 0.1},
+        "noise": {"kind": "normal", "sd": 2.0},
+        "channels": [
+            {
+                "name": "tv",
+                "spend": {"demand_share": 10.0, "noise_sd": 0.2},
+                "adstock": {"kind": "geometric", "alpha": 0.6, "l_max": 6},
+                "saturation": {"kind": "logistic", "lam": 1.5},
+                "beta": 40.0,
+            },
+            {
+                "name": "search",
+                "spend": {"demand_share": 5.0, "noise_sd": 0.3, "demand_strength": 0.5},
+                "adstock": {"kind": "delayed", "alpha": 0.5, "theta": 1.0, "l_max": 4},
+                "saturation": {"kind": "hill", "slope": 1.5, "kappa": 0.5},
+                "beta": 20.0,
+            },
+        ],
+    },
+}
+
+
+def tiny_raw(**data_overrides: Any) -> dict[str, Any]:
+    """A deep copy of the tiny scenario's raw TOML dict with ``data`` keys overridden."""
+    raw = copy.deepcopy(TINY)
+    raw["data"].update(data_overrides)
+    return raw
+
+
+@pytest.fixture
+def tiny() -> Scenario:
+    return parse_scenario(tiny_raw())
+
+
+@pytest.fixture(scope="session")
+def confounded() -> Scenario:
+    return load_scenario(CONFOUNDED)
