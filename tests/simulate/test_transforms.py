@@ -1,0 +1,477 @@
+"""Tests of the media transformation registry (``simulate.transforms``).
+
+Properties (hypothesis), numerical equality with pymc-marketing's own implementations
+(the classes named by ``Family.pymc_marketing``, evaluated through pytensor), and error
+messages for bad scenario input.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import math
+import re
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pymc_marketing.mmm as pmm
+import pytensor
+import pytensor.xtensor as ptx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from pymc_marketing.mmm.transformers import ConvMode
+
+import simulate.transforms as tr
+
+SETTINGS = settings(max_examples=40, deadline=None, database=None)
+# No numba/C compilation, which takes over a minute on a cold cache. (The "py" linker with
+# the fast_run rewrites is no option: its fused Composite ops lose precision, ~1e-7.)
+PM_MODE = "FAST_COMPILE"
+
+# Ranges that tests draw parameters from: every registered family must be listed here.
+RANGES: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
+    "adstock": {
+        "geometric": {"alpha": (0.0, 0.99)},
+        "delayed": {"alpha": (0.01, 0.99), "theta": (0.0, 10.0)},
+        "weibull_pdf": {"lam": (0.3, 10.0), "k": (0.3, 6.0)},
+        "weibull_cdf": {"lam": (0.3, 10.0), "k": (0.3, 6.0)},
+        "binomial": {"alpha": (0.0, 1.0)},
+    },
+    "saturation": {
+        "logistic": {"lam": (0.05, 20.0)},
+        "hill": {"slope": (0.2, 6.0), "kappa": (0.05, 5.0)},
+        "michaelis_menten": {"alpha": (0.1, 10.0), "lam": (0.05, 5.0)},
+        "tanh": {"b": (0.1, 10.0), "c": (0.05, 5.0)},
+        "root": {"alpha": (0.05, 3.0)},
+    },
+}
+# Supremum of each bounded saturation.
+BOUNDS: dict[str, Callable[[dict[str, float]], float]] = {
+    "logistic": lambda p: 1.0,
+    "hill": lambda p: 1.0,
+    "michaelis_menten": lambda p: p["alpha"],
+    "tanh": lambda p: p["b"],
+}
+
+
+def min_l_max(name: str, normalize: bool) -> int:
+    """weibull_pdf's min-max scaled kernel is 0 / 0 for a single weight, unless normalized."""
+    return 2 if name == "weibull_pdf" and not normalize else 1
+
+
+ADSTOCK_NAMES = sorted(tr.ADSTOCKS)
+SATURATION_NAMES = sorted(tr.SATURATIONS)
+
+
+def params_strategy(role: str, name: str) -> st.SearchStrategy[dict[str, float]]:
+    return st.fixed_dictionaries(
+        {k: st.floats(lo, hi) for k, (lo, hi) in RANGES[role][name].items()}
+    )
+
+
+def random_params(
+    rng: np.random.Generator, role: str, name: str, shape: tuple[int, ...]
+) -> dict[str, NDArray[np.float64]]:
+    """Uniform draws; for a vector, the first entries hit the closed bounds of the family."""
+    out = {}
+    for param in tr.get_family(role, name, "test").params:
+        lo, hi = RANGES[role][name][param.name]
+        values = rng.uniform(lo, hi, size=shape)
+        if len(shape) == 1:
+            edges = [
+                b
+                for b, is_open in ((param.low, param.low_open), (param.high, param.high_open))
+                if math.isfinite(b) and not is_open
+            ]
+            values[: len(edges)] = edges
+        out[param.name] = values
+    return out
+
+
+def spend(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Non-negative series with some zero periods."""
+    return rng.gamma(2.0, 1.0, size=shape) * (rng.random(shape) < 0.8)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_contents_and_parameter_names() -> None:
+    names = {
+        role: {n: f.param_names for n, f in reg.items()}
+        for role, reg in (("adstock", tr.ADSTOCKS), ("saturation", tr.SATURATIONS))
+    }
+    assert names == {
+        "adstock": {
+            "geometric": ("alpha",),
+            "delayed": ("alpha", "theta"),
+            "weibull_pdf": ("lam", "k"),
+            "weibull_cdf": ("lam", "k"),
+            "binomial": ("alpha",),
+        },
+        "saturation": {
+            "logistic": ("lam",),
+            "hill": ("slope", "kappa"),
+            "michaelis_menten": ("alpha", "lam"),
+            "tanh": ("b", "c"),
+            "root": ("alpha",),
+        },
+    }
+    for role, families in RANGES.items():
+        for name, ranges in families.items():
+            family = tr.get_family(role, name, "test")
+            assert family.role == role and family.name == name
+            for param in family.params:  # the test ranges lie inside the admissible values
+                lo, hi = ranges[param.name]
+                assert param.admits(np.array([lo, hi])).all(), (name, param)
+    assert {n for n, f in tr.SATURATIONS.items() if f.bounded} == set(BOUNDS)
+    assert all(f.rescale is not None for f in tr.SATURATIONS.values())
+    assert all(f.rescale is None for f in tr.ADSTOCKS.values())
+
+
+def test_register_rejects_duplicates_and_bad_roles() -> None:
+    with pytest.raises(ValueError, match="'geometric' is already registered"):
+        tr.register("adstock", "geometric", [])(lambda lags: lags)
+    with pytest.raises(ValueError, match="role = 'media'"):
+        tr.register("media", "x", [])  # type: ignore[arg-type]
+    assert tr.ADSTOCKS["geometric"].func.__name__ == "_geometric"
+
+
+def test_module_is_a_numpy_only_leaf() -> None:
+    tree = ast.parse(Path(tr.__file__).read_text())
+    imported = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    imported |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    }
+    assert imported <= {
+        "__future__",
+        "collections",
+        "dataclasses",
+        "math",
+        "numbers",
+        "numpy",
+        "typing",
+    }
+
+
+# --------------------------------------------------------------------------- adstock properties
+
+
+@pytest.mark.parametrize("name", ADSTOCK_NAMES)
+@SETTINGS
+@given(data=st.data(), l_max=st.integers(1, 20), periods=st.integers(1, 40), seed=st.integers(0))
+def test_normalized_adstock_conserves_mass(
+    name: str, data: st.DataObject, l_max: int, periods: int, seed: int
+) -> None:
+    params = data.draw(params_strategy("adstock", name))
+    x = spend(np.random.default_rng(seed), (periods,))
+    padded = np.concatenate([x, np.zeros(l_max - 1)])
+    y = tr.adstock(padded, name, params, l_max=l_max, normalize=True)
+    assert y.shape == padded.shape
+    assert np.all(y >= 0)
+    np.testing.assert_allclose(y.sum(), x.sum(), rtol=1e-12, atol=1e-12)
+    w = tr.adstock_weights(name, params, l_max=l_max, normalize=True)
+    assert w.shape == (l_max,) and np.all(w >= 0)
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ADSTOCK_NAMES)
+@SETTINGS
+@given(
+    param_shape=st.sampled_from([(3, 2), (2,), (3, 1), ()]),
+    l_max=st.integers(1, 12),
+    normalize=st.booleans(),
+    seed=st.integers(0),
+)
+def test_adstock_batches_and_broadcasts_per_row(
+    name: str, param_shape: tuple[int, ...], l_max: int, normalize: bool, seed: int
+) -> None:
+    l_max = max(l_max, min_l_max(name, normalize))
+    rng = np.random.default_rng(seed)
+    x = spend(rng, (3, 2, 15))
+    params = random_params(rng, "adstock", name, param_shape)
+    y = tr.adstock(x, name, params, l_max=l_max, normalize=normalize)
+    assert y.shape == x.shape
+    full = {k: np.broadcast_to(v, (3, 2)) for k, v in params.items()}
+    for i, j in np.ndindex(3, 2):
+        row = {k: float(v[i, j]) for k, v in full.items()}
+        expected = tr.adstock(x[i, j], name, row, l_max=l_max, normalize=normalize)
+        np.testing.assert_allclose(y[i, j], expected, rtol=1e-14, atol=0)
+    w = tr.adstock_weights(name, params, l_max=l_max, normalize=normalize)
+    assert w.shape == (*param_shape, l_max)
+
+
+def test_adstock_is_a_causal_convolution() -> None:
+    x = np.zeros(10)
+    x[2] = 3.0
+    y = tr.adstock(x, "geometric", {"alpha": 0.5}, l_max=4, normalize=False)
+    np.testing.assert_array_equal(y, [0, 0, 3, 1.5, 0.75, 0.375, 0, 0, 0, 0])
+    short = tr.adstock([1.0, 2.0], "geometric", {"alpha": 0.5}, l_max=8, normalize=False)
+    np.testing.assert_array_equal(short, [1.0, 2.5])
+
+
+# --------------------------------------------------------------------------- saturation properties
+
+
+@pytest.mark.parametrize("name", SATURATION_NAMES)
+@SETTINGS
+@given(data=st.data(), log_x_max=st.floats(-3, 3), seed=st.integers(0))
+def test_saturation_is_zero_at_zero_monotone_and_bounded(
+    name: str, data: st.DataObject, log_x_max: float, seed: int
+) -> None:
+    params = data.draw(params_strategy("saturation", name))
+    rng = np.random.default_rng(seed)
+    x = np.sort(np.concatenate([[0.0], rng.uniform(0, 10.0**log_x_max, 300), [1e6]]))
+    y = tr.saturation(x, name, params)
+    assert y.shape == x.shape
+    assert y[0] == 0.0
+    assert np.all(np.diff(y) >= -1e-14 * np.maximum(1.0, np.abs(y[1:])))
+    assert np.all(y >= 0)
+    if name in BOUNDS:
+        assert np.all(y <= BOUNDS[name](params))
+    else:
+        assert y[-1] > 1e6 ** params["alpha"] / 2  # root is unbounded
+
+
+@pytest.mark.parametrize("name", SATURATION_NAMES)
+@SETTINGS
+@given(data=st.data(), log_c=st.floats(-3, 3), seed=st.integers(0))
+def test_saturation_rescale(name: str, data: st.DataObject, log_c: float, seed: int) -> None:
+    params = data.draw(params_strategy("saturation", name))
+    family = tr.SATURATIONS[name]
+    assert family.rescale is not None
+    c = 10.0**log_c
+    params2, m = family.rescale(params, c)
+    params2 = tr.check_params("saturation", name, params2, "rescaled")  # still admissible
+    x = np.concatenate([[0.0], np.random.default_rng(seed).uniform(0, 20, 100)])
+    np.testing.assert_allclose(
+        tr.saturation(x, name, params), m * tr.saturation(c * x, name, params2), rtol=1e-9, atol=0
+    )
+
+
+@pytest.mark.parametrize("name", SATURATION_NAMES)
+def test_saturation_broadcasts_params_against_x(name: str) -> None:
+    rng = np.random.default_rng(7)
+    x = spend(rng, (3, 2, 10))
+    params = {k: v[..., None] for k, v in random_params(rng, "saturation", name, (3, 2)).items()}
+    y = tr.saturation(x, name, params)
+    assert y.shape == x.shape
+    for i, j in np.ndindex(3, 2):
+        row = {k: float(v[i, j, 0]) for k, v in params.items()}
+        np.testing.assert_array_equal(y[i, j], tr.saturation(x[i, j], name, row))
+
+
+# --------------------------------------------------------------------------- pymc-marketing
+
+
+def pm_function_args(name: str, role: str) -> set[str]:
+    cls = getattr(pmm, tr.get_family(role, name, "test").pymc_marketing or "")
+    return set(inspect.signature(cls.function).parameters) - {"self", "x", "dim"}
+
+
+def test_parameter_names_and_beta_rule_match_pymc_marketing() -> None:
+    for name, family in tr.ADSTOCKS.items():
+        assert pm_function_args(name, "adstock") - {"halflife"} == set(family.param_names)
+    with_beta = set()
+    for name, family in tr.SATURATIONS.items():
+        args = pm_function_args(name, "saturation")
+        if "beta" in args:
+            with_beta.add(name)
+        assert args - {"beta"} == set(family.param_names)
+    assert with_beta == {"logistic", "hill", "root"}  # the module docstring's beta rule
+    assert tr.__doc__ is not None and "beta = 1" in tr.__doc__
+
+
+@functools.cache
+def pm_adstock(name: str, l_max: int, normalize: bool) -> Callable[..., Any]:
+    """pymc-marketing's adstock class, compiled: (x[row, date], *params[row]) -> y[row, date]."""
+    family = tr.ADSTOCKS[name]
+    component = getattr(pmm, family.pymc_marketing or "")(l_max=l_max, normalize=normalize)
+    assert component.mode == ConvMode.After
+    x = ptx.xtensor("x", dims=("row", "date"), dtype="float64")
+    params = {p: ptx.xtensor(p, dims=("row",), dtype="float64") for p in family.param_names}
+    y = component.function(x, **params, dim="date").transpose("row", "date")
+    return pytensor.function([x, *params.values()], y, mode=PM_MODE)
+
+
+@functools.cache
+def pm_saturation(name: str) -> Callable[..., Any]:
+    """pymc-marketing's saturation class with beta = 1 where it has one, compiled."""
+    family = tr.SATURATIONS[name]
+    component = getattr(pmm, family.pymc_marketing or "")()
+    x = ptx.xtensor("x", dims=("row", "point"), dtype="float64")
+    params = {p: ptx.xtensor(p, dims=("row",), dtype="float64") for p in family.param_names}
+    beta = {"beta": 1.0} if "beta" in pm_function_args(name, "saturation") else {}
+    y = component.function(x, **params, **beta).transpose("row", "point")
+    return pytensor.function([x, *params.values()], y, mode=PM_MODE)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # weibull_pdf, l_max = 1
+@pytest.mark.parametrize("l_max", [1, 4, 13])
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("name", ADSTOCK_NAMES)
+def test_adstock_matches_pymc_marketing(name: str, normalize: bool, l_max: int) -> None:
+    l_max = max(l_max, min_l_max(name, normalize))
+    rng = np.random.default_rng(zlib.crc32(f"{name}{normalize}{l_max}".encode()))
+    params = random_params(rng, "adstock", name, (20,))
+    x = spend(rng, (20, 30))
+    ours = tr.adstock(x, name, params, l_max=l_max, normalize=normalize)
+    theirs = pm_adstock(name, l_max, normalize)(x, *params.values())
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    impulse = np.zeros((20, l_max))
+    impulse[:, 0] = 1.0
+    np.testing.assert_allclose(
+        tr.adstock_weights(name, params, l_max=l_max, normalize=normalize),
+        pm_adstock(name, l_max, normalize)(impulse, *params.values()),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # pytensor constant folding
+def test_weibull_pdf_with_one_weight() -> None:
+    """0 / 0 in pymc-marketing: NaN, unless normalized (its graph rewrites w / sum(w) to 1)."""
+    params = {"lam": np.array([2.0]), "k": np.array([3.0])}
+    x = np.arange(5.0)[None]
+    np.testing.assert_array_equal(pm_adstock("weibull_pdf", 1, True)(x, *params.values()), x)
+    np.testing.assert_array_equal(tr.adstock(x, "weibull_pdf", params, l_max=1, normalize=True), x)
+    assert np.isnan(pm_adstock("weibull_pdf", 1, False)(x, *params.values())).all()
+    with pytest.raises(tr.TransformError, match=r"weibull_pdf adstock with l_max = 1 .*degenerate"):
+        tr.adstock(x, "weibull_pdf", params, l_max=1, normalize=False)
+
+
+@pytest.mark.parametrize("name", SATURATION_NAMES)
+def test_saturation_matches_pymc_marketing(name: str) -> None:
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    params = random_params(rng, "saturation", name, (20,))
+    x = np.concatenate([np.zeros((20, 1)), 10.0 ** rng.uniform(-4, 2, (20, 40))], axis=1)
+    ours = tr.saturation(x, name, {k: v[:, None] for k, v in params.items()})
+    theirs = pm_saturation(name)(x, *params.values())
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- bad input
+
+PATH = "data.channels[1].adstock"
+
+
+def test_unknown_family() -> None:
+    known = "binomial, delayed, geometric, weibull_cdf, weibull_pdf"
+    with pytest.raises(
+        tr.TransformError,
+        match=re.escape(
+            f"data.channels[0].adstock.kind = 'geometrik': unknown adstock; known: {known}"
+        ),
+    ):
+        tr.get_family("adstock", "geometrik", "data.channels[0].adstock")
+    with pytest.raises(tr.TransformError, match=r"saturation.kind = None: unknown saturation"):
+        tr.get_family("saturation", None, "saturation")
+    with pytest.raises(tr.TransformError, match="unknown saturation; known: hill, logistic"):
+        tr.saturation([1.0], "geometric", {"alpha": 0.5})
+    with pytest.raises(tr.TransformError, match="'hill': unknown adstock"):
+        tr.adstock([1.0], "hill", {"slope": 1.0, "kappa": 1.0}, l_max=2, normalize=True)
+
+
+def test_unknown_and_missing_parameters() -> None:
+    with pytest.raises(
+        tr.TransformError,
+        match=re.escape(
+            f"{PATH}.alpah = 0.5: unknown parameter of geometric adstock; expected one of: alpha"
+        ),
+    ):
+        tr.check_params("adstock", "geometric", {"alpah": 0.5}, PATH)
+    with pytest.raises(
+        tr.TransformError, match=re.escape(f"{PATH}.alpha: missing parameter of geometric adstock")
+    ):
+        tr.check_params("adstock", "geometric", {}, PATH)
+    with pytest.raises(
+        tr.TransformError, match=re.escape("delayed adstock; expected one of: alpha, theta")
+    ):
+        tr.check_params("adstock", "delayed", {"alpha": 0.5, "theta": 1, "l_max": 3}, PATH)
+    with pytest.raises(tr.TransformError, match="missing parameter of hill saturation"):
+        tr.saturation([1.0], "hill", {"slope": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1.3, "adstock.alpha = 1.3: must be in [0, 1)"),
+        (1, "adstock.alpha = 1: must be in [0, 1)"),
+        (-0.1, "adstock.alpha = -0.1: must be in [0, 1)"),
+        (math.nan, "adstock.alpha = nan: must be a finite number"),
+        (math.inf, "adstock.alpha = inf: must be a finite number"),
+        ("0.5", "adstock.alpha = '0.5': must be a finite number"),
+        (True, "adstock.alpha = True: must be a finite number"),
+        (None, "adstock.alpha = None: must be a finite number"),
+    ],
+)
+def test_bad_parameter_values(value: object, message: str) -> None:
+    with pytest.raises(tr.TransformError, match=re.escape(message)) as err:
+        tr.check_params("adstock", "geometric", {"alpha": value}, PATH)
+    assert str(err.value).startswith(PATH)
+
+
+def test_good_parameters_are_returned_as_floats_in_declaration_order() -> None:
+    out = tr.check_params("adstock", "delayed", {"theta": 2, "alpha": np.float32(0.5)}, PATH)
+    assert out == {"alpha": 0.5, "theta": 2.0}
+    assert all(type(v) is float for v in out.values())
+    assert tr.check_params("adstock", "binomial", {"alpha": 1}, PATH) == {"alpha": 1.0}
+
+
+def test_param_check_messages() -> None:
+    assert tr.Param(name="x").check(-3, "p") == -3.0
+    cases = [
+        (tr.Param(name="x", low=0.0, low_open=True), 0.0, "p = 0: must be > 0"),
+        (tr.Param(name="x", low=2.5), 1, "p = 1: must be >= 2.5"),
+        (tr.Param(name="x", high=1.0, high_open=True), 1.0, "p = 1: must be < 1"),
+        (tr.Param(name="x", low=0.0, high=1.0, low_open=True), 0.0, "p = 0: must be in (0, 1]"),
+        (tr.Param(name="x"), -math.inf, "p = -inf: must be a finite number"),
+    ]
+    for param, value, message in cases:
+        with pytest.raises(tr.TransformError, match=re.escape(message)):
+            param.check(value, "p")
+
+
+@pytest.mark.parametrize("l_max", [0, -2, 2.0, True, "3", None])
+def test_bad_l_max(l_max: object) -> None:
+    with pytest.raises(
+        tr.TransformError, match=re.escape(f"l_max = {l_max!r}: must be an integer")
+    ):
+        tr.adstock(np.ones(5), "geometric", {"alpha": 0.5}, l_max=l_max, normalize=True)  # type: ignore[arg-type]
+    with pytest.raises(tr.TransformError, match="must be an integer >= 1"):
+        tr.adstock_weights("geometric", {"alpha": 0.5}, l_max=l_max, normalize=False)  # type: ignore[arg-type]
+
+
+def test_bad_array_inputs() -> None:
+    x = np.ones((2, 6))
+    with pytest.raises(tr.TransformError, match=re.escape("alpha = 1.5: must be in [0, 1)")):
+        tr.adstock(x, "geometric", {"alpha": np.array([0.5, 1.5])}, l_max=3, normalize=True)
+    with pytest.raises(tr.TransformError, match="lam = nan: must be a finite number"):
+        tr.saturation(x, "logistic", {"lam": np.array([1.0, np.nan])})
+    with pytest.raises(tr.TransformError, match="must be a finite number"):
+        tr.saturation(x, "logistic", {"lam": "2"})
+    with pytest.raises(tr.TransformError, match=r"do not broadcast to x.shape\[:-1\] = \(2,\)"):
+        tr.adstock(x, "geometric", {"alpha": np.full(3, 0.5)}, l_max=3, normalize=True)
+    with pytest.raises(tr.TransformError, match="needs a time axis"):
+        tr.adstock(1.0, "geometric", {"alpha": 0.5}, l_max=3, normalize=True)
+    with pytest.raises(tr.TransformError, match="degenerate kernel"):
+        tr.adstock(x, "weibull_pdf", {"lam": 1e-300, "k": 5.0}, l_max=3, normalize=True)
+    # a delayed kernel that underflows: NaN in pymc-marketing when normalized, zeros if not
+    far = {"alpha": 0.01, "theta": 14.0}
+    with pytest.raises(tr.TransformError, match="summing to zero"):
+        tr.adstock(x, "delayed", far, l_max=2, normalize=True)
+    assert not tr.adstock(x, "delayed", far, l_max=2, normalize=False).any()
+    with pytest.raises(tr.TransformError, match=r"shapes \(\(3,\), \(2,\)\) do not broadcast"):
+        tr.adstock(
+            x, "delayed", {"alpha": np.full(3, 0.5), "theta": [1, 2]}, l_max=3, normalize=True
+        )
+    with pytest.raises(tr.TransformError, match="logistic saturation: shapes"):
+        tr.saturation(x, "logistic", {"lam": np.ones(3)})
