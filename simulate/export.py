@@ -1,0 +1,89 @@
+"""Write a generated dataset: ``data.csv`` for modelling tools, ``dataset.nc`` for everything.
+
+Files are written to temporary names and renamed into place only once all are complete,
+so a failure never leaves partial output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+__all__ = ["lift_test_frame", "observed_frame", "read_dataset", "write_dataset"]
+
+
+def observed_frame(tree: xr.DataTree) -> pd.DataFrame:
+    """The modelling table: ``date``, one spend column per channel, controls, target.
+
+    This is the layout pymc-marketing's MMM takes (``date_column="date"``,
+    ``channel_columns`` = the channel names, ``control_columns`` = the controls).
+    """
+    obs = tree["observed"].to_dataset()
+    channels = json.loads(obs.attrs["channels"])
+    controls = json.loads(obs.attrs["controls"])
+    frame = pd.DataFrame({"date": obs["date"].to_numpy()})
+    for ch in channels:
+        frame[ch] = obs["spend"].sel(channel=ch).to_numpy()
+    for ctrl in controls:
+        frame[ctrl] = obs[ctrl].to_numpy()
+    frame[obs.attrs["target"]] = obs[obs.attrs["target"]].to_numpy()
+    return frame
+
+
+def lift_test_frame(tree: xr.DataTree) -> pd.DataFrame:
+    """Lift tests in pymc-marketing's calibration columns: channel, x, delta_x, delta_y, sigma
+    (per-period spend and target units; see :mod:`simulate.truth`), plus the window."""
+    obs = tree["observed"]
+    return pd.DataFrame(
+        {
+            "channel": obs["lift_channel"].to_numpy().astype(str),
+            **{
+                k: obs[f"lift_{k}"].to_numpy()
+                for k in ("x", "delta_x", "delta_y", "sigma", "start", "end")
+            },
+        }
+    )
+
+
+def write_dataset(tree: xr.DataTree, out: str | Path) -> dict[str, Path]:
+    """Write ``data.csv``, ``dataset.nc`` and, when there are lift tests, ``lift_tests.csv``.
+
+    Returns
+    -------
+    dict
+        The written paths by kind (``csv``, ``netcdf``, ``lift_tests``).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = {"csv": out / "data.csv", "netcdf": out / "dataset.nc"}
+    if tree["observed"].sizes.get("experiment", 0):
+        targets["lift_tests"] = out / "lift_tests.csv"
+    temps: dict[str, Path] = {}
+    try:
+        for kind, final in targets.items():
+            fd, name = tempfile.mkstemp(dir=out, prefix=f".{final.name}.", suffix=".tmp")
+            os.close(fd)
+            temps[kind] = Path(name)
+            if kind == "csv":
+                observed_frame(tree).to_csv(temps[kind], index=False)
+            elif kind == "lift_tests":
+                lift_test_frame(tree).to_csv(temps[kind], index=False)
+            else:
+                tree.to_netcdf(temps[kind], engine="h5netcdf")
+        for kind, final in targets.items():
+            os.replace(temps[kind], final)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+    return targets
+
+
+def read_dataset(path: str | Path) -> xr.DataTree:
+    """Read a ``dataset.nc`` written by :func:`write_dataset` (fully loaded, file closed)."""
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return tree.load()

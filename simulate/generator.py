@@ -1,0 +1,156 @@
+"""``generate(spec, rng)``: one dataset with its exact ground truth, as an ``xarray.DataTree``.
+
+Layout (names are the estimand contract shared with ``recover/`` and ``reports/``)::
+
+    /                         coordinates date, channel
+    /observed                 what a modeller sees
+        spend[date, channel], <target>[date], <proxy>[date], event_<name>[date],
+        is_train[date]; lift tests lift_channel, lift_x, lift_delta_x, lift_delta_y,
+        lift_sigma, lift_start, lift_end [experiment];
+        attrs: target, controls, channels, freq, train_periods, model
+    /truth                    parameters, per-period components and estimands;
+        lift_delta_y_true, lift_total [experiment]; attrs: spec (JSON)
+    /truth/pymc_marketing     the truth in pymc-marketing's internal (max-abs) units
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from scenarios.spec import DataSpec
+from simulate import baseline as bl
+from simulate.media import World, draw_noise, realized_spend, simulate_outcome
+from simulate.spend import planned_spend
+from simulate.tree import assemble
+from simulate.truth import (
+    counterfactual_plans,
+    counterfactual_truth,
+    lift_test_plans,
+    lift_test_truth,
+    pymc_marketing_truth,
+)
+
+__all__ = ["generate"]
+
+Array = NDArray[np.float64]
+_STREAMS = ("demand", "proxy", "spend", "noise", "lift_tests")
+
+
+def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
+    """Simulate one dataset and its exact truth.
+
+    Parameters
+    ----------
+    spec
+        A validated data spec (``scenarios.load_scenario(...).data``).
+    rng
+        The replicate's generator; independent child streams are spawned from it for
+        demand, proxy, spend, noise and lift tests, so adding e.g. a lift test leaves the
+        rest of the data unchanged.
+
+    Returns
+    -------
+    xarray.DataTree
+        ``/observed`` and ``/truth`` (see the module docstring); all values in the units
+        of the original data.
+
+    Raises
+    ------
+    ValueError
+        When a multiplicative model meets a non-positive baseline.
+    """
+    streams = dict(zip(_STREAMS, rng.spawn(len(_STREAMS)), strict=True))
+    index = bl.dates(spec)
+    periods = len(index)
+    latent = bl.demand(spec.demand, index, streams["demand"])
+    indicators, event_effect = bl.events(spec, index)
+    demand_term = spec.demand.effect * latent["demand"]
+    base = spec.intercept + demand_term + event_effect
+    if spec.model == "multiplicative" and np.min(base) <= 0:
+        raise ValueError(
+            f"data.model = 'multiplicative': the baseline must be positive, its minimum is "
+            f"{np.min(base):.4g}; raise data.intercept or lower data.demand.noise_sd"
+        )
+    planned = planned_spend(spec, latent["demand"], streams["spend"])
+    spend, refs = realized_spend(spec, planned)
+    x_scale = np.array(
+        [
+            (float(np.max(spend[c])) or 1.0) if ch.x_scale == "max" else float(ch.x_scale)
+            for c, ch in enumerate(spec.channels)
+        ]
+    )
+    world = World(
+        spec=spec,
+        baseline=base,
+        x_scale=x_scale,
+        refs=refs,
+        noise=draw_noise(spec, periods, streams["noise"]),
+    )
+    multipliers = np.asarray(spec.response_multipliers, dtype=float)
+    plans = [
+        planned[None],
+        counterfactual_plans(planned, multipliers),
+        lift_test_plans(spec, planned),
+    ]
+    with np.errstate(over="ignore"):  # one batched re-simulation of every plan
+        batch = simulate_outcome(world, np.concatenate(plans))
+    factual = {k: v[0] for k, v in batch.items()}
+    n_cf = len(plans[1])
+    if not np.all(np.isfinite(factual["y"])):
+        raise ValueError(
+            f"data: the simulated {spec.target} is not finite (overflow); with "
+            "data.model = 'multiplicative' keep channel terms small (beta and x_scale)"
+        )
+    truth = counterfactual_truth(world, factual, batch["y"][1 : 1 + n_cf])
+    lifts = lift_test_truth(
+        world, factual, {k: v[1 + n_cf :] for k, v in batch.items()}, streams["lift_tests"]
+    )
+    pmm = pymc_marketing_truth(world, factual, truth["channel_contribution"])
+
+    observed = {
+        "spend": factual["spend"].T,
+        "y": factual["y"],
+        "proxy": None
+        if spec.proxy is None
+        else bl.proxy(spec.proxy, latent["demand"], streams["proxy"]),
+        "events": indicators,
+    }
+    per_period = {
+        "y": factual["y"],
+        "mu": factual["mu"],
+        "noise": factual["y"] - factual["mu"],
+        "baseline": base,
+        "baseline_intercept": np.full(periods, spec.intercept),
+        "baseline_demand": demand_term,
+        "baseline_events": event_effect,
+        "interaction": truth["interaction"],
+        **latent,
+    }
+    per_channel = {
+        "planned_spend": planned.T,
+        "x_scale": x_scale,
+        **{
+            k: truth[k]
+            for k in (
+                "channel_contribution",
+                "channel_total_effect",
+                "contribution_total",
+                "contribution_share",
+                "roas",
+                "mroas",
+                "response",
+                "response_spend",
+            )
+        },
+    }
+    return assemble(
+        spec,
+        index,
+        observed=observed,
+        per_period=per_period,
+        per_channel=per_channel,
+        lifts=lifts,
+        pmm=pmm,
+    )

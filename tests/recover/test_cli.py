@@ -1,0 +1,81 @@
+"""``mmm-workbench simulate``: files, summary, and clean failures on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recover.cli import main
+from tests.conftest import CONFOUNDED
+
+
+def test_simulate_writes_files_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", str(CONFOUNDED), "--out", str(tmp_path), "--replicate", "2"]) == 0
+    out = capsys.readouterr().out
+    for word in (
+        "confounded-demand",
+        "replicate 2",
+        "tv",
+        "social",
+        "search",
+        "true share",
+        "ROAS",
+    ):
+        assert word in out
+    assert {p.name for p in tmp_path.iterdir()} == {"data.csv", "dataset.nc", "lift_tests.csv"}
+
+
+def test_replicates_differ(tmp_path: Path) -> None:
+    main(["simulate", "confounded-demand", "--out", str(tmp_path / "a")])
+    main(["simulate", "confounded-demand", "--out", str(tmp_path / "b"), "--replicate", "1"])
+    main(["simulate", "confounded-demand", "--out", str(tmp_path / "c")])
+    a, b, c = ((tmp_path / d / "data.csv").read_text() for d in "abc")
+    assert a == c and a != b
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\n[data\n', "malformed TOML"),
+        (
+            CONFOUNDED.read_text().replace("alpha = 0.25", "alpha = 1.3"),
+            "data.channels[1].adstock.alpha = 1.3: must be in [0, 1)",
+        ),
+        (
+            CONFOUNDED.read_text().replace(
+                'kind = "logistic", lam = 2.5', 'kind = "logistik", lam = 2.5'
+            ),
+            "data.channels[1].saturation.kind = 'logistik': unknown saturation",
+        ),
+        (
+            CONFOUNDED.read_text().replace("train_periods = 156", "train_periods = 200"),
+            "data.train_periods = 200: exceeds data.periods = 156",
+        ),
+    ],
+)
+def test_bad_scenario_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(text)
+    out = tmp_path / "out"
+    assert main(["simulate", str(scenario), "--out", str(out)]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()
+
+
+def test_negative_replicate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "confounded-demand", "--out", str(tmp_path), "--replicate", "-1"]) == 2
+    assert "--replicate = -1: must be >= 0" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "recover.cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "simulate" in done.stdout
