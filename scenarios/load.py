@@ -7,9 +7,7 @@ Unknown keys are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.reader import Calendar, ScenarioError, Table, numbers
 from scenarios.spec import (
     ChannelSpec,
     ConstantTrend,
@@ -41,157 +40,12 @@ from scenarios.spec import (
     TransformSpec,
     Trend,
 )
-from simulate.transforms import Param, TransformError, adstock_weights, check_params, get_family
+from simulate.transforms import TransformError, adstock_weights, check_params, get_family
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
-_MISSING: Any = object()
-_INF = math.inf
 
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be used; the message names the path and the value."""
-
-
-class _Table:
-    """A TOML table being read, with its dotted path; reports unknown keys at the end."""
-
-    def __init__(self, raw: object, path: str) -> None:
-        if not isinstance(raw, Mapping):
-            raise ScenarioError(f"{path} = {raw!r}: must be a table")
-        self.raw: Mapping[str, object] = raw
-        self.path = path
-        self.seen: set[str] = set()
-
-    def sub(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str, default: Any = _MISSING) -> Any:
-        self.seen.add(key)
-        if key in self.raw:
-            return self.raw[key]
-        if default is _MISSING:
-            raise ScenarioError(f"{self.sub(key)}: missing required key")
-        return default
-
-    def has(self, key: str) -> bool:
-        return key in self.raw
-
-    def num(
-        self,
-        key: str,
-        default: Any = _MISSING,
-        *,
-        low: float = -_INF,
-        high: float = _INF,
-        low_open: bool = False,
-        high_open: bool = False,
-    ) -> float:
-        value = self.get(key, default)
-        if value is default and default is not _MISSING:
-            return value  # type: ignore[no-any-return]
-        param = Param(name=key, low=low, high=high, low_open=low_open, high_open=high_open)
-        try:
-            return param.check(value, self.sub(key))
-        except TransformError as err:
-            raise ScenarioError(str(err)) from None
-
-    def integer(self, key: str, default: Any = _MISSING, *, low: int = 0) -> int:
-        value = self.get(key, default)
-        if value is default and default is not _MISSING:
-            return value  # type: ignore[no-any-return]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be an integer")
-        if value < low:
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be >= {low}")
-        return value
-
-    def string(self, key: str, default: Any = _MISSING, choices: tuple[str, ...] = ()) -> Any:
-        value = self.get(key, default)
-        if not isinstance(value, str):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be a string")
-        if choices and value not in choices:
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be one of {', '.join(choices)}")
-        return value
-
-    def channel(self, key: str, names: tuple[str, ...]) -> str:
-        value: str = self.string(key)
-        if value not in names:
-            raise ScenarioError(
-                f"{self.sub(key)} = {value!r}: unknown channel; channels are {', '.join(names)}"
-            )
-        return value
-
-    def boolean(self, key: str, default: Any = _MISSING) -> bool:
-        value = self.get(key, default)
-        if not isinstance(value, bool):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be true or false")
-        return value
-
-    def array(self, key: str, default: Any = _MISSING) -> list[Any]:
-        value = self.get(key, default)
-        if not isinstance(value, list):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be an array")
-        return value
-
-    def table(self, key: str) -> _Table:
-        return _Table(self.get(key), self.sub(key))
-
-    def tables(self, key: str) -> list[_Table]:
-        return [_Table(item, f"{self.sub(key)}[{i}]") for i, item in enumerate(self.array(key, []))]
-
-    def done(self) -> None:
-        unknown = [k for k in self.raw if k not in self.seen]
-        if unknown:
-            key = unknown[0]
-            expected = ", ".join(sorted(self.seen))
-            raise ScenarioError(
-                f"{self.sub(key)} = {self.raw[key]!r}: unknown key; expected one of: {expected}"
-            )
-
-
-def _numbers(tab: _Table, key: str, default: Any = _MISSING) -> tuple[float, ...]:
-    values = tab.array(key, default)
-    path = tab.sub(key)
-    param = Param(name=key)
-    try:
-        return tuple(param.check(v, f"{path}[{i}]") for i, v in enumerate(values))
-    except TransformError as err:
-        raise ScenarioError(str(err)) from None
-
-
-class _Calendar:
-    """Turns ``start`` values (a period index or an ISO date) into period indices."""
-
-    def __init__(self, start: str, freq: str, periods: int, path: str) -> None:
-        try:
-            self.origin = dt.date.fromisoformat(start)
-        except ValueError:
-            raise ScenarioError(f"{path} = {start!r}: must be an ISO date (YYYY-MM-DD)") from None
-        self.step = 7 if freq == "W" else 1
-        self.periods = periods
-
-    def date(self, value: object, path: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise ScenarioError(f"{path} = {value!r}: must be an ISO date (YYYY-MM-DD)") from None
-
-    def index(self, value: object, path: str) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            idx = value
-        elif isinstance(value, str | dt.date):
-            idx = (self.date(value, path) - self.origin).days // self.step
-        else:
-            raise ScenarioError(f"{path} = {value!r}: must be a period index or an ISO date")
-        if not 0 <= idx < self.periods:
-            raise ScenarioError(
-                f"{path} = {value!r}: outside the data (period {idx} of 0..{self.periods - 1})"
-            )
-        return idx
-
-
-def _transform(tab: _Table, role: str) -> TransformSpec:
+def _transform(tab: Table, role: str) -> TransformSpec:
     kind = tab.get("kind")
     try:
         family = get_family(role, kind, tab.path)
@@ -217,7 +71,7 @@ def _transform(tab: _Table, role: str) -> TransformSpec:
     )
 
 
-def _trend(tab: _Table) -> Trend:
+def _trend(tab: Table) -> Trend:
     kind = tab.string("kind", "constant", ("constant", "linear", "power", "log", "piecewise"))
     trend: Trend
     if kind == "constant":
@@ -249,11 +103,11 @@ def _trend(tab: _Table) -> Trend:
     return trend
 
 
-def _demand(tab: _Table, freq: str) -> DemandSpec:
+def _demand(tab: Table, freq: str) -> DemandSpec:
     seasonality = []
     for s in tab.tables("seasonality"):
-        sin = _numbers(s, "sin", [])
-        cos = _numbers(s, "cos", [])
+        sin = numbers(s, "sin", [])
+        cos = numbers(s, "cos", [])
         order = max(len(sin), len(cos))
         if order == 0:
             raise ScenarioError(f"{s.path}: give 'sin' and/or 'cos' coefficients")
@@ -265,7 +119,7 @@ def _demand(tab: _Table, freq: str) -> DemandSpec:
             )
         )
         s.done()
-    dow = _numbers(tab, "day_of_week", [])
+    dow = numbers(tab, "day_of_week", [])
     if dow and (freq != "D" or len(dow) != 7):
         raise ScenarioError(
             f"{tab.sub('day_of_week')} = {list(dow)!r}: needs daily data (freq = 'D') "
@@ -284,7 +138,7 @@ def _demand(tab: _Table, freq: str) -> DemandSpec:
     return spec
 
 
-def _stretches(tab: _Table, key: str, cal: _Calendar, shocks: bool) -> tuple[Any, ...]:
+def _stretches(tab: Table, key: str, cal: Calendar, shocks: bool) -> tuple[Any, ...]:
     out: list[Any] = []
     for s in tab.tables(key):
         start = cal.index(s.get("start"), s.sub("start"))
@@ -297,7 +151,7 @@ def _stretches(tab: _Table, key: str, cal: _Calendar, shocks: bool) -> tuple[Any
     return tuple(out)
 
 
-def _spend(tab: _Table, cal: _Calendar) -> SpendSpec:
+def _spend(tab: Table, cal: Calendar) -> SpendSpec:
     flighting = None
     if tab.has("flighting"):
         f = tab.table("flighting")
@@ -318,7 +172,7 @@ def _spend(tab: _Table, cal: _Calendar) -> SpendSpec:
     return spec
 
 
-def _channel(tab: _Table, cal: _Calendar, periods: int) -> ChannelSpec:
+def _channel(tab: Table, cal: Calendar, periods: int) -> ChannelSpec:
     name = tab.string("name")
     adstock = _transform(tab.table("adstock"), "adstock")
     if adstock.l_max > periods:
@@ -342,7 +196,7 @@ def _channel(tab: _Table, cal: _Calendar, periods: int) -> ChannelSpec:
     return spec
 
 
-def _correlation(tab: _Table, n: int) -> tuple[tuple[float, ...], ...]:
+def _correlation(tab: Table, n: int) -> tuple[tuple[float, ...], ...]:
     raw = tab.get("spend_correlation", None)
     path = tab.sub("spend_correlation")
     if raw is None:
@@ -353,7 +207,7 @@ def _correlation(tab: _Table, n: int) -> tuple[tuple[float, ...], ...]:
         np.fill_diagonal(matrix, 1.0)
     else:
         rows = tab.array("spend_correlation")
-        matrix = np.array([_numbers(_Table({"r": row}, path), "r") for row in rows], dtype=float)
+        matrix = np.array([numbers(Table({"r": row}, path), "r") for row in rows], dtype=float)
         if matrix.shape != (n, n) or not np.allclose(matrix, matrix.T):
             raise ScenarioError(
                 f"{path} = {raw!r}: must be a symmetric {n} x {n} matrix (one row per channel)"
@@ -365,7 +219,7 @@ def _correlation(tab: _Table, n: int) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in matrix)
 
 
-def _mediation(tab: _Table, names: tuple[str, ...]) -> tuple[MediationSpec, ...]:
+def _mediation(tab: Table, names: tuple[str, ...]) -> tuple[MediationSpec, ...]:
     links = []
     for m in tab.tables("mediation"):
         source, target = m.channel("source", names), m.channel("target", names)
@@ -393,7 +247,7 @@ def _mediation(tab: _Table, names: tuple[str, ...]) -> tuple[MediationSpec, ...]
     return tuple(links)
 
 
-def _lift_tests(tab: _Table, cal: _Calendar, names: tuple[str, ...]) -> tuple[LiftTestSpec, ...]:
+def _lift_tests(tab: Table, cal: Calendar, names: tuple[str, ...]) -> tuple[LiftTestSpec, ...]:
     tests = []
     for t in tab.tables("lift_tests"):
         channel = t.channel("channel", names)
@@ -422,11 +276,11 @@ def _lift_tests(tab: _Table, cal: _Calendar, names: tuple[str, ...]) -> tuple[Li
     return tuple(tests)
 
 
-def _data(tab: _Table) -> DataSpec:
+def _data(tab: Table) -> DataSpec:
     periods = tab.integer("periods", low=1)
     freq = tab.string("freq", "W", ("W", "D"))
     start = tab.string("start", "2021-01-01")
-    cal = _Calendar(start, freq, periods, tab.sub("start"))
+    cal = Calendar(start, freq, periods, tab.sub("start"))
     train = tab.integer("train_periods", periods, low=1)
     if train > periods:
         raise ScenarioError(
@@ -479,7 +333,7 @@ def _data(tab: _Table) -> DataSpec:
             "on the log scale; use 'normal' or 'student_t'"
         )
     multipliers = (
-        _numbers(tab, "response_multipliers", None)
+        numbers(tab, "response_multipliers", None)
         if tab.has("response_multipliers")
         else DataSpec.__dataclass_fields__["response_multipliers"].default
     )
@@ -516,7 +370,7 @@ def parse_scenario(raw: Mapping[str, object]) -> Scenario:
     ScenarioError
         For any invalid, missing or unknown key; the message names its path and value.
     """
-    top = _Table(raw, "")
+    top = Table(raw, "")
     scenario = Scenario(
         name=top.string("name"),
         description=top.string("description", ""),
