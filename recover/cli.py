@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from scenarios import ScenarioError, load_scenario, replicate_rng, spec_hash
+from scenarios import ScenarioError, expand_grid, load_scenario, replicate_rng
 from simulate import generate, write_dataset
 from simulate.transforms import TransformError
 
@@ -22,13 +22,19 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario)
     if args.replicate < 0:
         raise ScenarioError(f"--replicate = {args.replicate}: must be >= 0")
-    cell = spec_hash(scenario.data)
+    cells = expand_grid(scenario)
+    if not 0 <= args.cell < len(cells):
+        raise ScenarioError(f"--cell = {args.cell}: the grid has cells 0..{len(cells) - 1}")
+    chosen = cells[args.cell]
+    cell, scenario = chosen.cell_id, chosen.scenario
     tree = generate(scenario.data, replicate_rng(scenario.seed, cell, args.replicate))
     paths = write_dataset(tree, args.out)
 
     obs, truth = tree["observed"], tree["truth"]
     train = slice(0, scenario.data.train_periods)
-    table = Table(title=f"{scenario.name}  (cell {cell}, replicate {args.replicate})")
+    table = Table(
+        title=f"{scenario.name}  (cell {cell}: {chosen.label}; replicate {args.replicate})"
+    )
     for col in ("channel", "spend (train)", "true share", "ROAS", "mROAS"):
         table.add_column(col, justify="left" if col == "channel" else "right")
     for ch in scenario.data.channel_names:
@@ -53,6 +59,99 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from recover.runner import run_grid
+    from recover.store import RunStore
+
+    path = Path(args.scenario)
+    if not path.exists():
+        shipped = Path(__file__).resolve().parents[1] / "scenarios" / f"{args.scenario}.toml"
+        path = shipped if shipped.exists() else path
+    if not path.exists():
+        raise ScenarioError(f"{args.scenario}: no such scenario file or shipped scenario")
+    text = path.read_text()
+    scenario = load_scenario(path)
+    out = args.out or Path("runs") / scenario.name
+    counts = {"done": 0, "failed": 0}
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "done {task.fields[done]}  failed {task.fields[failed]}  running {task.fields[running]}"
+        ),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task(scenario.name, total=None, done=0, failed=0, running=0)
+
+        def on_result(result: dict[str, object], total: int) -> None:
+            counts["done" if result["status"] == "done" else "failed"] += 1
+            finished = counts["done"] + counts["failed"]
+            running = min(args.workers if not args.dask else total, total - finished)
+            progress.update(
+                bar,
+                total=total,
+                completed=finished,
+                running=running,
+                done=counts["done"],
+                failed=counts["failed"],
+            )
+            if result["status"] == "failed":
+                progress.console.print(
+                    f"[red]failed[/] cell {result['cell_id']} replicate {result['replicate']}: "
+                    f"{result.get('error')}",
+                    highlight=False,
+                )
+
+        summary = run_grid(
+            text,
+            out,
+            workers=args.workers,
+            dask=args.dask,
+            replicates=args.replicates,
+            only=args.only or (),
+            retry_failed=args.retry_failed,
+            fit_timeout=args.fit_timeout,
+            on_result=on_result,
+        )
+    store = RunStore(out)
+    table = Table(title=f"{scenario.name}: {out}")
+    for col in ("cell", "grid", "fits", "failed", "median s", "max R-hat", "divergences"):
+        table.add_column(col, justify="left" if col in ("cell", "grid") else "right")
+    manifest = store.manifest()
+    for cell_id, info in manifest["cells"].items():
+        rows = [r for r in summary.results if r["cell_id"] == cell_id and r["status"] == "done"]
+        on_disk = sum(1 for c, _, _ in store.records() if c == cell_id)
+        failed = sum(1 for c, _, _ in store.failures() if c == cell_id)
+        seconds = sorted(float(r["seconds"]) for r in rows)
+        rhat = max((float(r.get("max_rhat", float("nan"))) for r in rows), default=float("nan"))
+        div = sum(int(r.get("divergences", 0)) for r in rows)
+        table.add_row(
+            cell_id,
+            str(info["label"]),
+            str(on_disk),
+            str(failed),
+            f"{seconds[len(seconds) // 2]:.1f}" if seconds else "-",
+            f"{rhat:.3f}" if rows else "-",
+            str(div) if rows else "-",
+        )
+    console.print(table)
+    console.print(
+        f"this run: {summary.done} fitted, {summary.failed} failed, "
+        f"{summary.skipped} already on disk"
+    )
+    return 1 if any(True for _ in store.failures()) else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmm-workbench",
@@ -63,7 +162,19 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
     sim.add_argument("--out", required=True, type=Path, help="output directory")
     sim.add_argument("--replicate", type=int, default=0, help="replicate number (default 0)")
+    sim.add_argument("--cell", type=int, default=0, help="grid cell index (default 0)")
     sim.set_defaults(func=_simulate)
+
+    run = sub.add_parser("run", help="fit the scenario's model over its grid and replicates")
+    run.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<scenario name>)")
+    run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    run.add_argument("--dask", help="Dask scheduler address, or local:N for a local cluster")
+    run.add_argument("--replicates", type=int, help="replicates per cell (default: scenario's)")
+    run.add_argument("--only", action="append", help="run only cells whose id starts with this")
+    run.add_argument("--retry-failed", action="store_true", help="re-run failed fits")
+    run.add_argument("--fit-timeout", type=float, help="abandon a fit after this many seconds")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -1,13 +1,20 @@
-"""Scenario files (TOML) to frozen, validated specs, and the library of named scenarios."""
+"""Scenario files (TOML) to frozen, validated specs, grids of cells, and the library of
+named scenarios."""
 
+from scenarios.grid import Cell, cell_id, expand_grid
 from scenarios.load import ScenarioError, load_scenario, parse_scenario
 from scenarios.seeds import replicate_rng, replicate_seed_sequence
-from scenarios.spec import DataSpec, Scenario, spec_hash
+from scenarios.spec import DataSpec, FitSpec, ModelSpec, Scenario, spec_hash
 
 __all__ = [
+    "Cell",
     "DataSpec",
+    "FitSpec",
+    "ModelSpec",
     "Scenario",
     "ScenarioError",
+    "cell_id",
+    "expand_grid",
     "load_scenario",
     "parse_scenario",
     "replicate_rng",

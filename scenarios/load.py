@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import tomllib
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.grid import expand_grid, parse_grid
+from scenarios.model import parse_fit, parse_model
 from scenarios.reader import Calendar, ScenarioError, Table, numbers
 from scenarios.spec import (
     ChannelSpec,
@@ -23,6 +26,7 @@ from scenarios.spec import (
     DataSpec,
     DemandSpec,
     EventSpec,
+    FitSpec,
     FlightingSpec,
     FourierSpec,
     LiftTestSpec,
@@ -371,14 +375,21 @@ def parse_scenario(raw: Mapping[str, object]) -> Scenario:
         For any invalid, missing or unknown key; the message names its path and value.
     """
     top = Table(raw, "")
+    data = _data(top.table("data"))
     scenario = Scenario(
         name=top.string("name"),
         description=top.string("description", ""),
         seed=top.integer("seed", 0),
         replicates=top.integer("replicates", 1, low=1),
-        data=_data(top.table("data")),
+        data=data,
+        model=parse_model(top.table("model"), data) if top.has("model") else None,
+        fit=parse_fit(top.table("fit")) if top.has("fit") else FitSpec(),
+        grid=parse_grid(top.table("grid")) if top.has("grid") else (),
+        raw=MappingProxyType(copy.deepcopy(dict(raw))),
     )
     top.done()
+    if scenario.grid:
+        expand_grid(scenario)  # every cell must be valid before anything runs
     return scenario
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["replicate_rng", "replicate_seed_sequence"]
+__all__ = ["replicate_rng", "replicate_seed_sequence", "sampler_seed"]
 
 
 def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.random.SeedSequence:
@@ -31,3 +31,10 @@ def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.rando
 def replicate_rng(seed: int, cell_id: str, replicate: int) -> np.random.Generator:
     """A ``numpy.random.Generator`` on :func:`replicate_seed_sequence`."""
     return np.random.default_rng(replicate_seed_sequence(seed, cell_id, replicate))
+
+
+def sampler_seed(seed: int, cell_id: str, replicate: int) -> int:
+    """The inference backend's seed for one (cell, replicate): a stream independent of the
+    dataset's (a different spawn key), as a non-negative 32-bit integer."""
+    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16), replicate, 1))
+    return int(sequence.generate_state(1)[0])

@@ -21,15 +21,19 @@ __all__ = [
     "DataSpec",
     "DemandSpec",
     "EventSpec",
+    "FitSpec",
     "FlightingSpec",
     "FourierSpec",
+    "GridAxis",
     "LiftTestSpec",
     "LinearTrend",
     "LogTrend",
     "MediationSpec",
+    "ModelSpec",
     "NoiseSpec",
     "PiecewiseTrend",
     "PowerTrend",
+    "PriorSpec",
     "ProxySpec",
     "Scenario",
     "ShockSpec",
@@ -287,21 +291,97 @@ class DataSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PriorSpec:
+    """A prior: a PyMC distribution by name and its keyword arguments (validated by
+    ``recover`` before any fitting; ``scenarios`` never imports pymc)."""
+
+    dist: str
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """The model to fit (the ``[model]`` table).
+
+    Transform parameters given in ``adstock`` / ``saturation`` are held fixed; the others
+    are estimated, per channel (``pooling = "channel"``) or one shared value
+    (``"shared"``). ``priors`` maps a model parameter name (``adstock_alpha``,
+    ``saturation_lam``, ``saturation_beta``, ``intercept``, ``sigma``, ``nu``,
+    ``gamma_control``, ``gamma_fourier``, ``trend_slope``) to a prior in the model's
+    scaled units; missing ones get documented defaults.
+    """
+
+    kind: str = "workbench"
+    adstock: TransformSpec
+    saturation: TransformSpec
+    order: Literal["adstock_first", "saturation_first"] = "adstock_first"
+    pooling: Literal["channel", "shared"] = "channel"
+    controls: tuple[str, ...] = ()
+    intercept: bool = True
+    trend: bool = False
+    seasonality_period: float = 52.0
+    seasonality_order: int = 0
+    likelihood: Literal["normal", "student_t"] = "normal"
+    priors: Mapping[str, PriorSpec] = field(default_factory=dict)
+    lift_tests: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitSpec:
+    """How to fit (the ``[fit]`` table): backend, sampler sizes, per-backend options.
+
+    ``keep_draws`` is how many posterior draws (over all chains, evenly thinned) each fit
+    record keeps.
+    """
+
+    backend: str = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.8
+    keep_draws: int = 400
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridAxis:
+    """One grid axis: one or more dotted paths varied together (zipped), one value tuple
+    per level."""
+
+    paths: tuple[str, ...]
+    levels: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """A whole scenario file: identity, seeds and the data spec."""
+    """A whole scenario file: identity, seeds, data, model, fit and grid.
+
+    ``raw`` is the parsed TOML document the spec came from (grid cells re-validate a copy
+    with their overrides applied); it takes no part in equality or hashing.
+    """
 
     name: str
     description: str = ""
     seed: int = 0
     replicates: int = 1
     data: DataSpec
+    model: ModelSpec | None = None
+    fit: FitSpec = field(default_factory=FitSpec)
+    grid: tuple[GridAxis, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def spec_to_dict(spec: Any) -> Any:
     """Plain ``dict``/``list`` form of a spec (for hashing, JSON and netCDF attributes)."""
     if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
         out = {"__type__": type(spec).__name__}
-        out.update({f.name: spec_to_dict(getattr(spec, f.name)) for f in dataclasses.fields(spec)})
+        out.update(
+            {
+                f.name: spec_to_dict(getattr(spec, f.name))
+                for f in dataclasses.fields(spec)
+                if f.compare
+            }
+        )
         return out
     if isinstance(spec, Mapping):
         return {str(k): spec_to_dict(v) for k, v in sorted(spec.items())}

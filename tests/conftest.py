@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Fits in the default suite run PyTensor without compiling (python linker): tiny models
+# fit in a second or two, where a cold C or numba compile takes a minute per graph.
+os.environ.setdefault("PYTENSOR_FLAGS", "mode=FAST_COMPILE")
+
 import copy
 from pathlib import Path
 from typing import Any

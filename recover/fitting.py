@@ -1,0 +1,144 @@
+"""Fit one cell's replicates: simulate, swap the data into the cell's compiled model,
+sample, and turn the draws into a fit record (posterior and truth of every estimand)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from recover.inference import Posterior, get_backend
+from recover.models.data import model_data, truth_estimands
+from recover.models.priors import validate_priors
+from recover.models.workbench import WorkbenchModel, build_workbench
+from recover.store import FORMAT_VERSION
+from scenarios import Cell, Scenario, replicate_rng
+from scenarios.seeds import sampler_seed
+from simulate import generate
+
+__all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
+
+MODEL_KINDS = ("workbench",)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages a fit depends on."""
+    out = {"python": platform.python_version()}
+    for name in ("mmm-workbench", "numpy", "xarray", "pymc", "pytensor", "nutpie", "arviz-stats"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def validate_for_fitting(scenario: Scenario) -> None:
+    """Everything that can be checked before any fitting: a model to fit, a known model
+    kind and backend, valid priors.
+
+    Raises
+    ------
+    ValueError
+        With the offending field and value.
+    """
+    if scenario.model is None:
+        raise ValueError(f"{scenario.name}: the scenario has no [model] table; nothing to fit")
+    if scenario.model.kind not in MODEL_KINDS:
+        raise ValueError(
+            f"model.kind = {scenario.model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
+        )
+    get_backend(scenario.fit.backend)
+    validate_priors(scenario.model)
+
+
+def thin(draws: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
+    """Flatten ``(chain, draw)`` to one sample axis and keep ``keep`` evenly spaced draws."""
+    flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in draws.items()}
+    total = len(next(iter(flat.values())))
+    index = np.unique(np.linspace(0, total - 1, min(keep, total)).round().astype(int))
+    return {k: v[index] for k, v in flat.items()}
+
+
+class CellFitter:
+    """A cell's model, built and compiled once, fitted to any of its replicates."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+        scenario = cell.scenario
+        assert scenario.model is not None
+        self.backend = get_backend(scenario.fit.backend)
+        first = self._dataset(0)
+        t0 = time.perf_counter()
+        self.model: WorkbenchModel = build_workbench(
+            scenario.model, model_data(first, scenario.model)
+        )
+        self.prepared = self.backend.prepare(self.model, scenario.fit)
+        self.compile_s = time.perf_counter() - t0
+        self.fits = 0
+
+    def _dataset(self, replicate: int) -> xr.DataTree:
+        scenario = self.cell.scenario
+        return generate(scenario.data, replicate_rng(scenario.seed, self.cell.cell_id, replicate))
+
+    def fit(self, replicate: int) -> xr.DataTree:
+        """Fit one replicate and return its record.
+
+        Raises
+        ------
+        FloatingPointError
+            When the posterior draws of an estimand contain NaN or inf.
+        """
+        scenario = self.cell.scenario
+        assert scenario.model is not None
+        tree = self._dataset(replicate)
+        data = model_data(tree, scenario.model)
+        seed = sampler_seed(scenario.seed, self.cell.cell_id, replicate)
+        t0 = time.perf_counter()
+        posterior: Posterior = self.backend.run(
+            self.prepared, self.model, self.model.set_data(data), scenario.fit, seed
+        )
+        sampled = time.perf_counter() - t0
+        draws = thin(posterior.draws, scenario.fit.keep_draws)
+        truth = truth_estimands(tree, scenario.model)
+        estimates = self.model.estimands(
+            data, draws, tree["truth"]["x_scale"].to_numpy(), truth["multiplier"].to_numpy()
+        )
+        bad = [str(k) for k, v in estimates.data_vars.items() if not np.all(np.isfinite(v))]
+        if bad:
+            raise FloatingPointError(f"posterior draws of {', '.join(bad)} are not finite")
+        compiled_here = self.fits == 0
+        self.fits += 1
+        timings = {
+            "compile_s": self.compile_s if compiled_here else 0.0,
+            **posterior.timings,
+            "post_s": time.perf_counter() - t0 - sampled,
+        }
+        record = xr.DataTree.from_dict({"/posterior": estimates, "/truth": truth})
+        record.attrs = {
+            "format_version": FORMAT_VERSION,
+            "scenario": scenario.name,
+            "cell_id": self.cell.cell_id,
+            "cell_label": self.cell.label,
+            "overrides": json.dumps(self.cell.overrides, default=str),
+            "replicate": replicate,
+            "backend": scenario.fit.backend,
+            "seed": scenario.seed,
+            "sampler_seed": seed,
+            "compiled": int(compiled_here),
+            "pid": os.getpid(),
+            "diagnostics": json.dumps(posterior.diagnostics),
+            "timings": json.dumps(timings),
+            "versions": json.dumps(versions()),
+        }
+        return record
+
+
+def record_summary(record: xr.DataTree) -> dict[str, Any]:
+    """Diagnostics and timings of a record, as plain numbers."""
+    return {**json.loads(record.attrs["diagnostics"]), **json.loads(record.attrs["timings"])}

@@ -1,0 +1,275 @@
+"""Inference backends behind one call, compiled once per cell and reused per replicate.
+
+``backend.prepare(model)`` compiles what can be compiled once for a cell (nutpie's numba
+model); ``backend.run(prepared, model, data, fit, seed)`` swaps the
+replicate's data into it and samples. Every backend returns posterior draws with a
+``(chain, draw)`` leading shape, sampler diagnostics, and wall times split into compile,
+tune and draw.
+
+Backends: ``nutpie`` (default), ``pymc`` (PyMC's NUTS), ``advi`` and ``fullrank_advi``
+(PyMC's variational inference; ``options.iterations``), ``map`` (a point estimate for
+smoke runs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
+from numpy.typing import NDArray
+
+from recover.models.workbench import WorkbenchModel
+from scenarios.spec import FitSpec
+
+__all__ = ["BACKENDS", "Backend", "Posterior", "get_backend", "sampler_diagnostics"]
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Posterior:
+    """What a backend returns: draws ``(chain, draw, ...)``, diagnostics, timings (s)."""
+
+    draws: dict[str, Array]
+    diagnostics: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _draws(posterior: xr.Dataset, names: list[str]) -> dict[str, Array]:
+    return {
+        n: posterior[n].transpose("chain", "draw", ...).to_numpy() for n in names if n in posterior
+    }
+
+
+def _needed(model: WorkbenchModel) -> list[str]:
+    return [v.name for v in model.model.free_RVs] + ["channel_contribution", "mu"]
+
+
+def sampler_diagnostics(
+    posterior: xr.Dataset, stats: xr.Dataset | None, free: list[str]
+) -> dict[str, float]:
+    """Max R-hat, min bulk and tail ESS over the free parameters, and the sampler's
+    divergences, tree-depth hits, E-BFMI (min over chains) and final step size."""
+    params = posterior[[n for n in free if n in posterior]]
+    out: dict[str, float] = {"draws": float(posterior.sizes["draw"] * posterior.sizes["chain"])}
+    if posterior.sizes["chain"] * posterior.sizes["draw"] > 3:
+        r_hat = rhat(params)
+        out["max_rhat"] = float(max(float(r_hat[v].max()) for v in r_hat.data_vars))
+        bulk = ess(params, method="bulk")
+        tail = ess(params, method="tail")
+        out["min_ess_bulk"] = float(min(float(bulk[v].min()) for v in bulk.data_vars))
+        out["min_ess_tail"] = float(min(float(tail[v].min()) for v in tail.data_vars))
+    if stats is not None:
+        for name, key in (
+            ("diverging", "divergences"),
+            ("maxdepth_reached", "treedepth_hits"),
+            ("reached_max_treedepth", "treedepth_hits"),
+        ):
+            if name in stats:
+                out[key] = float(stats[name].sum())
+        if "energy" in stats and stats.sizes.get("draw", 0) > 2:
+            energy = stats["energy"].transpose("chain", "draw").to_numpy()
+            out["ebfmi"] = float(np.min(bfmi(energy)))
+        if "step_size" in stats:
+            out["step_size"] = float(stats["step_size"].isel(draw=-1).mean())
+    return out
+
+
+class Backend:
+    """One inference method; subclasses set ``name`` and override ``run`` (and ``prepare``)."""
+
+    name: ClassVar[str]
+
+    def prepare(self, model: WorkbenchModel, fit: FitSpec) -> Any:
+        """Compile what can be reused by every replicate of a cell (default: nothing)."""
+        return None
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        """Fit one replicate's data."""
+        raise NotImplementedError
+
+
+class Nutpie(Backend):
+    """nutpie's NUTS: the model compiled once by numba, data swapped with ``with_data``."""
+
+    name = "nutpie"
+
+    def prepare(self, model: WorkbenchModel, fit: FitSpec) -> Any:
+        import nutpie
+
+        return nutpie.compile_pymc_model(model.model)
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        import nutpie
+
+        compiled = prepared.with_data(**data)
+        options = dict(fit.options)
+        t0 = time.perf_counter()
+        trace = nutpie.sample(
+            compiled,
+            draws=fit.draws,
+            tune=fit.tune,
+            chains=fit.chains,
+            seed=seed,
+            progress_bar=False,
+            target_accept=fit.target_accept,
+            cores=int(options.pop("cores", fit.chains)),
+            **options,
+        )
+        wall = time.perf_counter() - t0
+        posterior = trace["posterior"].to_dataset()
+        stats = trace["sample_stats"].to_dataset()
+        steps_draw = float(stats["n_steps"].sum())
+        steps_tune = (
+            float(trace["warmup_sample_stats"]["n_steps"].sum())
+            if "warmup_sample_stats" in trace
+            else 0.0
+        )
+        share = steps_tune / (steps_tune + steps_draw) if steps_tune + steps_draw else 0.0
+        free = [v.name for v in model.model.free_RVs]
+        return Posterior(
+            draws=_draws(posterior, _needed(model)),
+            diagnostics=sampler_diagnostics(posterior, stats, free),
+            timings={"tune_s": wall * share, "draw_s": wall * (1 - share)},
+        )
+
+
+class PymcNuts(Backend):
+    """PyMC's own NUTS (chains in sequence). PyMC compiles its log density in every
+    ``pm.sample`` call; its C code is cached on disk, so only a cell's first fit pays the
+    full compilation."""
+
+    name = "pymc"
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        pm.set_data(dict(data), model=model.model)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        with model.model:
+            trace = pm.sample(
+                draws=fit.draws,
+                tune=fit.tune,
+                chains=fit.chains,
+                cores=1,
+                random_seed=seed,
+                target_accept=fit.target_accept,
+                progressbar=False,
+                compute_convergence_checks=False,
+                **dict(fit.options),
+            )
+        wall = time.perf_counter() - t0
+        share = fit.tune / (fit.tune + fit.draws)
+        timings = {"tune_s": wall * share, "draw_s": wall * (1 - share)}
+        posterior = trace["posterior"].to_dataset()
+        stats = trace["sample_stats"].to_dataset()
+        free = [v.name for v in model.model.free_RVs]
+        return Posterior(
+            draws=_draws(posterior, _needed(model)),
+            diagnostics=sampler_diagnostics(posterior, stats, free),
+            timings=timings,
+        )
+
+
+class Advi(Backend):
+    """PyMC's mean-field ADVI; ``options.iterations`` (default 20000)."""
+
+    name = "advi"
+    method = "advi"
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        pm.set_data(dict(data), model=model.model)
+        iterations = int(fit.options.get("iterations", 20000))
+        t0 = time.perf_counter()
+        with model.model:
+            approx = pm.fit(n=iterations, method=self.method, random_seed=seed, progressbar=False)
+            tuned = time.perf_counter()
+            trace = approx.sample(draws=fit.draws, random_seed=seed)
+        posterior = trace["posterior"].to_dataset()
+        return Posterior(
+            draws=_draws(posterior, _needed(model)),
+            diagnostics={"draws": float(fit.draws), "final_loss": float(approx.hist[-1])},
+            timings={"tune_s": tuned - t0, "draw_s": time.perf_counter() - tuned},
+        )
+
+
+class FullRankAdvi(Advi):
+    """PyMC's full-rank ADVI."""
+
+    name = "fullrank_advi"
+    method = "fullrank_advi"
+
+
+class Map(Backend):
+    """The maximum a posteriori point (one "draw"): for smoke runs, not for coverage."""
+
+    name = "map"
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        pm.set_data(dict(data), model=model.model)
+        t0 = time.perf_counter()
+        point = pm.find_MAP(model=model.model, progressbar=False, seed=seed)
+        draws = {n: np.asarray(point[n])[None, None] for n in _needed(model) if n in point}
+        return Posterior(
+            draws=draws,
+            diagnostics={"draws": 1.0},
+            timings={"tune_s": time.perf_counter() - t0, "draw_s": 0.0},
+        )
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    b.name: b for b in (Nutpie, PymcNuts, Advi, FullRankAdvi, Map)
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend registered as ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``fit.backend = 'name': unknown backend; known: ...``.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"fit.backend = {name!r}: unknown backend; known: {', '.join(BACKENDS)}")
+    return BACKENDS[name]()

@@ -1,0 +1,127 @@
+"""Priors of the workbench model: defaults, construction by name, and validation.
+
+A prior is any PyMC distribution by name with its keyword arguments
+(``{ dist = "Gamma", alpha = 3, beta = 1 }``). Every prior of a scenario is validated
+before any fitting: the distribution must exist, its arguments must build it, its log
+density at its initial point must be finite, and its draws must lie in the parameter's
+support (a ``Normal`` prior on an adstock's ``alpha`` is rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pymc as pm
+
+from recover.models.transforms import Support, param_names, parameter_support
+from scenarios.spec import ModelSpec, PriorSpec
+
+__all__ = ["DEFAULT_PRIORS", "make_prior", "parameter_supports", "prior_for", "validate_priors"]
+
+
+def _p(dist: str, **args: float) -> PriorSpec:
+    return PriorSpec(dist=dist, args=MappingProxyType(args))
+
+
+DEFAULT_PRIORS: dict[str, PriorSpec] = {
+    "adstock_alpha": _p("Beta", alpha=1, beta=3),
+    "adstock_theta": _p("HalfNormal", sigma=2),
+    "adstock_lam": _p("Gamma", mu=2, sigma=1),
+    "adstock_k": _p("Gamma", mu=3, sigma=1),
+    "saturation_lam": _p("Gamma", alpha=3, beta=1),
+    "saturation_slope": _p("Gamma", alpha=3, beta=2),
+    "saturation_kappa": _p("HalfNormal", sigma=1.5),
+    "saturation_alpha": _p("Gamma", mu=0.5, sigma=0.3),
+    "saturation_b": _p("HalfNormal", sigma=1),
+    "saturation_c": _p("HalfNormal", sigma=1),
+    "saturation_beta": _p("HalfNormal", sigma=2),
+    "intercept": _p("Normal", mu=0, sigma=2),
+    "trend_slope": _p("Normal", mu=0, sigma=1),
+    "gamma_control": _p("Normal", mu=0, sigma=2),
+    "gamma_fourier": _p("Normal", mu=0, sigma=1),
+    "sigma": _p("HalfNormal", sigma=2),
+    "nu": _p("Gamma", alpha=25, beta=2),
+}
+"""Defaults, in the model's scaled units (pymc-marketing's where it has one)."""
+
+_GLOBAL_SUPPORT: dict[str, Support | None] = {
+    "saturation_beta": "nonnegative",
+    "sigma": "positive",
+    "nu": "positive",
+    "intercept": None,
+    "trend_slope": None,
+    "gamma_control": None,
+    "gamma_fourier": None,
+}
+
+
+def parameter_supports(spec: ModelSpec) -> dict[str, Support | None]:
+    """Every model parameter of ``spec`` with the support its prior must respect."""
+    out: dict[str, Support | None] = {}
+    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
+        for param in param_names(role, transform.kind):
+            out[f"{role}_{param}"] = parameter_support(role, transform.kind, param)
+    return out | _GLOBAL_SUPPORT
+
+
+def prior_for(name: str, spec: ModelSpec) -> PriorSpec:
+    """The scenario's prior for a parameter, else the default."""
+    if name in spec.priors:
+        return spec.priors[name]
+    if name in DEFAULT_PRIORS:
+        return DEFAULT_PRIORS[name]
+    support = parameter_supports(spec).get(name)
+    return _p("Beta", alpha=2, beta=2) if support == "unit" else _p("HalfNormal", sigma=2)
+
+
+def make_prior(name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None = None) -> Any:
+    """Create the prior random variable in the current model context."""
+    dist = getattr(pm, prior.dist, None)
+    if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
+        raise ValueError(
+            f"model.priors.{name}.dist = {prior.dist!r}: not a PyMC distribution "
+            "(names as in pymc, e.g. 'HalfNormal', 'Gamma', 'Beta')"
+        )
+    args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
+    try:
+        return dist(name, **args, dims=dims)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"model.priors.{name} = {prior.dist}({_fmt(prior.args)}): invalid arguments: {err}"
+        ) from None
+
+
+def _fmt(args: Any) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
+def validate_priors(spec: ModelSpec) -> None:
+    """Check every prior the model would use, without fitting anything.
+
+    Raises
+    ------
+    ValueError
+        Unknown distribution, arguments that do not build it, a non-finite log density
+        at its initial point, or draws outside the parameter's support.
+    """
+    supports = parameter_supports(spec)
+    for name, support in supports.items():
+        prior = prior_for(name, spec)
+        with pm.Model() as model:
+            rv = make_prior(name, prior)
+        label = f"model.priors.{name} = {prior.dist}({_fmt(prior.args)})"
+        logp = model.point_logps(model.initial_point(0))
+        if not all(np.isfinite(v) for v in logp.values()):
+            raise ValueError(f"{label}: invalid arguments (log density not finite)")
+        draws = np.asarray(pm.draw(rv, draws=200, random_seed=0))
+        if not np.all(np.isfinite(draws)):
+            raise ValueError(f"{label}: invalid arguments (draws not finite)")
+        low_ok = {"unit": draws >= 0, "positive": draws > 0, "nonnegative": draws >= 0}
+        if support is not None and not (
+            np.all(low_ok[support]) and (support != "unit" or np.all(draws <= 1))
+        ):
+            where = {"unit": "[0, 1]", "positive": "(0, inf)", "nonnegative": "[0, inf)"}[support]
+            raise ValueError(f"{label}: draws fall outside the parameter's support {where}")

@@ -1,0 +1,156 @@
+"""Scenario grids: axes of dotted paths into the scenario, cells, and their stable ids.
+
+A grid axis varies one path (``"data.proxy.noise_sd" = [0.0, 0.1]``) or several paths
+together (``[[grid.zip]]``: equal-length arrays, zipped); cells are the cartesian product
+of the axes. Each cell is the base scenario with its overrides applied to the TOML
+document and validated again from scratch, so a cell is exactly as valid as a file
+written by hand. Paths address list items by index or by ``name``:
+``data.channels[1].adstock.alpha`` or ``data.channels.tv.adstock.alpha``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scenarios.reader import ScenarioError, Table
+from scenarios.spec import GridAxis, Scenario, spec_hash
+
+__all__ = ["Cell", "apply_override", "cell_id", "expand_grid", "parse_grid"]
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One grid cell: its id, the overrides that made it, and its validated scenario."""
+
+    cell_id: str
+    overrides: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        """``path=value`` pairs, or ``base`` for a scenario without a grid."""
+        return ", ".join(f"{p}={v!r}" for p, v in self.overrides) or "base"
+
+
+def cell_id(scenario: Scenario) -> str:
+    """Stable id of a cell: the hash of its data, model and fit specs."""
+    return spec_hash({"data": scenario.data, "model": scenario.model, "fit": scenario.fit})
+
+
+def parse_grid(tab: Table) -> tuple[GridAxis, ...]:
+    """The ``[grid]`` table: single-path axes, then ``[[grid.zip]]`` groups."""
+    axes = []
+    for key in [k for k in tab.raw if k != "zip"]:
+        values = tab.array(key)
+        if not values:
+            raise ScenarioError(f"grid.{key!r} = []: a grid axis needs at least one value")
+        axes.append(GridAxis(paths=(key,), levels=tuple((v,) for v in values)))
+    for group in tab.tables("zip"):
+        paths = list(group.raw)
+        if not paths:
+            raise ScenarioError(f"{group.path}: an empty zip group")
+        columns = [group.array(p) for p in paths]
+        lengths = {len(c) for c in columns}
+        if lengths == {0}:
+            raise ScenarioError(f"{group.path}: a grid axis needs at least one value")
+        if len(lengths) != 1:
+            raise ScenarioError(
+                f"{group.path}: zipped paths need arrays of equal length, got "
+                + ", ".join(f"{p!r}: {len(c)}" for p, c in zip(paths, columns, strict=True))
+            )
+        axes.append(GridAxis(paths=tuple(paths), levels=tuple(zip(*columns, strict=True))))
+        group.done()
+    tab.done()
+    return tuple(axes)
+
+
+def _canonical(steps: Sequence[str | int]) -> str:
+    text = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+    return text.removeprefix(".")
+
+
+def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` in a TOML document in place; every step but the last must exist."""
+    steps: list[str | int] = [name or int(index) for name, index in _STEP.findall(path)]
+    if not steps or _canonical(steps) != path:
+        raise ScenarioError(f"grid path {path!r}: not a dotted path")
+    node: Any = raw
+    for depth, step in enumerate(steps):
+        last = depth == len(steps) - 1
+        where = _canonical(steps[:depth]) or "the scenario"
+        if isinstance(node, list) and isinstance(step, int) and step < len(node):
+            index = step
+        elif isinstance(node, list) and isinstance(step, str):
+            names = [
+                i
+                for i, item in enumerate(node)
+                if isinstance(item, dict) and item.get("name") == step
+            ]
+            if not names:
+                raise ScenarioError(
+                    f"grid path {path!r} does not exist: {where} has no item named {step!r}"
+                )
+            index = names[0]
+        elif isinstance(node, dict) and isinstance(step, str) and (step in node or last):
+            if last:
+                node[step] = value
+                return
+            node = node[step]
+            continue
+        else:
+            raise ScenarioError(f"grid path {path!r} does not exist: {where} has no {step!r}")
+        if last:
+            node[index] = value
+            return
+        node = node[index]
+
+
+def expand_grid(scenario: Scenario, parse: Any = None) -> list[Cell]:
+    """All cells of a scenario's grid (one ``base`` cell when it has none).
+
+    Parameters
+    ----------
+    scenario
+        A scenario from :func:`scenarios.load_scenario`.
+    parse
+        The validating parser (defaults to :func:`scenarios.load.parse_scenario`).
+
+    Raises
+    ------
+    ScenarioError
+        A path that does not exist, or a value the cell's validation rejects (the message
+        names the cell's overrides).
+    """
+    if parse is None:
+        from scenarios.load import parse_scenario as parse
+    axes: Sequence[GridAxis] = scenario.grid
+    cells = []
+    for combo in itertools.product(*(axis.levels for axis in axes)):
+        overrides = tuple(
+            (path, value)
+            for axis, level in zip(axes, combo, strict=True)
+            for path, value in zip(axis.paths, level, strict=True)
+        )
+        raw = copy.deepcopy(dict(scenario.raw))
+        raw.pop("grid", None)
+        for path, value in overrides:
+            apply_override(raw, path, value)
+        try:
+            cell_scenario = parse(raw)
+        except ScenarioError as err:
+            label = ", ".join(f"{p}={v!r}" for p, v in overrides)
+            raise ScenarioError(f"grid cell ({label}): {err}") from None
+        cells.append(
+            Cell(cell_id=cell_id(cell_scenario), overrides=overrides, scenario=cell_scenario)
+        )
+    ids = [c.cell_id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("grid: two cells have identical specs (a repeated value on an axis?)")
+    return cells
