@@ -14,7 +14,8 @@ import numpy as np
 import xarray as xr
 
 from recover.inference import Posterior, get_backend
-from recover.models.data import model_data, truth_estimands
+from recover.models.data import ModelData, model_data, truth_estimands
+from recover.models.linear import LINEAR_KINDS, LinearModel, build_linear, check_linear
 from recover.models.priors import validate_priors
 from recover.models.workbench import WorkbenchModel, build_workbench
 from recover.store import FORMAT_VERSION
@@ -24,7 +25,7 @@ from simulate import generate
 
 __all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
 
-MODEL_KINDS = ("workbench",)
+MODEL_KINDS = ("workbench", *LINEAR_KINDS)
 
 
 def versions() -> dict[str, str]:
@@ -53,6 +54,9 @@ def validate_for_fitting(scenario: Scenario) -> None:
         raise ValueError(
             f"model.kind = {scenario.model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
         )
+    if scenario.model.kind in LINEAR_KINDS:
+        check_linear(scenario.model)
+        return
     get_backend(scenario.fit.backend)
     validate_priors(scenario.model)
 
@@ -72,19 +76,35 @@ class CellFitter:
         self.cell = cell
         scenario = cell.scenario
         assert scenario.model is not None
-        self.backend = get_backend(scenario.fit.backend)
-        first = self._dataset(0)
+        first = model_data(self._dataset(0), scenario.model)
         t0 = time.perf_counter()
-        self.model: WorkbenchModel = build_workbench(
-            scenario.model, model_data(first, scenario.model)
-        )
-        self.prepared = self.backend.prepare(self.model, scenario.fit)
+        self.model: WorkbenchModel | LinearModel
+        if scenario.model.kind in LINEAR_KINDS:
+            self.model = build_linear(scenario.model, first)
+            self.method = scenario.model.kind
+        else:
+            self.backend = get_backend(scenario.fit.backend)
+            self.model = build_workbench(scenario.model, first)
+            self.prepared = self.backend.prepare(self.model, scenario.fit)
+            self.method = scenario.fit.backend
         self.compile_s = time.perf_counter() - t0
         self.fits = 0
 
     def _dataset(self, replicate: int) -> xr.DataTree:
         scenario = self.cell.scenario
         return generate(scenario.data, replicate_rng(scenario.seed, self.cell.cell_id, replicate))
+
+    def _posterior(self, data: ModelData, seed: int) -> Posterior:
+        fit = self.cell.scenario.fit
+        if isinstance(self.model, LinearModel):
+            t0 = time.perf_counter()
+            draws, diagnostics = self.model.fit(data, fit.draws, seed)
+            return Posterior(
+                draws=draws,
+                diagnostics=diagnostics,
+                timings={"tune_s": 0.0, "draw_s": time.perf_counter() - t0},
+            )
+        return self.backend.run(self.prepared, self.model, self.model.set_data(data), fit, seed)
 
     def fit(self, replicate: int) -> xr.DataTree:
         """Fit one replicate and return its record.
@@ -100,9 +120,7 @@ class CellFitter:
         data = model_data(tree, scenario.model)
         seed = sampler_seed(scenario.seed, self.cell.cell_id, replicate)
         t0 = time.perf_counter()
-        posterior: Posterior = self.backend.run(
-            self.prepared, self.model, self.model.set_data(data), scenario.fit, seed
-        )
+        posterior = self._posterior(data, seed)
         sampled = time.perf_counter() - t0
         draws = thin(posterior.draws, scenario.fit.keep_draws)
         truth = truth_estimands(tree, scenario.model)
@@ -127,7 +145,7 @@ class CellFitter:
             "cell_label": self.cell.label,
             "overrides": json.dumps(self.cell.overrides, default=str),
             "replicate": replicate,
-            "backend": scenario.fit.backend,
+            "backend": self.method,
             "seed": scenario.seed,
             "sampler_seed": seed,
             "compiled": int(compiled_here),

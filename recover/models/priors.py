@@ -9,6 +9,7 @@ support (a ``Normal`` prior on an adstock's ``alpha`` is rejected).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
@@ -84,6 +85,18 @@ def make_prior(name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None 
         raise ValueError(
             f"model.priors.{name}.dist = {prior.dist!r}: not a PyMC distribution "
             "(names as in pymc, e.g. 'HalfNormal', 'Gamma', 'Beta')"
+        )
+    accepted = [
+        p.name
+        for p in inspect.signature(getattr(dist, "dist")).parameters.values()  # noqa: B009
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.name not in ("cls", "size", "shape")
+    ]
+    unknown = [k for k in prior.args if k not in accepted]
+    if unknown:
+        raise ValueError(
+            f"model.priors.{name} = {prior.dist}({_fmt(prior.args)}): invalid arguments: "
+            f"{prior.dist} takes {', '.join(accepted)}, not {', '.join(unknown)}"
         )
     args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
     try:

@@ -14,68 +14,30 @@ whose shapes depend only on the cell, so one compiled model serves every replica
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-import xarray as xr
 from numpy.typing import NDArray
-from pytensor.compile.function import function as compile_function
 
 from recover.models.data import ModelData
+from recover.models.media import MediaModel, compile_media, fourier_features, media_graph
 from recover.models.priors import make_prior, prior_for
-from recover.models.transforms import adstock, param_names, saturation
+from recover.models.transforms import param_names
 from scenarios.spec import ModelSpec
-from simulate.transforms import SATURATIONS
 
-__all__ = ["MROAS_STEP", "WorkbenchModel", "build_workbench", "fourier_features"]
+__all__ = ["WorkbenchModel", "build_workbench"]
 
 Array = NDArray[np.float64]
-MROAS_STEP = 0.01
-
-
-def fourier_features(periods: int, period: float, order: int) -> Array:
-    """``[sin(2 pi k t / period), cos(2 pi k t / period)]`` for k = 1..order, ``(T, 2 order)``."""
-    t = np.arange(periods, dtype=float)[:, None]
-    k = np.arange(1, order + 1, dtype=float)[None, :]
-    angle = 2.0 * np.pi * k * t / period
-    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
-
-
-def _media(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any:
-    """``beta * saturation(adstock(x))`` (or the reverse order) for the model's families."""
-    ad = {p: params[f"adstock_{p}"] for p in param_names("adstock", spec.adstock.kind)}
-    sat = {p: params[f"saturation_{p}"] for p in param_names("saturation", spec.saturation.kind)}
-    l_max, norm = spec.adstock.l_max, spec.adstock.normalize
-    if spec.order == "adstock_first":
-        x = adstock(spend, spec.adstock.kind, ad, l_max=l_max, normalize=norm)
-        x = saturation(x, spec.saturation.kind, sat)
-    else:
-        x = saturation(spend, spec.saturation.kind, sat)
-        x = adstock(x, spec.adstock.kind, ad, l_max=l_max, normalize=norm)
-    return params["saturation_beta"] * x
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkbenchModel:
-    """A built model and what is needed to turn its draws into estimands.
+class WorkbenchModel(MediaModel):
+    """The built PyMC model of a cell, with its media function for estimands."""
 
-    Attributes
-    ----------
-    free
-        Names of the estimated media parameters (inputs of ``media``).
-    media
-        Compiled ``(free params with a leading sample axis..., spend (T, 1, C)) ->
-        contributions (T, S, C)`` in scaled units, for counterfactual spend.
-    """
-
-    spec: ModelSpec
     model: pm.Model
-    free: tuple[str, ...]
-    media: Any
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
         """The data containers' new values for one replicate (shapes must match the cell)."""
@@ -84,81 +46,6 @@ class WorkbenchModel:
         if self.spec.controls:
             values["controls"] = scaled["controls"]
         return values
-
-    def estimands(
-        self,
-        data: ModelData,
-        draws: Mapping[str, Array],
-        x_scale: Array,
-        multipliers: Array,
-    ) -> xr.Dataset:
-        """Posterior draws of every estimand, in the data's units, over ``sample``.
-
-        Parameters
-        ----------
-        data
-            The replicate's data (for its scales and spend).
-        draws
-            Posterior draws by variable name, sample axis first.
-        x_scale
-            The data-generating process's spend unit per channel (``truth.x_scale``):
-            transform parameters are expressed in its parameterization.
-        multipliers
-            Spend multipliers of the response curve.
-        """
-        ys = data.target_scale
-        contrib = np.asarray(draws["channel_contribution"]) * ys  # (S, T, C)
-        mu = np.asarray(draws["mu"]) * ys
-        spend_total = data.spend.sum(axis=0)
-        total = contrib.sum(axis=1)
-        params = [np.asarray(draws[name]) for name in self.free]
-        base = (data.spend / data.spend_scale)[:, None, :]
-
-        def media(scale: float) -> Array:
-            out = np.asarray(self.media(*params, base * scale), dtype=float)  # (T, S, C)
-            summed: Array = out.sum(axis=0) * ys  # (S, C)
-            return summed
-
-        plus = media(1.0 + MROAS_STEP)
-        response = np.stack([media(float(m)) for m in multipliers], axis=-1)  # (S, C, M)
-        sample, chan, date = ("sample",), ("sample", "channel"), ("sample", "date", "channel")
-        out: dict[str, Any] = {
-            "channel_contribution": (date, contrib),
-            "baseline": (("sample", "date"), mu - contrib.sum(axis=-1)),
-            "contribution_total": (chan, total),
-            "contribution_share": (chan, total / data.target.sum()),
-            "roas": (chan, total / spend_total),
-            "mroas": (chan, (plus - total) / (MROAS_STEP * spend_total)),
-            "response": (("sample", "channel", "multiplier"), response),
-            "sigma": (sample, np.asarray(draws["sigma"]) * ys),
-        }
-        n_ch = len(data.channels)
-        for p in param_names("adstock", self.spec.adstock.kind):
-            out[f"adstock_{p}"] = (chan, self._param(draws, f"adstock_{p}", n_ch))
-        sat = {
-            p: self._param(draws, f"saturation_{p}", n_ch)
-            for p in param_names("saturation", self.spec.saturation.kind)
-        }
-        rescale = SATURATIONS[self.spec.saturation.kind].rescale
-        assert rescale is not None
-        converted, factor = rescale(sat, data.spend_scale / x_scale)  # type: ignore[arg-type]
-        for p, value in converted.items():
-            out[f"saturation_{p}"] = (chan, np.broadcast_to(value, total.shape))
-        beta = self._param(draws, "saturation_beta", n_ch)
-        out["saturation_beta"] = (chan, beta * ys * factor)
-        return xr.Dataset(
-            out,
-            coords={"date": data.dates, "channel": list(data.channels), "multiplier": multipliers},
-        )
-
-    def _param(self, draws: Mapping[str, Array], name: str, n_ch: int) -> Array:
-        role, param = name.split("_", 1)
-        fixed = (self.spec.adstock if role == "adstock" else self.spec.saturation).params
-        if name != "saturation_beta" and param in fixed:
-            first = np.asarray(draws["sigma"])
-            return np.full((len(first), n_ch), fixed[param])
-        value = np.asarray(draws[name], dtype=float)
-        return value if value.ndim == 2 else np.repeat(value[:, None], n_ch, axis=1)
 
 
 def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
@@ -193,7 +80,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
         )
         free.append("saturation_beta")
         contribution = pm.Deterministic(
-            "channel_contribution", _media(spec, spend, params), dims=("date", "channel")
+            "channel_contribution", media_graph(spec, spend, params), dims=("date", "channel")
         )
         mu = contribution.sum(axis=1)
         if spec.intercept:
@@ -216,19 +103,5 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
         else:
             pm.Normal("y", mu=mu, sigma=sigma, observed=target, dims="date")
 
-    # The media function for counterfactual spend, batched over posterior draws.
-    inputs = []
-    batch_params: dict[str, Any] = dict(params)
-    for name in free:
-        shared = name != "saturation_beta" and per is None
-        var = pt.vector(name) if shared else pt.matrix(name)
-        inputs.append(var)
-        batch_params[name] = var[:, None] if shared else var
-    x = pt.tensor3("spend", shape=(None, 1, None))
-    media = compile_function([*inputs, x], _media(spec, x, batch_params))
-    n_ch = len(data.channels)
-    media(
-        *(np.full((1,) if i.ndim == 1 else (1, n_ch), 0.5) for i in inputs),
-        np.zeros((periods, 1, n_ch)),
-    )  # compile lazily-linked code now, not in the first fit
+    media = compile_media(spec, tuple(free), per is None, len(data.channels), periods)
     return WorkbenchModel(spec=spec, model=model, free=tuple(free), media=media)

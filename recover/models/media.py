@@ -1,0 +1,169 @@
+"""The media part every model shares: the transform graph, its compiled batched form for
+counterfactual spend, and the conversion of posterior draws into estimands in the data's
+units (``MediaModel.estimands``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+import xarray as xr
+from numpy.typing import NDArray
+from pytensor.compile.maker import function as compile_function
+
+from recover.models.data import ModelData
+from recover.models.transforms import adstock, param_names, saturation
+from scenarios.spec import ModelSpec
+from simulate.transforms import SATURATIONS
+
+__all__ = ["MROAS_STEP", "MediaModel", "compile_media", "fourier_features", "media_graph"]
+
+Array = NDArray[np.float64]
+MROAS_STEP = 0.01
+
+
+def fourier_features(periods: int, period: float, order: int) -> Array:
+    """``[sin(2 pi k t / period), cos(2 pi k t / period)]`` for k = 1..order, ``(T, 2 order)``."""
+    t = np.arange(periods, dtype=float)[:, None]
+    k = np.arange(1, order + 1, dtype=float)[None, :]
+    angle = 2.0 * np.pi * k * t / period
+    return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+
+def media_graph(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any:
+    """``beta * saturation(adstock(x))`` (or the reverse order) for the model's families."""
+    ad = {p: params[f"adstock_{p}"] for p in param_names("adstock", spec.adstock.kind)}
+    sat = {p: params[f"saturation_{p}"] for p in param_names("saturation", spec.saturation.kind)}
+    l_max, norm = spec.adstock.l_max, spec.adstock.normalize
+    if spec.order == "adstock_first":
+        x = adstock(spend, spec.adstock.kind, ad, l_max=l_max, normalize=norm)
+        x = saturation(x, spec.saturation.kind, sat)
+    else:
+        x = saturation(spend, spec.saturation.kind, sat)
+        x = adstock(x, spec.adstock.kind, ad, l_max=l_max, normalize=norm)
+    return params["saturation_beta"] * x
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaModel:
+    """A model's media transform and what is needed to turn its draws into estimands.
+
+    Attributes
+    ----------
+    free
+        Names of the estimated media parameters (inputs of ``media``).
+    media
+        Compiled ``(free params with a leading sample axis..., spend (T, 1, C)) ->
+        contributions (T, S, C)`` in scaled units, for counterfactual spend.
+    """
+
+    spec: ModelSpec
+    free: tuple[str, ...]
+    media: Any
+
+    def estimands(
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        x_scale: Array,
+        multipliers: Array,
+    ) -> xr.Dataset:
+        """Posterior draws of every estimand, in the data's units, over ``sample``.
+
+        Parameters
+        ----------
+        data
+            The replicate's data (for its scales and spend).
+        draws
+            Posterior draws by variable name, sample axis first.
+        x_scale
+            The data-generating process's spend unit per channel (``truth.x_scale``):
+            transform parameters are expressed in its parameterization.
+        multipliers
+            Spend multipliers of the response curve.
+        """
+        ys = data.target_scale
+        contrib = np.asarray(draws["channel_contribution"]) * ys  # (S, T, C)
+        mu = np.asarray(draws["mu"]) * ys
+        spend_total = data.spend.sum(axis=0)
+        total = contrib.sum(axis=1)
+        params = [np.asarray(draws[name]) for name in self.free]
+        base = (data.spend / data.spend_scale)[:, None, :]
+
+        def media(scale: float) -> Array:
+            out = np.asarray(self.media(*params, base * scale), dtype=float)  # (T, S, C)
+            summed: Array = out.sum(axis=0) * ys  # (S, C)
+            return summed
+
+        plus = media(1.0 + MROAS_STEP)
+        response = np.stack([media(float(m)) for m in multipliers], axis=-1)  # (S, C, M)
+        sample, chan, date = ("sample",), ("sample", "channel"), ("sample", "date", "channel")
+        out: dict[str, Any] = {
+            "channel_contribution": (date, contrib),
+            "baseline": (("sample", "date"), mu - contrib.sum(axis=-1)),
+            "contribution_total": (chan, total),
+            "contribution_share": (chan, total / data.target.sum()),
+            "roas": (chan, total / spend_total),
+            "mroas": (chan, (plus - total) / (MROAS_STEP * spend_total)),
+            "response": (("sample", "channel", "multiplier"), response),
+            "sigma": (sample, np.asarray(draws["sigma"]) * ys),
+        }
+        n_ch = len(data.channels)
+        for p in param_names("adstock", self.spec.adstock.kind):
+            out[f"adstock_{p}"] = (chan, self._param(draws, f"adstock_{p}", n_ch))
+        sat = {
+            p: self._param(draws, f"saturation_{p}", n_ch)
+            for p in param_names("saturation", self.spec.saturation.kind)
+        }
+        rescale = SATURATIONS[self.spec.saturation.kind].rescale
+        assert rescale is not None
+        converted, factor = rescale(sat, data.spend_scale / x_scale)  # type: ignore[arg-type]
+        for p, value in converted.items():
+            out[f"saturation_{p}"] = (chan, np.broadcast_to(value, total.shape))
+        beta = self._param(draws, "saturation_beta", n_ch)
+        out["saturation_beta"] = (chan, beta * ys * factor)
+        return xr.Dataset(
+            out,
+            coords={"date": data.dates, "channel": list(data.channels), "multiplier": multipliers},
+        )
+
+    def _param(self, draws: Mapping[str, Array], name: str, n_ch: int) -> Array:
+        role, param = name.split("_", 1)
+        fixed = (self.spec.adstock if role == "adstock" else self.spec.saturation).params
+        if name != "saturation_beta" and param in fixed:
+            first = np.asarray(draws["sigma"])
+            return np.full((len(first), n_ch), fixed[param])
+        value = np.asarray(draws[name], dtype=float)
+        return value if value.ndim == 2 else np.repeat(value[:, None], n_ch, axis=1)
+
+
+def compile_media(
+    spec: ModelSpec, free: tuple[str, ...], shared: bool, n_ch: int, periods: int
+) -> Any:
+    """Compile the media graph batched over posterior draws: ``(free params with a leading
+    sample axis..., spend (T, 1, C)) -> contributions (T, S, C)``, scaled units.
+
+    ``shared`` transform parameters have shape ``(S,)``, per-channel ones (and
+    ``saturation_beta``) ``(S, C)``; parameters not in ``free`` are fixed in ``spec``.
+    """
+    params: dict[str, Any] = {}
+    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
+        for p in param_names(role, transform.kind):
+            if p in transform.params:
+                params[f"{role}_{p}"] = float(transform.params[p])
+    inputs = []
+    for name in free:
+        one = shared and name != "saturation_beta"
+        var = pt.vector(name) if one else pt.matrix(name)
+        inputs.append(var)
+        params[name] = var[:, None] if one else var
+    x = pt.tensor3("spend", shape=(None, 1, None))
+    media = compile_function([*inputs, x], media_graph(spec, x, params))
+    media(
+        *(np.full((1,) if i.ndim == 1 else (1, n_ch), 0.5) for i in inputs),
+        np.zeros((periods, 1, n_ch)),
+    )  # compile lazily-linked code now, not in the first fit
+    return media

@@ -1,0 +1,243 @@
+"""The runner: records, resumption after SIGKILL, failure records, determinism across
+executors, compile once per cell, and bad input caught before any fitting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from recover import inference
+from recover.cli import main
+from recover.runner import run_grid
+from recover.store import RunStore
+from scenarios.seeds import sampler_seed
+from tests.recover.conftest import SMALL
+
+ESTIMANDS = {
+    "channel_contribution",
+    "baseline",
+    "contribution_total",
+    "contribution_share",
+    "roas",
+    "mroas",
+    "response",
+    "saturation_beta",
+    "sigma",
+    "adstock_alpha",
+    "saturation_lam",
+}
+
+
+def _records(out: Path) -> dict[tuple[str, int], xr.DataTree]:
+    store = RunStore(out)
+    return {(c, r): store.read_record(c, r) for c, r, _ in store.records()}
+
+
+def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(small), "--out", str(out)]) == 0
+    records = _records(out)
+    assert len(records) == 4 and {r for _, r in records} == {0, 1}
+    for record in records.values():
+        assert set(record["posterior"].data_vars) >= ESTIMANDS
+        assert set(record["truth"].data_vars) >= ESTIMANDS
+        assert record["posterior"].sizes["sample"] == 1  # MAP: one point
+        assert np.all(np.isfinite(record["posterior"]["roas"]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["cells"]) == 2 and "finished" in manifest
+    assert (out / "scenario.toml").read_text() == SMALL
+
+
+def test_compiles_once_per_cell_and_resumes(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = run_grid(SMALL, out, replicates=3)
+    compiled = sorted(int(r["compiled"]) for r in summary.results)
+    assert compiled == [0, 0, 0, 0, 1, 1]  # one compilation per cell, then reuse
+    again = run_grid(SMALL, out, replicates=3)
+    assert again.results == [] and again.skipped == 6
+
+
+def test_killed_run_resumes_without_losing_or_refitting(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "recover.cli",
+        "run",
+        str(small),
+        "--out",
+        str(out),
+        "--replicates",
+        "6",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(out.glob("fits/*/*.nc"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = {p: p.stat().st_mtime_ns for p in out.glob("fits/*/*.nc")}
+    assert 3 <= len(before) < 12, "kill the run mid-way"
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    after = sorted(out.glob("fits/*/*.nc"))
+    assert len(after) == 12
+    for path, mtime in before.items():
+        assert path.stat().st_mtime_ns == mtime  # finished fits were not refitted
+    for path in after:  # and none is corrupt
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            assert tree["posterior"]["roas"].size > 0
+    assert not list(out.glob("**/*.tmp"))
+
+
+class _FailOnOne(inference.Map):
+    """MAP, except for one sampler seed (one replicate), where it raises."""
+
+    name = "fail_on_one"
+    bad_seed = -1
+
+    def run(self, prepared, model, data, fit, seed):  # type: ignore[no-untyped-def]
+        if seed == self.bad_seed:
+            raise RuntimeError("backend exploded")
+        return super().run(prepared, model, data, fit, seed)
+
+
+def test_failing_fit_leaves_a_failure_record(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenarios import expand_grid, load_scenario
+
+    text = SMALL.replace('backend = "map"', 'backend = "fail_on_one"')
+    scenario_file = tmp_path / "flaky.toml"
+    scenario_file.write_text(text)
+    cells = expand_grid(load_scenario(scenario_file))
+    _FailOnOne.bad_seed = sampler_seed(3, cells[1].cell_id, 1)
+    monkeypatch.setitem(inference.BACKENDS, "fail_on_one", _FailOnOne)
+    out = tmp_path / "run"
+    assert main(["run", str(scenario_file), "--out", str(out)]) == 1
+    failures = list(RunStore(out).failures())
+    assert [(c, r) for c, r, _ in failures] == [(cells[1].cell_id, 1)]
+    info = failures[0][2]
+    assert "RuntimeError: backend exploded" in info["error"] and "Traceback" in info["traceback"]
+    assert len(list(RunStore(out).records())) == 3
+    assert "failed" in capsys.readouterr().out
+    # without --retry-failed the failure stands; with it, only that fit runs again
+    _FailOnOne.bad_seed = -1
+    assert run_grid(text, out).results == []
+    retried = run_grid(text, out, retry_failed=True)
+    assert [(r["cell_id"], r["replicate"], r["status"]) for r in retried.results] == [
+        (cells[1].cell_id, 1, "done")
+    ]
+    assert list(RunStore(out).failures()) == []
+
+
+def test_fit_timeout_becomes_a_failure(small: Path, tmp_path: Path) -> None:
+    summary = run_grid(SMALL, tmp_path / "run", replicates=1, fit_timeout=0.001)
+    assert {r["status"] for r in summary.results} == {"failed"}
+    assert all("FitTimeout" in r["error"] for r in summary.results)
+
+
+def test_same_results_serial_processes_and_dask(small: Path, tmp_path: Path) -> None:
+    run_grid(SMALL, tmp_path / "serial")
+    run_grid(SMALL, tmp_path / "procs", workers=2)
+    run_grid(SMALL, tmp_path / "dask", dask="local:2")
+    serial = _records(tmp_path / "serial")
+    for other in ("procs", "dask"):
+        records = _records(tmp_path / other)
+        assert records.keys() == serial.keys()
+        for key, record in records.items():
+            xr.testing.assert_identical(
+                record["truth"].to_dataset(), serial[key]["truth"].to_dataset()
+            )
+            xr.testing.assert_allclose(
+                record["posterior"].to_dataset(), serial[key]["posterior"].to_dataset(), rtol=1e-6
+            )
+            assert record.attrs["sampler_seed"] == serial[key].attrs["sampler_seed"]
+
+
+def test_a_different_scenario_in_the_directory_is_refused(small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_grid(SMALL, out, replicates=1)
+    with pytest.raises(ValueError, match="holds a run of a different scenario"):
+        run_grid(SMALL.replace("seed = 3", "seed = 4"), out, replicates=1)
+
+
+BAD = [
+    ('backend = "map"', 'backend = "hmc"', "fit.backend = 'hmc': unknown backend; known: nutpie"),
+    (
+        'controls = ["demand_proxy"]',
+        'controls = ["demand_proxy"]\npriors = { sigma = { dist = "HalfNormall", sigma = 1 } }',
+        "model.priors.sigma.dist = 'HalfNormall': not a PyMC distribution",
+    ),
+    (
+        'controls = ["demand_proxy"]',
+        'controls = ["demand_proxy"]\npriors = { sigma = { dist = "HalfNormal", sigma = -1 } }',
+        "model.priors.sigma = HalfNormal(sigma=-1): invalid arguments",
+    ),
+    (
+        'controls = ["demand_proxy"]',
+        'controls = ["demand_proxy"]\npriors = { sigma = { dist = "HalfNormal", mu = 1 } }',
+        "model.priors.sigma = HalfNormal(mu=1): invalid arguments: HalfNormal takes sigma, tau, not mu",
+    ),
+    (
+        'controls = ["demand_proxy"]',
+        'controls = ["demand_proxy"]\npriors = { adstock_alpha = { dist = "Normal", mu = 0, sigma = 1 } }',
+        "model.priors.adstock_alpha = Normal(mu=0, sigma=1): draws fall outside the parameter's support [0, 1]",
+    ),
+    (
+        '"data.proxy.noise_sd" = [0.0, 0.2]',
+        '"data.proxy.noise" = [0.0, 0.2]',
+        "data.proxy.noise = 0.0: unknown key",
+    ),
+    (
+        '"data.proxy.noise_sd" = [0.0, 0.2]',
+        '"data.channels.radio.beta" = [1.0]',
+        "grid path 'data.channels.radio.beta' does not exist",
+    ),
+    (
+        '"data.proxy.noise_sd" = [0.0, 0.2]',
+        '"data.proxy.noise_sd" = []',
+        "a grid axis needs at least one value",
+    ),
+    (
+        'controls = ["demand_proxy"]',
+        'controls = ["price"]',
+        "model.controls[0] = 'price': the data has no such column",
+    ),
+    ("replicates = 2", "replicates = 0", "replicates = 0: must be >= 1"),
+    (
+        'kind = "workbench"' if False else "[model]\n",
+        '[model]\nkind = "prophet"\n',
+        "model.kind = 'prophet': unknown model",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD, ids=[m.split(":")[0] for *_, m in BAD])
+def test_bad_input_is_refused_before_fitting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, message: str
+) -> None:
+    assert old in SMALL
+    path = tmp_path / "bad.toml"
+    path.write_text(SMALL.replace(old, new))
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+    assert not (out / "fits").exists()
+
+
+def test_replicates_below_one_on_the_command_line(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(small), "--out", str(tmp_path / "r"), "--replicates", "0"]) == 2
+    assert "--replicates = 0: must be >= 1" in capsys.readouterr().err
