@@ -43,7 +43,8 @@ def smoke(session: nox.Session) -> None:
     """The README's main job end to end in a temporary directory."""
     session.install("-e", ".")
     out = session.create_tmp()
-    session.run("mmm-workbench", "simulate", "confounded-demand", "--out", f"{out}/quickstart")
+    session.run("mmm-workbench", "simulate", "confounded-demand", "--out", f"{out}/data")
+    session.run("mmm-workbench", "run", "quickstart", "--out", f"{out}/quickstart")
 
 
 @nox.session(python=PYTHON)
@@ -51,4 +52,5 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; each prints ratios against a baseline measured in the same run and
     writes JSON to bench/results/."""
     session.install("-e", ".")
-    session.run("python", "bench/bench_generate.py", *session.posargs)
+    session.run("python", "bench/bench_generate.py")
+    session.run("python", "bench/bench_fit.py", *session.posargs)

@@ -125,8 +125,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         )
     store = RunStore(out)
     table = Table(title=f"{scenario.name}: {out}")
-    for col in ("cell", "grid", "fits", "failed", "median s", "max R-hat", "divergences"):
-        table.add_column(col, justify="left" if col in ("cell", "grid") else "right")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("grid", overflow="fold")
+    for col in ("fits", "failed", "median s", "max R-hat", "div."):
+        table.add_column(col, justify="right", no_wrap=True)
     manifest = store.manifest()
     for cell_id, info in manifest["cells"].items():
         rows = [r for r in summary.results if r["cell_id"] == cell_id and r["status"] == "done"]

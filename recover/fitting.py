@@ -11,6 +11,7 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
+import pymc as pm
 import xarray as xr
 
 from recover.inference import Posterior, get_backend
@@ -20,7 +21,7 @@ from recover.models.priors import validate_priors
 from recover.models.workbench import WorkbenchModel, build_workbench
 from recover.store import FORMAT_VERSION
 from scenarios import Cell, Scenario, replicate_rng
-from scenarios.seeds import sampler_seed
+from scenarios.seeds import prior_seed, sampler_seed
 from simulate import generate
 
 __all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
@@ -87,8 +88,18 @@ class CellFitter:
             self.model = build_workbench(scenario.model, first)
             self.prepared = self.backend.prepare(self.model, scenario.fit)
             self.method = scenario.fit.backend
+            self.prior = self._prior_draws(scenario.fit.keep_draws)
         self.compile_s = time.perf_counter() - t0
         self.fits = 0
+
+    def _prior_draws(self, count: int) -> dict[str, np.ndarray]:
+        """Draws of the free parameters from their priors (data-independent: once per
+        cell); each replicate turns them into prior estimands for posterior contraction."""
+        assert isinstance(self.model, WorkbenchModel)
+        names = [*self.model.free, "sigma"]
+        seed = prior_seed(self.cell.scenario.seed, self.cell.cell_id)
+        values = pm.draw([self.model.model[n] for n in names], draws=count, random_seed=seed)
+        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
 
     def _dataset(self, replicate: int) -> xr.DataTree:
         scenario = self.cell.scenario
@@ -137,7 +148,15 @@ class CellFitter:
             **posterior.timings,
             "post_s": time.perf_counter() - t0 - sampled,
         }
-        record = xr.DataTree.from_dict({"/posterior": estimates, "/truth": truth})
+        groups = {"/posterior": estimates, "/truth": truth}
+        if isinstance(self.model, WorkbenchModel):
+            groups["/prior"] = self.model.estimands(
+                data,
+                self.prior,
+                tree["truth"]["x_scale"].to_numpy(),
+                truth["multiplier"].to_numpy(),
+            )
+        record = xr.DataTree.from_dict(groups)
         record.attrs = {
             "format_version": FORMAT_VERSION,
             "scenario": scenario.name,

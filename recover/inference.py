@@ -6,13 +6,16 @@ replicate's data into it and samples. Every backend returns posterior draws with
 ``(chain, draw)`` leading shape, sampler diagnostics, and wall times split into compile,
 tune and draw.
 
-Backends: ``nutpie`` (default), ``pymc`` (PyMC's NUTS), ``advi`` and ``fullrank_advi``
-(PyMC's variational inference; ``options.iterations``), ``map`` (a point estimate for
-smoke runs).
+Backends: ``nutpie`` (default), ``pymc`` (PyMC's NUTS), ``numpyro`` (numpyro's NUTS
+through PyMC; the ``jax`` extra), ``pathfinder`` (pymc-extras; the ``pathfinder`` extra),
+``advi`` and ``fullrank_advi`` (PyMC's variational inference; ``options.iterations``),
+``map`` (a point estimate for smoke runs). A backend whose packages are missing is refused
+before any fitting, naming the extra to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,6 +88,7 @@ class Backend:
     """One inference method; subclasses set ``name`` and override ``run`` (and ``prepare``)."""
 
     name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def prepare(self, model: WorkbenchModel, fit: FitSpec) -> Any:
         """Compile what can be reused by every replicate of a cell (default: nothing)."""
@@ -160,6 +164,7 @@ class PymcNuts(Backend):
     full compilation."""
 
     name = "pymc"
+    sampler = "pymc"
 
     def run(
         self,
@@ -174,6 +179,7 @@ class PymcNuts(Backend):
         t0 = time.perf_counter()
         with model.model:
             trace = pm.sample(
+                nuts_sampler=self.sampler,  # PyMC 6 would pick nutpie when it is installed
                 draws=fit.draws,
                 tune=fit.tune,
                 chains=fit.chains,
@@ -194,6 +200,56 @@ class PymcNuts(Backend):
             draws=_draws(posterior, _needed(model)),
             diagnostics=sampler_diagnostics(posterior, stats, free),
             timings=timings,
+        )
+
+
+class Numpyro(PymcNuts):
+    """numpyro's NUTS through PyMC (JAX; the ``jax`` extra)."""
+
+    name = "numpyro"
+    sampler = "numpyro"
+    requires = ("jax", "numpyro")
+
+
+class Pathfinder(Backend):
+    """Multi-path Pathfinder from pymc-extras (the ``pathfinder`` extra);
+    ``options.num_paths`` (default 4)."""
+
+    name = "pathfinder"
+    requires = ("pymc_extras",)
+
+    def run(
+        self,
+        prepared: Any,
+        model: WorkbenchModel,
+        data: Mapping[str, Array],
+        fit: FitSpec,
+        seed: int,
+    ) -> Posterior:
+        import pymc_extras
+
+        pm.set_data(dict(data), model=model.model)
+        t0 = time.perf_counter()
+        trace = pymc_extras.fit(
+            method="pathfinder",
+            model=model.model,
+            num_draws=fit.draws,
+            random_seed=seed,
+            progressbar=False,
+            **dict(fit.options),
+        )
+        posterior = trace["posterior"].to_dataset()
+        missing = [n for n in ("channel_contribution", "mu") if n not in posterior]
+        if missing:
+            posterior = posterior.merge(
+                pm.compute_deterministics(
+                    posterior, var_names=missing, model=model.model, progressbar=False
+                )
+            )
+        return Posterior(
+            draws=_draws(posterior, _needed(model)),
+            diagnostics={"draws": float(fit.draws)},
+            timings={"tune_s": time.perf_counter() - t0, "draw_s": 0.0},
         )
 
 
@@ -258,8 +314,9 @@ class Map(Backend):
 
 
 BACKENDS: dict[str, type[Backend]] = {
-    b.name: b for b in (Nutpie, PymcNuts, Advi, FullRankAdvi, Map)
+    b.name: b for b in (Nutpie, PymcNuts, Numpyro, Pathfinder, Advi, FullRankAdvi, Map)
 }
+_EXTRAS = {"numpyro": "jax", "pathfinder": "pathfinder"}
 
 
 def get_backend(name: str) -> Backend:
@@ -272,4 +329,11 @@ def get_backend(name: str) -> Backend:
     """
     if name not in BACKENDS:
         raise ValueError(f"fit.backend = {name!r}: unknown backend; known: {', '.join(BACKENDS)}")
-    return BACKENDS[name]()
+    backend = BACKENDS[name]
+    missing = [m for m in backend.requires if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(
+            f"fit.backend = {name!r} needs {', '.join(missing)}: "
+            f"pip install 'mmm-workbench[{_EXTRAS.get(name, name)}]'"
+        )
+    return backend()

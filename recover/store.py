@@ -9,7 +9,9 @@
       failures/<cell_id>/<replicate>.json  error, traceback, diagnostics
 
 A fit record is a DataTree with ``/posterior`` (estimand draws over ``sample``),
-``/truth`` (the same estimands' true values) and root attributes (cell, replicate,
+``/truth`` (the same estimands' true values), ``/prior`` (the estimands under prior draws
+of the parameters, for posterior contraction; Bayesian models only; no ``baseline``) and
+root attributes (cell, replicate,
 backend, seeds, diagnostics, timings, versions). Every file is written to a temporary
 name in its own directory and renamed into place, so a killed run never leaves a
 half-written record; a record supersedes an earlier failure of the same fit.

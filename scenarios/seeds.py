@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["replicate_rng", "replicate_seed_sequence", "sampler_seed"]
+__all__ = ["prior_seed", "replicate_rng", "replicate_seed_sequence", "sampler_seed"]
 
 
 def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.random.SeedSequence:
@@ -37,4 +37,11 @@ def sampler_seed(seed: int, cell_id: str, replicate: int) -> int:
     """The inference backend's seed for one (cell, replicate): a stream independent of the
     dataset's (a different spawn key), as a non-negative 32-bit integer."""
     sequence = np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16), replicate, 1))
+    return int(sequence.generate_state(1)[0])
+
+
+def prior_seed(seed: int, cell_id: str) -> int:
+    """The seed of a cell's prior draws (one stream per cell, independent of every
+    replicate's dataset and sampler streams)."""
+    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16),))
     return int(sequence.generate_state(1)[0])

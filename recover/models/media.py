@@ -78,7 +78,10 @@ class MediaModel:
         data
             The replicate's data (for its scales and spend).
         draws
-            Posterior draws by variable name, sample axis first.
+            Draws by variable name, sample axis first: the free media parameters and
+            ``sigma``; ``channel_contribution`` and ``mu`` where the sampler computed them
+            (prior draws lack them: contributions are then computed here and ``baseline``
+            is left out).
         x_scale
             The data-generating process's spend unit per channel (``truth.x_scale``):
             transform parameters are expressed in its parameterization.
@@ -86,24 +89,29 @@ class MediaModel:
             Spend multipliers of the response curve.
         """
         ys = data.target_scale
-        contrib = np.asarray(draws["channel_contribution"]) * ys  # (S, T, C)
-        mu = np.asarray(draws["mu"]) * ys
         spend_total = data.spend.sum(axis=0)
-        total = contrib.sum(axis=1)
         params = [np.asarray(draws[name]) for name in self.free]
         base = (data.spend / data.spend_scale)[:, None, :]
 
-        def media(scale: float) -> Array:
+        def per_period(scale: float) -> Array:
             out = np.asarray(self.media(*params, base * scale), dtype=float)  # (T, S, C)
-            summed: Array = out.sum(axis=0) * ys  # (S, C)
+            return out * ys
+
+        def media(scale: float) -> Array:
+            summed: Array = per_period(scale).sum(axis=0)  # (S, C)
             return summed
+
+        if "channel_contribution" in draws:
+            contrib = np.asarray(draws["channel_contribution"]) * ys  # (S, T, C)
+        else:
+            contrib = per_period(1.0).transpose(1, 0, 2)
+        total = contrib.sum(axis=1)
 
         plus = media(1.0 + MROAS_STEP)
         response = np.stack([media(float(m)) for m in multipliers], axis=-1)  # (S, C, M)
         sample, chan, date = ("sample",), ("sample", "channel"), ("sample", "date", "channel")
         out: dict[str, Any] = {
             "channel_contribution": (date, contrib),
-            "baseline": (("sample", "date"), mu - contrib.sum(axis=-1)),
             "contribution_total": (chan, total),
             "contribution_share": (chan, total / data.target.sum()),
             "roas": (chan, total / spend_total),
@@ -111,6 +119,9 @@ class MediaModel:
             "response": (("sample", "channel", "multiplier"), response),
             "sigma": (sample, np.asarray(draws["sigma"]) * ys),
         }
+        if "mu" in draws:
+            mu = np.asarray(draws["mu"]) * ys
+            out["baseline"] = (("sample", "date"), mu - contrib.sum(axis=-1))
         n_ch = len(data.channels)
         for p in param_names("adstock", self.spec.adstock.kind):
             out[f"adstock_{p}"] = (chan, self._param(draws, f"adstock_{p}", n_ch))

@@ -52,6 +52,9 @@ def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path) -> None:
         assert set(record["truth"].data_vars) >= ESTIMANDS
         assert record["posterior"].sizes["sample"] == 1  # MAP: one point
         assert np.all(np.isfinite(record["posterior"]["roas"]))
+        assert ESTIMANDS - {"baseline"} <= set(record["prior"].data_vars)
+        assert record["prior"].sizes["sample"] == 400  # keep_draws prior draws
+        assert float(record["prior"]["roas"].std("sample").min()) > 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["cells"]) == 2 and "finished" in manifest
     assert (out / "scenario.toml").read_text() == SMALL
