@@ -151,7 +151,45 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"this run: {summary.done} fitted, {summary.failed} failed, "
         f"{summary.skipped} already on disk"
     )
+    if args.report:
+        _write_report(out, None, console)
     return 1 if any(True for _ in store.failures()) else 0
+
+
+def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
+    from reports.report import build_report
+
+    paths = build_report(run_dir, out)
+    for warning in paths.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(
+        f"report: {paths.html}  ({len(paths.figures)} figures; summary {paths.summary}; "
+        f"tables {', '.join(p.name for p in paths.tables.values())})"
+    )
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    _write_report(args.run_dir, args.out, console)
+    return 0
+
+
+def _check(args: argparse.Namespace, console: Console) -> int:
+    from reports.gate import check
+
+    result = check(args.run_dir, args.rules, args.baseline)
+    if result.passed:
+        console.print(f"[green]passed[/]: {result.checked} checks of {args.rules}")
+        return 0
+    table = Table(title=f"failed: {len(result.failures)} of {result.checked} checks")
+    columns = ["rule", "cell", "estimand", "coords", "metric", "value", "bound", "detail"]
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for _, row in result.failures.iterrows():
+        table.add_row(
+            *[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        )
+    console.print(table)
+    return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -176,7 +214,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", help="run only cells whose id starts with this")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed fits")
     run.add_argument("--fit-timeout", type=float, help="abandon a fit after this many seconds")
+    run.add_argument("--report", action="store_true", help="write the report after fitting")
     run.set_defaults(func=_run)
+
+    rep = sub.add_parser("report", help="score a run directory and write its HTML report")
+    rep.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
+    rep.add_argument("--out", type=Path, help="output directory (default RUN_DIR/report)")
+    rep.set_defaults(func=_report)
+
+    chk = sub.add_parser("check", help="pass/fail gate: judge a run against rules (exit 0/1)")
+    chk.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
+    chk.add_argument("--rules", required=True, type=Path, help="rules TOML file")
+    chk.add_argument("--baseline", type=Path, help="a summary.json to compare against")
+    chk.set_defaults(func=_check)
     return parser
 
 

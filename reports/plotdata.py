@@ -1,0 +1,125 @@
+"""Frames the figures draw, derived from the scored tables (so that figures compute
+nothing): coverage by level, a metric along each grid axis, contribution shares, SBC rank
+histograms with binomial bands, response curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "axis_frame",
+    "coverage_frame",
+    "curve_frame",
+    "rank_histogram_frame",
+    "share_frame",
+]
+
+
+def coverage_frame(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Pooled coverage per (cell, estimand, level): ``cell_label, estimand, nominal, value,
+    lower, upper``."""
+    rows = aggregates[
+        aggregates["metric"].astype(str).str.startswith("coverage_")
+        & aggregates["pooled"].astype(bool)
+    ]
+    out = rows[["cell_label", "estimand", "metric", "value", "lower", "upper"]].copy()
+    out["nominal"] = out["metric"].str.removeprefix("coverage_").astype(float) / 100
+    return out.drop(columns="metric").sort_values(["cell_label", "estimand", "nominal"])
+
+
+def _channel(coords: str) -> str:
+    parts = dict(p.split("=", 1) for p in str(coords).split(",") if "=" in p)
+    return parts.get("channel", "all")
+
+
+def axis_frame(
+    aggregates: pd.DataFrame,
+    overrides: Mapping[str, Sequence[Sequence[Any]]],
+    estimands: Sequence[str],
+    metric: str = "bias",
+) -> pd.DataFrame:
+    """``metric`` of per-channel estimands against every grid axis: ``axis, level,
+    estimand, channel, value, lower, upper`` (empty without a grid)."""
+    rows = aggregates[
+        (aggregates["metric"] == metric)
+        & aggregates["estimand"].isin(estimands)
+        & ~aggregates["pooled"].astype(bool)
+    ]
+    out = []
+    for _, row in rows.iterrows():
+        for path, value in overrides.get(str(row["cell"]), ()):
+            out.append(
+                {
+                    "axis": path,
+                    "level": value,
+                    "estimand": row["estimand"],
+                    "channel": _channel(row["coords"]),
+                    "value": row["value"],
+                    "lower": row["lower"],
+                    "upper": row["upper"],
+                }
+            )
+    columns = ["axis", "level", "estimand", "channel", "value", "lower", "upper"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def share_frame(table: pd.DataFrame, ci_prob: float = 0.95) -> pd.DataFrame:
+    """Mean true and estimated contribution share per (cell, channel) over replicates, the
+    estimate with its normal Monte Carlo interval."""
+    d = table[table["estimand"] == "contribution_share"]
+    if d.empty:
+        return pd.DataFrame(
+            columns=["cell_label", "channel", "truth", "estimate", "lower", "upper"]
+        )
+    z = float(stats.norm.ppf(0.5 + ci_prob / 2))
+    g = d.groupby(["cell_label", "channel"], sort=False)
+    out = g.agg(
+        truth=("truth", "mean"), estimate=("mean", "mean"), sd=("mean", "std"), n=("mean", "size")
+    ).reset_index()
+    half = z * out["sd"].fillna(0.0) / np.sqrt(out["n"])
+    out["lower"], out["upper"] = out["estimate"] - half, out["estimate"] + half
+    return out.drop(columns=["sd", "n"])
+
+
+def rank_histogram_frame(table: pd.DataFrame, bins: int = 10, band: float = 0.99) -> pd.DataFrame:
+    """SBC rank counts in ``bins`` equal bins of the fractional rank (``pit``) per
+    estimand, pooled over cells and coordinates, with the ``band`` binomial interval of a
+    bin's count under uniform ranks."""
+    rows = []
+    for name, g in table.groupby("estimand", sort=True):
+        pit = g["pit"].to_numpy(np.float64)
+        pit = pit[np.isfinite(pit)]
+        if pit.size < bins:
+            continue
+        counts = np.histogram(pit, bins=bins, range=(0.0, 1.0))[0]
+        lo, hi = stats.binom.interval(band, pit.size, 1.0 / bins)
+        for b, count in enumerate(counts):
+            rows.append(
+                {
+                    "estimand": name,
+                    "bin": b,
+                    "count": int(count),
+                    "band_lower": lo,
+                    "band_upper": hi,
+                }
+            )
+    return pd.DataFrame(rows, columns=["estimand", "bin", "count", "band_lower", "band_upper"])
+
+
+def curve_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The response curve of the first replicate of each cell: ``cell_label, channel,
+    spend`` (the spend multiplier), ``truth, mean`` and the interval bounds."""
+    d = table[table["estimand"] == "response"]
+    if d.empty or "multiplier" not in d:
+        return pd.DataFrame(columns=["cell_label", "channel", "spend", "truth", "mean"])
+    first = d.groupby("cell")["replicate"].transform("min")
+    d = d[d["replicate"] == first].copy()
+    d["spend"] = d["multiplier"].astype(float)
+    keep = ["cell_label", "channel", "spend", "truth", "mean"]
+    keep += [c for c in d.columns if c.startswith(("lower_", "upper_"))]
+    return d[keep]
