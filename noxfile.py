@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -33,7 +35,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def slow(session: nox.Session) -> None:
-    """Long tests: real MCMC and recovery runs (``@pytest.mark.slow``)."""
+    """Long tests: real MCMC and recovery runs (``@pytest.mark.slow``), and the HTML report
+    in headless Chromium (Debian's package, installed here when missing)."""
+    if shutil.which("chromium") is None:
+        session.run("apt-get", "update", "-q", external=True)
+        session.run("apt-get", "install", "-y", "-q", "chromium", external=True)
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "slow", *session.posargs)
 

@@ -75,26 +75,36 @@ def main() -> None:
             out = Path(tmp) / backend
             run_grid(_scenario(backend), out, replicates=reps)
             result["backends"][backend] = _fit_stats(out)
-        for label, workers, cores in (("1 worker, parallel chains", 1, None),
-                                      ("2 workers, chains in sequence", 2, 1)):
+        for label, workers, cores in (
+            ("1 worker, parallel chains", 1, None),
+            ("2 workers, chains in sequence", 2, 1),
+        ):
             out = Path(tmp) / f"throughput-{workers}"
             t0 = time.perf_counter()
-            summary = run_grid(_scenario("nutpie", cores), out, replicates=args.throughput,
-                               workers=workers)
+            summary = run_grid(
+                _scenario("nutpie", cores), out, replicates=args.throughput, workers=workers
+            )
             wall = time.perf_counter() - t0
             result["throughput"][label] = {
-                "fits": summary.done, "wall_s": round(wall, 1),
+                "fits": summary.done,
+                "wall_s": round(wall, 1),
                 "fits_per_hour": round(3600 * summary.done / wall, 1),
             }
     base = result["backends"]["pymc"]["ess_per_s"]
-    print(f"{'backend':<10}{'compile s':>10}{'tune s':>8}{'draw s':>8}{'min ESS':>9}"
-          f"{'ESS/s':>8}{'ratio':>7}")
+    print(
+        f"{'backend':<10}{'compile s':>10}{'tune s':>8}{'draw s':>8}{'min ESS':>9}"
+        f"{'ESS/s':>8}{'ratio':>7}"
+    )
     for name, row in result["backends"].items():
         row["ratio_to_pymc"] = round(row["ess_per_s"] / base, 2) if base else None
-        print(f"{name:<10}{row['compile_s']:>10}{row['tune_s']:>8}{row['draw_s']:>8}"
-              f"{row['min_ess_bulk']:>9}{row['ess_per_s']:>8}{row['ratio_to_pymc']:>7}")
+        print(
+            f"{name:<10}{row['compile_s']:>10}{row['tune_s']:>8}{row['draw_s']:>8}"
+            f"{row['min_ess_bulk']:>9}{row['ess_per_s']:>8}{row['ratio_to_pymc']:>7}"
+        )
     for label, row in result["throughput"].items():
-        print(f"{label:<32} {row['fits']} fits in {row['wall_s']} s: {row['fits_per_hour']} fits/hour")
+        print(
+            f"{label:<32} {row['fits']} fits in {row['wall_s']} s: {row['fits_per_hour']} fits/hour"
+        )
     result["machine"] = {"python": platform.python_version(), "cores": 2}
     result["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out_dir = Path(__file__).parent / "results"

@@ -181,6 +181,9 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[green]passed[/]: {result.checked} checks of {args.rules}")
         return 0
     table = Table(title=f"failed: {len(result.failures)} of {result.checked} checks")
+    for rule in dict.fromkeys(result.failures["rule"].astype(str)):
+        console.print(f"rule {rule}", highlight=False)
+    result.failures["rule"] = result.failures["rule"].astype(str).str.split().str[0]
     columns = ["rule", "cell", "estimand", "coords", "metric", "value", "bound", "detail"]
     for col in columns:
         table.add_column(col, overflow="fold")

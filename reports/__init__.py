@@ -2,3 +2,35 @@
 
 Reads fit records from disk and never imports pymc or pytensor.
 """
+
+from reports.gate import GateResult, assert_recovery, check, load_rules
+from reports.records import RecordError, read_record
+from reports.rundir import RunError, open_run
+from reports.sbc import sbc_ecdf, sbc_uniformity
+from reports.tables import (
+    RunScores,
+    aggregate_table,
+    estimand_table,
+    fit_table,
+    score_run,
+    summary_json,
+)
+
+__all__ = [
+    "GateResult",
+    "RecordError",
+    "RunError",
+    "RunScores",
+    "aggregate_table",
+    "assert_recovery",
+    "check",
+    "estimand_table",
+    "fit_table",
+    "load_rules",
+    "open_run",
+    "read_record",
+    "sbc_ecdf",
+    "sbc_uniformity",
+    "score_run",
+    "summary_json",
+]

@@ -27,6 +27,18 @@ figcaption { color: #555; font-size: 0.9rem; }
 """
 
 
+_RENDER_CHECK = """<p id='render-check' class='meta'></p>
+<script>
+window.addEventListener('load', () => {
+  const images = Array.from(document.images);
+  const shown = images.filter((i) => i.complete && i.naturalWidth > 0).length;
+  document.getElementById('render-check').textContent =
+    `${shown} of ${images.length} figures rendered`;
+});
+</script>"""
+"""A line at the foot of the page saying how many figures the browser decoded."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Section:
     """A titled part of the report: text, figures (PNG bytes with captions), tables."""
@@ -100,5 +112,6 @@ def render_report(
         parts += [_figure(png, caption) for png, caption in section.figures]
         parts += [_table(frame, caption) for frame, caption in section.tables]
         parts.append("</section>")
+    parts.append(_RENDER_CHECK)
     parts.append("</body></html>")
     return "\n".join(parts)

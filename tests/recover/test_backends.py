@@ -19,13 +19,17 @@ ONE_CELL = SMALL.replace('[grid]\n"data.proxy.noise_sd" = [0.0, 0.2]\n', "")
 
 @pytest.mark.parametrize("backend", ["advi", "fullrank_advi", "pathfinder"])
 def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> None:
-    text = ONE_CELL.replace('backend = "map"', f'backend = "{backend}"\ndraws = 50\n'
-                            + ("options = { iterations = 300 }" if "advi" in backend else
-                               "options = { num_paths = 2 }"))
+    text = ONE_CELL.replace(
+        'backend = "map"',
+        f'backend = "{backend}"\ndraws = 50\n'
+        + (
+            "options = { iterations = 300 }" if "advi" in backend else "options = { num_paths = 2 }"
+        ),
+    )
     summary = run_grid(text, tmp_path / "run", replicates=1)
     assert summary.failed == 0, summary.results
     store = RunStore(tmp_path / "run")
-    (cell, rep, _), = store.records()
+    ((cell, rep, _),) = store.records()
     record = store.read_record(cell, rep)
     assert record.attrs["backend"] == backend
     assert record["posterior"].sizes["sample"] == 50
@@ -33,12 +37,23 @@ def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> Non
 
 
 def test_every_backend_is_registered_by_name() -> None:
-    assert set(BACKENDS) == {"nutpie", "pymc", "numpyro", "pathfinder", "advi", "fullrank_advi", "map"}
+    assert set(BACKENDS) == {
+        "nutpie",
+        "pymc",
+        "numpyro",
+        "pathfinder",
+        "advi",
+        "fullrank_advi",
+        "map",
+    }
 
 
 def test_a_backend_with_missing_packages_is_refused() -> None:
     if importlib.util.find_spec("jax") is None:
-        with pytest.raises(ValueError, match=r"fit.backend = 'numpyro' needs jax.*pip install 'mmm-workbench\[jax\]'"):
+        with pytest.raises(
+            ValueError,
+            match=r"fit.backend = 'numpyro' needs jax.*pip install 'mmm-workbench\[jax\]'",
+        ):
             get_backend("numpyro")
     else:
         assert get_backend("numpyro").name == "numpyro"

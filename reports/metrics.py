@@ -1,0 +1,399 @@
+"""Scoring formulas: the posterior summary of one fit, and performance measures over
+replicates with their Monte Carlo standard errors. Pure functions: arrays in, arrays or a
+tidy frame out (:mod:`reports.aggregate` applies them to the groups of a table).
+
+Draws are ``(sample, k)`` arrays (``k`` scalar quantities), truths ``(k,)``. Performance
+measures follow Morris, White & Crowther (2019), "Using simulation studies to evaluate
+statistical methods", Statistics in Medicine 38:2074-2102, Table 6, with the true value
+allowed to differ between replicates (it is drawn or simulated per replicate here): every
+measure is taken over the errors ``estimate_i - truth_i``, and reduces to Morris et al.'s
+when the truth is fixed. The point estimate is the posterior mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+
+__all__ = [
+    "LEVELS",
+    "Estimate",
+    "absolute",
+    "bias",
+    "central_interval",
+    "coverage",
+    "crps_draws",
+    "empirical_se",
+    "hdi_interval",
+    "interval_score",
+    "jeffreys_interval",
+    "level_name",
+    "mean_estimate",
+    "model_se",
+    "posterior_contraction",
+    "proportion",
+    "relative_bias",
+    "rmse",
+    "scaled",
+    "sd_estimate",
+    "summarize_draws",
+    "summary_columns",
+]
+
+FloatArray = NDArray[np.float64]
+LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+"""Default central credible levels for coverage, width and interval score."""
+
+
+def level_name(level: float) -> str:
+    """``0.9 -> "90"``, ``0.975 -> "97.5"``: the suffix of ``coverage_90`` etc."""
+    return f"{100 * level:g}"
+
+
+# ---------------------------------------------------------------- one fit: summaries
+
+
+def _quantile_sorted(x: FloatArray, prob: float) -> FloatArray:
+    """``np.quantile(x, prob, axis=0)`` (linear interpolation) of an axis-0 sorted array."""
+    pos = prob * (x.shape[0] - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, x.shape[0] - 1)
+    return np.asarray(x[lo] + (pos - lo) * (x[hi] - x[lo]))
+
+
+def _central_sorted(x: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+    return _quantile_sorted(x, (1 - level) / 2), _quantile_sorted(x, (1 + level) / 2)
+
+
+def _hdi_sorted(x: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+    n = x.shape[0]
+    inc = min(int(np.floor(level * n)), n - 1)
+    start = np.argmin(x[inc:] - x[: n - inc], axis=0)[None]
+    lower = np.take_along_axis(x[: n - inc], start, axis=0)[0]
+    upper = np.take_along_axis(x[inc:], start, axis=0)[0]
+    return lower, upper
+
+
+def _crps_sorted(x: FloatArray, y: FloatArray) -> FloatArray:
+    s = x.shape[0]
+    weights = 2.0 * np.arange(1, s + 1) - s - 1
+    spread = 2.0 * np.tensordot(weights, x, axes=(0, 0)) / s**2
+    return np.asarray(np.mean(np.abs(x - y), axis=0) - 0.5 * spread)
+
+
+def _sorted(draws: ArrayLike) -> FloatArray:
+    return np.sort(np.asarray(draws, dtype=np.float64), axis=0)
+
+
+def central_interval(draws: ArrayLike, level: float) -> tuple[FloatArray, FloatArray]:
+    """Equal-tailed interval: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
+    (linear interpolation, as ``np.quantile``) along axis 0."""
+    return _central_sorted(_sorted(draws), level)
+
+
+def hdi_interval(draws: ArrayLike, level: float) -> tuple[FloatArray, FloatArray]:
+    """Shortest interval holding ``floor(level * S)`` draw gaps along axis 0 (as ArviZ's HDI)."""
+    return _hdi_sorted(_sorted(draws), level)
+
+
+def crps_draws(draws: ArrayLike, y: ArrayLike) -> FloatArray:
+    """Continuous ranked probability score of the draws' empirical distribution at ``y``.
+
+    Notes
+    -----
+    ``CRPS(F, y) = E|X - y| - 0.5 E|X - X'|`` with ``X, X'`` independent from ``F``
+    (Gneiting & Raftery 2007, JASA 102:359, eq. 21); lower is better, in the units of
+    ``y``. With ``F`` the empirical distribution of ``S`` sorted draws ``x_(i)``,
+    ``E|X - X'| = 2 / S^2 * sum_i (2i - S - 1) x_(i)``, exact for that distribution.
+    """
+    return _crps_sorted(_sorted(draws), np.asarray(y, dtype=np.float64))
+
+
+def interval_score(lower: ArrayLike, upper: ArrayLike, y: ArrayLike, level: float) -> FloatArray:
+    """Interval score of a ``level`` central interval ``[lower, upper]`` at ``y``.
+
+    Notes
+    -----
+    ``IS = (u - l) + (2 / a) (l - y) 1{y < l} + (2 / a) (y - u) 1{y > u}``, ``a = 1 - level``
+    (Gneiting & Raftery 2007, JASA 102:359, eq. 43): width plus a penalty for a miss;
+    lower is better.
+    """
+    lo, hi, obs = (np.asarray(v, dtype=np.float64) for v in (lower, upper, y))
+    alpha = 1.0 - level
+    return np.asarray(
+        (hi - lo) + 2 / alpha * np.maximum(lo - obs, 0.0) + 2 / alpha * np.maximum(obs - hi, 0.0)
+    )
+
+
+def posterior_contraction(draws: ArrayLike, prior: ArrayLike | None) -> FloatArray:
+    """``1 - Var(posterior) / Var(prior)`` along axis 0; NaN without prior draws.
+
+    Notes
+    -----
+    Posterior contraction (Schad, Betancourt & Vasishth 2021, Psychological Methods 26:103;
+    Betancourt 2018): near 1 the data determined the quantity, near 0 the prior did.
+    """
+    post = np.asarray(draws, dtype=np.float64)
+    if prior is None or post.shape[0] < 2 or np.shape(prior)[0] < 2:
+        return np.full(post.shape[1:], np.nan)
+    prior_var = np.var(np.asarray(prior, dtype=np.float64), axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - np.var(post, axis=0, ddof=1) / prior_var
+    return np.where(prior_var > 0, out, np.nan)
+
+
+def summary_columns(
+    draws: ArrayLike,
+    truth: ArrayLike,
+    *,
+    prior: ArrayLike | None = None,
+    levels: Sequence[float] = LEVELS,
+    interval: Literal["central", "hdi"] = "central",
+) -> dict[str, NDArray[Any]]:
+    """The columns of :func:`summarize_draws` as a dict of ``(k,)`` arrays."""
+    if interval not in ("central", "hdi"):
+        raise ValueError(f"interval = {interval!r}: must be 'central' or 'hdi'")
+    x = np.asarray(draws, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"draws must be (sample, k), got shape {x.shape}")
+    y = np.asarray(truth, dtype=np.float64).reshape(x.shape[1])
+    xs = np.sort(x, axis=0)
+    mean = x.mean(axis=0)
+    sd = x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.full(y.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = (mean - y) / np.abs(y)
+        z = (mean - y) / sd
+    cols: dict[str, NDArray[Any]] = {
+        "truth": y,
+        "mean": mean,
+        "median": _quantile_sorted(xs, 0.5) if x.shape[0] else np.full(y.shape, np.nan),
+        "sd": sd,
+        "error": mean - y,
+        "relative_error": np.where(np.isfinite(rel), rel, np.nan),
+        "z": np.where(np.isfinite(z), z, np.nan),
+        "contraction": posterior_contraction(x, prior),
+        "crps": _crps_sorted(xs, y),
+    }
+    bounds = _hdi_sorted if interval == "hdi" else _central_sorted
+    for level in levels:
+        name = level_name(level)
+        lo, hi = bounds(xs, level)
+        cols |= {
+            f"lower_{name}": lo,
+            f"upper_{name}": hi,
+            f"covered_{name}": (lo <= y) & (y <= hi),
+            f"width_{name}": hi - lo,
+            f"interval_score_{name}": interval_score(lo, hi, y, level),
+        }
+    return cols
+
+
+def summarize_draws(
+    draws: ArrayLike,
+    truth: ArrayLike,
+    *,
+    prior: ArrayLike | None = None,
+    levels: Sequence[float] = LEVELS,
+    interval: Literal["central", "hdi"] = "central",
+) -> pd.DataFrame:
+    """One row per quantity: the posterior summary of ``draws`` ``(sample, k)`` against
+    ``truth`` ``(k,)``.
+
+    Columns: ``truth, mean, median, sd, error, relative_error, z, contraction, crps`` and
+    per level ``lower_L, upper_L, covered_L, width_L, interval_score_L`` (``L`` from
+    :func:`level_name`; the interval is central or the HDI).
+
+    Notes
+    -----
+    ``error = mean - truth``; ``relative_error = error / |truth|`` (NaN at zero truth);
+    ``z = (mean - truth) / sd`` (posterior z-score); ``covered`` is ``lower <= truth <=
+    upper``; see :func:`crps_draws`, :func:`interval_score`, :func:`posterior_contraction`.
+    """
+    return pd.DataFrame(
+        summary_columns(draws, truth, prior=prior, levels=levels, interval=interval)
+    )
+
+
+# ------------------------------------------------- over replicates: measures and MCSEs
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A performance measure: its value, Monte Carlo SE, interval and replicate count."""
+
+    value: float
+    mcse: float
+    lower: float
+    upper: float
+    n: int
+
+
+@lru_cache(maxsize=32)
+def _z(ci_prob: float) -> float:
+    return float(special.ndtri(0.5 + ci_prob / 2))
+
+
+def _normal(value: float, mcse: float, n: int, ci_prob: float) -> Estimate:
+    half = _z(ci_prob) * mcse
+    return Estimate(value, mcse, value - half, value + half, n)
+
+
+def _finite(x: ArrayLike) -> FloatArray:
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    return a[np.isfinite(a)]
+
+
+def mean_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Mean of the finite values with MCSE ``sd / sqrt(n)`` and a normal interval."""
+    a = _finite(x)
+    n = a.size
+    if n == 0:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, 0)
+    mcse = float(a.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+    return _normal(float(a.mean()), mcse, n, ci_prob)
+
+
+def sd_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Standard deviation of the finite values with MCSE ``sd / sqrt(2 (n - 1))``."""
+    a = _finite(x)
+    n = a.size
+    if n < 2:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, n)
+    sd = float(a.std(ddof=1))
+    return _normal(sd, sd / np.sqrt(2 * (n - 1)), n, ci_prob)
+
+
+def bias(estimate: ArrayLike, truth: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Bias ``mean(e_i)``, ``e_i = estimate_i - truth_i``.
+
+    Notes
+    -----
+    Morris et al. (2019) Table 6: ``MCSE = sqrt(sum (e_i - mean e)^2 / (n (n - 1)))``.
+    """
+    return mean_estimate(np.asarray(estimate, np.float64) - np.asarray(truth, np.float64), ci_prob)
+
+
+def relative_bias(estimate: ArrayLike, truth: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Relative bias ``mean(e_i / |truth_i|)`` over replicates with non-zero truth.
+
+    Notes
+    -----
+    With a fixed truth this is Morris et al.'s ``(mean estimate - truth) / truth`` (sign
+    kept for positive truths) with ``MCSE = MCSE(bias) / |truth|``; here the mean and
+    MCSE of the per-replicate relative errors.
+    """
+    t = np.asarray(truth, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = (np.asarray(estimate, np.float64) - t) / np.abs(t)
+    return mean_estimate(rel, ci_prob)
+
+
+def rmse(estimate: ArrayLike, truth: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Root mean squared error.
+
+    Notes
+    -----
+    Morris et al. (2019) Table 6 give ``MSE = mean(e_i^2)`` with
+    ``MCSE(MSE) = sqrt(sum (e_i^2 - MSE)^2 / (n (n - 1)))``; by the delta method
+    ``MCSE(RMSE) = MCSE(MSE) / (2 RMSE)``; the interval is the square root of MSE's.
+    """
+    sq = mean_estimate(np.square(np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)))
+    if sq.n == 0:
+        return sq
+    value = float(np.sqrt(sq.value))
+    half = _z(ci_prob) * sq.mcse
+    mcse = sq.mcse / (2 * value) if value > 0 else np.nan
+    lower = float(np.sqrt(max(sq.value - half, 0.0)))
+    return Estimate(value, mcse, lower, float(np.sqrt(sq.value + half)), sq.n)
+
+
+def empirical_se(estimate: ArrayLike, truth: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Empirical SE: the standard deviation of the errors over replicates.
+
+    Notes
+    -----
+    Morris et al. (2019) Table 6: ``EmpSE = sqrt(sum (e_i - mean e)^2 / (n - 1))``,
+    ``MCSE = EmpSE / sqrt(2 (n - 1))``. With a fixed truth this is the SD of the estimates.
+    """
+    return sd_estimate(np.asarray(estimate, np.float64) - np.asarray(truth, np.float64), ci_prob)
+
+
+def model_se(sd: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Average model SE ``sqrt(mean(sd_i^2))`` of the posterior SDs.
+
+    Notes
+    -----
+    Morris et al. (2019) Table 6: ``MCSE = sqrt(Var(sd^2) / (4 n ModSE^2))``.
+    """
+    sq = mean_estimate(np.square(np.asarray(sd, np.float64)), ci_prob)
+    if sq.n == 0 or sq.value <= 0:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, sq.n)
+    value = float(np.sqrt(sq.value))
+    half = _z(ci_prob) * sq.mcse
+    lower = float(np.sqrt(max(sq.value - half, 0.0)))
+    return Estimate(value, sq.mcse / (2 * value), lower, float(np.sqrt(sq.value + half)), sq.n)
+
+
+def jeffreys_interval(successes: int, n: int, ci_prob: float = 0.95) -> tuple[float, float]:
+    """Jeffreys interval for a binomial proportion.
+
+    Notes
+    -----
+    Quantiles ``(1 -+ ci_prob) / 2`` of ``Beta(x + 1/2, n - x + 1/2)``, with the lower
+    limit 0 at ``x = 0`` and the upper limit 1 at ``x = n`` (Brown, Cai & DasGupta 2001,
+    Statistical Science 16:101).
+    """
+    if n <= 0:
+        return np.nan, np.nan
+    a, b = successes + 0.5, n - successes + 0.5
+    tail = (1 - ci_prob) / 2
+    lower = 0.0 if successes == 0 else float(special.betaincinv(a, b, tail))
+    upper = 1.0 if successes == n else float(special.betaincinv(a, b, 1 - tail))
+    return lower, upper
+
+
+def proportion(successes: int, n: int, ci_prob: float = 0.95) -> Estimate:
+    """A proportion ``p = x / n`` with ``MCSE = sqrt(p (1 - p) / n)`` and a Jeffreys interval."""
+    if n <= 0:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, 0)
+    p = successes / n
+    return Estimate(
+        p, float(np.sqrt(p * (1 - p) / n)), *jeffreys_interval(successes, n, ci_prob), n
+    )
+
+
+def coverage(covered: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Coverage: the share of replicates whose interval holds the truth.
+
+    Notes
+    -----
+    Morris et al. (2019) Table 6: ``MCSE = sqrt(p (1 - p) / n)``; interval: Jeffreys.
+    """
+    c = np.asarray(covered).reshape(-1)
+    if c.dtype.kind == "f":
+        c = c[np.isfinite(c)]
+    return proportion(int(np.count_nonzero(c)), int(c.size), ci_prob)
+
+
+def absolute(est: Estimate) -> Estimate:
+    """``|value|`` with the image of the interval under ``|.|`` (0 when it straddles 0)."""
+    lo, hi = est.lower, est.upper
+    if lo <= 0 <= hi:
+        lower, upper = 0.0, max(-lo, hi)
+    else:
+        lower, upper = min(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+    return Estimate(abs(est.value), est.mcse, lower, upper, est.n)
+
+
+def scaled(est: Estimate, factor: float) -> Estimate:
+    """The measure in other units: value, MCSE and interval times ``factor``."""
+    return Estimate(
+        est.value * factor, est.mcse * factor, est.lower * factor, est.upper * factor, est.n
+    )

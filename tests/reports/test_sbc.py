@@ -1,0 +1,102 @@
+"""SBC: ranks, uniformity tests, Holm, ECDF bands; the stubs' acceptance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.sbc import (
+    ecdf_gamma,
+    holm,
+    rank_rng,
+    sbc_ecdf,
+    sbc_rank,
+    sbc_uniformity,
+    uniformity_pvalue,
+)
+from reports.tables import RunScores
+
+
+def test_rank_counts_draws_below_truth_after_thinning() -> None:
+    draws = np.arange(10.0)[:, None]  # thinned to 5: draws 0, 2, 4, 6, 8
+    rank, n, pit = sbc_rank(draws, [5.0], 5, np.random.default_rng(0))
+    assert (rank[0], n) == (3, 5)
+    assert 3 / 6 <= pit[0] < 4 / 6
+    rank, n, _ = sbc_rank(draws, [5.5], 100, np.random.default_rng(0))
+    assert (rank[0], n) == (6, 10)  # never more draws than there are
+
+
+def test_ties_are_broken_at_random_and_uniformly() -> None:
+    draws = np.zeros((4, 20000))  # every draw equals the truth
+    rank, n, pit = sbc_rank(draws, np.zeros(20000), 4, np.random.default_rng(1))
+    assert n == 4
+    counts = np.bincount(rank, minlength=5) / rank.size
+    assert counts == pytest.approx(np.full(5, 0.2), abs=0.015)
+    assert uniformity_pvalue(pit, "chi2")[1] > 0.001
+
+
+def test_rank_seeds_are_reproducible_and_distinct() -> None:
+    a = rank_rng(0, "cell", 3, "roas").integers(1 << 30, size=4)
+    b = rank_rng(0, "cell", 3, "roas").integers(1 << 30, size=4)
+    c = rank_rng(0, "cell", 3, "mroas").integers(1 << 30, size=4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_holm_by_hand() -> None:
+    adjusted = holm([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(adjusted[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(adjusted[4])
+
+
+@pytest.mark.parametrize("method", ["pot_c", "chi2", "ecdf"])
+def test_uniformity_tests_separate_uniform_from_not(method: str) -> None:
+    rng = np.random.default_rng(5)
+    uniform = (np.arange(400) + 0.5) / 400
+    humped = rng.beta(3, 3, size=400)
+    assert uniformity_pvalue(uniform, method)[1] > 0.1  # type: ignore[arg-type]
+    assert uniformity_pvalue(humped, method)[1] < 0.01  # type: ignore[arg-type]
+
+
+def test_unknown_method() -> None:
+    with pytest.raises(ValueError, match="pot_c, chi2, ecdf"):
+        uniformity_pvalue(np.linspace(0.1, 0.9, 10), "ks")  # type: ignore[arg-type]
+
+
+def test_ecdf_gamma_is_smaller_for_bad_samples() -> None:
+    good = (np.arange(100) + 0.5) / 100
+    assert ecdf_gamma(good) > ecdf_gamma(good**3)
+
+
+def _by_cell(frame: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    return {c: g[column].to_numpy() for c, g in frame.groupby("cell")}
+
+
+def test_stub_acceptance_sbc(stub_scores: RunScores) -> None:
+    """The calibrated stub passes SBC (Holm p > 0.01 for every estimand); the
+    overconfident and biased stubs fail it for every estimand."""
+    result = sbc_uniformity(stub_scores.estimands)
+    assert len(result) == 3 * 7  # cells x (roas[2], share[2], sigma, baseline[2])
+    p = _by_cell(result, "p_holm")
+    assert (p["calibrated"] > 0.01).all(), result[result["cell"] == "calibrated"]
+    assert (p["overconfident"] < 0.01).all()
+    assert (p["biased"] < 0.01).all()
+    assert not result.loc[result["cell"] == "calibrated", "reject"].any()
+    assert (result["rank_draws"] == 100).all() and (result["n"] == 300).all()
+    chi2 = _by_cell(sbc_uniformity(stub_scores.estimands, method="chi2"), "p_holm")
+    assert (chi2["calibrated"] > 0.01).all() and (chi2["biased"] < 0.01).all()
+
+
+def test_stub_ecdf_frame(stub_scores: RunScores) -> None:
+    frame = sbc_ecdf(stub_scores.estimands, estimands=["roas"])
+    assert list(frame.columns) == [
+        "cell", "cell_label", "estimand", "coords", "x", "ecdf_diff", "lower_diff",
+        "upper_diff", "outside",
+    ]  # fmt: skip
+    assert len(frame) == 3 * 2 * 301  # cells x channels x (N + 1) points
+    assert (frame["lower_diff"] <= frame["upper_diff"]).all()
+    outside = frame.groupby("cell")["outside"].any()
+    assert bool(outside["overconfident"]) and bool(outside["biased"])
+    ends = frame[frame["x"].isin([0.0, 1.0])]
+    assert (ends["ecdf_diff"] == 0).all()

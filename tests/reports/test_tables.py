@@ -1,0 +1,206 @@
+"""Tidy tables from run directories; the stubs' coverage acceptance."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from reports_stubs import healthy, record_tree, stub_values
+
+from reports.metrics import level_name
+from reports.tables import (
+    AGGREGATE_COLUMNS,
+    FIT_METRICS,
+    RunScores,
+    aggregate_table,
+    estimand_table,
+    fit_counts,
+    fit_table,
+    score_run,
+    summary_json,
+)
+
+
+def test_stub_acceptance_coverage(stub_scores: RunScores) -> None:
+    """The calibrated stub covers within 4 Monte Carlo SEs of nominal at every level and
+    for every estimand; the overconfident stub does not."""
+    agg = aggregate_table(stub_scores)
+    for level in (0.5, 0.8, 0.9, 0.95):
+        rows = agg[(agg["metric"] == f"coverage_{level_name(level)}") & ~agg["pooled"]]
+        cal = rows[rows["cell"] == "calibrated"]
+        assert len(cal) == 7
+        assert ((cal["value"] - level).abs() <= 4 * cal["mcse"]).all(), cal
+        over = rows[rows["cell"] == "overconfident"]
+        assert ((level - over["value"]) > 4 * over["mcse"]).all(), over
+
+
+def test_stub_contraction_and_bias(stub_scores: RunScores) -> None:
+    agg = aggregate_table(stub_scores).set_index(["cell", "estimand", "coords", "metric"])
+    # posterior variance 1/2 against prior variance 1
+    assert agg.loc[("calibrated", "roas", "channel=tv", "contraction"), "value"] == pytest.approx(
+        0.5, abs=0.02
+    )
+    assert math.isnan(
+        agg.loc[("calibrated", "baseline", "date=2024-01-05", "contraction"), "value"]
+    )
+    biased = agg.loc[("biased", "roas", "channel=tv", "bias")]
+    assert abs(biased["value"] - math.sqrt(0.5)) < 4 * biased["mcse"]
+    share = agg.loc[("biased", "contribution_share", "*", "bias_pp")]
+    assert share["value"] == pytest.approx(
+        100 * agg.loc[("biased", "contribution_share", "*", "bias"), "value"]
+    )
+
+
+def test_estimand_table_layout(stub_scores: RunScores) -> None:
+    table = estimand_table(stub_scores)
+    assert len(table) == 3 * 300 * 7
+    assert list(table.columns[:7]) == [
+        "cell",
+        "cell_label",
+        "replicate",
+        "estimand",
+        "coords",
+        "channel",
+        "date",
+    ]
+    for column in (
+        "truth",
+        "mean",
+        "median",
+        "sd",
+        "z",
+        "contraction",
+        "crps",
+        "covered_90",
+        "width_95",
+        "interval_score_50",
+        "rank",
+        "rank_draws",
+        "pit",
+        "draws",
+    ):
+        assert column in table.columns
+    roas = table[table["estimand"] == "roas"]
+    assert set(roas["coords"]) == {"channel=tv", "channel=search"}
+    assert roas["date"].isna().all()
+    baseline = table[table["estimand"] == "baseline"]
+    assert set(baseline["coords"]) == {"date=2024-01-05", "date=2024-01-12"}
+    assert baseline["date"].dtype.kind == "M"
+    sigma = table[table["estimand"] == "sigma"]
+    assert set(sigma["coords"]) == {""}
+
+
+def test_ranks_are_reproducible(small_run: Path) -> None:
+    a = estimand_table(small_run, n_ranks=20, seed=3)
+    b = estimand_table(small_run, n_ranks=20, seed=3)
+    np.testing.assert_array_equal(a["rank"], b["rank"])
+    np.testing.assert_array_equal(a["pit"], b["pit"])
+    assert (a["rank_draws"] == 20).all()
+
+
+def test_hdi_option(small_run: Path) -> None:
+    central = estimand_table(small_run, levels=(0.9,))
+    hdi = estimand_table(small_run, levels=(0.9,), interval="hdi")
+    assert "coverage_50" not in set(aggregate_table(small_run, levels=(0.9,))["metric"])
+    assert not np.allclose(hdi["lower_90"], central["lower_90"])
+    inside = (hdi["lower_90"] <= hdi["truth"]) & (hdi["truth"] <= hdi["upper_90"])
+    assert (hdi["covered_90"] == inside).all()
+    assert hdi["width_90"].mean() == pytest.approx(central["width_90"].mean(), rel=0.1)
+
+
+def test_nan_truth_is_dropped_not_missed(tmp_path: Path, small_run: Path) -> None:
+    values = stub_values("calibrated", np.random.default_rng(0), 50)
+    values[0]["roas"][1] = np.nan  # search's roas not comparable
+    record_tree("a", "stub=calibrated", 0, values, healthy(0)).to_netcdf(
+        small_run / "fits" / "a" / "0.nc", engine="h5netcdf"
+    )
+    table = estimand_table(small_run)
+    roas = table[(table["cell"] == "a") & (table["estimand"] == "roas")]
+    assert len(roas) == 2 * 6 - 1
+    agg = aggregate_table(small_run)
+    n = agg.set_index(["cell", "estimand", "coords", "metric"]).loc[
+        ("a", "roas", "channel=search", "coverage_90"), "n"
+    ]
+    assert n == 5
+
+
+def test_failed_and_corrupt_fits_are_counted_and_shown(
+    small_run: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (small_run / "fits" / "a" / "2.nc").write_bytes(b"\x89HDF\r\n garbage")
+    fail = small_run / "failures" / "b" / "7.json"
+    fail.parent.mkdir(parents=True)
+    fail.write_text(json.dumps({"error": "ValueError: no", "diagnostics": {"divergences": 3}}))
+    with caplog.at_level(logging.WARNING, logger="reports.tables"):
+        scores = score_run(small_run)
+    assert "corrupt fit record, skipped" in caplog.text
+    fits = fit_table(scores)
+    status = fits.set_index(["cell", "replicate"])["status"]
+    assert status[("a", 2)] == "corrupt" and status[("b", 7)] == "failed"
+    assert "unreadable fit record" in fits.set_index(["cell", "replicate"]).loc[("a", 2), "error"]
+    assert set(fits.columns) >= {
+        "backend",
+        "max_rhat",
+        "divergences",
+        "ebfmi",
+        "tune_s",
+        "error",
+        "path",
+    }
+    counts = fit_counts(scores).set_index("cell")
+    assert counts.loc["a", ["n_ok", "n_failed", "n_corrupt", "n_missing"]].tolist() == [5, 0, 1, 0]
+    assert counts.loc["b", ["n_ok", "n_failed", "n_corrupt"]].tolist() == [6, 1, 0]
+    assert 2 not in set(scores.estimands.loc[scores.estimands["cell"] == "a", "replicate"])
+    agg = aggregate_table(scores).set_index(["cell", "metric"])
+    assert agg.loc[("a", "n_corrupt"), "value"] == 1
+    assert agg.loc[("b", "failed_share"), "value"] == pytest.approx(1 / 7)
+
+
+def test_aggregate_columns_and_fit_rows(stub_scores: RunScores) -> None:
+    agg = aggregate_table(stub_scores)
+    assert list(agg.columns) == AGGREGATE_COLUMNS
+    fit = agg[agg["estimand"] == ""]
+    assert set(fit["metric"]) == set(FIT_METRICS)
+    div = fit.set_index(["cell", "metric"]).loc[("biased", "divergent_share")]
+    assert div["value"] == pytest.approx(0.1) and div["lower"] < 0.1 < div["upper"]
+    pooled = agg[agg["pooled"]]
+    assert set(pooled["coords"]) == {"*"} and "sbc_p_holm" not in set(pooled["metric"])
+
+
+def test_summary_json_is_strict_json_and_complete(small_run: Path) -> None:
+    summary = summary_json(small_run)
+    text = json.dumps(summary, allow_nan=False)
+    back = json.loads(text)
+    assert back["cells"]["a"]["n_ok"] == 6 and back["fits"]["n_ok"] == 12
+    assert back["scenario"] == "stub" and back["problems"] == []
+    row = back["aggregates"][0]
+    assert set(row) == set(AGGREGATE_COLUMNS)
+
+
+def test_all_fits_failed_gives_empty_estimand_table(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    (root / "failures" / "c").mkdir(parents=True)
+    (root / "scenario.toml").write_text("")
+    (root / "manifest.json").write_text(
+        json.dumps({"cells": {"c": {"label": "c"}}, "replicates": 2})
+    )
+    (root / "failures" / "c" / "0.json").write_text(json.dumps({"error": "x"}))
+    scores = score_run(root)
+    assert scores.estimands.empty and "truth" in scores.estimands.columns
+    counts = fit_counts(scores).iloc[0]
+    assert (counts["n_failed"], counts["n_missing"]) == (1, 1)
+    agg = aggregate_table(scores)
+    assert set(agg["metric"]) == set(FIT_METRICS)
+
+
+def test_tables_read_records_written_by_xarray(tmp_path: Path, small_run: Path) -> None:
+    path = small_run / "fits" / "a" / "1.nc"
+    with xr.open_datatree(path, engine="h5netcdf") as opened:
+        tree = opened.load()
+    tree.to_netcdf(path, engine="h5netcdf")  # round trip through xarray alone
+    assert len(estimand_table(small_run)) == 2 * 6 * 7
