@@ -50,7 +50,7 @@ def smoke(session: nox.Session) -> None:
     session.install("-e", ".")
     out = session.create_tmp()
     session.run("mmm-workbench", "simulate", "confounded-demand", "--out", f"{out}/data")
-    session.run("mmm-workbench", "run", "quickstart", "--out", f"{out}/quickstart")
+    session.run("mmm-workbench", "run", "quickstart", "--out", f"{out}/quickstart", "--report")
 
 
 @nox.session(python=PYTHON)

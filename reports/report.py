@@ -74,6 +74,7 @@ def _headline(agg: pd.DataFrame) -> pd.DataFrame:
     wide = d.pivot_table(
         index=["cell_label", "estimand", "coords"], columns="metric", values="text", aggfunc="first"
     )
+    wide.columns.name = None
     return wide.reset_index()[
         ["cell_label", "estimand", "coords", *[m for m in metrics if m in wide]]
     ]
