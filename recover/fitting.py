@@ -18,6 +18,11 @@ from recover.inference import Posterior, get_backend
 from recover.models.data import ModelData, model_data, truth_estimands
 from recover.models.linear import LINEAR_KINDS, LinearModel, build_linear, check_linear
 from recover.models.priors import validate_priors
+from recover.models.pymc_marketing import (
+    PymcMarketingModel,
+    build_pymc_marketing,
+    check_pymc_marketing,
+)
 from recover.models.workbench import WorkbenchModel, build_workbench
 from recover.store import FORMAT_VERSION
 from scenarios import Cell, Scenario, replicate_rng
@@ -26,13 +31,22 @@ from simulate import generate
 
 __all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
 
-MODEL_KINDS = ("workbench", *LINEAR_KINDS)
+MODEL_KINDS = ("workbench", "pymc-marketing", *LINEAR_KINDS)
 
 
 def versions() -> dict[str, str]:
     """Versions of the packages a fit depends on."""
     out = {"python": platform.python_version()}
-    for name in ("mmm-workbench", "numpy", "xarray", "pymc", "pytensor", "nutpie", "arviz-stats"):
+    for name in (
+        "mmm-workbench",
+        "numpy",
+        "xarray",
+        "pymc",
+        "pytensor",
+        "nutpie",
+        "arviz-stats",
+        "pymc-marketing",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -58,6 +72,8 @@ def validate_for_fitting(scenario: Scenario) -> None:
     if scenario.model.kind in LINEAR_KINDS:
         check_linear(scenario.model)
         return
+    if scenario.model.kind == "pymc-marketing":
+        check_pymc_marketing(scenario.model)
     get_backend(scenario.fit.backend)
     validate_priors(scenario.model)
 
@@ -79,13 +95,16 @@ class CellFitter:
         assert scenario.model is not None
         first = model_data(self._dataset(0), scenario.model)
         t0 = time.perf_counter()
-        self.model: WorkbenchModel | LinearModel
+        self.model: WorkbenchModel | PymcMarketingModel | LinearModel
         if scenario.model.kind in LINEAR_KINDS:
             self.model = build_linear(scenario.model, first)
             self.method = scenario.model.kind
         else:
             self.backend = get_backend(scenario.fit.backend)
-            self.model = build_workbench(scenario.model, first)
+            if scenario.model.kind == "pymc-marketing":
+                self.model = build_pymc_marketing(scenario.model, first)
+            else:
+                self.model = build_workbench(scenario.model, first)
             self.prepared = self.backend.prepare(self.model, scenario.fit)
             self.method = scenario.fit.backend
             self.prior = self._prior_draws(scenario.fit.keep_draws)
@@ -95,8 +114,9 @@ class CellFitter:
     def _prior_draws(self, count: int) -> dict[str, np.ndarray]:
         """Draws of the free parameters from their priors (data-independent: once per
         cell); each replicate turns them into prior estimands for posterior contraction."""
-        assert isinstance(self.model, WorkbenchModel)
-        names = [*self.model.free, "sigma"]
+        assert not isinstance(self.model, LinearModel)
+        sigma = self.model.sigma_name if isinstance(self.model, PymcMarketingModel) else "sigma"
+        names = [n for n in (*self.model.free, sigma) if n in self.model.model.named_vars]
         seed = prior_seed(self.cell.scenario.seed, self.cell.cell_id)
         values = pm.draw([self.model.model[n] for n in names], draws=count, random_seed=seed)
         return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
@@ -149,7 +169,7 @@ class CellFitter:
             "post_s": time.perf_counter() - t0 - sampled,
         }
         groups = {"/posterior": estimates, "/truth": truth}
-        if isinstance(self.model, WorkbenchModel):
+        if not isinstance(self.model, LinearModel):
             groups["/prior"] = self.model.estimands(
                 data,
                 self.prior,

@@ -19,7 +19,7 @@ import importlib.util
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pymc as pm
@@ -27,12 +27,27 @@ import xarray as xr
 from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
 from numpy.typing import NDArray
 
-from recover.models.workbench import WorkbenchModel
 from scenarios.spec import FitSpec
 
-__all__ = ["BACKENDS", "Backend", "Posterior", "get_backend", "sampler_diagnostics"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Posterior",
+    "SampledModel",
+    "get_backend",
+    "sampler_diagnostics",
+]
 
 Array = NDArray[np.float64]
+
+
+class SampledModel(Protocol):
+    """What a backend needs of a model: its ``pm.Model``, with the free random variables,
+    ``channel_contribution`` and ``mu`` (the workbench model, the pymc-marketing adapter)."""
+
+    @property
+    def model(self) -> pm.Model:
+        """The built PyMC model."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +65,7 @@ def _draws(posterior: xr.Dataset, names: list[str]) -> dict[str, Array]:
     }
 
 
-def _needed(model: WorkbenchModel) -> list[str]:
+def _needed(model: SampledModel) -> list[str]:
     return [v.name for v in model.model.free_RVs] + ["channel_contribution", "mu"]
 
 
@@ -90,14 +105,14 @@ class Backend:
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def prepare(self, model: WorkbenchModel, fit: FitSpec) -> Any:
+    def prepare(self, model: SampledModel, fit: FitSpec) -> Any:
         """Compile what can be reused by every replicate of a cell (default: nothing)."""
         return None
 
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,
@@ -111,7 +126,7 @@ class Nutpie(Backend):
 
     name = "nutpie"
 
-    def prepare(self, model: WorkbenchModel, fit: FitSpec) -> Any:
+    def prepare(self, model: SampledModel, fit: FitSpec) -> Any:
         import nutpie
 
         return nutpie.compile_pymc_model(model.model)
@@ -119,7 +134,7 @@ class Nutpie(Backend):
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,
@@ -169,7 +184,7 @@ class PymcNuts(Backend):
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,
@@ -221,7 +236,7 @@ class Pathfinder(Backend):
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,
@@ -262,7 +277,7 @@ class Advi(Backend):
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,
@@ -297,7 +312,7 @@ class Map(Backend):
     def run(
         self,
         prepared: Any,
-        model: WorkbenchModel,
+        model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
         seed: int,

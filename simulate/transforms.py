@@ -579,7 +579,7 @@ def _tanh(x: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
     [_positive("alpha", "exponent; concave below 1")],
     pymc_marketing="RootSaturation",
     bounded=False,
-    rescale=lambda p, c: ({"alpha": p["alpha"]}, float(c ** -p["alpha"])),
+    rescale=lambda p, c: ({"alpha": p["alpha"]}, c ** -p["alpha"]),
 )
 def _root(x: FloatArray, alpha: FloatArray) -> FloatArray:
     r"""Root (power) saturation, :math:`f = x^\alpha` for ``x > 0``, 0 otherwise; unbounded.

@@ -50,6 +50,8 @@ class ModelData:
     ----------
     spend, target, controls
         Raw training data: ``(date, channel)``, ``(date,)``, ``(date, control)``.
+    target_name
+        The target's column name in the observed data.
     spend_scale, target_scale, control_scale
         Divisors of the model's scaled data (see the module docstring).
     """
@@ -63,6 +65,7 @@ class ModelData:
     spend_scale: Array
     target_scale: float
     control_scale: Array
+    target_name: str = "y"
 
     def scaled(self) -> dict[str, Array]:
         """The data containers of the model, in scaled units."""
@@ -107,6 +110,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         spend_scale=_scale(spend, axis=0),
         target_scale=float(_scale(target)),
         control_scale=_scale(controls, axis=0) if spec.controls else np.ones(0),
+        target_name=str(obs.attrs["target"]),
     )
 
 
@@ -117,11 +121,9 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
     only where the model's family (and, for adstock, ``l_max`` and ``normalize``) equals
     the data's for that channel; elsewhere they are NaN (not comparable).
     """
-    truth = tree["truth"].to_dataset()
     train = int(tree["observed"].attrs["train_periods"])
+    truth = tree["truth"].to_dataset().isel(date=slice(0, train))  # not NaN-padded to all
     out = truth[[k for k in ESTIMANDS if k in truth]].copy()
-    out["channel_contribution"] = truth["channel_contribution"].isel(date=slice(0, train))
-    out["baseline"] = truth["baseline"].isel(date=slice(0, train))
     out["response_spend"] = truth["response_spend"]
     same_adstock = (
         (truth["adstock_kind"] == spec.adstock.kind)

@@ -244,3 +244,18 @@ def test_replicates_below_one_on_the_command_line(
 ) -> None:
     assert main(["run", str(small), "--out", str(tmp_path / "r"), "--replicates", "0"]) == 2
     assert "--replicates = 0: must be >= 1" in capsys.readouterr().err
+
+
+def test_root_saturation_end_to_end(tmp_path: Path) -> None:
+    """Root (power) saturation: the one unbounded family, whose unit conversion moves the
+    effect size (m = c ** -alpha) rather than a parameter."""
+    text = (
+        SMALL.replace('kind = "logistic", lam = 1.5', 'kind = "root", alpha = 0.6')
+        .replace('kind = "logistic", lam = 2.5', 'kind = "root", alpha = 0.4')
+        .replace('saturation = { kind = "logistic" }', 'saturation = { kind = "root" }')
+    )
+    summary = run_grid(text, tmp_path / "run", replicates=1)
+    assert summary.failed == 0, summary.results
+    for record in _records(tmp_path / "run").values():
+        assert np.all(np.isfinite(record["posterior"]["saturation_beta"]))
+        assert {"saturation_alpha"} <= set(record["truth"].data_vars)

@@ -1,0 +1,331 @@
+"""pymc-marketing's MMM as a workbench model (``[model] kind = "pymc-marketing"``).
+
+The cell's model is pymc-marketing's own ``pymc_marketing.mmm.MMM``, built by its
+``build_model(X, y)`` from the first replicate's training rows (:func:`training_frame`,
+the layout of :func:`simulate.observed_frame`), so every choice pymc-marketing makes is
+kept: its priors, its max scaling of target and channels, its unscaled controls, its
+yearly Fourier seasonality. The ``[model]`` table selects:
+
+- ``adstock``, ``saturation``: the pymc-marketing classes of the same family
+  (``Family.pymc_marketing`` in :mod:`simulate.transforms`), with ``l_max`` and
+  ``normalize``; a parameter given in the scenario is fixed (passed as a number);
+- ``order`` -> ``adstock_first``; ``controls`` -> ``control_columns``;
+  ``seasonality_order`` -> ``yearly_seasonality`` (day-of-year Fourier modes);
+- ``pooling = "shared"``: transform priors with ``dims = ()``;
+- ``priors``: a scenario prior for a name pymc-marketing also has becomes a
+  ``pymc_extras`` ``Prior`` (``saturation_beta`` with dims ``("channel",)``, ``sigma`` the
+  likelihood's, ``gamma_control``, ``gamma_fourier``, ``intercept``); every other prior is
+  pymc-marketing's default (``nu`` of a Student-t likelihood, which pymc-marketing has no
+  default for, is the workbench's).
+
+Refused before any fitting (:func:`check_pymc_marketing`): ``trend = true``,
+``intercept = false``, ``lift_tests = true`` (not yet), a ``saturation_beta`` prior for a
+family without ``beta`` in pymc-marketing (``tanh``, ``michaelis_menten``), a seasonality
+period that is not a year, and a missing pymc-marketing.
+
+Data swapping and scales (Notes). The model is compiled once per cell. pymc-marketing
+stores the raw data and the scales in ``pm.Data`` containers: ``channel_data``,
+``target_data``, ``control_data`` and ``channel_scale`` (per channel), ``target_scale``
+(scalar), and divides inside the graph (``channel_data / channel_scale``). The scales
+are computed once, by ``build_model``, from the data it was built with, and
+pymc-marketing's own ``pm.set_data`` path leaves them alone (it is meant for predicting
+new periods with the fitted scales). Swapping only the data would therefore fit the next
+replicate with the first replicate's scales: a different model (its priors, stated in
+scaled units, would mean something else). So :meth:`PymcMarketingModel.set_data` sets the
+scales too, recomputed by pymc-marketing's rule (:func:`pymc_marketing_scales`: the max
+over the training rows), which makes every replicate's model identical to one built
+afresh on its data; the build checks that the rule reproduces the scales pymc-marketing
+computed itself.
+
+Estimands: pymc-marketing's parameters are the workbench's (same names, same family
+math), its ``channel_contribution`` and ``mu`` are in units of ``target_scale``, and its
+transforms see ``spend / channel_scale``: the workbench's convention with pymc-marketing's
+scales. :meth:`PymcMarketingModel.estimands` therefore hands the draws to
+:meth:`MediaModel.estimands` with the data's scales replaced by pymc-marketing's (equal to
+the workbench's max-abs scales for non-negative data) and ``y_sigma`` renamed ``sigma``.
+``tanh`` and ``michaelis_menten`` have no ``beta`` in pymc-marketing: their amplitude
+parameter (``b``, ``alpha``) is in units of ``target_scale``. They get ``saturation_beta
+= 1`` there, and the output scale ``k`` (``target_scale`` times the family's ``rescale``
+factor) that :meth:`MediaModel.estimands` would put in ``saturation_beta`` is folded into
+the parameters instead (``k b tanh(x / (b c)) = b' tanh(x / (b' c'))`` with ``b' = k b``,
+``c' = c / k``; ``k alpha x / (lam + x)``: ``alpha' = k alpha``), with ``saturation_beta =
+1``: the data-generating process's parameterization with ``beta = 1``, the one that matches
+pymc-marketing (:mod:`simulate.transforms`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from copy import deepcopy
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+from numpy.typing import NDArray
+
+from recover.models.data import ModelData
+from recover.models.media import MediaModel, compile_media
+from recover.models.priors import prior_for
+from recover.models.transforms import param_names
+from scenarios.spec import ModelSpec, PriorSpec
+from simulate.transforms import ADSTOCKS, SATURATIONS
+
+__all__ = [
+    "MISSING_MESSAGE",
+    "YEAR_PERIODS",
+    "PymcMarketingModel",
+    "build_pymc_marketing",
+    "check_pymc_marketing",
+    "pymc_marketing_scales",
+    "training_frame",
+]
+
+Array = NDArray[np.float64]
+
+MISSING_MESSAGE = (
+    "model.kind = 'pymc-marketing' needs pymc-marketing: "
+    "pip install 'mmm-workbench[pymc-marketing]'"
+)
+YEAR_PERIODS = (52.0, 365.0, 365.25)
+"""Seasonality periods that are a year (weekly, daily data): pymc-marketing's is yearly."""
+
+
+_AMPLITUDE: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
+    "tanh": lambda p, k: {"b": p["b"] * k, "c": p["c"] / k},
+    "michaelis_menten": lambda p, k: {"alpha": p["alpha"] * k, "lam": p["lam"]},
+}
+"""Saturations without ``beta`` in pymc-marketing: ``k f(x; p) == f(x; amplitude(p, k))``."""
+
+
+def _has_beta(kind: str) -> bool:
+    """Whether pymc-marketing's saturation class of this family has a ``beta``."""
+    return kind not in _AMPLITUDE
+
+
+def check_pymc_marketing(spec: ModelSpec) -> None:
+    """Everything about a ``pymc-marketing`` model that can be checked before fitting.
+
+    Raises
+    ------
+    ValueError
+        pymc-marketing is not installed, or the ``[model]`` table asks for something
+        pymc-marketing's MMM does not have (named with its value).
+    """
+    if importlib.util.find_spec("pymc_marketing") is None:
+        raise ValueError(MISSING_MESSAGE)
+    refused = {
+        "trend": (spec.trend, "pymc-marketing's MMM has no linear trend term here"),
+        "intercept": (not spec.intercept, "pymc-marketing's MMM always has an intercept"),
+        "lift_tests": (spec.lift_tests, "lift-test calibration is not supported yet"),
+    }
+    for field, (bad, why) in refused.items():
+        if bad:
+            raise ValueError(f"model.{field} = {getattr(spec, field)!r}: {why}")
+    if spec.seasonality_order and spec.seasonality_period not in YEAR_PERIODS:
+        raise ValueError(
+            f"model.seasonality_period = {spec.seasonality_period!r}: pymc-marketing's "
+            "seasonality is yearly (day of year); use 52 (weekly) or 365.25 (daily data)"
+        )
+    if "saturation_beta" in spec.priors and not _has_beta(spec.saturation.kind):
+        raise ValueError(
+            f"model.priors.saturation_beta: pymc-marketing's {spec.saturation.kind} "
+            "saturation has no beta"
+        )
+
+
+def pymc_marketing_scales(data: ModelData) -> tuple[Array, float]:
+    """pymc-marketing's scales of a dataset: the max over the training rows of each
+    channel (``channel_scale``) and of the target (``target_scale``), its default
+    ``DataDerivedScaling(method="max")``."""
+    return np.max(data.spend, axis=0), float(np.max(data.target))
+
+
+def training_frame(data: ModelData) -> pd.DataFrame:
+    """The training rows as pymc-marketing's MMM takes them: ``date``, one column per
+    channel, the model's controls, the target (:func:`simulate.observed_frame`'s layout)."""
+    frame = pd.DataFrame({"date": data.dates})
+    for i, channel in enumerate(data.channels):
+        frame[channel] = data.spend[:, i]
+    for i, control in enumerate(data.control_names):
+        frame[control] = data.controls[:, i]
+    frame[data.target_name] = data.target
+    return frame
+
+
+def _prior(spec: PriorSpec, dims: tuple[str, ...]) -> Any:
+    from pymc_extras.prior import Prior
+
+    args = {
+        k: np.asarray(v, dtype=float) if isinstance(v, tuple) else v for k, v in spec.args.items()
+    }
+    return Prior(spec.dist, dims=dims, **args)
+
+
+def _transform(spec: ModelSpec, role: str) -> Any:
+    """The pymc-marketing adstock or saturation object for the model's family."""
+    import pymc_marketing.mmm as pmm
+
+    transform = spec.adstock if role == "adstock" else spec.saturation
+    family = (ADSTOCKS if role == "adstock" else SATURATIONS)[transform.kind]
+    cls = getattr(pmm, family.pymc_marketing or "")
+    kwargs = (
+        {"l_max": transform.l_max, "normalize": transform.normalize} if role == "adstock" else {}
+    )
+    defaults = cls(**kwargs).default_priors
+    dims: tuple[str, ...] = ("channel",) if spec.pooling == "channel" else ()
+    priors: dict[str, Any] = {}
+    for p in param_names(role, transform.kind):
+        if p in transform.params:
+            priors[p] = float(transform.params[p])
+        elif f"{role}_{p}" in spec.priors:
+            priors[p] = _prior(spec.priors[f"{role}_{p}"], dims)
+        elif not dims:
+            priors[p] = deepcopy(defaults[p])
+            priors[p].dims = ()
+    if role == "saturation" and "saturation_beta" in spec.priors:
+        priors["beta"] = _prior(spec.priors["saturation_beta"], ("channel",))
+    return cls(**kwargs, priors=priors)
+
+
+def _model_config(spec: ModelSpec) -> dict[str, Any]:
+    """pymc-marketing's ``model_config`` entries for the scenario's priors."""
+    from pymc_extras.prior import Prior
+
+    config: dict[str, Any] = {}
+    for name, dims in (("intercept", ()), ("gamma_control", ("control",))):
+        if name in spec.priors:
+            config[name] = _prior(spec.priors[name], dims)
+    if "gamma_fourier" in spec.priors:
+        config["gamma_fourier"] = _prior(spec.priors["gamma_fourier"], ("fourier_mode",))
+    if "sigma" in spec.priors or spec.likelihood == "student_t":
+        sigma = (
+            _prior(spec.priors["sigma"], ())
+            if "sigma" in spec.priors
+            else Prior("HalfNormal", sigma=2, dims=())  # pymc-marketing's default
+        )
+        if spec.likelihood == "student_t":
+            nu = _prior(prior_for("nu", spec), ())
+            config["likelihood"] = Prior("StudentT", nu=nu, sigma=sigma, dims="date")
+        else:
+            config["likelihood"] = Prior("Normal", sigma=sigma, dims="date")
+    return config
+
+
+@dataclass(frozen=True, kw_only=True)
+class PymcMarketingModel(MediaModel):
+    """A cell's pymc-marketing MMM (``mmm``, built), its ``pm.Model`` and the workbench
+    media function of the same families for counterfactual estimands.
+
+    Attributes
+    ----------
+    sigma_name
+        pymc-marketing's name of the likelihood's sigma (``y_sigma``).
+    """
+
+    model: pm.Model
+    mmm: Any
+    sigma_name: str = "y_sigma"
+
+    def set_data(self, data: ModelData) -> dict[str, Array]:
+        """One replicate's values of every data container, scales included (see the
+        module docstring)."""
+        channel_scale, target_scale = pymc_marketing_scales(data)
+        values = {
+            "channel_data": data.spend,
+            "target_data": data.target,
+            "channel_scale": channel_scale,
+            "target_scale": np.asarray(target_scale),
+        }
+        if data.control_names:
+            values["control_data"] = data.controls
+        return values
+
+    def estimands(
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        x_scale: Array,
+        multipliers: Array,
+    ) -> xr.Dataset:
+        """Posterior (or prior) draws of every estimand in the data's units, over
+        ``sample``: :meth:`MediaModel.estimands` on pymc-marketing's scales.
+
+        Parameters
+        ----------
+        data, x_scale, multipliers
+            As :meth:`MediaModel.estimands`.
+        draws
+            pymc-marketing's variables by name, sample axis first: the free media
+            parameters, ``y_sigma`` (or ``sigma``), and where sampled its scaled
+            ``channel_contribution`` and ``mu``.
+        """
+        channel_scale, target_scale = pymc_marketing_scales(data)
+        scaled = replace(
+            data,
+            spend_scale=np.where(channel_scale != 0, channel_scale, 1.0),
+            target_scale=target_scale or 1.0,
+        )
+        renamed = dict(draws)
+        if self.sigma_name in renamed:
+            renamed["sigma"] = renamed.pop(self.sigma_name)
+        kind = self.spec.saturation.kind
+        if _has_beta(kind):
+            return super().estimands(scaled, renamed, x_scale, multipliers)
+        renamed["saturation_beta"] = np.ones((len(renamed["sigma"]), len(data.channels)))
+        out = super().estimands(scaled, renamed, x_scale, multipliers)
+        k = out["saturation_beta"]
+        params = {p: out[f"saturation_{p}"] for p in param_names("saturation", kind)}
+        for p, value in _AMPLITUDE[kind](params, k).items():
+            out[f"saturation_{p}"] = value
+        out["saturation_beta"] = xr.ones_like(k)
+        return out
+
+
+def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel:
+    """Build pymc-marketing's MMM for a cell from its first replicate's data.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_pymc_marketing`.
+    RuntimeError
+        If pymc-marketing's own scales differ from :func:`pymc_marketing_scales` (the rule
+        every later replicate's scales are computed by).
+    """
+    check_pymc_marketing(spec)
+    from pymc_marketing.mmm import MMM
+
+    mmm = MMM(
+        date_column="date",
+        channel_columns=list(data.channels),
+        target_column=data.target_name,
+        adstock=_transform(spec, "adstock"),
+        saturation=_transform(spec, "saturation"),
+        control_columns=list(data.control_names) or None,
+        yearly_seasonality=spec.seasonality_order or None,
+        adstock_first=spec.order == "adstock_first",
+        model_config=_model_config(spec),
+    )
+    frame = training_frame(data)
+    mmm.build_model(frame.drop(columns=[data.target_name]), frame[data.target_name])
+    channel_scale, target_scale = pymc_marketing_scales(data)
+    built = mmm.scalers["_channel"].sel(channel=list(data.channels)).to_numpy()
+    if not (np.array_equal(built, channel_scale) and float(mmm.scalers["_target"]) == target_scale):
+        raise RuntimeError(
+            f"pymc-marketing scaled by {built} and {float(mmm.scalers['_target'])}, "
+            f"not by the max over the training rows ({channel_scale}, {target_scale})"
+        )
+    free = tuple(
+        f"{role}_{p}"
+        for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation))
+        for p in param_names(role, transform.kind)
+        if p not in transform.params
+    )
+    periods, n_ch = data.spend.shape
+    free = (*free, "saturation_beta")
+    media = compile_media(spec, free, spec.pooling == "shared", n_ch, periods)
+    return PymcMarketingModel(spec=spec, free=free, media=media, model=mmm.model, mmm=mmm)
