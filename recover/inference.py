@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -99,7 +100,7 @@ def sampler_diagnostics(
     return out
 
 
-class Backend:
+class Backend(ABC):
     """One inference method; subclasses set ``name`` and override ``run`` (and ``prepare``)."""
 
     name: ClassVar[str]
@@ -109,6 +110,7 @@ class Backend:
         """Compile what can be reused by every replicate of a cell (default: nothing)."""
         return None
 
+    @abstractmethod
     def run(
         self,
         prepared: Any,
@@ -118,7 +120,6 @@ class Backend:
         seed: int,
     ) -> Posterior:
         """Fit one replicate's data."""
-        raise NotImplementedError
 
 
 class Nutpie(Backend):

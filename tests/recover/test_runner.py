@@ -17,24 +17,13 @@ import xarray as xr
 
 from recover import inference
 from recover.cli import main
+from recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
 from recover.runner import run_grid
 from recover.store import RunStore
 from scenarios.seeds import sampler_seed
 from tests.recover.conftest import SMALL
 
-ESTIMANDS = {
-    "channel_contribution",
-    "baseline",
-    "contribution_total",
-    "contribution_share",
-    "roas",
-    "mroas",
-    "response",
-    "saturation_beta",
-    "sigma",
-    "adstock_alpha",
-    "saturation_lam",
-}
+ESTIMANDS = {*MODEL_ESTIMANDS, "adstock_alpha", "saturation_lam"}
 
 
 def _records(out: Path) -> dict[tuple[str, int], xr.DataTree]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
 from recover.store import RunStore
 from tests.recover.conftest import SMALL
 
@@ -23,19 +24,7 @@ SCENARIO = (
     .replace("train_periods = 30", "train_periods = 52")
     .replace("replicates = 2", "replicates = 3")
 )
-ESTIMANDS = {
-    "channel_contribution",
-    "baseline",
-    "contribution_total",
-    "contribution_share",
-    "roas",
-    "mroas",
-    "response",
-    "saturation_beta",
-    "sigma",
-    "adstock_alpha",
-    "saturation_lam",
-}
+ESTIMANDS = {*MODEL_ESTIMANDS, "adstock_alpha", "saturation_lam"}
 
 
 def _run(scenario: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
