@@ -79,13 +79,12 @@ def _deadline(seconds: float | None) -> Iterator[None]:
     if not seconds:
         yield
         return
+
+    def expire(signum: int, frame: object) -> None:
+        raise FitTimeout(f"fit exceeded --fit-timeout = {seconds} s")
+
     try:
-        previous = signal.signal(
-            signal.SIGALRM,
-            lambda *_: (_ for _ in ()).throw(
-                FitTimeout(f"fit exceeded --fit-timeout = {seconds} s")
-            ),
-        )
+        previous = signal.signal(signal.SIGALRM, expire)
     except ValueError:  # not the main thread (e.g. a Dask worker thread)
         yield
         return
