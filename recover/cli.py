@@ -27,7 +27,7 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         raise ScenarioError(f"--cell = {args.cell}: the grid has cells 0..{len(cells) - 1}")
     chosen = cells[args.cell]
     cell, scenario = chosen.cell_id, chosen.scenario
-    tree = generate(scenario.data, replicate_rng(scenario.seed, cell, args.replicate))
+    tree = generate(scenario.data, replicate_rng(scenario.seed, chosen.data_id, args.replicate))
     paths = write_dataset(tree, args.out)
 
     obs, truth = tree["observed"], tree["truth"]

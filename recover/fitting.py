@@ -123,7 +123,7 @@ class CellFitter:
 
     def _dataset(self, replicate: int) -> xr.DataTree:
         scenario = self.cell.scenario
-        return generate(scenario.data, replicate_rng(scenario.seed, self.cell.cell_id, replicate))
+        return generate(scenario.data, replicate_rng(scenario.seed, self.cell.data_id, replicate))
 
     def _posterior(self, data: ModelData, seed: int) -> Posterior:
         fit = self.cell.scenario.fit

@@ -34,6 +34,13 @@ class Cell:
     scenario: Scenario
 
     @property
+    def data_id(self) -> str:
+        """The id of the cell's ``[data]`` table, the key of its datasets' seeds: cells
+        that differ only in ``[model]`` or ``[fit]`` fit the same datasets (common random
+        numbers, so the model variants are compared on paired data)."""
+        return spec_hash(self.scenario.data)
+
+    @property
     def label(self) -> str:
         """``path=value`` pairs, or ``base`` for a scenario without a grid."""
         return ", ".join(f"{p}={v!r}" for p, v in self.overrides) or "base"
