@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 
 from scenarios.spec import ModelSpec
 
-__all__ = ["ESTIMANDS", "ModelData", "model_data", "truth_estimands"]
+__all__ = [
+    "ESTIMANDS",
+    "LIFT_CONTAINERS",
+    "LiftTests",
+    "ModelData",
+    "model_data",
+    "truth_estimands",
+]
 
 Array = NDArray[np.float64]
 
@@ -42,6 +49,40 @@ def _scale(values: Array, axis: int | None = None) -> Array:
     return np.where(peak > 0, peak, 1.0)
 
 
+LIFT_CONTAINERS = ("lift_x", "lift_delta_x", "lift_delta_y", "lift_sigma")
+"""Data containers of a model's lift-test likelihood (scaled units, one value per test)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiftTests:
+    """A dataset's lift tests as a model calibrates on them (``[model] lift_tests = true``),
+    raw units: per test, the channel's index, its spend per period ``x`` over the test
+    window, the change ``delta_x``, the measured per-period lift ``delta_y`` and its
+    standard error ``sigma`` (:func:`simulate.truth.lift_test_truth`)."""
+
+    channel_index: NDArray[np.int64]
+    x: Array
+    delta_x: Array
+    delta_y: Array
+    sigma: Array
+
+    def scaled(self, spend_scale: Array, target_scale: float) -> dict[str, Array]:
+        """The lift containers' values: spend by its channel's scale, lift by the target's."""
+        by_channel = spend_scale[self.channel_index]
+        return dict(
+            zip(
+                LIFT_CONTAINERS,
+                (
+                    self.x / by_channel,
+                    self.delta_x / by_channel,
+                    self.delta_y / target_scale,
+                    self.sigma / target_scale,
+                ),
+                strict=True,
+            )
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelData:
     """The training rows of one dataset, raw and with their scales.
@@ -54,6 +95,8 @@ class ModelData:
         The target's column name in the observed data.
     spend_scale, target_scale, control_scale
         Divisors of the model's scaled data (see the module docstring).
+    lift
+        The lift tests, where the model calibrates on them.
     """
 
     dates: NDArray[np.datetime64]
@@ -66,14 +109,18 @@ class ModelData:
     target_scale: float
     control_scale: Array
     target_name: str = "y"
+    lift: LiftTests | None = None
 
     def scaled(self) -> dict[str, Array]:
-        """The data containers of the model, in scaled units."""
-        return {
+        """The data containers of the model, in scaled units (lift tests included)."""
+        out = {
             "spend": self.spend / self.spend_scale,
             "target": self.target / self.target_scale,
             "controls": self.controls / self.control_scale,
         }
+        if self.lift is not None:
+            out |= self.lift.scaled(self.spend_scale, self.target_scale)
+        return out
 
 
 def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
@@ -94,6 +141,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
             f"model.controls: the data has no column {missing[0]!r}; available: {available}"
         )
     spend = obs["spend"].isel(date=rows).to_numpy().astype(float)
+    channels = tuple(str(c) for c in obs["channel"].to_numpy())
     target = obs[obs.attrs["target"]].isel(date=rows).to_numpy().astype(float)
     controls = (
         np.stack([obs[c].isel(date=rows).to_numpy().astype(float) for c in spec.controls], axis=-1)
@@ -102,7 +150,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
     )
     return ModelData(
         dates=obs["date"].isel(date=rows).to_numpy(),
-        channels=tuple(str(c) for c in obs["channel"].to_numpy()),
+        channels=channels,
         control_names=spec.controls,
         spend=spend,
         target=target,
@@ -111,6 +159,25 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         target_scale=float(_scale(target)),
         control_scale=_scale(controls, axis=0) if spec.controls else np.ones(0),
         target_name=str(obs.attrs["target"]),
+        lift=_lift_tests(obs, channels) if spec.lift_tests else None,
+    )
+
+
+def _lift_tests(obs: xr.Dataset, channels: tuple[str, ...]) -> LiftTests:
+    names = [str(c) for c in obs["lift_channel"].to_numpy()]
+    sigma = obs["lift_sigma"].to_numpy()
+    if np.any(~(sigma > 0)):
+        i = int(np.flatnonzero(~(sigma > 0))[0])
+        raise ValueError(
+            f"data.lift_tests[{i}] ({names[i]}): measured with sigma = {float(sigma[i])!r} "
+            "(its true lift is 0?); a model can only calibrate on lift tests with sigma > 0"
+        )
+    return LiftTests(
+        channel_index=np.array([channels.index(c) for c in names], dtype=np.int64),
+        **{
+            k: obs[f"lift_{k}"].to_numpy().astype(float)
+            for k in ("x", "delta_x", "delta_y", "sigma")
+        },
     )
 
 

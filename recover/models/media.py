@@ -19,7 +19,14 @@ from recover.models.transforms import adstock, param_names, saturation
 from scenarios.spec import ModelSpec
 from simulate.transforms import SATURATIONS
 
-__all__ = ["MROAS_STEP", "MediaModel", "compile_media", "fourier_features", "media_graph"]
+__all__ = [
+    "MROAS_STEP",
+    "MediaModel",
+    "compile_media",
+    "fourier_features",
+    "lift_graph",
+    "media_graph",
+]
 
 Array = NDArray[np.float64]
 MROAS_STEP = 0.01
@@ -45,6 +52,31 @@ def media_graph(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any:
         x = saturation(spend, spec.saturation.kind, sat)
         x = adstock(x, spec.adstock.kind, ad, l_max=l_max, normalize=norm)
     return params["saturation_beta"] * x
+
+
+def lift_graph(
+    spec: ModelSpec, params: Mapping[str, Any], channel_index: Any, x: Any, delta_x: Any
+) -> Any:
+    """The model's per-period lift of each lift test, scaled units: the steady-state
+    contribution at spend ``x + delta_x`` per period minus that at ``x`` (what
+    :func:`simulate.truth.lift_test_truth`'s ``delta_y`` measures, up to the adstock's
+    ramp-up), for the test's channel (``channel_index``).
+
+    The steady state is :func:`media_graph` itself on ``l_max`` periods of constant spend,
+    last period: ``beta * saturation(x * sum(w))`` (adstock first) or ``beta *
+    saturation(x) * sum(w)`` (saturation first), ``sum(w) = 1`` for a normalized kernel.
+    """
+    per_test = {
+        name: value[channel_index] if getattr(value, "ndim", 0) == 1 else value
+        for name, value in params.items()
+    }
+    l_max = spec.adstock.l_max
+
+    def steady(level: Any) -> Any:
+        constant = pt.repeat(level[None, :], l_max, axis=0)  # (l_max, test)
+        return media_graph(spec, constant, per_test)[-1]
+
+    return steady(x + delta_x) - steady(x)
 
 
 @dataclass(frozen=True, kw_only=True)

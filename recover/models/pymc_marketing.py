@@ -18,8 +18,12 @@ yearly Fourier seasonality. The ``[model]`` table selects:
   pymc-marketing's default (``nu`` of a Student-t likelihood, which pymc-marketing has no
   default for, is the workbench's).
 
+- ``lift_tests = true``: the dataset's lift tests through pymc-marketing's lift-test
+  calibration (``MMM.add_lift_test_measurements``), rebuilt on data containers
+  (:func:`add_lift_tests`; the Notes say why).
+
 Refused before any fitting (:func:`check_pymc_marketing`): ``trend = true``,
-``intercept = false``, ``lift_tests = true`` (not yet), a ``saturation_beta`` prior for a
+``intercept = false``, a ``saturation_beta`` prior for a
 family without ``beta`` in pymc-marketing (``tanh``, ``michaelis_menten``), a seasonality
 period that is not a year, and a missing pymc-marketing.
 
@@ -36,6 +40,17 @@ scales too, recomputed by pymc-marketing's rule (:func:`pymc_marketing_scales`: 
 over the training rows), which makes every replicate's model identical to one built
 afresh on its data; the build checks that the rule reproduces the scales pymc-marketing
 computed itself.
+
+Lift tests. ``MMM.add_lift_test_measurements(df)`` scales the tests by the model's scales
+and puts the scaled ``x``, ``delta_x``, ``delta_y`` and ``sigma`` into the graph as
+constants: every replicate would need a new model and a new compilation. :func:`add_lift_tests`
+builds the same term, pymc-marketing's ``add_saturation_observations`` line for line (the
+saturation object's ``function`` at ``x + delta_x`` minus at ``x``, each test's channel's
+parameters, a ``Normal(lift, sigma)`` likelihood named ``lift_measurements``), with the four
+columns in data containers (``lift_x``, ...) that :meth:`PymcMarketingModel.set_data` fills
+per replicate with pymc-marketing's scaling of them (spend columns by the channel's scale,
+lift columns by the target's). A test holds the model's log density equal to that of
+pymc-marketing's own ``add_lift_test_measurements`` on the same data.
 
 Estimands: pymc-marketing's parameters are the workbench's (same names, same family
 math), its ``channel_contribution`` and ``mu`` are in units of ``target_scale``, and its
@@ -67,7 +82,7 @@ import pymc as pm
 import xarray as xr
 from numpy.typing import NDArray
 
-from recover.models.data import ModelData
+from recover.models.data import LIFT_CONTAINERS, ModelData
 from recover.models.media import MediaModel, compile_media
 from recover.models.priors import prior_for
 from recover.models.transforms import param_names
@@ -78,6 +93,7 @@ __all__ = [
     "MISSING_MESSAGE",
     "YEAR_PERIODS",
     "PymcMarketingModel",
+    "add_lift_tests",
     "build_pymc_marketing",
     "check_pymc_marketing",
     "pymc_marketing_scales",
@@ -120,7 +136,6 @@ def check_pymc_marketing(spec: ModelSpec) -> None:
     refused = {
         "trend": (spec.trend, "pymc-marketing's MMM has no linear trend term here"),
         "intercept": (not spec.intercept, "pymc-marketing's MMM always has an intercept"),
-        "lift_tests": (spec.lift_tests, "lift-test calibration is not supported yet"),
     }
     for field, (bad, why) in refused.items():
         if bad:
@@ -242,6 +257,9 @@ class PymcMarketingModel(MediaModel):
         }
         if data.control_names:
             values["control_data"] = data.controls
+        if self.spec.lift_tests:
+            assert data.lift is not None
+            values |= data.lift.scaled(channel_scale, target_scale)
         return values
 
     def estimands(
@@ -285,6 +303,44 @@ class PymcMarketingModel(MediaModel):
         return out
 
 
+LIFT_NAME = "lift_measurements"
+"""pymc-marketing's default name of the lift-test likelihood."""
+
+
+def add_lift_tests(mmm: Any, data: ModelData) -> None:
+    """Add pymc-marketing's lift-test likelihood to a built MMM, on data containers.
+
+    pymc-marketing's ``add_saturation_observations`` (as ``add_lift_test_measurements``
+    calls it with its default ``Normal`` likelihood), with the scaled lift columns in the
+    containers of :data:`recover.models.data.LIFT_CONTAINERS` (see the module docstring).
+    """
+    import pymc.dims as pmd
+    from pytensor.xtensor.type import as_xtensor
+
+    assert data.lift is not None
+    model = mmm.model
+    dim = f"_{LIFT_NAME}_dim"
+    channel_scale, target_scale = pymc_marketing_scales(data)
+    values = data.lift.scaled(channel_scale, target_scale)
+    index = {"channel": as_xtensor(data.lift.channel_index, dims=(dim,))}
+    with model:
+        model.add_coord(dim, length=len(data.lift.x))
+        lift = {name: pmd.Data(name, values[name], dims=(dim,)) for name in LIFT_CONTAINERS}
+        params = {
+            param: model[var].isel(index, missing_dims="ignore")
+            for param, var in mmm.saturation.variable_mapping.items()
+        }
+        before = lift["lift_x"]
+        after = before + lift["lift_delta_x"]
+        estimated = pmd.Deterministic(
+            f"{LIFT_NAME}_model_estimated_lift",
+            mmm.saturation.function(after, **params) - mmm.saturation.function(before, **params),
+        )
+        # pymc-marketing's default Prior("Normal") likelihood; built directly because a
+        # Prior would copy the sigma container's current values into a constant
+        pmd.Normal(LIFT_NAME, mu=estimated, sigma=lift["lift_sigma"], observed=lift["lift_delta_y"])
+
+
 def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel:
     """Build pymc-marketing's MMM for a cell from its first replicate's data.
 
@@ -319,6 +375,8 @@ def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel
             f"pymc-marketing scaled by {built} and {float(mmm.scalers['_target'])}, "
             f"not by the max over the training rows ({channel_scale}, {target_scale})"
         )
+    if spec.lift_tests:
+        add_lift_tests(mmm, data)
     free = tuple(
         f"{role}_{p}"
         for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation))

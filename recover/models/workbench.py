@@ -6,9 +6,12 @@ On scaled data (:mod:`recover.models.data`), with ``x`` the scaled spend::
     mu = intercept + trend_slope * t + fourier @ gamma_fourier + controls @ gamma_control
          + sum_c saturation_beta_c * saturation(adstock(x_c))      (or adstock(saturation(x)))
 
-with ``t`` running from 0 to 1 over the training rows. Transform parameters are per
-channel (``pooling = "channel"``) or shared; a parameter given in the scenario is held
-fixed. The data enter as ``pm.Data`` containers (``spend``, ``target``, ``controls``)
+with ``t`` running from 0 to 1 over the training rows. With ``lift_tests = true`` each
+lift test adds ``delta_y ~ Normal(lift, sigma)``, ``lift`` the model's steady-state
+per-period lift (:func:`recover.models.media.lift_graph`), all in scaled units.
+Transform parameters are per channel (``pooling = "channel"``) or shared; a parameter
+given in the scenario is held fixed. The data enter as ``pm.Data`` containers (``spend``,
+``target``, ``controls``; ``lift_x``, ``lift_delta_x``, ``lift_delta_y``, ``lift_sigma``)
 whose shapes depend only on the cell, so one compiled model serves every replicate.
 """
 
@@ -22,8 +25,14 @@ import pymc as pm
 import pytensor.tensor as pt
 from numpy.typing import NDArray
 
-from recover.models.data import ModelData
-from recover.models.media import MediaModel, compile_media, fourier_features, media_graph
+from recover.models.data import LIFT_CONTAINERS, ModelData
+from recover.models.media import (
+    MediaModel,
+    compile_media,
+    fourier_features,
+    lift_graph,
+    media_graph,
+)
 from recover.models.priors import make_prior, prior_for
 from recover.models.transforms import param_names
 from scenarios.spec import ModelSpec
@@ -45,6 +54,8 @@ class WorkbenchModel(MediaModel):
         values = {"spend": scaled["spend"], "target": scaled["target"]}
         if self.spec.controls:
             values["controls"] = scaled["controls"]
+        if self.spec.lift_tests:
+            values |= {name: scaled[name] for name in LIFT_CONTAINERS}
         return values
 
 
@@ -59,6 +70,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
         "fourier": [
             f"{f}_{k}" for f in ("sin", "cos") for k in range(1, spec.seasonality_order + 1)
         ],
+        "lift_test": np.arange(0 if data.lift is None else len(data.lift.x)),
     }
     per = "channel" if spec.pooling == "channel" else None
     scaled = data.scaled()
@@ -102,6 +114,23 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
             pm.StudentT("y", nu=nu, mu=mu, sigma=sigma, observed=target, dims="date")
         else:
             pm.Normal("y", mu=mu, sigma=sigma, observed=target, dims="date")
+        if spec.lift_tests:
+            assert data.lift is not None
+            lift = {n: pm.Data(n, scaled[n], dims="lift_test") for n in LIFT_CONTAINERS}
+            estimated = pm.Deterministic(
+                "lift_model",
+                lift_graph(
+                    spec, params, data.lift.channel_index, lift["lift_x"], lift["lift_delta_x"]
+                ),
+                dims="lift_test",
+            )
+            pm.Normal(
+                "lift_measurements",
+                mu=estimated,
+                sigma=lift["lift_sigma"],
+                observed=lift["lift_delta_y"],
+                dims="lift_test",
+            )
 
     media = compile_media(spec, tuple(free), per is None, len(data.channels), periods)
     return WorkbenchModel(spec=spec, model=model, free=tuple(free), media=media)
