@@ -104,7 +104,7 @@ def coverage_vs_nominal(coverage: pd.DataFrame) -> bytes | None:
 
 def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
     """A metric against each grid axis, per estimand and channel; columns ``axis, level,
-    estimand, channel, value, lower, upper``."""
+    estimand, channel, value, lower, upper`` (and ``order``, the levels' x order)."""
     if bias.empty:
         return None
     panels = list(dict.fromkeys(zip(bias["axis"], bias["estimand"], strict=True)))
@@ -112,7 +112,7 @@ def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
     for ax, (axis, name) in zip(axes, panels, strict=True):
         d = bias[(bias["axis"] == axis) & (bias["estimand"] == name)]
         for channel, g in d.groupby("channel", sort=False):
-            g = g.sort_values("level")
+            g = g.sort_values("order" if "order" in g else "level")
             ax.errorbar(
                 g["level"].astype(str),
                 g["value"],

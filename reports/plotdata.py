@@ -42,21 +42,47 @@ def axis_frame(
     overrides: Mapping[str, Sequence[Sequence[Any]]],
     estimands: Sequence[str],
     metric: str = "bias",
+    axes: Sequence[Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """``metric`` of per-channel estimands against every grid axis: ``axis, level,
-    estimand, channel, value, lower, upper`` (empty without a grid)."""
+    """``metric`` of per-channel estimands against every grid axis: ``axis, level, order,
+    estimand, channel, value, lower, upper`` (empty without a grid).
+
+    ``axes`` lists each grid axis's paths (a ``[[grid.zip]]`` axis has several, varied
+    together: one axis whose levels are labelled ``name=value`` per path, one per line); by
+    default every overridden path is an axis of its own. ``order`` is the level's position
+    along its axis in the order of ``overrides`` (the manifest's, the grid's), the x-axis
+    order of :func:`reports.figures.bias_along_axis`.
+    """
     rows = aggregates[
         (aggregates["metric"] == metric)
         & aggregates["estimand"].isin(estimands)
         & ~aggregates["pooled"].astype(bool)
     ]
+    def levels(cell: str) -> list[tuple[str, str]]:
+        values = {str(path): value for path, value in overrides.get(cell, ())}
+        out = []
+        for paths in axes if axes is not None else [[path] for path in values]:
+            if not all(path in values for path in paths):
+                continue
+            if len(paths) == 1:
+                out.append((paths[0], str(values[paths[0]])))
+            else:
+                label = "\n".join(f"{p.rsplit('.', 1)[-1]}={values[p]}" for p in paths)
+                out.append((" + ".join(paths), label))
+        return out
+
+    order: dict[str, dict[str, int]] = {}
+    for cell in overrides:  # the manifest lists cells in grid order
+        for axis, level in levels(str(cell)):
+            order.setdefault(axis, {}).setdefault(level, len(order[axis]))
     out = []
     for _, row in rows.iterrows():
-        for path, value in overrides.get(str(row["cell"]), ()):
+        for axis, level in levels(str(row["cell"])):
             out.append(
                 {
-                    "axis": path,
-                    "level": value,
+                    "axis": axis,
+                    "level": level,
+                    "order": order[axis][level],
                     "estimand": row["estimand"],
                     "channel": _channel(row["coords"]),
                     "value": row["value"],
@@ -64,7 +90,7 @@ def axis_frame(
                     "upper": row["upper"],
                 }
             )
-    columns = ["axis", "level", "estimand", "channel", "value", "lower", "upper"]
+    columns = ["axis", "level", "order", "estimand", "channel", "value", "lower", "upper"]
     return pd.DataFrame(out, columns=columns)
 
 

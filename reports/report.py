@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ class ReportPaths:
     tables: dict[str, Path]
     figures: dict[str, Path]
     warnings: list[str]
+
+
+def _grid_axes(scenario: Path) -> list[list[str]] | None:
+    """The run's grid axes, each a list of paths (several for a ``[[grid.zip]]`` axis), from
+    the scenario text the run directory keeps; None when it is missing or unreadable."""
+    try:
+        grid = tomllib.loads(scenario.read_text()).get("grid", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    axes = [[str(path)] for path in grid if path != "zip"]
+    return axes + [[str(path) for path in zipped] for zipped in grid.get("zip", [])]
 
 
 def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
@@ -101,6 +113,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = json.loads((Path(run_dir) / "manifest.json").read_text())
     overrides = {c: info.get("overrides", []) for c, info in manifest.get("cells", {}).items()}
+    axes = _grid_axes(Path(run_dir) / "scenario.toml")
 
     tables = {"estimands": scores.estimands, "fits": scores.fits, "aggregates": agg}
     table_paths = {}
@@ -127,7 +140,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
             "Coverage of central intervals at 50/80/90/95% against nominal.",
         ),
         "bias_axes": (
-            fig.bias_along_axis(plotdata.axis_frame(agg, overrides, HEADLINE)),
+            fig.bias_along_axis(plotdata.axis_frame(agg, overrides, HEADLINE, axes=axes)),
             "Bias of the headline estimands along each grid axis.",
         ),
         "z_contraction": (
