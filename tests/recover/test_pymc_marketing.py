@@ -6,6 +6,7 @@ are the truth)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,9 @@ from recover.models.pymc_marketing import (
 )
 from recover.runner import run_grid
 from recover.store import RunStore
-from scenarios import Scenario, load_scenario, parse_scenario, replicate_rng
+from scenarios import Scenario, expand_grid, load_scenario, parse_scenario, replicate_rng
 from scenarios.spec import ModelSpec
-from simulate import generate, observed_frame
+from simulate import generate, lift_test_frame, observed_frame
 from tests.conftest import ROOT, tiny_raw
 from tests.recover.conftest import SMALL
 
@@ -116,7 +117,16 @@ def test_what_pymc_marketing_lacks_is_refused(model: dict[str, Any], message: st
 def test_scenario_file_is_confounded_demand_fitted_with_pymc_marketing(
     confounded: Scenario, confounded_pmm: Scenario
 ) -> None:
-    assert confounded_pmm.data == confounded.data
+    noise = confounded_pmm.data.noise
+    assert (noise.kind, noise.sd) == ("normal", 10.0)  # the article's world has none
+    assert replace(confounded_pmm.data, noise=confounded.data.noise) == confounded.data
+    cells = expand_grid(confounded_pmm)
+    assert [c.overrides for c in cells] == [
+        (("data.proxy.noise_sd", 0.1), ("model.lift_tests", False)),
+        (("data.proxy.noise_sd", 0.0), ("model.lift_tests", False)),
+        (("data.proxy.noise_sd", 0.1), ("model.lift_tests", True)),
+    ]
+    assert cells[0].data_id == cells[2].data_id != cells[1].data_id  # paired datasets
     model = confounded_pmm.model
     assert model is not None and model.kind == "pymc-marketing"
     assert (model.adstock.kind, model.adstock.l_max, model.saturation.kind) == (
@@ -391,8 +401,8 @@ def test_swapped_data_and_scales_give_the_model_built_afresh(confounded_pmm: Sce
 
 def test_run_grid_writes_the_workbench_estimands(tmp_path: Path) -> None:
     """The same one-cell scenario (MAP) fitted by the workbench model and by
-    pymc-marketing: records with the same estimands, dims and coordinates (the datasets
-    differ: the model kind is part of the cell's id, hence of its seeds)."""
+    pymc-marketing: records with the same estimands, dims and coordinates, on the same
+    dataset (its seed depends on the ``[data]`` table only)."""
     records = {}
     for kind in ("workbench", "pymc-marketing"):
         text = ONE_CELL.replace("[model]\n", f'[model]\nkind = "{kind}"\n')
@@ -408,6 +418,7 @@ def test_run_grid_writes_the_workbench_estimands(tmp_path: Path) -> None:
         for name in a.data_vars:
             assert a[name].dims == b[name].dims, (group, name)
         assert a.coords.to_dataset().equals(b.coords.to_dataset()), group
+    assert workbench["truth"].to_dataset().equals(pmm["truth"].to_dataset())
     posterior = pmm["posterior"].to_dataset()
     assert all(np.all(np.isfinite(posterior[v])) for v in posterior.data_vars)
     assert float(pmm["prior"]["roas"].std("sample").min()) > 0
@@ -432,3 +443,35 @@ def test_nutpie_fits_replicates_with_swapped_data(tmp_path: Path) -> None:
         assert record["posterior"].sizes["sample"] == 400
         assert np.all((share > 0) & (share < 1))
     assert not np.allclose(shares[0], shares[1])
+
+
+def _with_lift(scenario: Scenario) -> ModelSpec:
+    assert scenario.model is not None
+    return replace(scenario.model, lift_tests=True)
+
+
+def test_lift_tests_are_pymc_marketings_calibration_on_swappable_data(
+    confounded_pmm: Scenario,
+) -> None:
+    """With ``lift_tests = true`` the model's log density, on replicate 1 swapped into the
+    cell's model, equals that of pymc-marketing's MMM built on replicate 1 with its own
+    ``add_lift_test_measurements`` (the DGP's lift-test table, raw units); without the
+    lift term, or with replicate 0's lift tests left in, it does not."""
+    spec = _with_lift(confounded_pmm)
+    trees = [_dataset(confounded_pmm, r) for r in (0, 1)]
+    first, second = (model_data(t, spec) for t in trees)
+    assert second.lift is not None and len(second.lift.x) == 3
+    swapped = build_pymc_marketing(spec, first)
+    assert "lift_measurements" in swapped.model.named_vars
+    reference = build_pymc_marketing(replace(spec, lift_tests=False), second)
+    without = reference.model.compile_logp()
+    reference.mmm.add_lift_test_measurements(lift_test_frame(trees[1]))
+    point = reference.model.initial_point(0)
+    point = {k: v + 0.1 * np.arange(np.size(v)).reshape(np.shape(v)) for k, v in point.items()}
+    expected = reference.model.compile_logp()(point)
+    assert not np.isclose(without(point), expected)
+    stale = {k: v for k, v in swapped.set_data(second).items() if not k.startswith("lift_")}
+    pm.set_data(stale, model=swapped.model)
+    assert not np.isclose(swapped.model.compile_logp()(point), expected)
+    pm.set_data(swapped.set_data(second), model=swapped.model)
+    np.testing.assert_allclose(swapped.model.compile_logp()(point), expected, rtol=1e-12)
