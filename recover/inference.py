@@ -16,6 +16,7 @@ before any fitting, naming the extra to install.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -123,7 +124,11 @@ class Backend(ABC):
 
 
 class Nutpie(Backend):
-    """nutpie's NUTS: the model compiled once by numba, data swapped with ``with_data``."""
+    """nutpie's NUTS: the model compiled once by numba, data swapped with ``with_data``.
+
+    ``options`` go to ``nutpie.sample`` (``adaptation = "low_rank"``, ``maxdepth``, ...);
+    ``cores`` (chains sampled at once) defaults to ``min(chains, CPUs)``: more threads than
+    CPUs measured slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit)."""
 
     name = "nutpie"
 
@@ -153,7 +158,7 @@ class Nutpie(Backend):
             seed=seed,
             progress_bar=False,
             target_accept=fit.target_accept,
-            cores=int(options.pop("cores", fit.chains)),
+            cores=int(options.pop("cores", min(fit.chains, os.cpu_count() or 1))),
             **options,
         )
         wall = time.perf_counter() - t0

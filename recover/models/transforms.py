@@ -35,6 +35,7 @@ import pytensor.tensor as pt
 from numpy.typing import ArrayLike, NDArray
 from pytensor.configdefaults import config
 from pytensor.graph.basic import Variable
+from pytensor.tensor.signal import convolve1d
 from pytensor.tensor.variable import TensorVariable
 
 __all__ = [
@@ -391,10 +392,11 @@ def adstock(
     .. math:: y_{t,c} = \sum_{l=0}^{l_{max}-1} w_{c,l} \, x_{t-l,c},
        \quad x_{t,c} = 0 \text{ for } t < 0,
 
-    pymc-marketing's ``batched_convolution`` with ``ConvMode.After``, built the same way:
-    the ``l_max`` shifted slices of the zero-padded ``x`` are stacked on a last axis, then
-    multiplied by the weights and summed: no scan, a small graph (slices, one stack, one
-    product, one sum) that is cheap to differentiate for NUTS.
+    One batched ``pytensor.tensor.signal.convolve1d`` (``mode="full"``, cut to the first
+    ``T`` outputs) with time moved to the last axis, as pymc-marketing's
+    ``batched_convolution`` does with ``ConvMode.After``: one Op whose gradient is again a
+    convolution. It replaced a stack of ``l_max`` shifted slices of the zero-padded ``x``
+    (measured on ``confounded-demand`` with nutpie: fewer microseconds per gradient).
     """
     xs = _tensor(x)
     if xs.ndim < 1:
@@ -408,10 +410,9 @@ def adstock(
             f"{xs.ndim}: parameters index the axes after time"
         )
     periods = xs.shape[0]
-    pad = pt.zeros((l_max - 1, *(xs.shape[i] for i in range(1, xs.ndim))), dtype=xs.dtype)
-    padded = pt.concatenate([pad, xs], axis=0) if l_max > 1 else xs  # type: ignore[no-untyped-call]
-    lagged = [padded[l_max - 1 - lag : l_max - 1 - lag + periods] for lag in range(l_max)]
-    out: Tensor = (pt.stack(lagged, axis=-1) * weights).sum(axis=-1)  # (T, *batch, l_max)
+    series = pt.moveaxis(xs, 0, -1)  # (*batch, T)
+    full = convolve1d(series, weights, mode="full")  # (*batch, T + l_max - 1)
+    out: Tensor = pt.moveaxis(full[..., :periods], -1, 0)
     return out
 
 
