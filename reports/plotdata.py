@@ -58,6 +58,7 @@ def axis_frame(
         & aggregates["estimand"].isin(estimands)
         & ~aggregates["pooled"].astype(bool)
     ]
+
     def levels(cell: str) -> list[tuple[str, str]]:
         values = {str(path): value for path, value in overrides.get(cell, ())}
         out = []
