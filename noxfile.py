@@ -57,6 +57,6 @@ def smoke(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints ratios against a baseline measured in the same run and
     writes JSON to bench/results/."""
-    session.install("-e", ".")
+    session.install("-e", ".[pymc-marketing]")  # the fit benchmark's baseline
     session.run("python", "bench/bench_generate.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)
