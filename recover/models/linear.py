@@ -53,6 +53,11 @@ def check_linear(spec: ModelSpec) -> None:
                 )
     if spec.likelihood != "normal":
         raise ValueError(f"model.likelihood = {spec.likelihood!r}: least squares is normal only")
+    if spec.lift_tests:
+        raise ValueError(
+            f"model.lift_tests = true: model.kind = {spec.kind!r} has no lift-test calibration "
+            "(the workbench and pymc-marketing models have)"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -81,3 +81,13 @@ def test_least_squares_needs_fixed_transforms(tmp_path: Path) -> None:
         match=r"model.adstock.alpha: model.kind = 'ols' needs every transform parameter fixed",
     ):
         run_grid(loose, tmp_path / "run", replicates=1)
+
+
+def test_least_squares_refuses_lift_tests(tmp_path: Path) -> None:
+    lifted = RIGHT.replace('kind = "ols"\n', 'kind = "ols"\nlift_tests = true\n').replace(
+        "[model]",
+        '[[data.lift_tests]]\nchannel = "tv"\nstart = 5\nperiods = 3\nspend_change = -0.5\n'
+        "sigma_rel = 0.1\n\n[model]",
+    )
+    with pytest.raises(ValueError, match=r"model.lift_tests = true: model.kind = 'ols' has no"):
+        run_grid(lifted, tmp_path / "run", replicates=1)
