@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.grid import expand_grid, parse_grid
-from scenarios.model import parse_fit, parse_model
+from scenarios.model import parse_fit, parse_model, transform_family
 from scenarios.reader import Calendar, ScenarioError, Table, numbers
 from scenarios.spec import (
     ChannelSpec,
@@ -44,22 +44,13 @@ from scenarios.spec import (
     TransformSpec,
     Trend,
 )
-from simulate.transforms import TransformError, adstock_weights, check_params, get_family
+from simulate.transforms import TransformError, adstock_weights, check_params
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 
 
 def _transform(tab: Table, role: str) -> TransformSpec:
-    kind = tab.get("kind")
-    try:
-        family = get_family(role, kind, tab.path)
-    except TransformError as err:
-        raise ScenarioError(str(err)) from None
-    l_max, normalize = 0, True
-    if role == "adstock":
-        l_max = tab.integer("l_max", low=1)
-        normalize = tab.boolean("normalize", True)
-    tab.seen.add("kind")
+    family, l_max, normalize = transform_family(tab, role)
     raw = {k: v for k, v in tab.raw.items() if k not in tab.seen}
     try:
         params = check_params(role, family.name, raw, tab.path)

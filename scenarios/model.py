@@ -13,7 +13,7 @@ from typing import Any
 
 from scenarios.reader import ScenarioError, Table
 from scenarios.spec import DataSpec, FitSpec, ModelSpec, PriorSpec, TransformSpec
-from simulate.transforms import TransformError, get_family
+from simulate.transforms import Family, TransformError, get_family
 
 __all__ = ["GLOBAL_PARAMETERS", "model_parameters", "parse_fit", "parse_model"]
 
@@ -36,16 +36,22 @@ def model_parameters(adstock: str, saturation: str) -> tuple[str, ...]:
     return (*out, *GLOBAL_PARAMETERS)
 
 
-def _transform(tab: Table, role: str) -> TransformSpec:
-    """A model transform: family, and any parameters fixed at given values."""
+def transform_family(tab: Table, role: str) -> tuple[Family, int, bool]:
+    """The ``kind``, ``l_max`` and ``normalize`` keys of a transform table, data's or
+    model's: the family, and the adstock's ``l_max`` and ``normalize`` (0 and True for a
+    saturation)."""
     try:
         family = get_family(role, tab.get("kind"), tab.path)
     except TransformError as err:
         raise ScenarioError(str(err)) from None
-    l_max, normalize = 0, True
-    if role == "adstock":
-        l_max = tab.integer("l_max", low=1)
-        normalize = tab.boolean("normalize", True)
+    if role != "adstock":
+        return family, 0, True
+    return family, tab.integer("l_max", low=1), tab.boolean("normalize", True)
+
+
+def _transform(tab: Table, role: str) -> TransformSpec:
+    """A model transform: family, and any parameters fixed at given values."""
+    family, l_max, normalize = transform_family(tab, role)
     known = {p.name: p for p in family.params}
     fixed: dict[str, float] = {}
     for key in [k for k in tab.raw if k not in tab.seen]:
