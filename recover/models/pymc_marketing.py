@@ -336,8 +336,9 @@ def add_lift_tests(mmm: Any, data: ModelData) -> None:
             f"{LIFT_NAME}_model_estimated_lift",
             mmm.saturation.function(after, **params) - mmm.saturation.function(before, **params),
         )
-        # pymc-marketing's default Prior("Normal") likelihood; built directly because a
-        # Prior would copy the sigma container's current values into a constant
+        # pymc-marketing's default Prior("Normal") likelihood, built directly: a Prior
+        # copies its sigma container into a new shared variable that pm.set_data and
+        # nutpie's with_data do not reach (the swapping test fails with it)
         pmd.Normal(LIFT_NAME, mu=estimated, sigma=lift["lift_sigma"], observed=lift["lift_delta_y"])
 
 

