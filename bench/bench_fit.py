@@ -76,7 +76,8 @@ def _with_cores(text: str, cores: int) -> str:
 
 
 def _row(fits: list[dict[str, float]], compile_s: float) -> dict[str, Any]:
-    """Per-fit means, and min-ESS per second with ``compile_s`` amortized over the fits."""
+    """Per-fit means, and min-ESS per second with ``compile_s`` (the total compilation of
+    these fits, reported as such) amortized over the fits."""
     fit_s = [r["fit_s"] for r in fits]
     ess = [r["min_ess_bulk"] for r in fits]
     amortized = (sum(fit_s) + compile_s) / len(fits)
