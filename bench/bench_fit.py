@@ -47,15 +47,15 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from recover import runner
-from recover.inference import sampler_diagnostics
-from recover.models.data import model_data
-from recover.models.pymc_marketing import build_pymc_marketing
-from recover.runner import run_grid
-from recover.store import RunStore
-from scenarios import expand_grid, parse_scenario, replicate_rng
-from scenarios.seeds import sampler_seed
-from simulate import generate
+from mmm_workbench.recover import runner
+from mmm_workbench.recover.inference import sampler_diagnostics
+from mmm_workbench.recover.models.data import model_data
+from mmm_workbench.recover.models.pymc_marketing import build_pymc_marketing
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.scenarios import expand_grid, parse_scenario, replicate_rng
+from mmm_workbench.scenarios.seeds import sampler_seed
+from mmm_workbench.simulate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBENCH = (ROOT / "scenarios" / "confounded-demand.toml").read_text()

@@ -2,8 +2,8 @@
 
 Baseline, measured in the same run: the article's bare data-generating process in plain
 numpy (demand, proxy, spend, adstock, saturation, sales: no counterfactuals, no truth,
-no DataTree). The subject: ``simulate.generate``, which also re-simulates the world for
-every counterfactual estimand (channel removal, +1% spend, 21-point response curves,
+no DataTree). The subject: ``mmm_workbench.simulate.generate``, which also re-simulates the world
+for every counterfactual estimand (channel removal, +1% spend, 21-point response curves,
 lift tests), converts the truth to pymc-marketing's units and builds the DataTree.
 Target: under 5 s for the subject.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scenarios import load_scenario, replicate_rng, spec_hash
-from simulate import generate
+from mmm_workbench.scenarios import load_scenario, replicate_rng, spec_hash
+from mmm_workbench.simulate import generate
 
 
 def article_dgp(rng: np.random.Generator, n: int = 156) -> np.ndarray:

@@ -11,9 +11,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from scenarios import ScenarioError, expand_grid, load_scenario, replicate_rng
-from simulate import generate, write_dataset
-from simulate.transforms import TransformError
+from mmm_workbench.scenarios import ScenarioError, expand_grid, load_scenario, replicate_rng
+from mmm_workbench.simulate import generate, write_dataset
+from mmm_workbench.simulate.transforms import TransformError
 
 __all__ = ["main"]
 
@@ -68,8 +68,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         TimeRemainingColumn,
     )
 
-    from recover.runner import run_grid
-    from recover.store import RunStore
+    from mmm_workbench.recover.runner import run_grid
+    from mmm_workbench.recover.store import RunStore
 
     path = Path(args.scenario)
     if not path.exists():
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
-    from reports.report import build_report
+    from mmm_workbench.reports.report import build_report
 
     paths = build_report(run_dir, out)
     for warning in paths.warnings:
@@ -174,7 +174,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
-    from reports.gate import check
+    from mmm_workbench.reports.gate import check
 
     result = check(args.run_dir, args.rules, args.baseline)
     if result.passed:

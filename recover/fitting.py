@@ -14,20 +14,25 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from recover.inference import Posterior, get_backend
-from recover.models.data import ModelData, model_data, truth_estimands
-from recover.models.linear import LINEAR_KINDS, LinearModel, build_linear, check_linear
-from recover.models.priors import validate_priors
-from recover.models.pymc_marketing import (
+from mmm_workbench.recover.inference import Posterior, get_backend
+from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
+from mmm_workbench.recover.models.linear import (
+    LINEAR_KINDS,
+    LinearModel,
+    build_linear,
+    check_linear,
+)
+from mmm_workbench.recover.models.priors import validate_priors
+from mmm_workbench.recover.models.pymc_marketing import (
     PymcMarketingModel,
     build_pymc_marketing,
     check_pymc_marketing,
 )
-from recover.models.workbench import WorkbenchModel, build_workbench
-from recover.store import FORMAT_VERSION
-from scenarios import Cell, Scenario, replicate_rng
-from scenarios.seeds import prior_seed, sampler_seed
-from simulate import generate
+from mmm_workbench.recover.models.workbench import WorkbenchModel, build_workbench
+from mmm_workbench.recover.store import FORMAT_VERSION
+from mmm_workbench.scenarios import Cell, Scenario, replicate_rng
+from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
+from mmm_workbench.simulate import generate
 
 __all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
 

@@ -29,7 +29,7 @@ import xarray as xr
 from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
 from numpy.typing import NDArray
 
-from scenarios.spec import FitSpec
+from mmm_workbench.scenarios.spec import FitSpec
 
 __all__ = [
     "BACKENDS",

@@ -4,8 +4,8 @@ processes or on a Dask cluster.
 Each task fits one (cell, replicate) and writes its own record (or failure record)
 atomically before it reports back, so an interrupted run loses only the fits in flight
 and re-running the same command skips every record on disk. A worker keeps each cell's
-compiled model (:class:`~recover.fitting.CellFitter`) for the replicates that follow, and
-tasks are queued cell by cell, so a cell compiles once per worker.
+compiled model (:class:`~mmm_workbench.recover.fitting.CellFitter`) for the replicates that follow,
+and tasks are queued cell by cell, so a cell compiles once per worker.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recover.fitting import CellFitter, record_summary, validate_for_fitting, versions
-from recover.store import RunStore
-from scenarios import Cell, Scenario, ScenarioError, expand_grid, parse_scenario
+from mmm_workbench.recover.fitting import CellFitter, record_summary, validate_for_fitting, versions
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.scenarios import Cell, Scenario, ScenarioError, expand_grid, parse_scenario
 
 __all__ = ["FitTask", "RunSummary", "fit_task", "plan", "run_grid"]
 

@@ -3,11 +3,11 @@
 Reads fit records from disk and never imports pymc or pytensor.
 """
 
-from reports.gate import GateResult, assert_recovery, check, load_rules
-from reports.records import RecordError, read_record
-from reports.rundir import RunError, open_run
-from reports.sbc import sbc_ecdf, sbc_uniformity
-from reports.tables import (
+from mmm_workbench.reports.gate import GateResult, assert_recovery, check, load_rules
+from mmm_workbench.reports.records import RecordError, read_record
+from mmm_workbench.reports.rundir import RunError, open_run
+from mmm_workbench.reports.sbc import sbc_ecdf, sbc_uniformity
+from mmm_workbench.reports.tables import (
     RunScores,
     aggregate_table,
     estimand_table,

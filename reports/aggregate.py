@@ -1,6 +1,6 @@
 """Performance measures per group of an estimand table, in long form, and which way each
 measure is worse (for the gate's baseline comparison). The formulas are in
-:mod:`reports.metrics`.
+:mod:`mmm_workbench.reports.metrics`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from reports.metrics import (
+from mmm_workbench.reports.metrics import (
     LEVELS,
     Estimate,
     absolute,

@@ -1,6 +1,7 @@
-"""Seaborn figures of a scored run. Each takes tidy frames (from :mod:`reports.tables`,
-:mod:`reports.sbc` and :mod:`reports.plotdata`), computes nothing, and returns PNG bytes
-(or ``None`` when its frame is empty)."""
+"""Seaborn figures of a scored run. Each takes tidy frames (from
+:mod:`mmm_workbench.reports.tables`,
+:mod:`mmm_workbench.reports.sbc` and :mod:`mmm_workbench.reports.plotdata`), computes nothing, and
+returns PNG bytes (or ``None`` when its frame is empty)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ def rank_histograms(hist: pd.DataFrame) -> bytes | None:
 
 def sbc_ecdf_differences(ecdf: pd.DataFrame) -> bytes | None:
     """ECDF of the ranks minus the uniform CDF with simultaneous 95% bands (Saeilynoja et
-    al. 2022); columns of :func:`reports.sbc.sbc_ecdf`."""
+    al. 2022); columns of :func:`mmm_workbench.reports.sbc.sbc_ecdf`."""
     if ecdf.empty:
         return None
     names = list(dict.fromkeys(ecdf["estimand"]))

@@ -36,9 +36,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from reports.aggregate import badness, estimand_metric_names
-from reports.rundir import Run
-from reports.tables import (
+from mmm_workbench.reports.aggregate import badness, estimand_metric_names
+from mmm_workbench.reports.rundir import Run
+from mmm_workbench.reports.tables import (
     FIT_METRICS,
     SBC_METRICS,
     RunScores,
@@ -300,16 +300,16 @@ def check(
     Parameters
     ----------
     run_dir
-        A run directory, or a run already scored by :func:`reports.tables.score_run`.
+        A run directory, or a run already scored by :func:`mmm_workbench.reports.tables.score_run`.
     rules_path
         A rules TOML file, or a list of rule mappings (the keys of the TOML tables).
     baseline
-        A ``summary.json`` (path or dict from :func:`reports.tables.summary_json`) for
+        A ``summary.json`` (path or dict from :func:`mmm_workbench.reports.tables.summary_json`) for
         ``baseline = true`` rules; its measures are matched by cell, estimand, coordinate.
     ci_prob
         Level of the Monte Carlo intervals an ``interval`` judge uses.
     options
-        Passed to :func:`reports.tables.score_run` when ``run_dir`` is a path.
+        Passed to :func:`mmm_workbench.reports.tables.score_run` when ``run_dir`` is a path.
 
     Returns
     -------
@@ -320,7 +320,7 @@ def check(
 
     Raises
     ------
-    reports.rundir.RunError
+    mmm_workbench.reports.rundir.RunError
         Not a run directory, or an empty run.
     ValueError
         Bad rules: unknown metric, estimand or cell, a baseline rule without a baseline.

@@ -1,6 +1,6 @@
 """Scoring formulas: the posterior summary of one fit, and performance measures over
 replicates with their Monte Carlo standard errors. Pure functions: arrays in, arrays or a
-tidy frame out (:mod:`reports.aggregate` applies them to the groups of a table).
+tidy frame out (:mod:`mmm_workbench.reports.aggregate` applies them to the groups of a table).
 
 Draws are ``(sample, k)`` arrays (``k`` scalar quantities), truths ``(k,)``. Performance
 measures follow Morris, White & Crowther (2019), "Using simulation studies to evaluate

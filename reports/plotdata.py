@@ -51,7 +51,7 @@ def axis_frame(
     together: one axis whose levels are labelled ``name=value`` per path, one per line); by
     default every overridden path is an axis of its own. ``order`` is the level's position
     along its axis in the order of ``overrides`` (the manifest's, the grid's), the x-axis
-    order of :func:`reports.figures.bias_along_axis`.
+    order of :func:`mmm_workbench.reports.figures.bias_along_axis`.
     """
     rows = aggregates[
         (aggregates["metric"] == metric)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from reports import figures as fig
-from reports import plotdata
-from reports.html import Section, render_report
-from reports.sbc import sbc_ecdf
-from reports.tables import RunScores, aggregate_table, score_run, summary_json
+from mmm_workbench.reports import figures as fig
+from mmm_workbench.reports import plotdata
+from mmm_workbench.reports.html import Section, render_report
+from mmm_workbench.reports.sbc import sbc_ecdf
+from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
 
 __all__ = ["ReportPaths", "build_report"]
 
@@ -104,7 +104,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
 
     Raises
     ------
-    reports.records.RunError
+    mmm_workbench.reports.records.RunError
         Not a run directory, or a run without a single record.
     """
     scores = score_run(run_dir)

@@ -168,8 +168,8 @@ def sbc_uniformity(
     across the estimands of each cell.
 
     ``table`` needs ``cell, cell_label, estimand, coords, rank_draws, pit`` (as written by
-    :func:`reports.tables.estimand_table`). Returns those keys and ``n, rank_draws, method,
-    statistic, p_value, p_holm, reject`` (``p_holm < alpha``). Each (cell, estimand,
+    :func:`mmm_workbench.reports.tables.estimand_table`). Returns those keys and ``n, rank_draws,
+    method, statistic, p_value, p_holm, reject`` (``p_holm < alpha``). Each (cell, estimand,
     coordinate) is its own test: quantities of one fit are dependent, so pooling their
     ranks would break the test's null distribution.
     """

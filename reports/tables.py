@@ -1,13 +1,14 @@
 """Tidy tables from a run directory.
 
 - :func:`estimand_table`: one row per (cell, replicate, estimand, coordinate) with the
-  truth, the posterior summary (:func:`reports.metrics.summarize_draws`) and the SBC rank;
+  truth, the posterior summary (:func:`mmm_workbench.reports.metrics.summarize_draws`) and the SBC
+  rank;
 - :func:`fit_table`: one row per fit with its status (``ok``, ``failed``, ``corrupt``),
   diagnostics and timings;
 - :func:`aggregate_table`: the performance measures per (cell, estimand, coordinate), and
   pooled over coordinates, plus fit-level measures and SBC p-values, in long form;
 - :func:`summary_json`: the aggregates and fit counts as a JSON-ready dict (``summary.json``,
-  and the baseline of :func:`reports.gate.check`).
+  and the baseline of :func:`mmm_workbench.reports.gate.check`).
 
 A run is read once by :func:`score_run`; every other function takes its result or a path.
 A record that cannot be read is logged, counted as ``corrupt`` and skipped; it is never
@@ -28,11 +29,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from reports.aggregate import FIT_METRICS, fit_measures, performance_table
-from reports.metrics import LEVELS, posterior_contraction, summary_columns
-from reports.records import FitRecord, LayoutCache, RecordError, read_record
-from reports.rundir import Run, open_run
-from reports.sbc import rank_rng, sbc_rank, sbc_uniformity
+from mmm_workbench.reports.aggregate import FIT_METRICS, fit_measures, performance_table
+from mmm_workbench.reports.metrics import LEVELS, posterior_contraction, summary_columns
+from mmm_workbench.reports.records import FitRecord, LayoutCache, RecordError, read_record
+from mmm_workbench.reports.rundir import Run, open_run
+from mmm_workbench.reports.sbc import rank_rng, sbc_rank, sbc_uniformity
 
 __all__ = [
     "AGGREGATE_COLUMNS",
@@ -87,7 +88,7 @@ def score_run(
     Parameters
     ----------
     run
-        A run directory (or an opened :class:`reports.rundir.Run`).
+        A run directory (or an opened :class:`mmm_workbench.reports.rundir.Run`).
     levels
         Credible levels for intervals, coverage, widths and interval scores.
     interval
@@ -101,7 +102,7 @@ def score_run(
 
     Raises
     ------
-    reports.rundir.RunError
+    mmm_workbench.reports.rundir.RunError
         Not a run directory, or an empty run.
     """
     opened = run if isinstance(run, Run) else open_run(run)
@@ -271,8 +272,8 @@ def scored(run: RunLike | RunScores, options: dict[str, Any]) -> RunScores:
 def estimand_table(run: RunLike | RunScores, **options: Any) -> pd.DataFrame:
     """One row per (cell, replicate, estimand, coordinate): ``cell, cell_label, replicate,
     estimand, coords``, one column per coordinate dimension (``channel``, ``date``, ...),
-    the columns of :func:`reports.metrics.summarize_draws`, and ``rank, rank_draws, pit,
-    draws``. ``options`` go to :func:`score_run`."""
+    the columns of :func:`mmm_workbench.reports.metrics.summarize_draws`, and ``rank, rank_draws,
+    pit, draws``. ``options`` go to :func:`score_run`."""
     return scored(run, options).estimands
 
 
@@ -320,7 +321,7 @@ def aggregate_table(
     (``coords == "*"``) pool all coordinates of an estimand (their MCSEs treat the pooled
     values as independent, which quantities of one fit are not: read them as summaries).
     Fit-level measures (:data:`FIT_METRICS`) have ``estimand == ""``; SBC p-values
-    (``sbc_p_value``, ``sbc_p_holm``, from :func:`reports.sbc.sbc_uniformity`) are per
+    (``sbc_p_value``, ``sbc_p_holm``, from :func:`mmm_workbench.reports.sbc.sbc_uniformity`) are per
     coordinate. ``lower``/``upper`` is the ``ci_prob`` Monte Carlo interval. ``options``
     go to :func:`score_run` when ``run`` is a path.
     """
@@ -365,7 +366,7 @@ def summary_json(
     label and ``n_ok, n_failed, n_corrupt, n_missing``), ``fits`` (totals), ``problems``
     (failed and corrupt fits: cell, replicate, status, error) and ``aggregates`` (the rows
     of :func:`aggregate_table`). Suitable for ``report/summary.json`` and as the baseline
-    of :func:`reports.gate.check`.
+    of :func:`mmm_workbench.reports.gate.check`.
     """
     scores = scored(run, options)
     aggregates = aggregate_table(scores, ci_prob=ci_prob)

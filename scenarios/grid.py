@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scenarios.reader import ScenarioError, Table
-from scenarios.spec import GridAxis, Scenario, spec_hash
+from mmm_workbench.scenarios.reader import ScenarioError, Table
+from mmm_workbench.scenarios.spec import GridAxis, Scenario, spec_hash
 
 __all__ = ["Cell", "apply_override", "cell_id", "expand_grid", "parse_grid"]
 
@@ -125,9 +125,9 @@ def expand_grid(scenario: Scenario, parse: Any = None) -> list[Cell]:
     Parameters
     ----------
     scenario
-        A scenario from :func:`scenarios.load_scenario`.
+        A scenario from :func:`mmm_workbench.scenarios.load_scenario`.
     parse
-        The validating parser (defaults to :func:`scenarios.load.parse_scenario`).
+        The validating parser (defaults to :func:`mmm_workbench.scenarios.load.parse_scenario`).
 
     Raises
     ------
@@ -136,7 +136,7 @@ def expand_grid(scenario: Scenario, parse: Any = None) -> list[Cell]:
         names the cell's overrides).
     """
     if parse is None:
-        from scenarios.load import parse_scenario as parse
+        from mmm_workbench.scenarios.load import parse_scenario as parse
     axes: Sequence[GridAxis] = scenario.grid
     cells = []
     for combo in itertools.product(*(axis.levels for axis in axes)):

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.grid import expand_grid, parse_grid
-from scenarios.model import parse_fit, parse_model, transform_family
-from scenarios.reader import Calendar, ScenarioError, Table, numbers
-from scenarios.spec import (
+from mmm_workbench.scenarios.grid import expand_grid, parse_grid
+from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
+from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, numbers
+from mmm_workbench.scenarios.spec import (
     ChannelSpec,
     ConstantTrend,
     DataSpec,
@@ -44,7 +44,7 @@ from scenarios.spec import (
     TransformSpec,
     Trend,
 )
-from simulate.transforms import TransformError, adstock_weights, check_params
+from mmm_workbench.simulate.transforms import TransformError, adstock_weights, check_params
 
 __all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
 

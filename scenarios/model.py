@@ -11,9 +11,9 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from scenarios.reader import ScenarioError, Table
-from scenarios.spec import DataSpec, FitSpec, ModelSpec, PriorSpec, TransformSpec
-from simulate.transforms import Family, TransformError, get_family
+from mmm_workbench.scenarios.reader import ScenarioError, Table
+from mmm_workbench.scenarios.spec import DataSpec, FitSpec, ModelSpec, PriorSpec, TransformSpec
+from mmm_workbench.simulate.transforms import Family, TransformError, get_family
 
 __all__ = ["GLOBAL_PARAMETERS", "model_parameters", "parse_fit", "parse_model"]
 

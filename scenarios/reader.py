@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from simulate.transforms import Param, TransformError
+from mmm_workbench.simulate.transforms import Param, TransformError
 
 __all__ = ["MISSING", "Calendar", "ScenarioError", "Table", "numbers"]
 

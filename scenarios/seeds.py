@@ -19,7 +19,7 @@ def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.rando
     seed
         The scenario's root seed.
     cell_id
-        The cell's stable hex id (``scenarios.spec_hash`` of its spec).
+        The cell's stable hex id (``mmm_workbench.scenarios.spec_hash`` of its spec).
     replicate
         Replicate number, 0-based.
     """

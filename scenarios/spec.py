@@ -1,8 +1,8 @@
 """Frozen, validated specifications of a scenario's data-generating process.
 
-Instances are built by :func:`scenarios.load.load_scenario` (which validates every
+Instances are built by :func:`mmm_workbench.scenarios.load.load_scenario` (which validates every
 field and names the offending path and value), never mutated, and consumed by
-:func:`simulate.generate`. Every class is keyword-only so that a spec reads like the
+:func:`mmm_workbench.simulate.generate`. Every class is keyword-only so that a spec reads like the
 TOML it came from.
 """
 

@@ -4,7 +4,12 @@ Pure numpy (never pymc or pytensor): the fitted models must not share code with 
 truth they are scored against.
 """
 
-from simulate.export import lift_test_frame, observed_frame, read_dataset, write_dataset
-from simulate.generator import generate
+from mmm_workbench.simulate.export import (
+    lift_test_frame,
+    observed_frame,
+    read_dataset,
+    write_dataset,
+)
+from mmm_workbench.simulate.generator import generate
 
 __all__ = ["generate", "lift_test_frame", "observed_frame", "read_dataset", "write_dataset"]

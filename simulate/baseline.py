@@ -1,7 +1,7 @@
 """Calendar, latent demand, its observable proxy, and the baseline of the target.
 
 Demand is the confounder: it drives the target (through ``DemandSpec.effect``) and the
-channels' spend (``simulate.spend``); the modeller sees it only through the proxy.
+channels' spend (``mmm_workbench.simulate.spend``); the modeller sees it only through the proxy.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from scenarios.spec import (
+from mmm_workbench.scenarios.spec import (
     ConstantTrend,
     DataSpec,
     DemandSpec,

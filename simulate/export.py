@@ -37,7 +37,8 @@ def observed_frame(tree: xr.DataTree) -> pd.DataFrame:
 
 def lift_test_frame(tree: xr.DataTree) -> pd.DataFrame:
     """Lift tests in pymc-marketing's calibration columns: channel, x, delta_x, delta_y, sigma
-    (per-period spend and target units; see :mod:`simulate.truth`), plus the window."""
+    (per-period spend and target units; see :mod:`mmm_workbench.simulate.truth`), plus the
+    window."""
     obs = tree["observed"]
     return pd.DataFrame(
         {

@@ -19,12 +19,12 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from scenarios.spec import DataSpec
-from simulate import baseline as bl
-from simulate.media import World, draw_noise, realized_spend, simulate_outcome
-from simulate.spend import planned_spend
-from simulate.tree import assemble
-from simulate.truth import (
+from mmm_workbench.scenarios.spec import DataSpec
+from mmm_workbench.simulate import baseline as bl
+from mmm_workbench.simulate.media import World, draw_noise, realized_spend, simulate_outcome
+from mmm_workbench.simulate.spend import planned_spend
+from mmm_workbench.simulate.tree import assemble
+from mmm_workbench.simulate.truth import (
     counterfactual_plans,
     counterfactual_truth,
     lift_test_plans,
@@ -44,7 +44,7 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
     Parameters
     ----------
     spec
-        A validated data spec (``scenarios.load_scenario(...).data``).
+        A validated data spec (``mmm_workbench.scenarios.load_scenario(...).data``).
     rng
         The replicate's generator; independent child streams are spawned from it for
         demand, proxy, spend, noise and lift tests, so adding e.g. a lift test leaves the

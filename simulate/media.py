@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.spec import ChannelSpec, DataSpec
-from simulate.transforms import adstock, saturation
+from mmm_workbench.scenarios.spec import ChannelSpec, DataSpec
+from mmm_workbench.simulate.transforms import adstock, saturation
 
 __all__ = ["World", "activity", "draw_noise", "realized_spend", "simulate_outcome", "spend_order"]
 

@@ -1,7 +1,7 @@
 """Planned media spend: demand-driven, correlated across channels, flighted, shocked.
 
-Spend is planned before channel-to-channel effects (``simulate.media``) raise some of it;
-it is never negative.
+Spend is planned before channel-to-channel effects (``mmm_workbench.simulate.media``) raise some of
+it; it is never negative.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.spec import DataSpec, FlightingSpec
+from mmm_workbench.scenarios.spec import DataSpec, FlightingSpec
 
 __all__ = ["flighting_mask", "planned_spend"]
 

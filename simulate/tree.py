@@ -18,8 +18,8 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import NDArray
 
-from scenarios.spec import DataSpec, spec_to_dict
-from simulate.transforms import ADSTOCKS, SATURATIONS
+from mmm_workbench.scenarios.spec import DataSpec, spec_to_dict
+from mmm_workbench.simulate.transforms import ADSTOCKS, SATURATIONS
 
 __all__ = ["assemble", "parameters"]
 
@@ -91,7 +91,7 @@ def assemble(
     lifts: Mapping[str, Array],
     pmm: Mapping[str, Array],
 ) -> xr.DataTree:
-    """Build the dataset's tree (layout in :mod:`simulate.generator`).
+    """Build the dataset's tree (layout in :mod:`mmm_workbench.simulate.generator`).
 
     Parameters
     ----------
@@ -107,9 +107,9 @@ def assemble(
         Truth variables over ``channel`` (1-d), ``(date, channel)``, or, for ``response*``,
         ``(channel, multiplier)``.
     lifts
-        Output of :func:`simulate.truth.lift_test_truth`.
+        Output of :func:`mmm_workbench.simulate.truth.lift_test_truth`.
     pmm
-        Output of :func:`simulate.truth.pymc_marketing_truth`.
+        Output of :func:`mmm_workbench.simulate.truth.pymc_marketing_truth`.
     """
     channels = list(spec.channel_names)
     date = ("date",)

@@ -1,7 +1,7 @@
 """Ground-truth estimands of a realized world, by counterfactual re-simulation.
 
-Every counterfactual re-simulates the same :class:`~simulate.media.World` (same demand,
-same noise) under another spend plan; estimands are summed over the training window,
+Every counterfactual re-simulates the same :class:`~mmm_workbench.simulate.media.World` (same
+demand, same noise) under another spend plan; estimands are summed over the training window,
 the window a model is fitted on.
 
 Definitions (``W`` = training periods, ``S_c`` = realized spend, ``y`` = target):
@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from scenarios.spec import DataSpec
-from simulate.media import World
-from simulate.transforms import SATURATIONS
+from mmm_workbench.scenarios.spec import DataSpec
+from mmm_workbench.simulate.media import World
+from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
     "MROAS_STEP",
@@ -76,7 +76,7 @@ def counterfactual_truth(world: World, factual: dict[str, Array], y: Array) -> d
     world
         The realized world.
     factual
-        :func:`~simulate.media.simulate_outcome` of the factual plan.
+        :func:`~mmm_workbench.simulate.media.simulate_outcome` of the factual plan.
     y
         The target under each plan of :func:`counterfactual_plans`, ``(plan, date)``.
 
@@ -126,7 +126,7 @@ def lift_test_truth(
     world: World, factual: dict[str, Array], out: dict[str, Array], rng: np.random.Generator
 ) -> dict[str, Array]:
     """Every lift test of the spec, from the re-simulated plans of :func:`lift_test_plans`
-    (``out``: :func:`~simulate.media.simulate_outcome` of those plans).
+    (``out``: :func:`~mmm_workbench.simulate.media.simulate_outcome` of those plans).
 
     Returns
     -------

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from scenarios import Scenario, load_scenario, parse_scenario
+from mmm_workbench.scenarios import Scenario, load_scenario, parse_scenario
 
 settings.register_profile(
     "workbench", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -43,7 +43,8 @@ def test_module_level_imports_are_declared_dependencies() -> None:
     distributions = metadata.packages_distributions()
     missing = []
     for module, where in _top_level_imports().items():
-        if module in PACKAGES or module in sys.stdlib_module_names or module == "__future__":
+        own = module == "mmm_workbench"
+        if own or module in sys.stdlib_module_names or module == "__future__":
             continue
         dists = {_normalize(d) for d in distributions.get(module, [module])}
         if not dists & declared:

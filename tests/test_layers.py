@@ -2,7 +2,7 @@
 
 ``simulate/``, ``scenarios/`` and ``reports/`` never import pymc or pytensor (the truth and
 the fitted models must not share code); no package imports a layer above it. The one
-exception: ``scenarios`` reads the transform registry ``simulate.transforms`` (a leaf
+exception: ``scenarios`` reads the transform registry ``mmm_workbench.simulate.transforms`` (a leaf
 module, pure numpy) so that a transformation is registered in exactly one place and its
 parameters are validated when a scenario is loaded.
 """
@@ -31,13 +31,15 @@ ALLOWED = {
 
 
 def _imports(path: Path) -> set[str]:
+    """Absolute imports of a module, with the project's own ``mmm_workbench.`` prefix removed
+    (``mmm_workbench.simulate.transforms`` -> ``simulate.transforms``)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return {n.removeprefix("mmm_workbench.") for n in names}
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -59,5 +61,5 @@ def test_transform_registry_is_a_leaf() -> None:
 
 def test_rule_catches_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("import pymc as pm\nfrom recover.cli import main\n")
+    bad.write_text("import pymc as pm\nfrom mmm_workbench.recover.cli import main\n")
     assert {"pymc", "recover.cli"} <= _imports(bad)

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from scenarios.spec import ModelSpec
+from mmm_workbench.scenarios.spec import ModelSpec
 
 __all__ = [
     "ESTIMANDS",
@@ -58,7 +58,7 @@ class LiftTests:
     """A dataset's lift tests as a model calibrates on them (``[model] lift_tests = true``),
     raw units: per test, the channel's index, its spend per period ``x`` over the test
     window, the change ``delta_x``, the measured per-period lift ``delta_y`` and its
-    standard error ``sigma`` (:func:`simulate.truth.lift_test_truth`)."""
+    standard error ``sigma`` (:func:`mmm_workbench.simulate.truth.lift_test_truth`)."""
 
     channel_index: NDArray[np.int64]
     x: Array

@@ -24,10 +24,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import nnls
 
-from recover.models.data import ModelData
-from recover.models.media import MediaModel, compile_media, fourier_features
-from recover.models.transforms import param_names
-from scenarios.spec import ModelSpec
+from mmm_workbench.recover.models.data import ModelData
+from mmm_workbench.recover.models.media import MediaModel, compile_media, fourier_features
+from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.scenarios.spec import ModelSpec
 
 __all__ = ["LINEAR_KINDS", "LinearModel", "build_linear", "check_linear"]
 

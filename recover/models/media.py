@@ -14,10 +14,10 @@ import xarray as xr
 from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
 
-from recover.models.data import ModelData
-from recover.models.transforms import adstock, param_names, saturation
-from scenarios.spec import ModelSpec
-from simulate.transforms import SATURATIONS
+from mmm_workbench.recover.models.data import ModelData
+from mmm_workbench.recover.models.transforms import adstock, param_names, saturation
+from mmm_workbench.scenarios.spec import ModelSpec
+from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
     "MROAS_STEP",
@@ -59,7 +59,7 @@ def lift_graph(
 ) -> Any:
     """The model's per-period lift of each lift test, scaled units: the steady-state
     contribution at spend ``x + delta_x`` per period minus that at ``x`` (what
-    :func:`simulate.truth.lift_test_truth`'s ``delta_y`` measures, up to the adstock's
+    :func:`mmm_workbench.simulate.truth.lift_test_truth`'s ``delta_y`` measures, up to the adstock's
     ramp-up), for the test's channel (``channel_index``).
 
     The steady state is :func:`media_graph` itself on ``l_max`` periods of constant spend,

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from recover.models.transforms import Support, param_names, parameter_support
-from scenarios.spec import ModelSpec, PriorSpec
+from mmm_workbench.recover.models.transforms import Support, param_names, parameter_support
+from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
 __all__ = ["DEFAULT_PRIORS", "make_prior", "parameter_supports", "prior_for", "validate_priors"]
 

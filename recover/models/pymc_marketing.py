@@ -2,12 +2,12 @@
 
 The cell's model is pymc-marketing's own ``pymc_marketing.mmm.MMM``, built by its
 ``build_model(X, y)`` from the first replicate's training rows (:func:`training_frame`,
-the layout of :func:`simulate.observed_frame`), so every choice pymc-marketing makes is
-kept: its priors, its max scaling of target and channels, its unscaled controls, its
+the layout of :func:`mmm_workbench.simulate.observed_frame`), so every choice pymc-marketing makes
+is kept: its priors, its max scaling of target and channels, its unscaled controls, its
 yearly Fourier seasonality. The ``[model]`` table selects:
 
 - ``adstock``, ``saturation``: the pymc-marketing classes of the same family
-  (``Family.pymc_marketing`` in :mod:`simulate.transforms`), with ``l_max`` and
+  (``Family.pymc_marketing`` in :mod:`mmm_workbench.simulate.transforms`), with ``l_max`` and
   ``normalize``; a parameter given in the scenario is fixed (passed as a number);
 - ``order`` -> ``adstock_first``; ``controls`` -> ``control_columns``;
   ``seasonality_order`` -> ``yearly_seasonality`` (day-of-year Fourier modes);
@@ -65,7 +65,7 @@ factor) that :meth:`MediaModel.estimands` would put in ``saturation_beta`` is fo
 the parameters instead (``k b tanh(x / (b c)) = b' tanh(x / (b' c'))`` with ``b' = k b``,
 ``c' = c / k``; ``k alpha x / (lam + x)``: ``alpha' = k alpha``), with ``saturation_beta =
 1``: the data-generating process's parameterization with ``beta = 1``, the one that matches
-pymc-marketing (:mod:`simulate.transforms`).
+pymc-marketing (:mod:`mmm_workbench.simulate.transforms`).
 """
 
 from __future__ import annotations
@@ -82,12 +82,12 @@ import pymc as pm
 import xarray as xr
 from numpy.typing import NDArray
 
-from recover.models.data import LIFT_CONTAINERS, ModelData
-from recover.models.media import MediaModel, compile_media
-from recover.models.priors import prior_for
-from recover.models.transforms import param_names
-from scenarios.spec import ModelSpec, PriorSpec
-from simulate.transforms import ADSTOCKS, SATURATIONS
+from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
+from mmm_workbench.recover.models.media import MediaModel, compile_media
+from mmm_workbench.recover.models.priors import prior_for
+from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
+from mmm_workbench.simulate.transforms import ADSTOCKS, SATURATIONS
 
 __all__ = [
     "MISSING_MESSAGE",
@@ -161,7 +161,8 @@ def pymc_marketing_scales(data: ModelData) -> tuple[Array, float]:
 
 def training_frame(data: ModelData) -> pd.DataFrame:
     """The training rows as pymc-marketing's MMM takes them: ``date``, one column per
-    channel, the model's controls, the target (:func:`simulate.observed_frame`'s layout)."""
+    channel, the model's controls, the target (:func:`mmm_workbench.simulate.observed_frame`'s
+    layout)."""
     frame = pd.DataFrame({"date": data.dates})
     for i, channel in enumerate(data.channels):
         frame[channel] = data.spend[:, i]
@@ -312,7 +313,8 @@ def add_lift_tests(mmm: Any, data: ModelData) -> None:
 
     pymc-marketing's ``add_saturation_observations`` (as ``add_lift_test_measurements``
     calls it with its default ``Normal`` likelihood), with the scaled lift columns in the
-    containers of :data:`recover.models.data.LIFT_CONTAINERS` (see the module docstring).
+    containers of :data:`mmm_workbench.recover.models.data.LIFT_CONTAINERS` (see the module
+    docstring).
     """
     import pymc.dims as pmd
     from pytensor.xtensor.type import as_xtensor

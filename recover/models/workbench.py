@@ -1,6 +1,6 @@
 """The workbench's own Bayesian MMM in PyMC, and its estimands in the data's units.
 
-On scaled data (:mod:`recover.models.data`), with ``x`` the scaled spend::
+On scaled data (:mod:`mmm_workbench.recover.models.data`), with ``x`` the scaled spend::
 
     y ~ Normal | StudentT(mu, sigma)
     mu = intercept + trend_slope * t + fourier @ gamma_fourier + controls @ gamma_control
@@ -8,7 +8,7 @@ On scaled data (:mod:`recover.models.data`), with ``x`` the scaled spend::
 
 with ``t`` running from 0 to 1 over the training rows. With ``lift_tests = true`` each
 lift test adds ``delta_y ~ Normal(lift, sigma)``, ``lift`` the model's steady-state
-per-period lift (:func:`recover.models.media.lift_graph`), all in scaled units.
+per-period lift (:func:`mmm_workbench.recover.models.media.lift_graph`), all in scaled units.
 Transform parameters are per channel (``pooling = "channel"``) or shared; a parameter
 given in the scenario is held fixed. The data enter as ``pm.Data`` containers (``spend``,
 ``target``, ``controls``; ``lift_x``, ``lift_delta_x``, ``lift_delta_y``, ``lift_sigma``)
@@ -25,17 +25,17 @@ import pymc as pm
 import pytensor.tensor as pt
 from numpy.typing import NDArray
 
-from recover.models.data import LIFT_CONTAINERS, ModelData
-from recover.models.media import (
+from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
+from mmm_workbench.recover.models.media import (
     MediaModel,
     compile_media,
     fourier_features,
     lift_graph,
     media_graph,
 )
-from recover.models.priors import make_prior, prior_for
-from recover.models.transforms import param_names
-from scenarios.spec import ModelSpec
+from mmm_workbench.recover.models.priors import make_prior, prior_for
+from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.scenarios.spec import ModelSpec
 
 __all__ = ["WorkbenchModel", "build_workbench"]
 

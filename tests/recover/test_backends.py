@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recover.inference import BACKENDS, get_backend
-from recover.runner import run_grid
-from recover.store import RunStore
+from mmm_workbench.recover.inference import BACKENDS, get_backend
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
 
 ONE_CELL = SMALL.replace('[grid]\n"data.proxy.noise_sd" = [0.0, 0.2]\n', "")

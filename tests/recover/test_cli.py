@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recover.cli import main
+from mmm_workbench.recover.cli import main
 from tests.conftest import CONFOUNDED
 
 
@@ -76,6 +76,9 @@ def test_negative_replicate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_console_script_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "recover.cli", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mmm_workbench.recover.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0 and "simulate" in done.stdout

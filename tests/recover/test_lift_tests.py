@@ -11,12 +11,12 @@ import pymc as pm
 import pytest
 from pytensor.compile.maker import function as compile_function
 
-import simulate.transforms as tr
-from recover.fitting import CellFitter
-from recover.models.data import LIFT_CONTAINERS, model_data
-from recover.models.workbench import build_workbench
-from scenarios import Scenario, expand_grid, parse_scenario, replicate_rng
-from simulate import generate
+import mmm_workbench.simulate.transforms as tr
+from mmm_workbench.recover.fitting import CellFitter
+from mmm_workbench.recover.models.data import LIFT_CONTAINERS, model_data
+from mmm_workbench.recover.models.workbench import build_workbench
+from mmm_workbench.scenarios import Scenario, expand_grid, parse_scenario, replicate_rng
+from mmm_workbench.simulate import generate
 from tests.conftest import tiny_raw
 
 LIFT = {"start": 10, "periods": 4, "spend_change": -0.5, "sigma_rel": 0.1}

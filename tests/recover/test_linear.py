@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recover.runner import run_grid
-from recover.store import RunStore
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
 
 RIGHT = (

@@ -1,6 +1,6 @@
-"""The PyTensor twins of the media transforms (``recover.models.transforms``).
+"""The PyTensor twins of the media transforms (``mmm_workbench.recover.models.transforms``).
 
-Each twin must equal its numpy original in ``simulate.transforms`` (the data-generating
+Each twin must equal its numpy original in ``mmm_workbench.simulate.transforms`` (the data-generating
 process), which it must not import: hypothesis property tests over the families' admissible
 parameters, per-channel and shared, several ``l_max``, normalized or not; finite gradients
 checked against finite differences of the numpy original; layout and error messages.
@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from pytensor.compile.maker import function
 from pytensor.gradient import grad as pt_grad
 
-import recover.models.transforms as tw
-import simulate.transforms as tr
+import mmm_workbench.recover.models.transforms as tw
+import mmm_workbench.simulate.transforms as tr
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 MODE = "FAST_COMPILE"  # no C/numba compilation; the Python implementations are numpy's

@@ -16,20 +16,26 @@ import pytest
 import xarray as xr
 from pytensor.compile.maker import function as compile_function
 
-from recover.fitting import validate_for_fitting
-from recover.models.data import model_data, truth_estimands
-from recover.models.pymc_marketing import (
+from mmm_workbench.recover.fitting import validate_for_fitting
+from mmm_workbench.recover.models.data import model_data, truth_estimands
+from mmm_workbench.recover.models.pymc_marketing import (
     MISSING_MESSAGE,
     PymcMarketingModel,
     build_pymc_marketing,
     pymc_marketing_scales,
     training_frame,
 )
-from recover.runner import run_grid
-from recover.store import RunStore
-from scenarios import Scenario, expand_grid, load_scenario, parse_scenario, replicate_rng
-from scenarios.spec import ModelSpec
-from simulate import generate, lift_test_frame, observed_frame
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.scenarios import (
+    Scenario,
+    expand_grid,
+    load_scenario,
+    parse_scenario,
+    replicate_rng,
+)
+from mmm_workbench.scenarios.spec import ModelSpec
+from mmm_workbench.simulate import generate, lift_test_frame, observed_frame
 from tests.conftest import ROOT, tiny_raw
 from tests.recover.conftest import SMALL
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from recover import inference
-from recover.cli import main
-from recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
-from recover.runner import run_grid
-from recover.store import RunStore
-from scenarios.seeds import sampler_seed
+from mmm_workbench.recover import inference
+from mmm_workbench.recover.cli import main
+from mmm_workbench.recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.scenarios.seeds import sampler_seed
 from tests.recover.conftest import SMALL
 
 ESTIMANDS = {*MODEL_ESTIMANDS, "adstock_alpha", "saturation_lam"}
@@ -63,7 +63,7 @@ def test_killed_run_resumes_without_losing_or_refitting(small: Path, tmp_path: P
     command = [
         sys.executable,
         "-m",
-        "recover.cli",
+        "mmm_workbench.recover.cli",
         "run",
         str(small),
         "--out",
@@ -107,7 +107,7 @@ class _FailOnOne(inference.Map):
 def test_failing_fit_leaves_a_failure_record(
     small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scenarios import expand_grid, load_scenario
+    from mmm_workbench.scenarios import expand_grid, load_scenario
 
     text = SMALL.replace('backend = "map"', 'backend = "fail_on_one"')
     scenario_file = tmp_path / "flaky.toml"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
-from recover.store import RunStore
+from mmm_workbench.recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
+from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,16 @@ ESTIMANDS = {*MODEL_ESTIMANDS, "adstock_alpha", "saturation_lam"}
 def _run(scenario: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}  # real compilation
     return subprocess.run(
-        [sys.executable, "-m", "recover.cli", "run", str(scenario), "--out", str(out), *extra],
+        [
+            sys.executable,
+            "-m",
+            "mmm_workbench.recover.cli",
+            "run",
+            str(scenario),
+            "--out",
+            str(out),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         env=env,

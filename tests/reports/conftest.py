@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from reports_stubs import some_divergent, write_stub_run
 
-from reports.tables import RunScores, score_run
+from mmm_workbench.reports.tables import RunScores, score_run
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.gate import FAILURE_COLUMNS, assert_recovery, check, load_rules
-from reports.rundir import RunError
-from reports.tables import RunScores, summary_json
+from mmm_workbench.reports.gate import FAILURE_COLUMNS, assert_recovery, check, load_rules
+from mmm_workbench.reports.rundir import RunError
+from mmm_workbench.reports.tables import RunScores, summary_json
 
 RULES = """
 [[rule]]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reports.aggregate import badness, performance_table
-from reports.metrics import (
+from mmm_workbench.reports.aggregate import badness, performance_table
+from mmm_workbench.reports.metrics import (
     Estimate,
     absolute,
     bias,

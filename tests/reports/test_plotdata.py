@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.plotdata import axis_frame
+from mmm_workbench.reports.plotdata import axis_frame
 
 
 def _aggregates(cells: list[str]) -> pd.DataFrame:

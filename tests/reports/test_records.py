@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 from reports_stubs import healthy, record_tree, stub_values, write_stub_run
 
-from reports.records import RecordError, read_record
-from reports.rundir import RunError, open_run
+from mmm_workbench.reports.records import RecordError, read_record
+from mmm_workbench.reports.rundir import RunError, open_run
 
 
 def _assert_same_as_xarray(path: Path) -> None:

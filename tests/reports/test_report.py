@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recover.cli import main
-from reports.report import build_report
+from mmm_workbench.recover.cli import main
+from mmm_workbench.reports.report import build_report
 
 
 def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from recover.runner import run_grid
-from reports.report import build_report
+from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.reports.report import build_report
 from tests.recover.conftest import SMALL
 
 pytestmark = pytest.mark.slow

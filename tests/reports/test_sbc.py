@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.sbc import (
+from mmm_workbench.reports.sbc import (
     ecdf_gamma,
     holm,
     rank_rng,
@@ -15,7 +15,7 @@ from reports.sbc import (
     sbc_uniformity,
     uniformity_pvalue,
 )
-from reports.tables import RunScores
+from mmm_workbench.reports.tables import RunScores
 
 
 def test_rank_counts_draws_below_truth_after_thinning() -> None:

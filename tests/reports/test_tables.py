@@ -12,8 +12,8 @@ import pytest
 import xarray as xr
 from reports_stubs import healthy, record_tree, stub_values
 
-from reports.metrics import level_name
-from reports.tables import (
+from mmm_workbench.reports.metrics import level_name
+from mmm_workbench.reports.tables import (
     AGGREGATE_COLUMNS,
     FIT_METRICS,
     RunScores,
@@ -136,7 +136,7 @@ def test_failed_and_corrupt_fits_are_counted_and_shown(
     fail = small_run / "failures" / "b" / "7.json"
     fail.parent.mkdir(parents=True)
     fail.write_text(json.dumps({"error": "ValueError: no", "diagnostics": {"divergences": 3}}))
-    with caplog.at_level(logging.WARNING, logger="reports.tables"):
+    with caplog.at_level(logging.WARNING, logger="mmm_workbench.reports.tables"):
         scores = score_run(small_run)
     assert "corrupt fit record, skipped" in caplog.text
     fits = fit_table(scores)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from scenarios import ScenarioError, expand_grid, parse_scenario
-from scenarios.grid import apply_override
+from mmm_workbench.scenarios import ScenarioError, expand_grid, parse_scenario
+from mmm_workbench.scenarios.grid import apply_override
 from tests.conftest import tiny_raw
 
 MODEL = {

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from scenarios import Scenario, ScenarioError, load_scenario, parse_scenario, spec_hash
-from scenarios.spec import PowerTrend
+from mmm_workbench.scenarios import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    spec_hash,
+)
+from mmm_workbench.scenarios.spec import PowerTrend
 from tests.conftest import CONFOUNDED, tiny_raw
 
 

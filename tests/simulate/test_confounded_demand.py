@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from recover.cli import main
-from scenarios import Scenario
-from simulate import read_dataset
+from mmm_workbench.recover.cli import main
+from mmm_workbench.scenarios import Scenario
+from mmm_workbench.simulate import read_dataset
 
 CHANNELS = {
     "tv": (0.5, 1.5, 350.0, 10),
@@ -123,8 +123,8 @@ def test_roas_mroas_and_lift_tests_by_finite_differences(
 
 def test_true_shares_over_replicates(confounded: Scenario) -> None:
     """The truth the article's over-crediting is measured against: tv > social > search."""
-    from scenarios import replicate_rng, spec_hash
-    from simulate import generate
+    from mmm_workbench.scenarios import replicate_rng, spec_hash
+    from mmm_workbench.simulate import generate
 
     cell = spec_hash(confounded.data)
     shares = np.array(

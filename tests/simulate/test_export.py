@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from scenarios import Scenario
-from simulate import generate, lift_test_frame, observed_frame, read_dataset, write_dataset
+from mmm_workbench.scenarios import Scenario
+from mmm_workbench.simulate import (
+    generate,
+    lift_test_frame,
+    observed_frame,
+    read_dataset,
+    write_dataset,
+)
 
 
 def test_netcdf_round_trip(tiny: Scenario, tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import Scenario, parse_scenario, replicate_rng, spec_hash
-from simulate import generate
-from simulate.transforms import ADSTOCKS, SATURATIONS, Param
+from mmm_workbench.scenarios import Scenario, parse_scenario, replicate_rng, spec_hash
+from mmm_workbench.simulate import generate
+from mmm_workbench.simulate.transforms import ADSTOCKS, SATURATIONS, Param
 from tests.conftest import tiny_raw
 
 
@@ -204,8 +204,8 @@ def test_daily_data_with_day_of_week_and_events() -> None:
 
 
 def test_trend_kinds() -> None:
-    from scenarios.spec import LogTrend, PiecewiseTrend
-    from simulate.baseline import trend
+    from mmm_workbench.scenarios.spec import LogTrend, PiecewiseTrend
+    from mmm_workbench.simulate.baseline import trend
 
     np.testing.assert_allclose(trend(LogTrend(start=1, stop=np.e, shift=1), 2), [1.0, 2.0])
     piece = trend(PiecewiseTrend(level=1, slope=1, changepoints=((2, -1.0),)), 5)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios import parse_scenario
-from simulate import generate
-from simulate.transforms import SATURATIONS, adstock, saturation
+from mmm_workbench.scenarios import parse_scenario
+from mmm_workbench.simulate import generate
+from mmm_workbench.simulate.transforms import SATURATIONS, adstock, saturation
 from tests.conftest import tiny_raw
 
 SATURATION_PARAMS = {

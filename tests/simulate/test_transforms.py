@@ -1,4 +1,4 @@
-"""Tests of the media transformation registry (``simulate.transforms``).
+"""Tests of the media transformation registry (``mmm_workbench.simulate.transforms``).
 
 Properties (hypothesis), numerical equality with pymc-marketing's own implementations
 (the classes named by ``Family.pymc_marketing``, evaluated through pytensor), and error
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from pymc_marketing.mmm.transformers import ConvMode
 
-import simulate.transforms as tr
+import mmm_workbench.simulate.transforms as tr
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 # No numba/C compilation, which takes over a minute on a cold cache. (The "py" linker with
