@@ -59,4 +59,5 @@ def bench(session: nox.Session) -> None:
     writes JSON to bench/results/."""
     session.install("-e", ".[pymc-marketing]")  # the fit benchmark's baseline
     session.run("python", "bench/bench_generate.py")
+    session.run("python", "bench/bench_simulate_scale.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)

@@ -25,9 +25,7 @@ from mmm_workbench.simulate.media import World, draw_noise, realized_spend, simu
 from mmm_workbench.simulate.spend import planned_spend
 from mmm_workbench.simulate.tree import assemble
 from mmm_workbench.simulate.truth import (
-    counterfactual_plans,
     counterfactual_truth,
-    lift_test_plans,
     lift_test_truth,
     pymc_marketing_truth,
 )
@@ -88,25 +86,15 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         refs=refs,
         noise=draw_noise(spec, periods, streams["noise"]),
     )
-    multipliers = np.asarray(spec.response_multipliers, dtype=float)
-    plans = [
-        planned[None],
-        counterfactual_plans(planned, multipliers),
-        lift_test_plans(spec, planned),
-    ]
-    with np.errstate(over="ignore"):  # one batched re-simulation of every plan
-        batch = simulate_outcome(world, np.concatenate(plans))
-    factual = {k: v[0] for k, v in batch.items()}
-    n_cf = len(plans[1])
+    with np.errstate(over="ignore"):
+        factual = {k: v[0] for k, v in simulate_outcome(world, planned[None]).items()}
     if not np.all(np.isfinite(factual["y"])):
         raise ValueError(
             f"data: the simulated {spec.target} is not finite (overflow); with "
             "data.model = 'multiplicative' keep channel terms small (beta and x_scale)"
         )
-    truth = counterfactual_truth(world, factual, batch["y"][1 : 1 + n_cf])
-    lifts = lift_test_truth(
-        world, factual, {k: v[1 + n_cf :] for k, v in batch.items()}, streams["lift_tests"]
-    )
+    truth = counterfactual_truth(world, planned, factual)
+    lifts = lift_test_truth(world, planned, factual, streams["lift_tests"])
     pmm = pymc_marketing_truth(world, factual, truth["channel_contribution"])
 
     observed = {

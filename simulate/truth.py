@@ -27,26 +27,48 @@ Definitions (``W`` = training periods, ``S_c`` = realized spend, ``y`` = target)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 from numpy.typing import NDArray
 
 from mmm_workbench.scenarios.spec import DataSpec
-from mmm_workbench.simulate.media import World
+from mmm_workbench.simulate.media import World, simulate_outcome
 from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
+    "BATCH_BYTES",
+    "LIFT_FIELDS",
     "MROAS_STEP",
     "counterfactual_plans",
     "counterfactual_truth",
     "lift_test_plans",
     "lift_test_truth",
     "pymc_marketing_truth",
+    "resimulate",
 ]
 
 Array = NDArray[np.float64]
 
 MROAS_STEP = 0.01
 """Relative spend increase used for the marginal ROAS (+1%)."""
+
+BATCH_BYTES = 1 << 25
+"""Planned spend re-simulated at once (32 MiB): counterfactual plans go in batches of this
+size, so memory grows with channels x periods, not with the number of plans."""
+
+LIFT_FIELDS = (
+    "channel_index",
+    "start",
+    "end",
+    "x",
+    "delta_x",
+    "delta_y_true",
+    "lift_total",
+    "sigma",
+    "delta_y",
+)
+"""The fields of :func:`lift_test_truth`, one value per experiment each."""
 
 
 def _ratio(num: Array, den: Array) -> Array:
@@ -55,30 +77,63 @@ def _ratio(num: Array, den: Array) -> Array:
     return out
 
 
-def counterfactual_plans(planned: Array, multipliers: Array) -> Array:
-    """Spend plans for every counterfactual, shape ``(2C + C*M, channel, date)``: each
-    channel switched off, each channel +1%, each channel times each response multiplier."""
+def counterfactual_plans(planned: Array, multipliers: Array, rows: range | None = None) -> Array:
+    """Spend plans of the counterfactuals, shape ``(len(rows), channel, date)``.
+
+    The full list, ``2C + C*M`` plans, is each channel switched off, each channel +1%,
+    each channel times each response multiplier; ``rows`` selects a part of it (all by
+    default), so that a long list is built and re-simulated a batch at a time."""
     n_ch = planned.shape[0]
     n_m = len(multipliers)
-    plans = np.repeat(planned[None], 2 * n_ch + n_ch * n_m, axis=0)
-    for c in range(n_ch):
-        plans[c, c] = 0.0
-        plans[n_ch + c, c] *= 1.0 + MROAS_STEP
-        plans[2 * n_ch + c * n_m : 2 * n_ch + (c + 1) * n_m, c] *= multipliers[:, None]
+    rows = range(2 * n_ch + n_ch * n_m) if rows is None else rows
+    plans = np.repeat(planned[None], len(rows), axis=0)
+    for k, i in enumerate(rows):
+        if i < n_ch:
+            plans[k, i] = 0.0
+        elif i < 2 * n_ch:
+            plans[k, i - n_ch] *= 1.0 + MROAS_STEP
+        else:
+            c, m = divmod(i - 2 * n_ch, n_m)
+            plans[k, c] *= multipliers[m]
     return plans
 
 
-def counterfactual_truth(world: World, factual: dict[str, Array], y: Array) -> dict[str, Array]:
+def resimulate(
+    world: World, n_plans: int, build: Callable[[range], Array]
+) -> Iterator[tuple[range, dict[str, Array]]]:
+    """Re-simulate ``n_plans`` spend plans a batch at a time.
+
+    ``build(rows)`` returns the plans ``rows`` of the list, ``(len(rows), channel, date)``;
+    a batch holds at most :data:`BATCH_BYTES` of planned spend (at least one plan), so
+    memory is linear in channels x periods however many plans there are.
+
+    Yields
+    ------
+    tuple
+        The batch's rows and :func:`~mmm_workbench.simulate.media.simulate_outcome` of its
+        plans.
+    """
+    plan_bytes = 8 * len(world.spec.channels) * len(world.baseline)
+    per_batch = max(1, BATCH_BYTES // max(plan_bytes, 1))
+    for start in range(0, n_plans, per_batch):
+        rows = range(start, min(n_plans, start + per_batch))
+        with np.errstate(over="ignore"):
+            yield rows, simulate_outcome(world, build(rows))
+
+
+def counterfactual_truth(
+    world: World, planned: Array, factual: dict[str, Array]
+) -> dict[str, Array]:
     """Per-channel estimands from the re-simulated plans of :func:`counterfactual_plans`.
 
     Parameters
     ----------
     world
         The realized world.
+    planned
+        The factual planned spend, ``(channel, date)``.
     factual
         :func:`~mmm_workbench.simulate.media.simulate_outcome` of the factual plan.
-    y
-        The target under each plan of :func:`counterfactual_plans`, ``(plan, date)``.
 
     Returns
     -------
@@ -92,6 +147,12 @@ def counterfactual_truth(world: World, factual: dict[str, Array], y: Array) -> d
     n_ch = len(spec.channels)
     mults = np.asarray(spec.response_multipliers, dtype=float)
     y0 = factual["y"]
+    n_plans = 2 * n_ch + n_ch * len(mults)
+    y = np.empty((n_plans, len(y0)))
+    for rows, out in resimulate(
+        world, n_plans, lambda rows: counterfactual_plans(planned, mults, rows)
+    ):
+        y[rows.start : rows.stop] = out["y"]
     train = slice(0, spec.train_periods)
     spend_train = factual["spend"][:, train].sum(axis=-1)
 
@@ -113,20 +174,24 @@ def counterfactual_truth(world: World, factual: dict[str, Array], y: Array) -> d
     }
 
 
-def lift_test_plans(spec: DataSpec, planned: Array) -> Array:
-    """One spend plan per lift test of the spec, ``(experiment, channel, date)``."""
-    plans = np.repeat(planned[None], len(spec.lift_tests), axis=0)
-    for i, t in enumerate(spec.lift_tests):
+def lift_test_plans(spec: DataSpec, planned: Array, rows: range | None = None) -> Array:
+    """The spend plans of the spec's lift tests ``rows`` (all by default),
+    ``(experiment, channel, date)``."""
+    rows = range(len(spec.lift_tests)) if rows is None else rows
+    plans = np.repeat(planned[None], len(rows), axis=0)
+    for k, i in enumerate(rows):
+        t = spec.lift_tests[i]
         c = spec.channel_names.index(t.channel)
-        plans[i, c, t.start : t.start + t.periods] *= 1.0 + t.spend_change
+        plans[k, c, t.start : t.start + t.periods] *= 1.0 + t.spend_change
     return plans
 
 
 def lift_test_truth(
-    world: World, factual: dict[str, Array], out: dict[str, Array], rng: np.random.Generator
+    world: World, planned: Array, factual: dict[str, Array], rng: np.random.Generator
 ) -> dict[str, Array]:
     """Every lift test of the spec, from the re-simulated plans of :func:`lift_test_plans`
-    (``out``: :func:`~mmm_workbench.simulate.media.simulate_outcome` of those plans).
+    (``planned``: the factual planned spend; ``factual``: its
+    :func:`~mmm_workbench.simulate.media.simulate_outcome`).
 
     Returns
     -------
@@ -136,45 +201,43 @@ def lift_test_truth(
         target), ``sigma`` and the measured ``delta_y = delta_y_true + N(0, sigma)``.
     """
     spec = world.spec
-    tests = spec.lift_tests
-    names = spec.channel_names
-    fields: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "channel_index",
-            "start",
-            "end",
-            "x",
-            "delta_x",
-            "delta_y_true",
-            "lift_total",
-            "sigma",
-            "delta_y",
-        )
-    }
-    for i, t in enumerate(tests):
-        c = names.index(t.channel)
-        window = slice(t.start, t.start + t.periods)
-        tail_end = min(
-            len(world.baseline), t.start + t.periods + spec.channels[c].adstock.l_max - 1
-        )
-        total = float((out["y"][i] - factual["y"])[t.start : tail_end].sum())
-        true_dy = total / t.periods
-        sigma = t.sigma if t.sigma is not None else float(t.sigma_rel or 0.0) * abs(true_dy)
-        values = {
-            "channel_index": c,
-            "start": t.start,
-            "end": t.start + t.periods,
-            "x": float(factual["spend"][c, window].mean()),
-            "delta_x": float((out["spend"][i, c, window] - factual["spend"][c, window]).mean()),
-            "delta_y_true": true_dy,
-            "lift_total": total,
-            "sigma": sigma,
-            "delta_y": true_dy + float(rng.normal(0.0, sigma)) if sigma > 0 else true_dy,
-        }
-        for key, value in values.items():
-            fields[key].append(float(value))
+    fields: dict[str, list[float]] = {k: [] for k in LIFT_FIELDS}
+    n_tests = len(spec.lift_tests)
+    for rows, out in resimulate(world, n_tests, lambda r: lift_test_plans(spec, planned, r)):
+        for k, i in enumerate(rows):
+            values = _lift_values(world, factual, {key: v[k] for key, v in out.items()}, i, rng)
+            for key in LIFT_FIELDS:
+                fields[key].append(float(values[key]))
     return {k: np.asarray(v) for k, v in fields.items()}
+
+
+def _lift_values(
+    world: World,
+    factual: dict[str, Array],
+    out: dict[str, Array],
+    i: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """Lift test ``i``'s fields, from the outcome ``out`` of its plan."""
+    spec = world.spec
+    t = spec.lift_tests[i]
+    c = spec.channel_names.index(t.channel)
+    window = slice(t.start, t.start + t.periods)
+    tail_end = min(len(world.baseline), t.start + t.periods + spec.channels[c].adstock.l_max - 1)
+    total = float((out["y"] - factual["y"])[t.start : tail_end].sum())
+    true_dy = total / t.periods
+    sigma = t.sigma if t.sigma is not None else float(t.sigma_rel or 0.0) * abs(true_dy)
+    return {
+        "channel_index": c,
+        "start": t.start,
+        "end": t.start + t.periods,
+        "x": float(factual["spend"][c, window].mean()),
+        "delta_x": float((out["spend"][c, window] - factual["spend"][c, window]).mean()),
+        "delta_y_true": true_dy,
+        "lift_total": total,
+        "sigma": sigma,
+        "delta_y": true_dy + float(rng.normal(0.0, sigma)) if sigma > 0 else true_dy,
+    }
 
 
 def pymc_marketing_truth(
