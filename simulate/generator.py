@@ -9,7 +9,9 @@ Layout (names are the estimand contract shared with ``recover/`` and ``reports/`
         lift_sigma, lift_start, lift_end [experiment];
         attrs: target, controls, channels, freq, train_periods, model
     /truth                    parameters, per-period components and estimands;
-        lift_delta_y_true, lift_total [experiment]; attrs: spec (JSON)
+        lift_delta_y_true, lift_total, lift_total_noise_free [experiment];
+        attrs: spec (JSON), carry_over_periods (the causal estimands' scope runs that
+        many periods past the data: simulate/truth.py)
     /truth/pymc_marketing     the truth in pymc-marketing's internal (max-abs) units
 """
 
@@ -21,7 +23,14 @@ from numpy.typing import NDArray
 
 from mmm_workbench.scenarios.spec import DataSpec
 from mmm_workbench.simulate import baseline as bl
-from mmm_workbench.simulate.media import World, draw_noise, realized_spend, simulate_outcome
+from mmm_workbench.simulate.media import (
+    World,
+    carry_over,
+    draw_noise,
+    extend,
+    realized_spend,
+    simulate_outcome,
+)
 from mmm_workbench.simulate.spend import planned_spend
 from mmm_workbench.simulate.tree import assemble
 from mmm_workbench.simulate.truth import (
@@ -86,15 +95,23 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         refs=refs,
         noise=draw_noise(spec, periods, streams["noise"]),
     )
+    # the causal estimands' scope (simulate/truth.py): the world continues past the data
+    # for as long as spend inside it carries over, with no spend there
+    horizon = carry_over(spec)
+    long_world = extend(world, horizon)
+    long_planned = np.pad(planned, ((0, 0), (0, horizon)))
     with np.errstate(over="ignore"):
-        factual = {k: v[0] for k, v in simulate_outcome(world, planned[None]).items()}
-    if not np.all(np.isfinite(factual["y"])):
+        long_factual = {
+            k: v[0] for k, v in simulate_outcome(long_world, long_planned[None]).items()
+        }
+    if not np.all(np.isfinite(long_factual["y"])):
         raise ValueError(
             f"data: the simulated {spec.target} is not finite (overflow); with "
             "data.model = 'multiplicative' keep channel terms small (beta and x_scale)"
         )
-    truth = counterfactual_truth(world, planned, factual)
-    lifts = lift_test_truth(world, planned, factual, streams["lift_tests"])
+    factual = {k: v[..., :periods] for k, v in long_factual.items()}
+    truth = counterfactual_truth(long_world, long_planned, long_factual)
+    lifts = lift_test_truth(long_world, long_planned, long_factual, streams["lift_tests"])
     pmm = pymc_marketing_truth(world, factual, truth["channel_contribution"])
 
     observed = {
@@ -127,8 +144,11 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
                 "contribution_total",
                 "contribution_share",
                 "roas",
+                "roas_noise_free",
                 "mroas",
+                "mroas_noise_free",
                 "response",
+                "response_noise_free",
                 "response_spend",
             )
         },
@@ -141,4 +161,5 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         per_channel=per_channel,
         lifts=lifts,
         pmm=pmm,
+        carry_over=horizon,
     )

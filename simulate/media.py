@@ -8,7 +8,7 @@ Spend plans carry any leading batch dimensions: ``planned`` has shape ``(..., ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +16,16 @@ from numpy.typing import NDArray
 from mmm_workbench.scenarios.spec import ChannelSpec, DataSpec
 from mmm_workbench.simulate.transforms import adstock, saturation
 
-__all__ = ["World", "activity", "draw_noise", "realized_spend", "simulate_outcome", "spend_order"]
+__all__ = [
+    "World",
+    "activity",
+    "carry_over",
+    "draw_noise",
+    "extend",
+    "realized_spend",
+    "simulate_outcome",
+    "spend_order",
+]
 
 Array = NDArray[np.float64]
 
@@ -59,6 +68,44 @@ def spend_order(spec: DataSpec) -> list[int]:
         order.extend(names.index(n) for n in free)
         remaining = [n for n in remaining if n not in free]
     return order
+
+
+def carry_over(spec: DataSpec) -> int:
+    """Periods after a change of planned spend during which the target can still change.
+
+    A channel's own carry-over lasts ``l_max - 1`` periods after its spend (its activity,
+    which drives its effect-mediation links, too); through a spend-mediation link it
+    changes the target channel's realized spend for as long, and that spend carries over
+    in turn. The result is the longest such chain over all channels:
+    ``reach(c) = l_max_c - 1 + max(reach(t) for spend links c -> t, default 0)``.
+    """
+    names = spec.channel_names
+    reach: dict[int, int] = {}
+    for c in reversed(spend_order(spec)):  # every spend-link target before its source
+        targets = [
+            names.index(m.target)
+            for m in spec.mediation
+            if m.on == "spend" and m.source == names[c]
+        ]
+        reach[c] = spec.channels[c].adstock.l_max - 1 + max((reach[t] for t in targets), default=0)
+    return max(reach.values(), default=0)
+
+
+def extend(world: World, periods: int) -> World:
+    """The world continued ``periods`` periods past the end of the data.
+
+    There the baseline stays at its last value and there is no observation noise (no
+    noise was realized there); the caller plans zero spend for those periods, so what
+    happens there is the carry-over of spend inside the data. ``x_scale`` and ``refs``
+    are the data's.
+    """
+    if periods == 0:
+        return world
+    return replace(
+        world,
+        baseline=np.concatenate([world.baseline, np.full(periods, world.baseline[-1])]),
+        noise=np.concatenate([world.noise, np.zeros(periods)]),
+    )
 
 
 def activity(channel: ChannelSpec, spend: Array) -> Array:

@@ -18,8 +18,8 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import NDArray
 
+from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS
 from mmm_workbench.scenarios.spec import DataSpec, spec_to_dict
-from mmm_workbench.simulate.transforms import ADSTOCKS, SATURATIONS
 
 __all__ = ["assemble", "parameters"]
 
@@ -64,7 +64,8 @@ def _lift_variables(
     index: pd.DatetimeIndex, channels: list[str], lifts: Mapping[str, Array]
 ) -> tuple[dict[str, xr.Variable], dict[str, xr.Variable]]:
     """Observed (``lift_channel``, ``lift_x``, ..., ``lift_start``, ``lift_end``) and true
-    (``lift_delta_y_true``, ``lift_total``) lift-test variables over ``experiment``."""
+    (``lift_delta_y_true``, ``lift_total``, ``lift_total_noise_free``) lift-test variables
+    over ``experiment``."""
     idx = lifts["channel_index"].astype(int)
     exp = ("experiment",)
     dates = index.to_numpy()
@@ -77,6 +78,7 @@ def _lift_variables(
     truth = {
         "lift_delta_y_true": xr.Variable(exp, lifts["delta_y_true"]),
         "lift_total": xr.Variable(exp, lifts["lift_total"]),
+        "lift_total_noise_free": xr.Variable(exp, lifts["lift_total_noise_free"]),
     }
     return observed, truth
 
@@ -90,6 +92,7 @@ def assemble(
     per_channel: Mapping[str, Array],
     lifts: Mapping[str, Array],
     pmm: Mapping[str, Array],
+    carry_over: int = 0,
 ) -> xr.DataTree:
     """Build the dataset's tree (layout in :mod:`mmm_workbench.simulate.generator`).
 
@@ -110,6 +113,9 @@ def assemble(
         Output of :func:`mmm_workbench.simulate.truth.lift_test_truth`.
     pmm
         Output of :func:`mmm_workbench.simulate.truth.pymc_marketing_truth`.
+    carry_over
+        Periods the causal estimands run past the data (``/truth`` attribute
+        ``carry_over_periods``; :func:`mmm_workbench.simulate.media.carry_over`).
     """
     channels = list(spec.channel_names)
     date = ("date",)
@@ -154,7 +160,7 @@ def assemble(
             "/truth": xr.Dataset(
                 truth | lift_truth,
                 coords={"multiplier": list(spec.response_multipliers), **experiment},
-                attrs={"spec": _json(spec)},
+                attrs={"spec": _json(spec), "carry_over_periods": carry_over},
             ),
             "/truth/pymc_marketing": xr.Dataset(pmm_vars),
         }

@@ -1,28 +1,58 @@
 """Ground-truth estimands of a realized world, by counterfactual re-simulation.
 
-Every counterfactual re-simulates the same :class:`~mmm_workbench.simulate.media.World` (same
-demand, same noise) under another spend plan; estimands are summed over the training window,
-the window a model is fitted on.
+Every counterfactual re-simulates the same :class:`~mmm_workbench.simulate.media.World`
+(same demand, same noise) under another spend plan. docs/definitions.md gives every
+estimand with a worked number.
 
-Definitions (``W`` = training periods, ``S_c`` = realized spend, ``y`` = target):
+Notation: ``W`` = the training periods ``0..train_periods-1``, ``T`` = the data's periods,
+``S_c`` = channel ``c``'s realized spend, ``y`` = the target, ``mu`` = the target without
+observation noise, ``H`` = :func:`~mmm_workbench.simulate.media.carry_over` (``/truth``
+attribute ``carry_over_periods``).
 
-- ``channel_contribution[date, channel]``: the channel's part of the expected target.
-  Additive model: its term ``beta * saturation(adstock(x))`` (times any effect-mediation
-  factor). Multiplicative model: ``mu * (1 - exp(-term))``, what removing the term from
-  the equation takes away. ``interaction`` is what the channels' parts do not explain,
-  so ``y = baseline + sum(channel_contribution) + interaction + noise`` exactly.
+Scope of the causal estimands (``roas``, ``mroas``, ``response``, lift tests), one for all:
+
+- The intervention changes one channel's *planned* spend in a window: the training window
+  ``W`` for ``roas``, ``mroas`` and ``response``, the test's window for a lift test. Every
+  other period's planned spend stays as it was; spend mediation follows from the change
+  (a mediated channel's realized spend moves with it).
+- The effect is the change in ``y`` summed over every period from the window's start to
+  the end of the carry-over: the rest of the training window, the holdout and ``H``
+  periods past the data. Past the data the world continues with zero planned spend, the
+  baseline at its last value and no noise, so what happens there is the carry-over of
+  spend inside the data, through every mediated channel. Nothing is cut at the end of
+  the data.
+- Denominators are the channel's realized spend in the window.
+- Inside the data ``y`` includes the realized noise (the same draws in every plan), so
+  with log-normal noise or a multiplicative model the estimand weighs each period's
+  effect by its noise factor. The ``*_noise_free`` twins (``roas_noise_free``,
+  ``mroas_noise_free``, ``response_noise_free``, ``lift_total_noise_free``) use ``mu``
+  instead: what a model's mean predicts. With additive normal or Student-t noise the
+  noise cancels and the twins equal the originals.
+
+Definitions:
+
+- ``channel_contribution[date, channel]`` (data periods): the channel's part of the
+  expected target. Additive model: its term ``beta * saturation(adstock(x))`` (times any
+  effect-mediation factor). Multiplicative model: ``mu * (1 - exp(-term))``, what removing
+  the term from the equation takes away. ``interaction`` is what the channels' parts do
+  not explain, so ``y = baseline + sum(channel_contribution) + interaction + noise``
+  exactly. These are an accounting of each period, not causal effects of a window.
 - ``contribution_total = sum_W channel_contribution``; ``contribution_share`` divides it
-  by ``sum_W y``.
-- ``channel_total_effect[date, channel] = y(all) - y(channel's planned spend = 0)``: the
-  causal effect, including what flows through channel-to-channel links.
-- ``roas = sum_W total_effect / sum_W S_c``; ``mroas`` the same for +1% spend
-  (``(y(1.01 S_c) - y) / (0.01 S_c)`` summed over ``W``).
-- ``response[channel, multiplier] = sum_W (y(m * S_c) - y(0))`` at total spend
-  ``response_spend = m * sum_W S_c``.
-- Lift test: ``delta_y`` is the incremental target over the test window plus the
-  channel's adstock tail (``l_max - 1`` periods), divided by the window length, i.e.
-  the per-period steady-state lift pymc-marketing's lift-test calibration compares with
-  its saturation curve; ``x`` and ``delta_x`` are per-period realized spend and change.
+  by ``sum_W y`` (the observed target, noise included).
+- ``channel_total_effect[date, channel] = y(factual) - y(channel's planned spend = 0 in
+  every period)`` per data period: the causal effect, including what flows through
+  channel-to-channel links.
+- ``roas = sum_{t < T+H} (y(factual) - y(planned spend 0 in W)) / sum_W S_c``.
+- ``mroas = sum_{t < T+H} (y(planned spend x 1.01 in W) - y(factual)) / (0.01 sum_W S_c)``.
+- ``response[channel, multiplier] = sum_{t < T+H} (y(m x planned spend in W) - y(planned
+  spend 0 in W))``, at ``response_spend = m * sum_W S_c``; ``response`` at ``m = 1``
+  equals ``roas * sum_W S_c``.
+- Lift test: ``lift_total = sum_{start <= t < T+H} (y(test plan) - y(factual))``; the
+  per-period ``delta_y_true = lift_total / periods`` is what pymc-marketing's lift-test
+  calibration compares with its saturation curve; the measured ``delta_y = delta_y_true
+  + N(0, sigma)`` with ``sigma`` given or ``sigma_rel * |delta_y_true|``. ``x`` and
+  ``delta_x`` are the tested channel's per-period realized spend and its change over the
+  window (a mediated channel's change is in the lift, not in ``delta_x``).
 """
 
 from __future__ import annotations
@@ -65,6 +95,7 @@ LIFT_FIELDS = (
     "delta_x",
     "delta_y_true",
     "lift_total",
+    "lift_total_noise_free",
     "sigma",
     "delta_y",
 )
@@ -77,25 +108,39 @@ def _ratio(num: Array, den: Array) -> Array:
     return out
 
 
-def counterfactual_plans(planned: Array, multipliers: Array, rows: range | None = None) -> Array:
+def counterfactual_plans(
+    planned: Array, multipliers: Array, train: int, rows: range | None = None
+) -> Array:
     """Spend plans of the counterfactuals, shape ``(len(rows), channel, date)``.
 
-    The full list, ``2C + C*M`` plans, is each channel switched off, each channel +1%,
-    each channel times each response multiplier; ``rows`` selects a part of it (all by
-    default), so that a long list is built and re-simulated a batch at a time."""
+    Every plan changes one channel's planned spend in the training window (periods
+    ``0..train-1``) and leaves every other period as planned. The list: each channel
+    switched off, each channel +1%, each channel times each response multiplier
+    (``2C + C*M`` plans), then, when the data has periods after the training window,
+    each channel switched off in every period (``C`` more, for the per-period
+    ``channel_total_effect``). ``rows`` selects a part of the list (all by default), so
+    a long list is built and re-simulated a batch at a time.
+    """
     n_ch = planned.shape[0]
     n_m = len(multipliers)
-    rows = range(2 * n_ch + n_ch * n_m) if rows is None else rows
+    rows = range(_n_plans(n_ch, n_m, planned.shape[-1] > train)) if rows is None else rows
     plans = np.repeat(planned[None], len(rows), axis=0)
+    window = slice(0, train)
     for k, i in enumerate(rows):
         if i < n_ch:
-            plans[k, i] = 0.0
+            plans[k, i, window] = 0.0
         elif i < 2 * n_ch:
-            plans[k, i - n_ch] *= 1.0 + MROAS_STEP
-        else:
+            plans[k, i - n_ch, window] *= 1.0 + MROAS_STEP
+        elif i < 2 * n_ch + n_ch * n_m:
             c, m = divmod(i - 2 * n_ch, n_m)
-            plans[k, c] *= multipliers[m]
+            plans[k, c, window] *= multipliers[m]
+        else:
+            plans[k, i - 2 * n_ch - n_ch * n_m] = 0.0
     return plans
+
+
+def _n_plans(n_ch: int, n_m: int, switch_off_all: bool) -> int:
+    return 2 * n_ch + n_ch * n_m + (n_ch if switch_off_all else 0)
 
 
 def resimulate(
@@ -128,50 +173,60 @@ def counterfactual_truth(
 
     Parameters
     ----------
-    world
-        The realized world.
-    planned
-        The factual planned spend, ``(channel, date)``.
-    factual
-        :func:`~mmm_workbench.simulate.media.simulate_outcome` of the factual plan.
+    world, planned, factual
+        The realized world, its planned spend ``(channel, date)`` and
+        :func:`~mmm_workbench.simulate.media.simulate_outcome` of that plan, each continued
+        past the data by the carry-over (:func:`~mmm_workbench.simulate.media.extend`,
+        zero planned spend there): the module docstring's scope.
 
     Returns
     -------
     dict
-        ``channel_contribution``, ``interaction``, ``channel_total_effect`` (all
-        ``(date, channel)`` or ``(date,)``), ``contribution_total``, ``contribution_share``,
-        ``roas``, ``mroas`` (``(channel,)``), ``response``, ``response_spend``
+        Over the data's periods: ``channel_contribution``, ``interaction``,
+        ``channel_total_effect`` (``(date, channel)`` or ``(date,)``). Per channel:
+        ``contribution_total``, ``contribution_share``, ``roas``, ``mroas`` and their
+        ``*_noise_free`` twins; ``response``, ``response_noise_free``, ``response_spend``
         (``(channel, multiplier)``).
     """
     spec = world.spec
     n_ch = len(spec.channels)
     mults = np.asarray(spec.response_multipliers, dtype=float)
-    y0 = factual["y"]
-    n_plans = 2 * n_ch + n_ch * len(mults)
-    y = np.empty((n_plans, len(y0)))
-    for rows, out in resimulate(
-        world, n_plans, lambda rows: counterfactual_plans(planned, mults, rows)
-    ):
-        y[rows.start : rows.stop] = out["y"]
+    data = slice(0, spec.periods)
     train = slice(0, spec.train_periods)
+    off_all = spec.train_periods < spec.periods
+    n_plans = _n_plans(n_ch, len(mults), off_all)
+    dy, dmu = np.empty(n_plans), np.empty(n_plans)  # sum over every period of plan - factual
+    total_effect = np.empty((n_ch, spec.periods))
+    first_off = n_plans - n_ch if off_all else 0  # the plans behind channel_total_effect
+    for rows, out in resimulate(
+        world, n_plans, lambda r: counterfactual_plans(planned, mults, spec.train_periods, r)
+    ):
+        y_diff = out["y"] - factual["y"]
+        dy[rows.start : rows.stop] = y_diff.sum(axis=-1)
+        dmu[rows.start : rows.stop] = (out["mu"] - factual["mu"]).sum(axis=-1)
+        for k, i in enumerate(rows):
+            if first_off <= i < first_off + n_ch:
+                total_effect[i - first_off] = -y_diff[k, data]
     spend_train = factual["spend"][:, train].sum(axis=-1)
 
-    terms, mu = factual["terms"], factual["mu"]
+    terms, mu = factual["terms"][:, data], factual["mu"][data]
     contribution = terms if spec.model == "additive" else mu * (1.0 - np.exp(-terms))
-    total_effect = y0[None, :] - y[:n_ch]
-    curve = y[2 * n_ch :].reshape(n_ch, len(mults), -1) - y[:n_ch, None, :]
     contribution_total = contribution[:, train].sum(axis=-1)
-    return {
+    result: dict[str, Array] = {
         "channel_contribution": contribution.T,
-        "interaction": mu - world.baseline - contribution.sum(axis=0),
+        "interaction": mu - world.baseline[data] - contribution.sum(axis=0),
         "channel_total_effect": total_effect.T,
         "contribution_total": contribution_total,
-        "contribution_share": contribution_total / y0[train].sum(),
-        "roas": _ratio(total_effect[:, train].sum(axis=-1), spend_train),
-        "mroas": _ratio((y[n_ch : 2 * n_ch] - y0)[:, train].sum(axis=-1), MROAS_STEP * spend_train),
-        "response": curve[..., train].sum(axis=-1),
+        "contribution_share": contribution_total / factual["y"][train].sum(),
         "response_spend": spend_train[:, None] * mults[None, :],
     }
+    for suffix, delta in (("", dy), ("_noise_free", dmu)):
+        off = delta[:n_ch]
+        result["roas" + suffix] = _ratio(-off, spend_train)
+        result["mroas" + suffix] = _ratio(delta[n_ch : 2 * n_ch], MROAS_STEP * spend_train)
+        curve = delta[2 * n_ch : 2 * n_ch + n_ch * len(mults)].reshape(n_ch, len(mults))
+        result["response" + suffix] = curve - off[:, None]
+    return result
 
 
 def lift_test_plans(spec: DataSpec, planned: Array, rows: range | None = None) -> Array:
@@ -223,8 +278,7 @@ def _lift_values(
     t = spec.lift_tests[i]
     c = spec.channel_names.index(t.channel)
     window = slice(t.start, t.start + t.periods)
-    tail_end = min(len(world.baseline), t.start + t.periods + spec.channels[c].adstock.l_max - 1)
-    total = float((out["y"] - factual["y"])[t.start : tail_end].sum())
+    total = float((out["y"] - factual["y"])[t.start :].sum())  # through the whole carry-over
     true_dy = total / t.periods
     sigma = t.sigma if t.sigma is not None else float(t.sigma_rel or 0.0) * abs(true_dy)
     return {
@@ -235,6 +289,7 @@ def _lift_values(
         "delta_x": float((out["spend"][c, window] - factual["spend"][c, window]).mean()),
         "delta_y_true": true_dy,
         "lift_total": total,
+        "lift_total_noise_free": float((out["mu"] - factual["mu"])[t.start :].sum()),
         "sigma": sigma,
         "delta_y": true_dy + float(rng.normal(0.0, sigma)) if sigma > 0 else true_dy,
     }

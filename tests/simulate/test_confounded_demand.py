@@ -88,19 +88,24 @@ def test_demand_and_spend_follow_the_article(
 def test_roas_mroas_and_lift_tests_by_finite_differences(
     written: tuple[pd.DataFrame, xr.DataTree, Path],
 ) -> None:
+    """Causal estimands over the whole carry-over: the 7 periods (l_max 8) past the last
+    week, with no spend there, count (simulate/truth.py's scope)."""
     frame, tree, _ = written
     truth = tree["truth"]
     lifts = tree["observed"]
+    assert truth.attrs["carry_over_periods"] == 7
     for ch, (alpha, lam, beta, _) in CHANNELS.items():
         x = frame[ch].to_numpy()
-        base = article_effect(x, x.max(), alpha, lam, beta)  # the world's scale stays fixed
+        long = np.pad(x, (0, 7))  # the world continues with no spend
+        base = article_effect(long, x.max(), alpha, lam, beta)  # the world's scale stays fixed
         assert float(truth["roas"].sel(channel=ch)) == pytest.approx(
             base.sum() / x.sum(), rel=1e-10
         )
-        more = article_effect(1.01 * x, x.max(), alpha, lam, beta)
+        assert base[156:].sum() > 1e-6 * base.sum()  # the tail matters at this tolerance
+        more = article_effect(1.01 * long, x.max(), alpha, lam, beta)
         mroas = (more - base).sum() / (0.01 * x.sum())
         assert float(truth["mroas"].sel(channel=ch)) == pytest.approx(mroas, rel=1e-10)
-        share = base.sum() / frame["sales"].sum()
+        share = base[:156].sum() / frame["sales"].sum()
         assert float(truth["contribution_share"].sel(channel=ch)) == pytest.approx(share, rel=1e-10)
         # response curve at multiplier 1 is the whole effect, at 0 nothing
         curve = truth["response"].sel(channel=ch)
