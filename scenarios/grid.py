@@ -4,23 +4,23 @@ A grid axis varies one path (``"data.proxy.noise_sd" = [0.0, 0.1]``) or several 
 together (``[[grid.zip]]``: equal-length arrays, zipped); cells are the cartesian product
 of the axes. Each cell is the base scenario with its overrides applied to the TOML
 document and validated again from scratch, so a cell is exactly as valid as a file
-written by hand. Paths address list items by index or by ``name``:
-``data.channels[1].adstock.alpha`` or ``data.channels.tv.adstock.alpha``.
+written by hand (:func:`mmm_workbench.scenarios.load.expand_grid`). Paths address list
+items by index or by ``name``: ``data.channels[1].adstock.alpha`` or
+``data.channels.tv.adstock.alpha``. A grid cannot vary ``name``, ``description``, ``seed`` or
+``replicates``: they belong to the whole run.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mmm_workbench.scenarios.reader import ScenarioError, Table
+from mmm_workbench.scenarios.reader import ScenarioError, Table, build
 from mmm_workbench.scenarios.spec import GridAxis, Scenario, spec_hash
 
-__all__ = ["Cell", "apply_override", "cell_id", "expand_grid", "parse_grid"]
+__all__ = ["Cell", "apply_override", "cell_id", "parse_grid"]
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -56,9 +56,7 @@ def parse_grid(tab: Table) -> tuple[GridAxis, ...]:
     axes = []
     for key in [k for k in tab.raw if k != "zip"]:
         values = tab.array(key)
-        if not values:
-            raise ScenarioError(f"grid.{key!r} = []: a grid axis needs at least one value")
-        axes.append(GridAxis(paths=(key,), levels=tuple((v,) for v in values)))
+        axes.append(build(tab.path, GridAxis, paths=(key,), levels=tuple((v,) for v in values)))
     for group in tab.tables("zip"):
         paths = list(group.raw)
         if not paths:
@@ -72,7 +70,8 @@ def parse_grid(tab: Table) -> tuple[GridAxis, ...]:
                 f"{group.path}: zipped paths need arrays of equal length, got "
                 + ", ".join(f"{p!r}: {len(c)}" for p, c in zip(paths, columns, strict=True))
             )
-        axes.append(GridAxis(paths=tuple(paths), levels=tuple(zip(*columns, strict=True))))
+        levels = tuple(zip(*columns, strict=True))
+        axes.append(build(group.path, GridAxis, paths=tuple(paths), levels=levels))
         group.done()
     tab.done()
     return tuple(axes)
@@ -117,47 +116,3 @@ def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
             node[index] = value
             return
         node = node[index]
-
-
-def expand_grid(scenario: Scenario, parse: Any = None) -> list[Cell]:
-    """All cells of a scenario's grid (one ``base`` cell when it has none).
-
-    Parameters
-    ----------
-    scenario
-        A scenario from :func:`mmm_workbench.scenarios.load_scenario`.
-    parse
-        The validating parser (defaults to :func:`mmm_workbench.scenarios.load.parse_scenario`).
-
-    Raises
-    ------
-    ScenarioError
-        A path that does not exist, or a value the cell's validation rejects (the message
-        names the cell's overrides).
-    """
-    if parse is None:
-        from mmm_workbench.scenarios.load import parse_scenario as parse
-    axes: Sequence[GridAxis] = scenario.grid
-    cells = []
-    for combo in itertools.product(*(axis.levels for axis in axes)):
-        overrides = tuple(
-            (path, value)
-            for axis, level in zip(axes, combo, strict=True)
-            for path, value in zip(axis.paths, level, strict=True)
-        )
-        raw = copy.deepcopy(dict(scenario.raw))
-        raw.pop("grid", None)
-        for path, value in overrides:
-            apply_override(raw, path, value)
-        try:
-            cell_scenario = parse(raw)
-        except ScenarioError as err:
-            label = ", ".join(f"{p}={v!r}" for p, v in overrides)
-            raise ScenarioError(f"grid cell ({label}): {err}") from None
-        cells.append(
-            Cell(cell_id=cell_id(cell_scenario), overrides=overrides, scenario=cell_scenario)
-        )
-    ids = [c.cell_id for c in cells]
-    if len(set(ids)) != len(ids):
-        raise ScenarioError("grid: two cells have identical specs (a repeated value on an axis?)")
-    return cells

@@ -1,26 +1,33 @@
-"""Scenario files (TOML) to frozen, validated specs.
+"""Scenario files (TOML) to frozen, validated specs and their grid cells, read once.
 
-Every value is checked where it is read, and every error names the dotted path and the
-offending value, e.g. ``data.channels[1].adstock.alpha = 1.3: must be in [0, 1)``.
-Unknown keys are errors, so a typo never passes silently.
+Every value is checked where it is read or by the spec it builds, and every error names the
+dotted path and the offending value, e.g. ``data.channels[1].adstock.alpha = 1.3: must be
+in [0, 1)``. Unknown keys are errors, so a typo never passes silently.
+
+:func:`read_scenario` is the one entry point for a file or a shipped scenario's name: it
+reads the file, parses it and expands and validates its grid once, and returns a
+:class:`ScenarioSource` holding the text, the spec and the cells, so a caller never parses
+twice. :func:`load_scenario` and :func:`parse_scenario` return the spec alone.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
-from mmm_workbench.scenarios.grid import expand_grid, parse_grid
+from mmm_workbench.scenarios.families import TransformError, check_params
+from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
-from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, numbers
+from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
 from mmm_workbench.scenarios.spec import (
+    MAX_PERIODS,
     ChannelSpec,
     ConstantTrend,
     DataSpec,
@@ -44,9 +51,29 @@ from mmm_workbench.scenarios.spec import (
     TransformSpec,
     Trend,
 )
-from mmm_workbench.simulate.transforms import TransformError, adstock_weights, check_params
 
-__all__ = ["ScenarioError", "load_scenario", "parse_scenario"]
+__all__ = [
+    "MAX_DEPTH",
+    "SHIPPED",
+    "ScenarioError",
+    "ScenarioSource",
+    "expand_grid",
+    "find_scenario",
+    "load_scenario",
+    "parse_scenario",
+    "read_scenario",
+    "scenario_from_text",
+    "shipped_scenarios",
+]
+
+SHIPPED = Path(__file__).resolve().parent
+"""The folder of the shipped scenario library (``<name>.toml``)."""
+MAX_DEPTH = 12
+"""The deepest nesting of tables and arrays a scenario document may have (the format
+needs 6): deeper documents are refused before anything recurses into them."""
+
+
+# --------------------------------------------------------------------------- [data]
 
 
 def _transform(tab: Table, role: str) -> TransformSpec:
@@ -56,13 +83,13 @@ def _transform(tab: Table, role: str) -> TransformSpec:
         params = check_params(role, family.name, raw, tab.path)
     except TransformError as err:
         raise ScenarioError(str(err)) from None
-    if role == "adstock":
-        try:
-            adstock_weights(family.name, params, l_max=l_max, normalize=normalize)
-        except TransformError as err:
-            raise ScenarioError(f"{tab.path}: {err}") from None
-    return TransformSpec(
-        kind=family.name, params=MappingProxyType(dict(params)), l_max=l_max, normalize=normalize
+    return build(
+        tab.path,
+        TransformSpec,
+        kind=family.name,
+        params=MappingProxyType(dict(params)),
+        l_max=l_max,
+        normalize=normalize,
     )
 
 
@@ -70,35 +97,43 @@ def _trend(tab: Table) -> Trend:
     kind = tab.string("kind", "constant", ("constant", "linear", "power", "log", "piecewise"))
     trend: Trend
     if kind == "constant":
-        trend = ConstantTrend(level=tab.num("level", 1.0))
+        trend = build(tab.path, ConstantTrend, level=tab.num("level", 1.0))
     elif kind == "linear":
-        trend = LinearTrend(level=tab.num("level"), slope=tab.num("slope"))
+        trend = build(tab.path, LinearTrend, level=tab.num("level"), slope=tab.num("slope"))
     elif kind == "power":
-        start, stop = tab.num("start", low=0.0), tab.num("stop", low=0.0)
-        trend = PowerTrend(
-            start=start, stop=stop, exponent=tab.num("exponent"), shift=tab.num("shift", 0.0)
+        trend = build(
+            tab.path,
+            PowerTrend,
+            start=tab.num("start"),
+            stop=tab.num("stop"),
+            exponent=tab.num("exponent"),
+            shift=tab.num("shift", 0.0),
         )
     elif kind == "log":
-        start = tab.num("start", low=0.0, low_open=True)
-        stop = tab.num("stop", low=0.0, low_open=True)
-        trend = LogTrend(start=start, stop=stop, shift=tab.num("shift", 0.0))
+        trend = build(
+            tab.path,
+            LogTrend,
+            start=tab.num("start"),
+            stop=tab.num("stop"),
+            shift=tab.num("shift", 0.0),
+        )
     else:
         points: list[tuple[int, float]] = []
         for cp in tab.tables("changepoints"):
             points.append((cp.integer("at", low=1), cp.num("slope_change")))
             cp.done()
-        if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
-            raise ScenarioError(
-                f"{tab.sub('changepoints')} = {points!r}: 'at' must be strictly increasing"
-            )
-        trend = PiecewiseTrend(
-            level=tab.num("level"), slope=tab.num("slope"), changepoints=tuple(points)
+        trend = build(
+            tab.path,
+            PiecewiseTrend,
+            level=tab.num("level"),
+            slope=tab.num("slope"),
+            changepoints=tuple(points),
         )
     tab.done()
     return trend
 
 
-def _demand(tab: Table, freq: str) -> DemandSpec:
+def _demand(tab: Table) -> DemandSpec:
     seasonality = []
     for s in tab.tables("seasonality"):
         sin = numbers(s, "sin", [])
@@ -107,26 +142,24 @@ def _demand(tab: Table, freq: str) -> DemandSpec:
         if order == 0:
             raise ScenarioError(f"{s.path}: give 'sin' and/or 'cos' coefficients")
         seasonality.append(
-            FourierSpec(
-                period=s.num("period", low=0.0, low_open=True),
+            build(
+                s.path,
+                FourierSpec,
+                period=s.num("period"),
                 sin=sin + (0.0,) * (order - len(sin)),
                 cos=cos + (0.0,) * (order - len(cos)),
             )
         )
         s.done()
-    dow = numbers(tab, "day_of_week", [])
-    if dow and (freq != "D" or len(dow) != 7):
-        raise ScenarioError(
-            f"{tab.sub('day_of_week')} = {list(dow)!r}: needs daily data (freq = 'D') "
-            "and exactly 7 effects, Monday first"
-        )
-    spec = DemandSpec(
-        scale=tab.num("scale", 1.0, low=0.0, low_open=True),
+    spec = build(
+        tab.path,
+        DemandSpec,
+        scale=tab.num("scale", 1.0),
         trend=_trend(tab.table("trend")) if tab.has("trend") else ConstantTrend(),
         seasonality=tuple(seasonality),
-        day_of_week=dow,
-        noise_sd=tab.num("noise_sd", 0.0, low=0.0),
-        rho=tab.num("rho", 0.0, low=-1.0, high=1.0, low_open=True, high_open=True),
+        day_of_week=numbers(tab, "day_of_week", []),
+        noise_sd=tab.num("noise_sd", 0.0),
+        rho=tab.num("rho", 0.0),
         effect=tab.num("effect", 1.0),
     )
     tab.done()
@@ -139,9 +172,11 @@ def _stretches(tab: Table, key: str, cal: Calendar, shocks: bool) -> tuple[Any, 
         start = cal.index(s.get("start"), s.sub("start"))
         periods = s.integer("periods", low=1)
         if shocks:
-            out.append(ShockSpec(start=start, periods=periods, factor=s.num("factor", low=0.0)))
+            out.append(
+                build(s.path, ShockSpec, start=start, periods=periods, factor=s.num("factor"))
+            )
         else:
-            out.append(StretchSpec(start=start, periods=periods))
+            out.append(build(s.path, StretchSpec, start=start, periods=periods))
         s.done()
     return tuple(out)
 
@@ -150,15 +185,17 @@ def _spend(tab: Table, cal: Calendar) -> SpendSpec:
     flighting = None
     if tab.has("flighting"):
         f = tab.table("flighting")
-        flighting = FlightingSpec(
-            on_mean=f.num("on_mean", low=1.0), off_mean=f.num("off_mean", low=1.0)
+        flighting = build(
+            f.path, FlightingSpec, on_mean=f.num("on_mean"), off_mean=f.num("off_mean")
         )
         f.done()
-    spec = SpendSpec(
-        demand_share=tab.num("demand_share", low=0.0),
-        demand_strength=tab.num("demand_strength", 1.0, low=0.0),
-        noise_sd=tab.num("noise_sd", 0.0, low=0.0),
-        noise=tab.string("noise", "normal", ("normal", "lognormal")),
+    spec = build(
+        tab.path,
+        SpendSpec,
+        demand_share=tab.num("demand_share"),
+        demand_strength=tab.num("demand_strength", 1.0),
+        noise_sd=tab.num("noise_sd", 0.0),
+        noise=tab.string("noise", "normal"),
         flighting=flighting,
         dark=_stretches(tab, "dark", cal, shocks=False),
         shocks=_stretches(tab, "shocks", cal, shocks=True),
@@ -167,25 +204,18 @@ def _spend(tab: Table, cal: Calendar) -> SpendSpec:
     return spec
 
 
-def _channel(tab: Table, cal: Calendar, periods: int) -> ChannelSpec:
-    name = tab.string("name")
-    adstock = _transform(tab.table("adstock"), "adstock")
-    if adstock.l_max > periods:
-        raise ScenarioError(
-            f"{tab.sub('adstock.l_max')} = {adstock.l_max}: longer than data.periods = {periods}"
-        )
+def _channel(tab: Table, cal: Calendar) -> ChannelSpec:
     x_scale_raw = tab.get("x_scale", "max")
-    x_scale: float | str = (
-        "max" if x_scale_raw == "max" else tab.num("x_scale", low=0.0, low_open=True)
-    )
-    spec = ChannelSpec(
-        name=name,
+    spec = build(
+        tab.path,
+        ChannelSpec,
+        name=tab.string("name"),
         spend=_spend(tab.table("spend"), cal),
-        adstock=adstock,
+        adstock=_transform(tab.table("adstock"), "adstock"),
         saturation=_transform(tab.table("saturation"), "saturation"),
-        beta=tab.num("beta", low=0.0),
-        order=tab.string("order", "adstock_first", ("adstock_first", "saturation_first")),
-        x_scale=x_scale,  # type: ignore[arg-type]
+        beta=tab.num("beta"),
+        order=tab.string("order", "adstock_first"),
+        x_scale="max" if x_scale_raw == "max" else tab.num("x_scale"),
     )
     tab.done()
     return spec
@@ -198,215 +228,362 @@ def _correlation(tab: Table, n: int) -> tuple[tuple[float, ...], ...]:
         return ()
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         r = tab.num("spend_correlation", low=-1.0, high=1.0, low_open=True, high_open=True)
-        matrix = np.full((n, n), r)
-        np.fill_diagonal(matrix, 1.0)
-    else:
-        rows = tab.array("spend_correlation")
-        matrix = np.array([numbers(Table({"r": row}, path), "r") for row in rows], dtype=float)
-        if matrix.shape != (n, n) or not np.allclose(matrix, matrix.T):
-            raise ScenarioError(
-                f"{path} = {raw!r}: must be a symmetric {n} x {n} matrix (one row per channel)"
-            )
-        if not np.allclose(np.diag(matrix), 1.0):
-            raise ScenarioError(f"{path} = {raw!r}: diagonal must be 1")
-    if np.linalg.eigvalsh(matrix).min() < -1e-10:
-        raise ScenarioError(f"{path} = {raw!r}: not a valid correlation matrix (not PSD)")
-    return tuple(tuple(float(v) for v in row) for row in matrix)
+        return tuple(tuple(1.0 if i == j else r for j in range(n)) for i in range(n))
+    rows = tab.array("spend_correlation")
+    return tuple(numbers(Table({"r": row}, path), "r") for row in rows)
 
 
-def _mediation(tab: Table, names: tuple[str, ...]) -> tuple[MediationSpec, ...]:
+def _mediation(tab: Table) -> tuple[MediationSpec, ...]:
     links = []
     for m in tab.tables("mediation"):
-        source, target = m.channel("source", names), m.channel("target", names)
-        if source == target:
-            raise ScenarioError(f"{m.sub('target')} = {target!r}: a channel cannot mediate itself")
         links.append(
-            MediationSpec(
-                source=source,
-                target=target,
-                on=m.string("on", "spend", ("spend", "effect")),
-                strength=m.num("strength", low=0.0),
+            build(
+                m.path,
+                MediationSpec,
+                source=m.string("source"),
+                target=m.string("target"),
+                on=m.string("on", "spend"),
+                strength=m.num("strength"),
             )
         )
         m.done()
-    # spend links must form a DAG (a source's spend is settled before its targets')
-    edges = {(lk.source, lk.target) for lk in links if lk.on == "spend"}
-    remaining = set(names)
-    while remaining:
-        free = {n for n in remaining if not any(t == n and s in remaining for s, t in edges)}
-        if not free:
-            raise ScenarioError(
-                f"{tab.sub('mediation')}: spend links form a cycle among {sorted(remaining)}"
-            )
-        remaining -= free
     return tuple(links)
 
 
-def _lift_tests(tab: Table, cal: Calendar, names: tuple[str, ...]) -> tuple[LiftTestSpec, ...]:
+def _lift_tests(tab: Table, cal: Calendar) -> tuple[LiftTestSpec, ...]:
     tests = []
     for t in tab.tables("lift_tests"):
-        channel = t.channel("channel", names)
-        start = cal.index(t.get("start"), t.sub("start"))
-        periods = t.integer("periods", low=1)
-        if start + periods > cal.periods:
-            raise ScenarioError(f"{t.sub('periods')} = {periods}: runs past the end of the data")
-        change = t.num("spend_change", low=-1.0)
-        if change == 0:
-            raise ScenarioError(f"{t.sub('spend_change')} = 0: a lift test must change spend")
-        sigma = t.num("sigma", None, low=0.0, low_open=True)
-        sigma_rel = t.num("sigma_rel", None, low=0.0, low_open=True)
-        if (sigma is None) == (sigma_rel is None):
-            raise ScenarioError(f"{t.path}: give exactly one of 'sigma' or 'sigma_rel'")
         tests.append(
-            LiftTestSpec(
-                channel=channel,
-                start=start,
-                periods=periods,
-                spend_change=change,
-                sigma=sigma,
-                sigma_rel=sigma_rel,
+            build(
+                t.path,
+                LiftTestSpec,
+                channel=t.string("channel"),
+                start=cal.index(t.get("start"), t.sub("start")),
+                periods=t.integer("periods", low=1),
+                spend_change=t.num("spend_change"),
+                sigma=t.num("sigma", None),
+                sigma_rel=t.num("sigma_rel", None),
             )
         )
         t.done()
     return tuple(tests)
 
 
-def _data(tab: Table) -> DataSpec:
-    periods = tab.integer("periods", low=1)
-    freq = tab.string("freq", "W", ("W", "D"))
-    start = tab.string("start", "2021-01-01")
-    cal = Calendar(start, freq, periods, tab.sub("start"))
-    train = tab.integer("train_periods", periods, low=1)
-    if train > periods:
-        raise ScenarioError(
-            f"{tab.sub('train_periods')} = {train}: exceeds data.periods = {periods}"
-        )
-    channel_tabs = tab.tables("channels")
-    if not channel_tabs:
-        raise ScenarioError(f"{tab.sub('channels')}: at least one channel is required")
-    channels = tuple(_channel(c, cal, periods) for c in channel_tabs)
-    names = tuple(c.name for c in channels)
-    if len(set(names)) != len(names):
-        raise ScenarioError(f"{tab.sub('channels')}: duplicate channel names in {list(names)!r}")
-    proxy = None
-    if tab.has("proxy"):
-        p = tab.table("proxy")
-        proxy = ProxySpec(
-            name=p.string("name", "demand_proxy"),
-            noise_sd=p.num("noise_sd", 0.0, low=0.0),
-            bias=p.num("bias", 0.0, low=-1.0, low_open=True),
-            lag=p.integer("lag", 0),
-        )
-        p.done()
+def _events(tab: Table) -> tuple[EventSpec, ...]:
     events = []
     for e in tab.tables("events"):
-        dates = tuple(
-            str(cal.date(d, f"{e.sub('dates')}[{i}]")) for i, d in enumerate(e.array("dates"))
-        )
         events.append(
-            EventSpec(
+            build(
+                e.path,
+                EventSpec,
                 name=e.string("name"),
-                dates=dates,
+                dates=tuple(e.date_list("dates")),
                 effect=e.num("effect"),
                 duration=e.integer("duration", 1, low=1),
             )
         )
         e.done()
+    return tuple(events)
+
+
+def _data(tab: Table) -> DataSpec:
+    periods = tab.integer("periods", low=1)
+    if periods > MAX_PERIODS:
+        raise ScenarioError(f"{tab.sub('periods')} = {periods}: must be <= {MAX_PERIODS}")
+    freq = tab.string("freq", "W", ("W", "D"))
+    start = tab.date("start", "2021-01-01")
+    cal = Calendar(start, freq, periods, tab.sub("start"))
+    channels = tuple(_channel(c, cal) for c in tab.tables("channels"))
+    proxy = None
+    if tab.has("proxy"):
+        p = tab.table("proxy")
+        proxy = build(
+            p.path,
+            ProxySpec,
+            name=p.string("name", "demand_proxy"),
+            noise_sd=p.num("noise_sd", 0.0),
+            bias=p.num("bias", 0.0),
+            lag=p.integer("lag", 0),
+        )
+        p.done()
     noise = NoiseSpec()
     if tab.has("noise"):
         n = tab.table("noise")
-        noise = NoiseSpec(
+        noise = build(
+            n.path,
+            NoiseSpec,
             kind=n.string("kind", "normal", ("normal", "student_t", "lognormal")),
-            sd=n.num("sd", 0.0, low=0.0),
-            nu=n.num("nu", 5.0, low=2.0, low_open=True),
+            sd=n.num("sd", 0.0),
+            nu=n.num("nu", 5.0),
         )
         n.done()
-    model = tab.string("model", "additive", ("additive", "multiplicative"))
-    if model == "multiplicative" and noise.kind == "lognormal":
-        raise ScenarioError(
-            f"{tab.sub('noise.kind')} = 'lognormal': the multiplicative model already adds noise "
-            "on the log scale; use 'normal' or 'student_t'"
-        )
     multipliers = (
-        numbers(tab, "response_multipliers", None)
+        numbers(tab, "response_multipliers")
         if tab.has("response_multipliers")
         else DataSpec.__dataclass_fields__["response_multipliers"].default
     )
-    if any(m < 0 for m in multipliers):  # type: ignore[union-attr]
-        raise ScenarioError(f"{tab.sub('response_multipliers')} = {multipliers!r}: must be >= 0")
-    spec = DataSpec(
+    spec = build(
+        tab.path,
+        DataSpec,
         periods=periods,
         freq=freq,
         start=start,
-        train_periods=train,
+        train_periods=tab.integer("train_periods", periods, low=1),
         target=tab.string("target", "sales"),
-        model=model,
+        model=tab.string("model", "additive"),
         intercept=tab.num("intercept", 0.0),
-        demand=_demand(tab.table("demand"), freq) if tab.has("demand") else DemandSpec(),
+        demand=_demand(tab.table("demand")) if tab.has("demand") else DemandSpec(),
         proxy=proxy,
-        events=tuple(events),
+        events=_events(tab),
         channels=channels,
         spend_correlation=_correlation(tab, len(channels)),
-        total_budget=tab.num("total_budget", None, low=0.0, low_open=True),
-        mediation=_mediation(tab, names),
+        total_budget=tab.num("total_budget", None),
+        mediation=_mediation(tab),
         noise=noise,
-        lift_tests=_lift_tests(tab, cal, names),
+        lift_tests=_lift_tests(tab, cal),
         response_multipliers=tuple(multipliers),  # type: ignore[arg-type]
     )
     tab.done()
     return spec
 
 
+# --------------------------------------------------------------------------- documents
+
+
+def _check_depth(raw: Mapping[str, object]) -> None:
+    """Refuse documents nested deeper than :data:`MAX_DEPTH`, naming the deep value's path
+    (before anything, copying included, recurses into them)."""
+    stack: list[tuple[object, str, int]] = [(raw, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{path}: tables and arrays nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, Mapping):
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+
+
+def _parse(raw: Mapping[str, object]) -> Scenario:
+    """One document to its scenario, every value checked except the grid's cells."""
+    _check_depth(raw)
+    top = Table(raw, "")
+    data = _data(top.table("data"))
+    scenario = build(
+        "",
+        Scenario,
+        name=top.get("name"),
+        description=top.string("description", ""),
+        seed=top.integer("seed", 0),
+        replicates=top.integer("replicates", 1, low=1),
+        data=data,
+        model=parse_model(top.table("model")) if top.has("model") else None,
+        fit=parse_fit(top.table("fit")) if top.has("fit") else FitSpec(),
+        grid=parse_grid(top.table("grid")) if top.has("grid") else (),
+        raw=MappingProxyType(copy.deepcopy(dict(raw))),
+    )
+    top.done()
+    return scenario
+
+
+def _cell_label(overrides: Sequence[tuple[str, Any]]) -> str:
+    return ", ".join(f"{p}={v!r}" for p, v in overrides)
+
+
+def expand_grid(scenario: Scenario) -> list[Cell]:
+    """All cells of a scenario's grid (one ``base`` cell, the scenario itself, without one).
+
+    Each cell is the base document with its overrides applied, validated from scratch.
+    :func:`read_scenario` expands the grid once and keeps the cells: prefer its ``cells``
+    to calling this again.
+
+    Parameters
+    ----------
+    scenario
+        A scenario from :func:`parse_scenario` or :func:`load_scenario`.
+
+    Raises
+    ------
+    ScenarioError
+        A path that does not exist, a value the cell's validation rejects (the message
+        names the cell's overrides), or two cells with identical specs.
+    """
+    if not scenario.grid:
+        return [Cell(cell_id=cell_id(scenario), overrides=(), scenario=scenario)]
+    axes = scenario.grid
+    cells = []
+    for combo in itertools.product(*(axis.levels for axis in axes)):
+        overrides = tuple(
+            (path, value)
+            for axis, level in zip(axes, combo, strict=True)
+            for path, value in zip(axis.paths, level, strict=True)
+        )
+        raw = copy.deepcopy(dict(scenario.raw))
+        raw.pop("grid", None)
+        try:
+            for path, value in overrides:
+                apply_override(raw, path, value)
+            cell_scenario = _parse(raw)
+        except ScenarioError as err:
+            raise ScenarioError(f"grid cell ({_cell_label(overrides)}): {err}") from None
+        cells.append(
+            Cell(cell_id=cell_id(cell_scenario), overrides=overrides, scenario=cell_scenario)
+        )
+    first: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.cell_id in first:
+            raise ScenarioError(
+                f"grid: cells ({_cell_label(first[cell.cell_id].overrides)}) and "
+                f"({_cell_label(cell.overrides)}) have identical specs (a value repeated on "
+                "an axis?)"
+            )
+        first[cell.cell_id] = cell
+    return cells
+
+
 def parse_scenario(raw: Mapping[str, object]) -> Scenario:
     """Validate a parsed TOML document and return the frozen :class:`Scenario`.
+
+    Every cell of its grid is validated too (and dropped: :func:`scenario_from_text` keeps
+    them).
 
     Raises
     ------
     ScenarioError
         For any invalid, missing or unknown key; the message names its path and value.
     """
-    top = Table(raw, "")
-    data = _data(top.table("data"))
-    scenario = Scenario(
-        name=top.string("name"),
-        description=top.string("description", ""),
-        seed=top.integer("seed", 0),
-        replicates=top.integer("replicates", 1, low=1),
-        data=data,
-        model=parse_model(top.table("model"), data) if top.has("model") else None,
-        fit=parse_fit(top.table("fit")) if top.has("fit") else FitSpec(),
-        grid=parse_grid(top.table("grid")) if top.has("grid") else (),
-        raw=MappingProxyType(copy.deepcopy(dict(raw))),
-    )
-    top.done()
-    if scenario.grid:
-        expand_grid(scenario)  # every cell must be valid before anything runs
+    scenario = _parse(raw)
+    expand_grid(scenario)
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file.
+# --------------------------------------------------------------------------- files
 
-    Parameters
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ScenarioSource:
+    """A scenario read, parsed and expanded once.
+
+    Attributes
     ----------
-    path
-        A ``.toml`` file, or the name of a scenario in the shipped library
-        (e.g. ``"confounded-demand"``).
+    origin : str
+        Where it came from: the file's path, or the name given for a text.
+    text : str
+        The document's text (what a run directory keeps as ``scenario.toml``).
+    scenario : Scenario
+        The validated spec.
+    cells : tuple of Cell
+        Every cell of its grid, validated, in grid order (one ``base`` cell without a grid).
+    """
+
+    origin: str
+    text: str
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+
+    @property
+    def identity(self) -> str:
+        """What makes two scenario files the same run: the root seed and the set of cell
+        ids (JSON). The order of a grid axis's values does not matter."""
+        return json.dumps(
+            {"seed": self.scenario.seed, "cells": sorted(c.cell_id for c in self.cells)}
+        )
+
+
+def shipped_scenarios() -> tuple[str, ...]:
+    """The names of the shipped scenarios (``quickstart``, ``confounded-demand``, ...)."""
+    return tuple(sorted(p.stem for p in SHIPPED.glob("*.toml")))
+
+
+def find_scenario(source: str | Path) -> Path:
+    """The file of a scenario: ``source`` itself if it exists, else the shipped scenario of
+    that name (the one place names are looked up).
 
     Raises
     ------
     ScenarioError
-        Malformed TOML, or an invalid value; the message names the file, path and value.
+        Neither a file nor a shipped scenario's name; the message lists the shipped ones.
     """
-    file = Path(path)
-    if not file.exists():
-        shipped = Path(__file__).parent / f"{path}.toml"
-        if shipped.exists():
-            file = shipped
-        else:
-            raise ScenarioError(f"{path}: no such scenario file or shipped scenario")
+    file = Path(source)
+    if file.exists():
+        return file
+    if str(source) in shipped_scenarios():
+        return SHIPPED / f"{source}.toml"
+    raise ScenarioError(
+        f"{source}: no such scenario file or shipped scenario; shipped: "
+        + ", ".join(shipped_scenarios())
+    )
+
+
+def _read_text(file: Path) -> str:
+    if file.is_dir():
+        raise ScenarioError(f"{file}: is a directory; give a scenario's .toml file")
     try:
-        raw = tomllib.loads(file.read_text())
+        data = file.read_bytes()
+    except OSError as err:
+        raise ScenarioError(f"{file}: cannot read it: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(
+            f"{file}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            "save the scenario as UTF-8"
+        ) from None
+
+
+def scenario_from_text(text: str, origin: str = "scenario") -> ScenarioSource:
+    """Parse a scenario document's text, validate it and expand its grid, once.
+
+    Parameters
+    ----------
+    text
+        The TOML text.
+    origin
+        The name error messages give for malformed TOML (the file's path).
+
+    Raises
+    ------
+    ScenarioError
+        Malformed TOML (naming ``origin``) or an invalid value (naming the path).
+    """
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{file}: malformed TOML: {err}") from None
-    return parse_scenario(raw)
+        raise ScenarioError(f"{origin}: malformed TOML: {err}") from None
+    except RecursionError:
+        raise ScenarioError(
+            f"{origin}: malformed TOML: arrays or tables nested too deeply"
+        ) from None
+    scenario = _parse(raw)
+    return ScenarioSource(
+        origin=origin, text=text, scenario=scenario, cells=tuple(expand_grid(scenario))
+    )
+
+
+def read_scenario(source: str | Path) -> ScenarioSource:
+    """Read a scenario file (or a shipped scenario by name) once: text, spec and cells.
+
+    Parameters
+    ----------
+    source
+        A ``.toml`` file, or the name of a shipped scenario (e.g. ``"confounded-demand"``).
+
+    Raises
+    ------
+    ScenarioError
+        A missing, unreadable or undecodable file, a directory, malformed TOML, or an
+        invalid value; the message names the file or the path and value.
+    """
+    file = find_scenario(source)
+    return scenario_from_text(_read_text(file), str(file))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file (see :func:`read_scenario`), the spec alone.
+
+    Raises
+    ------
+    ScenarioError
+        As :func:`read_scenario`.
+    """
+    return read_scenario(path).scenario

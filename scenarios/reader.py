@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from mmm_workbench.simulate.transforms import Param, TransformError
+from mmm_workbench.scenarios.errors import ScenarioError, SpecError
+from mmm_workbench.scenarios.families import Param, TransformError, fmt_value
 
-__all__ = ["MISSING", "Calendar", "ScenarioError", "Table", "numbers"]
+__all__ = ["MISSING", "Calendar", "ScenarioError", "Table", "build", "iso_date", "numbers"]
 
 MISSING: Any = object()
 INF = math.inf
 
 
-class ScenarioError(ValueError):
-    """A scenario file that cannot be used; the message names the path and the value."""
+def build[T](path: str, spec: Callable[..., T], /, **fields: Any) -> T:
+    """``spec(**fields)``, its invariant errors re-raised with ``path`` (the table it came
+    from) in front: ``data`` + ``periods = 0: must be >= 1``."""
+    try:
+        return spec(**fields)
+    except SpecError as err:
+        raise err.at(path) from None
 
 
 class Table:
@@ -29,7 +35,7 @@ class Table:
 
     def __init__(self, raw: object, path: str) -> None:
         if not isinstance(raw, Mapping):
-            raise ScenarioError(f"{path} = {raw!r}: must be a table")
+            raise ScenarioError(f"{path} = {fmt_value(raw)}: must be a table")
         self.raw: Mapping[str, object] = raw
         self.path = path
         self.seen: set[str] = set()
@@ -72,37 +78,41 @@ class Table:
         if value is default and default is not MISSING:
             return value  # type: ignore[no-any-return]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be an integer")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be an integer")
         if value < low:
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be >= {low}")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be >= {low}")
         return value
+
+    def date(self, key: str, default: Any = MISSING) -> str:
+        """An ISO date, given as a string or a TOML date, as ``YYYY-MM-DD``."""
+        value = self.get(key, default)
+        return iso_date(value, self.sub(key)).isoformat()
 
     def string(self, key: str, default: Any = MISSING, choices: tuple[str, ...] = ()) -> Any:
         value = self.get(key, default)
         if not isinstance(value, str):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be a string")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be a string")
         if choices and value not in choices:
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be one of {', '.join(choices)}")
-        return value
-
-    def channel(self, key: str, names: tuple[str, ...]) -> str:
-        value: str = self.string(key)
-        if value not in names:
             raise ScenarioError(
-                f"{self.sub(key)} = {value!r}: unknown channel; channels are {', '.join(names)}"
+                f"{self.sub(key)} = {fmt_value(value)}: must be one of {', '.join(choices)}"
             )
         return value
+
+    def date_list(self, key: str) -> list[str]:
+        """An array of ISO dates (strings or TOML dates), as ``YYYY-MM-DD`` strings."""
+        path = self.sub(key)
+        return [iso_date(v, f"{path}[{i}]").isoformat() for i, v in enumerate(self.array(key))]
 
     def boolean(self, key: str, default: Any = MISSING) -> bool:
         value = self.get(key, default)
         if not isinstance(value, bool):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be true or false")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be true or false")
         return value
 
     def array(self, key: str, default: Any = MISSING) -> list[Any]:
         value = self.get(key, default)
         if not isinstance(value, list):
-            raise ScenarioError(f"{self.sub(key)} = {value!r}: must be an array")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be an array")
         return value
 
     def table(self, key: str) -> Table:
@@ -116,8 +126,9 @@ class Table:
         if unknown:
             key = unknown[0]
             expected = ", ".join(sorted(self.seen))
+            value = fmt_value(self.raw[key])
             raise ScenarioError(
-                f"{self.sub(key)} = {self.raw[key]!r}: unknown key; expected one of: {expected}"
+                f"{self.sub(key)} = {value}: unknown key; expected one of: {expected}"
             )
 
 
@@ -131,22 +142,28 @@ def numbers(tab: Table, key: str, default: Any = MISSING) -> tuple[float, ...]:
         raise ScenarioError(str(err)) from None
 
 
+def iso_date(value: object, path: str) -> dt.date:
+    """A date given as an ISO string (``YYYY-MM-DD``) or a TOML date (not a date-time)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ScenarioError(f"{path} = {fmt_value(value)}: must be an ISO date (YYYY-MM-DD)")
+
+
 class Calendar:
     """Turns ``start`` values (a period index or an ISO date) into period indices."""
 
     def __init__(self, start: str, freq: str, periods: int, path: str) -> None:
-        try:
-            self.origin = dt.date.fromisoformat(start)
-        except ValueError:
-            raise ScenarioError(f"{path} = {start!r}: must be an ISO date (YYYY-MM-DD)") from None
+        self.origin = iso_date(start, path)
         self.step = 7 if freq == "W" else 1
         self.periods = periods
 
     def date(self, value: object, path: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            raise ScenarioError(f"{path} = {value!r}: must be an ISO date (YYYY-MM-DD)") from None
+        return iso_date(value, path)
 
     def index(self, value: object, path: str) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -154,9 +171,12 @@ class Calendar:
         elif isinstance(value, str | dt.date):
             idx = (self.date(value, path) - self.origin).days // self.step
         else:
-            raise ScenarioError(f"{path} = {value!r}: must be a period index or an ISO date")
-        if not 0 <= idx < self.periods:
             raise ScenarioError(
-                f"{path} = {value!r}: outside the data (period {idx} of 0..{self.periods - 1})"
+                f"{path} = {fmt_value(value)}: must be a period index or an ISO date"
+            )
+        if not 0 <= idx < self.periods:
+            last = self.periods - 1
+            raise ScenarioError(
+                f"{path} = {fmt_value(value)}: outside the data (period {idx} of 0..{last})"
             )
         return idx

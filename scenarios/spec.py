@@ -1,21 +1,54 @@
-"""Frozen, validated specifications of a scenario's data-generating process.
+"""Frozen, validated specifications of a scenario: data-generating process, model, fit.
 
-Instances are built by :func:`mmm_workbench.scenarios.load.load_scenario` (which validates every
+Instances are built by :func:`mmm_workbench.scenarios.load.load_scenario` (which reads every
 field and names the offending path and value), never mutated, and consumed by
-:func:`mmm_workbench.simulate.generate`. Every class is keyword-only so that a spec reads like the
-TOML it came from.
+:func:`mmm_workbench.simulate.generate` and ``recover``. Every class is keyword-only so that
+a spec reads like the TOML it came from, and checks its own invariants (ranges, lengths,
+uniqueness, references between fields) in ``__post_init__``, so a spec built in Python is
+as valid as one loaded from a file: a violation raises :class:`SpecError` naming the field
+relative to the spec, which the loader re-raises with the file's path.
+
+The documented maxima (``MAX_*``) keep a typo from allocating gigabytes or overflowing
+the simulation; they are far beyond any marketing-mix dataset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
+from mmm_workbench.scenarios.errors import SpecError
+from mmm_workbench.scenarios.families import (
+    MAX_L_MAX,
+    Param,
+    TransformError,
+    check_params,
+    get_family,
+)
+
 __all__ = [
+    "CALENDAR",
+    "GLOBAL_PARAMETERS",
+    "MAX_CHAINS",
+    "MAX_DRAWS",
+    "MAX_LOG_SD",
+    "MAX_MAGNITUDE",
+    "MAX_NAME_LENGTH",
+    "MAX_PERIODS",
+    "MAX_REPLICATES",
+    "MAX_TUNE",
+    "RESERVED_COLUMNS",
+    "SEED_LIMIT",
+    "UNGRIDDED",
     "ChannelSpec",
     "ConstantTrend",
     "DataSpec",
@@ -41,23 +74,212 @@ __all__ = [
     "StretchSpec",
     "TransformSpec",
     "Trend",
+    "check_run_name",
+    "model_parameters",
     "spec_hash",
     "spec_to_dict",
 ]
 
+# --------------------------------------------------------------------------- documented maxima
+
+MAX_PERIODS = 100_000
+"""``data.periods`` at most (274 years of daily data)."""
+MAX_MAGNITUDE = 1e12
+"""The largest absolute value of an amount in ``[data]`` (intercept, demand scale, trend
+levels, effects, ``beta``, ``total_budget``, ...): the simulation multiplies a few of them,
+and stays far from float64's overflow (1.8e308)."""
+MAX_LOG_SD = 10.0
+"""The largest noise sd on a log or relative scale (spend noise, log-normal and
+multiplicative-model noise): ``exp(10 * z)`` is already absurd."""
+MAX_EXPONENT = 10.0
+"""The largest absolute exponent of a power trend."""
+MAX_NAME_LENGTH = 100
+"""Names (the scenario's, channels', events', columns') are at most this long."""
+SEED_LIMIT = 2**63
+"""Seeds are in ``[0, 2**63)``: numpy's ``SeedSequence`` and the records' int64 attributes."""
+MAX_REPLICATES = 100_000
+MAX_DRAWS = 100_000
+"""``fit.draws`` and ``fit.keep_draws`` at most (per chain for draws)."""
+MAX_TUNE = 100_000
+MAX_CHAINS = 64
+CALENDAR = (dt.date(1900, 1, 1), dt.date(2200, 12, 31))
+"""The dates a dataset may span (pandas' nanosecond timestamps end in 2262)."""
+RESERVED_COLUMNS = ("date", "channel", "spend", "is_train", "experiment", "multiplier", "sample")
+"""Names the dataset uses itself: no channel, target, proxy or event column may take one
+(nor a name starting with ``lift_``)."""
+UNGRIDDED = ("name", "description", "seed", "replicates", "grid")
+"""Top-level keys a grid cannot vary: they belong to the run, not to a cell."""
+
+GLOBAL_PARAMETERS = (
+    "saturation_beta",
+    "intercept",
+    "sigma",
+    "nu",
+    "gamma_control",
+    "gamma_fourier",
+    "trend_slope",
+)
+"""Model parameters every workbench model may have, besides the transforms' own."""
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+# --------------------------------------------------------------------------- checks
+
+
+def _real(
+    name: str,
+    value: object,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """A finite real number in the interval, else :class:`SpecError`."""
+    param = Param(name=name, low=low, high=high, low_open=low_open, high_open=high_open)
+    reason = param.problem(value)
+    if reason is not None:
+        raise SpecError.invalid(name, value, reason)
+
+
+def _amount(
+    name: str, value: object, *, low: float = -MAX_MAGNITUDE, low_open: bool = False
+) -> None:
+    """A real number in ``[low, MAX_MAGNITUDE]`` (``low`` defaults to ``-MAX_MAGNITUDE``)."""
+    _real(name, value, low=low, high=MAX_MAGNITUDE, low_open=low_open)
+
+
+def _integer(name: str, value: object, *, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError.invalid(name, value, "must be an integer")
+    if value < low:
+        raise SpecError.invalid(name, value, f"must be >= {low}")
+    if high is not None and value > high:
+        raise SpecError.invalid(name, value, f"must be <= {high}")
+
+
+def _choice(name: str, value: object, options: Sequence[str]) -> None:
+    if value not in options:
+        raise SpecError.invalid(name, value, f"must be one of {', '.join(options)}")
+
+
+def _column(name: str, value: object) -> None:
+    """A column name of the dataset: a letter or ``_`` then letters, digits, ``_``, ``-``."""
+    if not isinstance(value, str):
+        raise SpecError.invalid(name, value, "must be a string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise SpecError.invalid(name, value, f"longer than {MAX_NAME_LENGTH} characters")
+    if not _COLUMN.fullmatch(value):
+        raise SpecError.invalid(
+            name, value, "must start with a letter or _ and hold only letters, digits, _ and -"
+        )
+
+
+def check_run_name(value: object) -> str:
+    """A scenario name, which names its run directory (``runs/<name>``).
+
+    Parameters
+    ----------
+    value
+        The candidate name.
+
+    Returns
+    -------
+    str
+        The name: 1 to 100 ASCII letters, digits, ``.``, ``_`` or ``-``, starting with a
+        letter or digit, so never empty, ``.``, ``..``, a path or a control character.
+
+    Raises
+    ------
+    SpecError
+        ``name = '../../z': must start with ...``.
+    """
+    if not isinstance(value, str):
+        raise SpecError.invalid("name", value, "must be a string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise SpecError.invalid("name", value, f"longer than {MAX_NAME_LENGTH} characters")
+    if not _RUN_NAME.fullmatch(value):
+        raise SpecError.invalid(
+            "name",
+            value,
+            "must start with a letter or digit and hold only letters, digits, '.', '_' and '-' "
+            "(it names the run directory; use --out to write elsewhere)",
+        )
+    return value
+
+
+def _date(name: str, value: object) -> dt.date:
+    if not isinstance(value, str):
+        raise SpecError.invalid(name, value, "must be an ISO date (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise SpecError.invalid(name, value, "must be an ISO date (YYYY-MM-DD)") from None
+
+
+def _unique(name: str, values: Sequence[object], what: str) -> None:
+    seen: set[object] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            raise SpecError.invalid(f"{name}[{i}]", value, f"duplicate {what}")
+        seen.add(value)
+
+
+def _transform(name: str, role: str, spec: TransformSpec, *, complete: bool) -> None:
+    """Family declared, parameters admissible (all of them when ``complete``), ``l_max``."""
+    try:
+        family = get_family(role, spec.kind, name)
+        if complete:
+            check_params(role, spec.kind, spec.params, name)
+        else:
+            for key, value in spec.params.items():
+                if key not in family.param_names:
+                    raise TransformError(
+                        f"{name}.{key} = {value!r}: unknown parameter of {family.name} "
+                        f"{role}; expected one of: {', '.join(family.param_names)}"
+                    )
+                family.params[family.param_names.index(key)].check(value, f"{name}.{key}")
+    except TransformError as err:
+        raise SpecError.below(name, str(err)) from None
+    if role == "adstock":
+        if not isinstance(spec.normalize, bool):
+            raise SpecError.invalid(f"{name}.normalize", spec.normalize, "must be true or false")
+        _integer(f"{name}.l_max", spec.l_max, low=1, high=MAX_L_MAX)
+        if not spec.normalize and spec.l_max < family.min_l_max_unnormalized:
+            raise SpecError.invalid(
+                f"{name}.l_max",
+                spec.l_max,
+                f"{family.name} adstock needs l_max >= {family.min_l_max_unnormalized} "
+                "unless normalize = true (degenerate kernel)",
+            )
+
+
+def model_parameters(adstock: str, saturation: str) -> tuple[str, ...]:
+    """Names a prior may target for these transform families."""
+    out = [f"adstock_{p.name}" for p in get_family("adstock", adstock, "adstock").params]
+    out += [f"saturation_{p.name}" for p in get_family("saturation", saturation, "").params]
+    return (*out, *GLOBAL_PARAMETERS)
+
 
 @dataclass(frozen=True, kw_only=True)
 class TransformSpec:
-    """One media transformation: a registered family and its parameters.
+    """One media transformation: a declared family and its parameters.
 
     ``l_max`` and ``normalize`` apply to adstock families only (``l_max`` is the number
-    of weights, lag 0 included, as in pymc-marketing).
+    of weights, lag 0 included, as in pymc-marketing). The family and parameters are
+    checked by the spec that holds the transform (:class:`ChannelSpec`, :class:`ModelSpec`),
+    which knows its role.
     """
 
     kind: str
     params: Mapping[str, float]
     l_max: int = 0
     normalize: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Mapping):
+            raise SpecError.invalid("params", self.params, "must be a mapping")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +288,9 @@ class ConstantTrend:
 
     level: float = 1.0
 
+    def __post_init__(self) -> None:
+        _amount("level", self.level)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LinearTrend:
@@ -73,6 +298,10 @@ class LinearTrend:
 
     level: float
     slope: float
+
+    def __post_init__(self) -> None:
+        _amount("level", self.level)
+        _amount("slope", self.slope)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +317,16 @@ class PowerTrend:
     exponent: float
     shift: float = 0.0
 
+    def __post_init__(self) -> None:
+        _amount("start", self.start, low=0.0)
+        _amount("stop", self.stop, low=0.0)
+        _real("exponent", self.exponent, low=-MAX_EXPONENT, high=MAX_EXPONENT)
+        _amount("shift", self.shift)
+        if self.exponent < 0 and min(self.start, self.stop) == 0:
+            raise SpecError.invalid(
+                "exponent", self.exponent, "a negative exponent needs start > 0 and stop > 0"
+            )
+
 
 @dataclass(frozen=True, kw_only=True)
 class LogTrend:
@@ -96,6 +335,11 @@ class LogTrend:
     start: float
     stop: float
     shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        _amount("start", self.start, low=0.0, low_open=True)
+        _amount("stop", self.stop, low=0.0, low_open=True)
+        _amount("shift", self.shift)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +353,17 @@ class PiecewiseTrend:
     slope: float
     changepoints: tuple[tuple[int, float], ...]
 
+    def __post_init__(self) -> None:
+        _amount("level", self.level)
+        _amount("slope", self.slope)
+        previous = 0
+        for i, point in enumerate(self.changepoints):
+            if not isinstance(point, tuple) or len(point) != 2:
+                raise SpecError.invalid(f"changepoints[{i}]", point, "must be a pair (at, change)")
+            _integer(f"changepoints[{i}].at", point[0], low=previous + 1, high=MAX_PERIODS)
+            _amount(f"changepoints[{i}].slope_change", point[1])
+            previous = point[0]
+
 
 Trend = ConstantTrend | LinearTrend | PowerTrend | LogTrend | PiecewiseTrend
 
@@ -120,6 +375,16 @@ class FourierSpec:
     period: float
     sin: tuple[float, ...]
     cos: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _real("period", self.period, low=0.0, high=MAX_PERIODS, low_open=True)
+        if not self.sin or len(self.sin) != len(self.cos):
+            raise SpecError.wrong(
+                "", "give 'sin' and 'cos' coefficients of equal length (at least one)"
+            )
+        for key in ("sin", "cos"):
+            for i, value in enumerate(getattr(self, key)):
+                _amount(f"{key}[{i}]", value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +403,18 @@ class DemandSpec:
     rho: float = 0.0
     effect: float = 1.0
 
+    def __post_init__(self) -> None:
+        _amount("scale", self.scale, low=0.0, low_open=True)
+        if len(self.day_of_week) not in (0, 7):
+            raise SpecError.invalid(
+                "day_of_week", list(self.day_of_week), "needs exactly 7 effects, Monday first"
+            )
+        for i, value in enumerate(self.day_of_week):
+            _amount(f"day_of_week[{i}]", value)
+        _amount("noise_sd", self.noise_sd, low=0.0)
+        _real("rho", self.rho, low=-1.0, high=1.0, low_open=True, high_open=True)
+        _amount("effect", self.effect)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProxySpec:
@@ -151,6 +428,12 @@ class ProxySpec:
     bias: float = 0.0
     lag: int = 0
 
+    def __post_init__(self) -> None:
+        _column("name", self.name)
+        _real("noise_sd", self.noise_sd, low=0.0, high=MAX_LOG_SD)
+        _amount("bias", self.bias, low=-1.0, low_open=True)
+        _integer("lag", self.lag, low=0, high=MAX_PERIODS - 1)
+
 
 @dataclass(frozen=True, kw_only=True)
 class EventSpec:
@@ -162,6 +445,13 @@ class EventSpec:
     effect: float
     duration: int = 1
 
+    def __post_init__(self) -> None:
+        _column("name", self.name)
+        for i, day in enumerate(self.dates):
+            _date(f"dates[{i}]", day)
+        _amount("effect", self.effect)
+        _integer("duration", self.duration, low=1, high=MAX_PERIODS)
+
 
 @dataclass(frozen=True, kw_only=True)
 class FlightingSpec:
@@ -169,6 +459,10 @@ class FlightingSpec:
 
     on_mean: float
     off_mean: float
+
+    def __post_init__(self) -> None:
+        _real("on_mean", self.on_mean, low=1.0, high=MAX_PERIODS)
+        _real("off_mean", self.off_mean, low=1.0, high=MAX_PERIODS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +472,10 @@ class StretchSpec:
     start: int
     periods: int
 
+    def __post_init__(self) -> None:
+        _integer("start", self.start, low=0, high=MAX_PERIODS - 1)
+        _integer("periods", self.periods, low=1, high=MAX_PERIODS)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ShockSpec:
@@ -186,6 +484,11 @@ class ShockSpec:
     start: int
     periods: int
     factor: float
+
+    def __post_init__(self) -> None:
+        _integer("start", self.start, low=0, high=MAX_PERIODS - 1)
+        _integer("periods", self.periods, low=1, high=MAX_PERIODS)
+        _amount("factor", self.factor, low=0.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +500,7 @@ class SpendSpec:
     ties spend to demand (confounding) and 0 plans it at a constant level.
     ``noise = "normal"`` draws ``N(1, noise_sd)`` (correlated across channels through
     ``DataSpec.spend_correlation``); ``"lognormal"`` draws ``exp(N(0, noise_sd))``.
+    ``demand_share`` is positive: a channel that never spends has no return to estimate.
     """
 
     demand_share: float
@@ -206,6 +510,12 @@ class SpendSpec:
     flighting: FlightingSpec | None = None
     dark: tuple[StretchSpec, ...] = ()
     shocks: tuple[ShockSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        _amount("demand_share", self.demand_share, low=0.0, low_open=True)
+        _amount("demand_strength", self.demand_strength, low=0.0)
+        _real("noise_sd", self.noise_sd, low=0.0, high=MAX_LOG_SD)
+        _choice("noise", self.noise, ("normal", "lognormal"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,6 +535,15 @@ class ChannelSpec:
     order: Literal["adstock_first", "saturation_first"] = "adstock_first"
     x_scale: float | Literal["max"] = "max"
 
+    def __post_init__(self) -> None:
+        _column("name", self.name)
+        _transform("adstock", "adstock", self.adstock, complete=True)
+        _transform("saturation", "saturation", self.saturation, complete=True)
+        _amount("beta", self.beta, low=0.0)
+        _choice("order", self.order, ("adstock_first", "saturation_first"))
+        if self.x_scale != "max":
+            _real("x_scale", self.x_scale, low=1.0 / MAX_MAGNITUDE, high=MAX_MAGNITUDE)
+
 
 @dataclass(frozen=True, kw_only=True)
 class MediationSpec:
@@ -236,6 +555,12 @@ class MediationSpec:
     on: Literal["spend", "effect"]
     strength: float
 
+    def __post_init__(self) -> None:
+        if self.source == self.target:
+            raise SpecError.invalid("target", self.target, "a channel cannot mediate itself")
+        _choice("on", self.on, ("spend", "effect"))
+        _amount("strength", self.strength, low=0.0)
+
 
 @dataclass(frozen=True, kw_only=True)
 class NoiseSpec:
@@ -246,6 +571,13 @@ class NoiseSpec:
     kind: Literal["normal", "student_t", "lognormal"] = "normal"
     sd: float = 0.0
     nu: float = 5.0
+
+    def __post_init__(self) -> None:
+        _choice("kind", self.kind, ("normal", "student_t", "lognormal"))
+        _amount("sd", self.sd, low=0.0)
+        if self.kind == "lognormal":
+            _real("sd", self.sd, low=0.0, high=MAX_LOG_SD)
+        _real("nu", self.nu, low=2.0, high=MAX_MAGNITUDE, low_open=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +592,29 @@ class LiftTestSpec:
     spend_change: float
     sigma: float | None = None
     sigma_rel: float | None = None
+
+    def __post_init__(self) -> None:
+        _integer("start", self.start, low=0, high=MAX_PERIODS - 1)
+        _integer("periods", self.periods, low=1, high=MAX_PERIODS)
+        _amount("spend_change", self.spend_change, low=-1.0)
+        if self.spend_change == 0:
+            raise SpecError.invalid("spend_change", 0, "a lift test must change spend")
+        if (self.sigma is None) == (self.sigma_rel is None):
+            raise SpecError.wrong("", "give exactly one of 'sigma' or 'sigma_rel'")
+        for key in ("sigma", "sigma_rel"):
+            if getattr(self, key) is not None:
+                _amount(key, getattr(self, key), low=0.0, low_open=True)
+
+
+def _zero_spend(spend: SpendSpec, train: int) -> bool:
+    """Whether dark stretches and zero shocks switch a channel off for every training period."""
+    off = np.zeros(train, dtype=bool)
+    for stretch in spend.dark:
+        off[stretch.start : stretch.start + stretch.periods] = True
+    for shock in spend.shocks:
+        if shock.factor == 0:
+            off[shock.start : shock.start + shock.periods] = True
+    return bool(off.all())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,14 +644,226 @@ class DataSpec:
         """Channel names in spec order."""
         return tuple(c.name for c in self.channels)
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The observed columns besides ``date``: channels, proxy, events, target."""
+        proxy = (self.proxy.name,) if self.proxy else ()
+        events = tuple(f"event_{e.name}" for e in self.events)
+        return (*self.channel_names, *proxy, *events, self.target)
+
+    def __post_init__(self) -> None:
+        _integer("periods", self.periods, low=1, high=MAX_PERIODS)
+        _choice("freq", self.freq, ("W", "D"))
+        self._check_calendar()
+        _integer("train_periods", self.train_periods, low=1)
+        if self.train_periods > self.periods:
+            raise SpecError.invalid(
+                "train_periods", self.train_periods, f"exceeds data.periods = {self.periods}"
+            )
+        _column("target", self.target)
+        _choice("model", self.model, ("additive", "multiplicative"))
+        _amount("intercept", self.intercept)
+        if self.demand.day_of_week and self.freq != "D":
+            raise SpecError.invalid(
+                "demand.day_of_week",
+                list(self.demand.day_of_week),
+                "needs daily data (freq = 'D') and exactly 7 effects, Monday first",
+            )
+        self._check_channels()
+        self._check_columns()
+        if self.proxy is not None and self.proxy.lag >= self.periods:
+            raise SpecError.invalid(
+                "proxy.lag", self.proxy.lag, f"must be less than data.periods = {self.periods}"
+            )
+        self._check_correlation()
+        if self.total_budget is not None:
+            _amount("total_budget", self.total_budget, low=0.0, low_open=True)
+        self._check_mediation()
+        if self.model == "multiplicative" and self.noise.kind == "lognormal":
+            raise SpecError.invalid(
+                "noise.kind",
+                "lognormal",
+                "the multiplicative model already adds noise on the log scale; use 'normal' "
+                "or 'student_t'",
+            )
+        if self.model == "multiplicative":
+            _real("noise.sd", self.noise.sd, low=0.0, high=MAX_LOG_SD)
+        self._check_lift_tests()
+        for i, m in enumerate(self.response_multipliers):
+            _real(f"response_multipliers[{i}]", m, low=0.0, high=1000.0)
+
+    def _check_calendar(self) -> None:
+        first = _date("start", self.start)
+        step = 7 if self.freq == "W" else 1
+        last = CALENDAR[1] - dt.timedelta(days=step * (self.periods - 1))
+        if not CALENDAR[0] <= first <= last:
+            raise SpecError.invalid(
+                "start",
+                self.start,
+                f"the data ({self.periods} periods of {step} day{'s' * (step > 1)}) must lie "
+                f"between {CALENDAR[0]} and {CALENDAR[1]}",
+            )
+
+    def _check_channels(self) -> None:
+        if not self.channels:
+            raise SpecError.wrong("channels", "at least one channel is required")
+        names = self.channel_names
+        if len(set(names)) != len(names):
+            raise SpecError.wrong("channels", f"duplicate channel names in {list(names)!r}")
+        for i, ch in enumerate(self.channels):
+            if ch.adstock.l_max > self.periods:
+                raise SpecError.invalid(
+                    f"channels[{i}].adstock.l_max",
+                    ch.adstock.l_max,
+                    f"longer than data.periods = {self.periods}",
+                )
+            for key in ("dark", "shocks"):
+                for j, stretch in enumerate(getattr(ch.spend, key)):
+                    if stretch.start >= self.periods:
+                        raise SpecError.invalid(
+                            f"channels[{i}].spend.{key}[{j}].start",
+                            stretch.start,
+                            f"outside the data (periods 0..{self.periods - 1})",
+                        )
+            if _zero_spend(ch.spend, self.train_periods):
+                raise SpecError.wrong(
+                    f"channels[{i}].spend",
+                    "dark stretches and zero shocks leave no spend in the training periods "
+                    "(its return would be undefined)",
+                )
+
+    def _check_columns(self) -> None:
+        columns = self.columns
+        for i, e in enumerate(self.events):
+            for j, day in enumerate(e.dates):
+                index = (dt.date.fromisoformat(day) - dt.date.fromisoformat(self.start)).days
+                index //= 7 if self.freq == "W" else 1
+                if not 0 <= index < self.periods:
+                    raise SpecError.invalid(
+                        f"events[{i}].dates[{j}]",
+                        day,
+                        f"outside the data (period {index} of 0..{self.periods - 1})",
+                    )
+        seen: dict[str, int] = {}
+        for column in columns:
+            if column in RESERVED_COLUMNS or column.startswith("lift_"):
+                raise SpecError.wrong(
+                    self._column_field(column),
+                    f"{column!r} is a name the dataset uses itself "
+                    f"({', '.join(RESERVED_COLUMNS)}, lift_*)",
+                )
+            seen[column] = seen.get(column, 0) + 1
+        for column, count in seen.items():
+            if count > 1:
+                raise SpecError.wrong(
+                    self._column_field(column),
+                    f"{column!r} names two columns of the data (channels, proxy, events and "
+                    "the target must all differ)",
+                )
+
+    def _column_field(self, column: str) -> str:
+        """The field that named a column (for error messages)."""
+        if column == self.target:
+            return "target"
+        if self.proxy is not None and column == self.proxy.name:
+            return "proxy.name"
+        for i, e in enumerate(self.events):
+            if column == f"event_{e.name}":
+                return f"events[{i}].name"
+        return f"channels[{self.channel_names.index(column)}].name"
+
+    def _check_correlation(self) -> None:
+        matrix = self.spend_correlation
+        if not matrix:
+            return
+        n = len(self.channels)
+        if len(matrix) != n or any(len(row) != n for row in matrix):
+            raise SpecError.invalid(
+                "spend_correlation",
+                [list(row) for row in matrix],
+                f"must be a symmetric {n} x {n} matrix (one row per channel)",
+            )
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                _real(f"spend_correlation[{i}][{j}]", value, low=-1.0, high=1.0)
+        values = np.asarray(matrix, dtype=float)
+        if not np.allclose(values, values.T):
+            raise SpecError.invalid(
+                "spend_correlation",
+                [list(row) for row in matrix],
+                f"must be a symmetric {n} x {n} matrix (one row per channel)",
+            )
+        if not np.allclose(np.diag(values), 1.0):
+            raise SpecError.invalid(
+                "spend_correlation", [list(row) for row in matrix], "diagonal must be 1"
+            )
+        if np.linalg.eigvalsh(values).min() < -1e-10:
+            raise SpecError.invalid(
+                "spend_correlation",
+                [list(row) for row in matrix],
+                "not a valid correlation matrix (not PSD)",
+            )
+
+    def _check_mediation(self) -> None:
+        names = self.channel_names
+        for i, link in enumerate(self.mediation):
+            for key in ("source", "target"):
+                if getattr(link, key) not in names:
+                    raise SpecError.invalid(
+                        f"mediation[{i}].{key}",
+                        getattr(link, key),
+                        f"unknown channel; channels are {', '.join(names)}",
+                    )
+        # spend links must form a DAG (a source's spend is settled before its targets')
+        edges = {(lk.source, lk.target) for lk in self.mediation if lk.on == "spend"}
+        remaining = set(names)
+        while remaining:
+            free = {n for n in remaining if not any(t == n and s in remaining for s, t in edges)}
+            if not free:
+                raise SpecError.wrong(
+                    "mediation", f"spend links form a cycle among {sorted(remaining)}"
+                )
+            remaining -= free
+
+    def _check_lift_tests(self) -> None:
+        names = self.channel_names
+        for i, test in enumerate(self.lift_tests):
+            if test.channel not in names:
+                raise SpecError.invalid(
+                    f"lift_tests[{i}].channel",
+                    test.channel,
+                    f"unknown channel; channels are {', '.join(names)}",
+                )
+            if test.start >= self.periods:
+                raise SpecError.invalid(
+                    f"lift_tests[{i}].start",
+                    test.start,
+                    f"outside the data (periods 0..{self.periods - 1})",
+                )
+            if test.start + test.periods > self.periods:
+                raise SpecError.invalid(
+                    f"lift_tests[{i}].periods", test.periods, "runs past the end of the data"
+                )
+
 
 @dataclass(frozen=True, kw_only=True)
 class PriorSpec:
-    """A prior: a PyMC distribution by name and its keyword arguments (validated by
-    ``recover`` before any fitting; ``scenarios`` never imports pymc)."""
+    """A prior: a PyMC distribution by name and its keyword arguments (numbers or arrays of
+    numbers; validated against PyMC by ``recover`` before any fitting, ``scenarios`` never
+    imports pymc)."""
 
     dist: str
     args: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dist, str) or not self.dist:
+            raise SpecError.invalid("dist", self.dist, "must be a distribution's name")
+        for key, value in self.args.items():
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    raise SpecError.invalid(key, value, "prior arguments must be numbers")
+                _real(key, float(item))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,7 +875,8 @@ class ModelSpec:
     (``"shared"``). ``priors`` maps a model parameter name (``adstock_alpha``,
     ``saturation_lam``, ``saturation_beta``, ``intercept``, ``sigma``, ``nu``,
     ``gamma_control``, ``gamma_fourier``, ``trend_slope``) to a prior in the model's
-    scaled units; missing ones get documented defaults.
+    scaled units; missing ones get documented defaults. ``seasonality_order`` is at most
+    half the ``seasonality_period`` (higher orders alias lower ones).
     """
 
     kind: str = "workbench"
@@ -325,13 +893,40 @@ class ModelSpec:
     priors: Mapping[str, PriorSpec] = field(default_factory=dict)
     lift_tests: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise SpecError.invalid("kind", self.kind, "must be a model kind's name")
+        _transform("adstock", "adstock", self.adstock, complete=False)
+        _transform("saturation", "saturation", self.saturation, complete=False)
+        _choice("order", self.order, ("adstock_first", "saturation_first"))
+        _choice("pooling", self.pooling, ("channel", "shared"))
+        _unique("controls", self.controls, "control")
+        _real(
+            "seasonality_period", self.seasonality_period, low=0.0, high=MAX_PERIODS, low_open=True
+        )
+        highest = int(self.seasonality_period // 2)
+        _integer("seasonality_order", self.seasonality_order, low=0)
+        if self.seasonality_order > highest:
+            raise SpecError.invalid(
+                "seasonality_order",
+                self.seasonality_order,
+                f"must be <= {highest}, half the seasonality_period (higher orders alias)",
+            )
+        _choice("likelihood", self.likelihood, ("normal", "student_t"))
+        names = model_parameters(self.adstock.kind, self.saturation.kind)
+        for key in self.priors:
+            if key not in names:
+                raise SpecError.wrong(
+                    f"priors.{key}", f"no such model parameter; expected one of: {', '.join(names)}"
+                )
+
 
 @dataclass(frozen=True, kw_only=True)
 class FitSpec:
     """How to fit (the ``[fit]`` table): backend, sampler sizes, per-backend options.
 
     ``keep_draws`` is how many posterior draws (over all chains, evenly thinned) each fit
-    record keeps.
+    record keeps. Sizes are bounded (``MAX_DRAWS``, ``MAX_TUNE``, ``MAX_CHAINS``).
     """
 
     backend: str = "nutpie"
@@ -342,6 +937,15 @@ class FitSpec:
     keep_draws: int = 400
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.backend, str) or not self.backend:
+            raise SpecError.invalid("backend", self.backend, "must be a backend's name")
+        _integer("draws", self.draws, low=1, high=MAX_DRAWS)
+        _integer("tune", self.tune, low=0, high=MAX_TUNE)
+        _integer("chains", self.chains, low=1, high=MAX_CHAINS)
+        _real("target_accept", self.target_accept, low=0.0, high=1.0, low_open=True, high_open=True)
+        _integer("keep_draws", self.keep_draws, low=1, high=MAX_DRAWS)
+
 
 @dataclass(frozen=True, kw_only=True)
 class GridAxis:
@@ -351,13 +955,30 @@ class GridAxis:
     paths: tuple[str, ...]
     levels: tuple[tuple[Any, ...], ...]
 
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise SpecError.wrong("", "a grid axis needs at least one path")
+        for path in self.paths:
+            top = path.split(".")[0].split("[")[0]
+            if top in UNGRIDDED:
+                raise SpecError.wrong(
+                    "",
+                    f"{path!r} cannot vary in a grid: {', '.join(UNGRIDDED)} belong to the "
+                    "whole run, not to a cell (run the scenario again to change them)",
+                )
+        if not self.levels:
+            raise SpecError.wrong("", f"{self.paths[0]!r}: a grid axis needs at least one value")
+        if any(len(level) != len(self.paths) for level in self.levels):
+            raise SpecError.wrong("", "every level needs one value per path")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     """A whole scenario file: identity, seeds, data, model, fit and grid.
 
-    ``raw`` is the parsed TOML document the spec came from (grid cells re-validate a copy
-    with their overrides applied); it takes no part in equality or hashing.
+    ``name`` names the run directory (:func:`check_run_name`). ``raw`` is the parsed TOML
+    document the spec came from (grid cells re-validate a copy with their overrides
+    applied); it takes no part in equality or hashing.
     """
 
     name: str
@@ -369,6 +990,39 @@ class Scenario:
     fit: FitSpec = field(default_factory=FitSpec)
     grid: tuple[GridAxis, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
+        if not isinstance(self.description, str):
+            raise SpecError.invalid("description", self.description, "must be a string")
+        _integer("seed", self.seed, low=0, high=SEED_LIMIT - 1)
+        _integer("replicates", self.replicates, low=1, high=MAX_REPLICATES)
+        if self.model is not None:
+            self._check_model(self.model)
+        paths = [p for axis in self.grid for p in axis.paths]
+        _unique("grid", paths, "grid path (each path may vary on one axis only)")
+
+    def _check_model(self, model: ModelSpec) -> None:
+        data = self.data
+        available = ([data.proxy.name] if data.proxy else []) + [
+            f"event_{e.name}" for e in data.events
+        ]
+        for i, name in enumerate(model.controls):
+            if name not in available:
+                raise SpecError.invalid(
+                    f"model.controls[{i}]",
+                    name,
+                    "the data has no such column; controls available: "
+                    + (", ".join(available) or "none"),
+                )
+        if model.adstock.l_max > data.periods:
+            raise SpecError.invalid(
+                "model.adstock.l_max",
+                model.adstock.l_max,
+                f"longer than data.periods = {data.periods}",
+            )
+        if model.lift_tests and not data.lift_tests:
+            raise SpecError("model.lift_tests", " = true: data has no [[data.lift_tests]]")
 
 
 def spec_to_dict(spec: Any) -> Any:

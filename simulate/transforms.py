@@ -1,264 +1,156 @@
-"""Registry of the media transformation families of the data-generating process.
+"""The numpy kernels and curves of the media transformation families: the truth's transforms.
 
-Every adstock (carry-over) and saturation (diminishing returns) family that a scenario may
-name is registered here, once, with :func:`register`. The module is pure numpy and a leaf
-of the project: the scenario loader imports it to validate names and parameters
-(:func:`get_family`, :func:`check_params`), the simulator calls :func:`adstock` and
-:func:`saturation` to build the truth.
+Each family is declared once, in :mod:`mmm_workbench.scenarios.families` (its name,
+parameters with their admissible intervals, pymc-marketing class and ``rescale`` rule); its
+numpy implementation is registered here against that name with :func:`kernel` (adstock) or
+:func:`curve` (saturation). Pure numpy: the fitted models' PyTensor twins
+(``recover/models/transforms.py``) share no code with it. The simulator calls
+:func:`adstock` and :func:`saturation` to build the truth; :func:`check_kernels` checks a
+data spec's adstock kernels before anything is drawn.
 
-Parameterizations are identical to pymc-marketing 1.3.0 (``pymc_marketing.mmm.transformers``
-and the classes in ``pymc_marketing.mmm``, named by :attr:`Family.pymc_marketing`):
-
-* Adstocks have the same ``l_max`` (the number of kernel weights: the current period plus
-  ``l_max - 1`` lags), the same ``normalize`` (divide the kernel by its sum; the Weibull PDF
-  kernel is min-max scaled first, the Weibull CDF kernel is a cumulative product of survival
-  probabilities, both as in pymc-marketing) and pymc-marketing's default ``ConvMode.After``:
-  a causal convolution with zeros before the first period.
-* Saturations and the overall multiplier: in the DGP a channel's contribution is
-  ``beta * saturation(x, ...)`` with a separate per-channel ``beta``. Where the
-  pymc-marketing class has a ``beta`` argument (``LogisticSaturation``, ``HillSaturation``,
-  ``RootSaturation``) our family equals the class's ``function`` with ``beta = 1``, so the
-  DGP's beta is pymc-marketing's beta. Where the class has no ``beta`` (``TanhSaturation``:
-  ``b, c``; ``MichaelisMentenSaturation``: ``alpha, lam``) our family has exactly the class's
-  parameters and the DGP's beta multiplies on top: set ``beta = 1`` to match pymc-marketing.
-
-Every saturation is zero at zero and monotone non-decreasing for ``x >= 0``, and carries a
-``rescale`` with ``f(x; p) == m * f(c * x; p2)`` for ``x >= 0, c > 0``: with ``c = 1 / s``
-for a channel scaled as ``x / s`` (pymc-marketing's max-abs scaling) it gives the truth in
-the model's internal units.
+Conventions are pymc-marketing 1.3.0's (see the declarations' module): ``l_max`` kernel
+weights, ``normalize`` divides by their sum (the Weibull PDF kernel is min-max scaled
+first, the Weibull CDF kernel is a cumulative product of survival probabilities, both as
+in pymc-marketing), and a causal convolution with zeros before the first period
+(``ConvMode.After``).
 """
 
 from __future__ import annotations
 
-import math
+import inspect
 import numbers
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mmm_workbench.scenarios.errors import ScenarioError
+from mmm_workbench.scenarios.families import (
+    ADSTOCKS,
+    FAMILIES,
+    MAX_L_MAX,
+    SATURATIONS,
+    Family,
+    Param,
+    Role,
+    TransformError,
+    check_keys,
+    check_params,
+    fmt_value,
+    get_family,
+)
+from mmm_workbench.scenarios.spec import DataSpec
+
 __all__ = [
     "ADSTOCKS",
+    "CURVES",
+    "FAMILIES",
+    "KERNELS",
     "SATURATIONS",
     "Family",
     "Param",
-    "Rescale",
-    "Role",
     "TransformError",
     "adstock",
     "adstock_weights",
+    "check_kernels",
     "check_params",
+    "curve",
     "get_family",
-    "register",
+    "implementation",
+    "kernel",
     "saturation",
 ]
 
-Role = Literal["adstock", "saturation"]
 FloatArray = NDArray[np.float64]
-Rescale = Callable[[Mapping[str, float], float], tuple[dict[str, float], float]]
 _F = TypeVar("_F", bound=Callable[..., FloatArray])
 
+KERNELS: dict[str, Callable[..., FloatArray]] = {}
+"""Adstock name -> ``kernel(lags, **params) -> weights``: lags ``0..l_max-1`` of shape
+``(l_max,)``, parameters of shape ``(..., 1)``, unnormalized weights ``(..., l_max)``."""
+CURVES: dict[str, Callable[..., FloatArray]] = {}
+"""Saturation name -> ``curve(x, **params)``, elementwise, parameters broadcast against x."""
 
-class TransformError(ValueError):
-    """A bad transform name, parameter or setting; the message names the path and value."""
-
-
-def _fmt(value: object) -> str:
-    """Format a value for an error message: ``1.3``, ``2``, ``nan``, ``'abc'``."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        return repr(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+_KIND = {"adstock": ("kernel", KERNELS), "saturation": ("curve", CURVES)}
 
 
-@dataclass(frozen=True, kw_only=True)
-class Param:
-    """A real parameter of a family, with its admissible interval."""
-
-    name: str
-    low: float = -math.inf
-    high: float = math.inf
-    low_open: bool = False
-    high_open: bool = False
-    doc: str = ""
-
-    def describe(self) -> str:
-        """The admissible values in words, e.g. ``in [0, 1)`` or ``> 0``."""
-        has_low, has_high = math.isfinite(self.low), math.isfinite(self.high)
-        if has_low and has_high:
-            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"in {left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
-        if has_low:
-            return f"{'>' if self.low_open else '>='} {_fmt(self.low)}"
-        if has_high:
-            return f"{'<' if self.high_open else '<='} {_fmt(self.high)}"
-        return "a finite number"
-
-    def admits(self, values: FloatArray) -> NDArray[np.bool_]:
-        """Elementwise: finite and inside the interval."""
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(values)
-            ok &= values > self.low if self.low_open else values >= self.low
-            ok &= values < self.high if self.high_open else values <= self.high
-        return ok
-
-    def check(self, value: object, path: str) -> float:
-        """Return ``float(value)`` for an admissible value, named ``path`` in errors.
-
-        Raises
-        ------
-        TransformError
-            For a non-number (strings and booleans included), NaN, infinity or a value
-            outside the interval: ``data.channels[1].adstock.alpha = 1.3: must be in [0, 1)``.
-        """
-        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-            raise TransformError(f"{path} = {_fmt(value)}: must be a finite number")
-        number = float(value)
-        if not math.isfinite(number):
-            raise TransformError(f"{path} = {_fmt(value)}: must be a finite number")
-        if not self.admits(np.asarray(number)):
-            raise TransformError(f"{path} = {_fmt(value)}: must be {self.describe()}")
-        return number
-
-
-@dataclass(frozen=True, kw_only=True)
-class Family:
-    """A registered family.
-
-    ``func`` is, for an adstock, the kernel ``func(lags, **params) -> weights`` (lags
-    ``0..l_max-1`` of shape ``(l_max,)``, parameters of shape ``(..., 1)``, unnormalized
-    weights ``(..., l_max)``); for a saturation, the curve ``func(x, **params)``.
-    """
-
-    role: Role
-    name: str
-    func: Callable[..., FloatArray]
-    params: tuple[Param, ...]
-    pymc_marketing: str | None
-    rescale: Rescale | None = None
-    bounded: bool = True
-
-    @property
-    def param_names(self) -> tuple[str, ...]:
-        """Names of the parameters, in declaration order."""
-        return tuple(p.name for p in self.params)
-
-
-ADSTOCKS: dict[str, Family] = {}
-SATURATIONS: dict[str, Family] = {}
-
-
-def _registry(role: str) -> dict[str, Family]:
-    if role == "adstock":
-        return ADSTOCKS
-    if role == "saturation":
-        return SATURATIONS
-    raise ValueError(f"role = {role!r}: must be 'adstock' or 'saturation'")
-
-
-def register(
-    role: Role,
-    name: str,
-    params: Sequence[Param],
-    *,
-    pymc_marketing: str | None = None,
-    rescale: Rescale | None = None,
-    bounded: bool = True,
-) -> Callable[[_F], _F]:
-    """Decorator registering a kernel or curve: the one place a new family is added.
-
-    Parameters
-    ----------
-    role, name : str
-        ``"adstock"`` or ``"saturation"``; the name used in scenario files.
-    params : sequence of Param
-        The family's parameters with their admissible intervals.
-    pymc_marketing : str, optional
-        Name of the equivalent class in ``pymc_marketing.mmm``.
-    rescale : callable, optional
-        Saturations only: ``rescale(params, c) -> (params2, m)`` with
-        ``f(x; params) == m * f(c * x; params2)`` for all ``x >= 0, c > 0``.
-    bounded : bool, default True
-        Saturations only: whether the curve is bounded above.
-    """
-    registry = _registry(role)
+def _register(role: Role, name: str) -> Callable[[_F], _F]:
+    word, implementations = _KIND[role]
 
     def decorator(func: _F) -> _F:
-        if name in registry:
-            raise ValueError(f"{role} {name!r} is already registered")
-        if role == "adstock" and rescale is not None:
-            raise ValueError("rescale applies to saturations only")
-        registry[name] = Family(
-            role=role,
-            name=name,
-            func=func,
-            params=tuple(params),
-            pymc_marketing=pymc_marketing,
-            rescale=rescale,
-            bounded=bounded,
-        )
+        families = ADSTOCKS if role == "adstock" else SATURATIONS
+        if name not in families:
+            raise ValueError(
+                f"{role} {name!r} is not declared: declare it in scenarios/families.py "
+                f"before @{word}({name!r})"
+            )
+        if name in implementations:
+            raise ValueError(f"{role} {name!r} already has a numpy {word}")
+        given = tuple(inspect.signature(func).parameters)[1:]
+        if given != families[name].param_names:
+            raise ValueError(
+                f"@{word}({name!r}) {func.__name__}: parameters {given} differ from the "
+                f"declared {families[name].param_names}"
+            )
+        implementations[name] = func
         return func
 
     return decorator
 
 
-def get_family(role: str, name: object, path: str) -> Family:
-    """The family ``name`` (the ``kind`` read from the transform table at ``path``).
+def kernel(name: str) -> Callable[[_F], _F]:
+    """Decorator registering the numpy kernel of the declared adstock ``name``.
+
+    The function is ``kernel(lags, **params)``, its keyword parameters exactly the
+    declared ones in order (see :data:`KERNELS`).
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not declared, already has a kernel, or the parameters differ.
+    """
+    return _register("adstock", name)
+
+
+def curve(name: str) -> Callable[[_F], _F]:
+    """Decorator registering the numpy curve of the declared saturation ``name``.
+
+    The function is ``curve(x, **params)``, its keyword parameters exactly the declared
+    ones in order (see :data:`CURVES`).
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not declared, already has a curve, or the parameters differ.
+    """
+    return _register("saturation", name)
+
+
+def implementation(role: str, name: object) -> tuple[Family, Callable[..., FloatArray]]:
+    """The declaration of a family and its numpy kernel or curve.
 
     Raises
     ------
     TransformError
-        For an unknown name, e.g. ``data.channels[0].adstock.kind = 'geometrik': unknown
-        adstock; known: binomial, delayed, geometric, weibull_cdf, weibull_pdf``.
+        For an undeclared family, or a declared one without a numpy implementation: the
+        message names the function to add, e.g. ``saturation 'exponential' is declared in
+        scenarios/families.py but has no numpy curve: add a function decorated with
+        @curve('exponential') to simulate/transforms.py``.
     """
-    registry = _registry(role)
-    if isinstance(name, str) and name in registry:
-        return registry[name]
-    where = path if path.endswith(".kind") else f"{path}.kind"
-    known = ", ".join(sorted(registry))
-    raise TransformError(f"{where} = {name!r}: unknown {role}; known: {known}")
-
-
-def _check_keys(
-    family: Family, keys: Sequence[object], values: Sequence[object], path: str
-) -> None:
-    names = family.param_names
-    for key, value in zip(keys, values, strict=True):
-        if key not in names:
-            raise TransformError(
-                f"{path}.{key} = {_fmt(value)}: unknown parameter of {family.name} "
-                f"{family.role}; expected one of: {', '.join(names)}"
-            )
-    for name in names:
-        if name not in keys:
-            raise TransformError(f"{path}.{name}: missing parameter of {family.name} {family.role}")
-
-
-def check_params(role: str, name: str, params: Mapping[str, object], path: str) -> dict[str, float]:
-    """Every parameter of the family as a float, in declaration order.
-
-    ``path`` is the transform table, e.g. ``data.channels[1].adstock``.
-
-    Raises
-    ------
-    TransformError
-        On an unknown family, an unknown or missing parameter (``{path}.alpha: missing
-        parameter of geometric adstock``) or an inadmissible value (:meth:`Param.check`).
-    """
-    family = get_family(role, name, path)
-    if not isinstance(params, Mapping):
-        raise TransformError(f"{path} = {params!r}: parameters must be a table")
-    _check_keys(family, list(params), list(params.values()), path)
-    return {p.name: p.check(params[p.name], f"{path}.{p.name}") for p in family.params}
+    family = get_family(role, name, role)
+    word, implementations = _KIND[family.role]
+    if family.name not in implementations:
+        raise TransformError(
+            f"{role} {family.name!r} is declared in scenarios/families.py but has no numpy "
+            f"{word}: add a function decorated with @{word}({family.name!r}) to "
+            "simulate/transforms.py"
+        )
+    return family, implementations[family.name]
 
 
 def _arrays(family: Family, params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
     """Parameters as float arrays, keys and (elementwise) values validated."""
-    _check_keys(family, list(params), list(params.values()), family.role)
+    check_keys(family, list(params), list(params.values()), family.role)
     out: dict[str, FloatArray] = {}
     for p in family.params:
         raw = np.asarray(params[p.name])
@@ -284,10 +176,13 @@ def _broadcast(name: str, role: str, *shapes: tuple[int, ...]) -> tuple[int, ...
 
 
 def _check_l_max(l_max: object) -> int:
+    """``l_max`` as an int in ``[1, MAX_L_MAX]``, checked before any weight is computed."""
     if isinstance(l_max, bool | np.bool_) or not isinstance(l_max, numbers.Integral):
         raise TransformError(f"l_max = {l_max!r}: must be an integer >= 1")
     if int(l_max) < 1:
         raise TransformError(f"l_max = {l_max!r}: must be an integer >= 1")
+    if int(l_max) > MAX_L_MAX:
+        raise TransformError(f"l_max = {int(l_max)}: must be at most {MAX_L_MAX}")
     return int(l_max)
 
 
@@ -296,8 +191,9 @@ def adstock_weights(
 ) -> FloatArray:
     """The adstock kernel ``w_0..w_{l_max-1}``, shape ``(*broadcast(param shapes), l_max)``.
 
-    ``l_max`` (``>= 1``) weights: the current period plus ``l_max - 1`` lags; ``normalize``
-    divides them by their sum. A normalized single weight is 1 for every family.
+    ``l_max`` (``1..MAX_L_MAX``) weights: the current period plus ``l_max - 1`` lags;
+    ``normalize`` divides them by their sum. A normalized single weight is 1 for every
+    family.
 
     Raises
     ------
@@ -306,25 +202,50 @@ def adstock_weights(
         gives NaN: weights not finite (``weibull_pdf``'s min-max scaling with ``l_max = 1``
         unnormalized) or, when normalized, summing to zero (underflow).
     """
-    family = get_family("adstock", name, "adstock")
-    lags = np.arange(_check_l_max(l_max), dtype=np.float64)
+    size = _check_l_max(l_max)
+    family, func = implementation("adstock", name)
+    lags = np.arange(size, dtype=np.float64)
     values = _arrays(family, params)
     shape = _broadcast(name, "adstock", *(v.shape for v in values.values()))
     if normalize and lags.size == 1:  # as pymc-marketing, whose graph rewrites w / sum(w) to 1
         return np.ones((*shape, 1))
     columns = {k: np.broadcast_to(v, shape)[..., None] for k, v in values.items()}
     with np.errstate(all="ignore"):
-        weights = np.asarray(family.func(lags, **columns), dtype=np.float64)
+        weights = np.asarray(func(lags, **columns), dtype=np.float64)
         total = weights.sum(axis=-1, keepdims=True)
         bad = ~np.isfinite(weights).all(axis=-1) | (normalize & ~(total[..., 0] > 0))
     if bad.any():
         first = tuple(np.argwhere(bad)[0])
-        at = ", ".join(f"{k} = {_fmt(float(v[..., 0][first]))}" for k, v in columns.items())
+        at = ", ".join(f"{k} = {fmt_value(float(v[..., 0][first]))}" for k, v in columns.items())
         raise TransformError(
             f"{name} adstock with l_max = {l_max} and {at}: degenerate kernel "
             f"(weights not finite{' or summing to zero' if normalize else ''})"
         )
     return weights / total if normalize else weights
+
+
+def check_kernels(data: DataSpec) -> None:
+    """Compute every channel's adstock kernel once: the check a scenario needs before
+    anything is drawn or fitted, beyond what the declarations can tell.
+
+    Parameters
+    ----------
+    data
+        A data spec (``l_max`` is already at most ``data.periods``).
+
+    Raises
+    ------
+    ScenarioError
+        For a degenerate kernel, naming the channel's path: ``data.channels[0].adstock:
+        delayed adstock with l_max = 2 and alpha = 0.01, theta = 14: degenerate kernel
+        (weights not finite or summing to zero)``.
+    """
+    for i, channel in enumerate(data.channels):
+        a = channel.adstock
+        try:
+            adstock_weights(a.kind, a.params, l_max=a.l_max, normalize=a.normalize)
+        except TransformError as err:
+            raise ScenarioError(f"data.channels[{i}].adstock: {err}") from None
 
 
 def adstock(
@@ -337,7 +258,7 @@ def adstock(
     x : array_like
         Shape ``(..., T)``, time on the last axis.
     name : str
-        Registered adstock family.
+        Declared adstock family.
     params : mapping of str to array_like
         Every parameter of the family, each a scalar or an array broadcastable to
         ``x.shape[:-1]`` (one value per series).
@@ -385,31 +306,18 @@ def saturation(x: ArrayLike, name: str, params: Mapping[str, ArrayLike]) -> Floa
     ``params`` holds every parameter of the family, scalars or arrays broadcast against
     ``x``; the result has the broadcast shape.
     """
-    family = get_family("saturation", name, "saturation")
+    family, func = implementation("saturation", name)
     values = _arrays(family, params)
     xs = np.asarray(x, dtype=np.float64)
     _broadcast(name, "saturation", xs.shape, *(v.shape for v in values.values()))
     with np.errstate(all="ignore"):
-        return np.asarray(family.func(xs, **values), np.float64)
+        return np.asarray(func(xs, **values), np.float64)
 
 
-# --------------------------------------------------------------------------- families
+# --------------------------------------------------------------------------- kernels and curves
 
 
-def _positive(name: str, doc: str) -> Param:
-    return Param(name=name, low=0.0, low_open=True, doc=doc)
-
-
-_RETENTION = "retention rate of the ad effect"
-_WEIBULL = [_positive("lam", "Weibull scale"), _positive("k", "Weibull shape")]
-
-
-@register(
-    "adstock",
-    "geometric",
-    [Param(name="alpha", low=0.0, high=1.0, high_open=True, doc=_RETENTION)],
-    pymc_marketing="GeometricAdstock",
-)
+@kernel("geometric")
 def _geometric(lags: FloatArray, alpha: FloatArray) -> FloatArray:
     r"""Geometric decay, :math:`w_l = \alpha^l`.
 
@@ -421,15 +329,7 @@ def _geometric(lags: FloatArray, alpha: FloatArray) -> FloatArray:
     return np.asarray(alpha**lags, np.float64)
 
 
-@register(
-    "adstock",
-    "delayed",
-    [
-        Param(name="alpha", low=0.0, high=1.0, low_open=True, high_open=True, doc=_RETENTION),
-        Param(name="theta", low=0.0, doc="lag of the peak"),
-    ],
-    pymc_marketing="DelayedAdstock",
-)
+@kernel("delayed")
 def _delayed(lags: FloatArray, alpha: FloatArray, theta: FloatArray) -> FloatArray:
     r"""Delayed (peaked) decay, :math:`w_l = \alpha^{(l - \theta)^2}`.
 
@@ -441,7 +341,7 @@ def _delayed(lags: FloatArray, alpha: FloatArray, theta: FloatArray) -> FloatArr
     return np.asarray(alpha ** ((lags - theta) ** 2), np.float64)
 
 
-@register("adstock", "weibull_pdf", _WEIBULL, pymc_marketing="WeibullPDFAdstock")
+@kernel("weibull_pdf")
 def _weibull_pdf(lags: FloatArray, lam: FloatArray, k: FloatArray) -> FloatArray:
     r"""Weibull density kernel, min-max scaled: :math:`w_l = (p_l - \min p)/(\max p - \min p)`.
 
@@ -459,7 +359,7 @@ def _weibull_pdf(lags: FloatArray, lam: FloatArray, k: FloatArray) -> FloatArray
     return np.asarray((rel - low) / (1.0 - low), np.float64)
 
 
-@register("adstock", "weibull_cdf", _WEIBULL, pymc_marketing="WeibullCDFAdstock")
+@kernel("weibull_cdf")
 def _weibull_cdf(lags: FloatArray, lam: FloatArray, k: FloatArray) -> FloatArray:
     r"""Weibull survival kernel, :math:`w_l = \prod_{j=1}^{l} (1 - F(j))`, :math:`w_0 = 1`.
 
@@ -471,12 +371,7 @@ def _weibull_cdf(lags: FloatArray, lam: FloatArray, k: FloatArray) -> FloatArray
     return np.asarray(np.exp(-np.cumsum((lags / lam) ** k, axis=-1)), np.float64)
 
 
-@register(
-    "adstock",
-    "binomial",
-    [Param(name="alpha", low=0.0, high=1.0, doc=_RETENTION)],
-    pymc_marketing="BinomialAdstock",
-)
+@kernel("binomial")
 def _binomial(lags: FloatArray, alpha: FloatArray) -> FloatArray:
     r"""Binomial decay, :math:`w_l = (1 - l / (l_{max} + 1))^{1/\alpha - 1}`.
 
@@ -488,13 +383,7 @@ def _binomial(lags: FloatArray, alpha: FloatArray) -> FloatArray:
     return np.asarray((1.0 - lags / (lags.size + 1.0)) ** (1.0 / alpha - 1.0), np.float64)
 
 
-@register(
-    "saturation",
-    "logistic",
-    [_positive("lam", "efficiency")],
-    pymc_marketing="LogisticSaturation",
-    rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
-)
+@curve("logistic")
 def _logistic(x: FloatArray, lam: FloatArray) -> FloatArray:
     r"""Logistic saturation, :math:`f = (1 - e^{-\lambda x})/(1 + e^{-\lambda x}) < 1`.
 
@@ -507,16 +396,7 @@ def _logistic(x: FloatArray, lam: FloatArray) -> FloatArray:
     return np.asarray(np.tanh(0.5 * lam * x), np.float64)
 
 
-@register(
-    "saturation",
-    "hill",
-    [
-        _positive("slope", "steepness; S-shaped above 1"),
-        _positive("kappa", "half-saturation point"),
-    ],
-    pymc_marketing="HillSaturation",
-    rescale=lambda p, c: ({"slope": p["slope"], "kappa": p["kappa"] * c}, 1.0),
-)
+@curve("hill")
 def _hill(x: FloatArray, slope: FloatArray, kappa: FloatArray) -> FloatArray:
     r"""Hill saturation, :math:`f = x^s / (\kappa^s + x^s) \le 1`, 0 for ``x <= 0``.
 
@@ -532,13 +412,7 @@ def _hill(x: FloatArray, slope: FloatArray, kappa: FloatArray) -> FloatArray:
     return np.asarray(np.where(positive, np.where(z >= 0, 1.0, e) / (1.0 + e), 0.0), np.float64)
 
 
-@register(
-    "saturation",
-    "michaelis_menten",
-    [_positive("alpha", "maximum (the bound)"), _positive("lam", "half-saturation point")],
-    pymc_marketing="MichaelisMentenSaturation",
-    rescale=lambda p, c: ({"alpha": p["alpha"], "lam": p["lam"] * c}, 1.0),
-)
+@curve("michaelis_menten")
 def _michaelis_menten(x: FloatArray, alpha: FloatArray, lam: FloatArray) -> FloatArray:
     r"""Michaelis-Menten saturation, :math:`f = \alpha x / (\lambda + x) \le \alpha`.
 
@@ -551,16 +425,7 @@ def _michaelis_menten(x: FloatArray, alpha: FloatArray, lam: FloatArray) -> Floa
     return np.asarray(alpha * (x / (lam + x)), np.float64)
 
 
-@register(
-    "saturation",
-    "tanh",
-    [
-        _positive("b", "saturation level (the bound)"),
-        _positive("c", "initial cost per unit (slope at 0 is 1 / c)"),
-    ],
-    pymc_marketing="TanhSaturation",
-    rescale=lambda p, c: ({"b": p["b"], "c": p["c"] * c}, 1.0),
-)
+@curve("tanh")
 def _tanh(x: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
     r"""Tanh saturation, :math:`f = b \tanh(x / (b c)) \le b`.
 
@@ -573,14 +438,7 @@ def _tanh(x: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
     return np.asarray(b * np.tanh(x / (b * c)), np.float64)
 
 
-@register(
-    "saturation",
-    "root",
-    [_positive("alpha", "exponent; concave below 1")],
-    pymc_marketing="RootSaturation",
-    bounded=False,
-    rescale=lambda p, c: ({"alpha": p["alpha"]}, c ** -p["alpha"]),
-)
+@curve("root")
 def _root(x: FloatArray, alpha: FloatArray) -> FloatArray:
     r"""Root (power) saturation, :math:`f = x^\alpha` for ``x > 0``, 0 otherwise; unbounded.
 

@@ -91,7 +91,7 @@ def assemble(
     per_period: Mapping[str, Array],
     per_channel: Mapping[str, Array],
     lifts: Mapping[str, Array],
-    pmm: Mapping[str, Array],
+    pmm: tuple[Mapping[str, Array], Mapping[str, str], str],
     carry_over: int = 0,
 ) -> xr.DataTree:
     """Build the dataset's tree (layout in :mod:`mmm_workbench.simulate.generator`).
@@ -112,7 +112,9 @@ def assemble(
     lifts
         Output of :func:`mmm_workbench.simulate.truth.lift_test_truth`.
     pmm
-        Output of :func:`mmm_workbench.simulate.truth.pymc_marketing_truth`.
+        Output of :func:`mmm_workbench.simulate.truth.pymc_marketing_truth`: the values,
+        notes on some of them (attribute ``note``) and the target pymc-marketing is
+        fitted to (group attribute ``target``).
     carry_over
         Periods the causal estimands run past the data (``/truth`` attribute
         ``carry_over_periods``; :func:`mmm_workbench.simulate.media.carry_over`).
@@ -148,8 +150,14 @@ def assemble(
     truth["intercept"] = xr.Variable((), spec.intercept)
     truth["demand_effect"] = xr.Variable((), spec.demand.effect)
     truth["sigma"] = xr.Variable((), spec.noise.sd)
+    pmm_values, pmm_notes, pmm_target = pmm
     pmm_vars = {
-        k: xr.Variable(date if k == "baseline" else _DIMS[np.ndim(v)], v) for k, v in pmm.items()
+        k: xr.Variable(
+            date if k == "baseline" else _DIMS[np.ndim(v)],
+            v,
+            attrs={"note": pmm_notes[k]} if k in pmm_notes else None,
+        )
+        for k, v in pmm_values.items()
     }
     lift_obs, lift_truth = _lift_variables(index, channels, lifts)
     experiment = {"experiment": np.arange(len(spec.lift_tests))}
@@ -162,6 +170,8 @@ def assemble(
                 coords={"multiplier": list(spec.response_multipliers), **experiment},
                 attrs={"spec": _json(spec), "carry_over_periods": carry_over},
             ),
-            "/truth/pymc_marketing": xr.Dataset(pmm_vars),
+            "/truth/pymc_marketing": xr.Dataset(
+                pmm_vars, attrs={"target": pmm_target, "model": "pymc_marketing.mmm.MMM"}
+            ),
         }
     )

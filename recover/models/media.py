@@ -16,8 +16,8 @@ from pytensor.compile.maker import function as compile_function
 
 from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.transforms import adstock, param_names, saturation
+from mmm_workbench.scenarios.families import SATURATIONS
 from mmm_workbench.scenarios.spec import ModelSpec
-from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
     "MROAS_STEP",
@@ -163,7 +163,7 @@ class MediaModel:
         }
         rescale = SATURATIONS[self.spec.saturation.kind].rescale
         assert rescale is not None
-        converted, factor = rescale(sat, data.spend_scale / x_scale)  # type: ignore[arg-type]
+        converted, factor = rescale(sat, data.spend_scale / x_scale)
         for p, value in converted.items():
             out[f"saturation_{p}"] = (chan, np.broadcast_to(value, total.shape))
         beta = self._param(draws, "saturation_beta", n_ch)

@@ -86,8 +86,8 @@ from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
 from mmm_workbench.recover.models.media import MediaModel, compile_media
 from mmm_workbench.recover.models.priors import prior_for
 from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS
 from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
-from mmm_workbench.simulate.transforms import ADSTOCKS, SATURATIONS
 
 __all__ = [
     "MISSING_MESSAGE",

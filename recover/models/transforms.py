@@ -1,8 +1,9 @@
 """PyTensor twins of the media transforms of the data-generating process.
 
-Every adstock (carry-over) and saturation (diminishing returns) family of
-``simulate/transforms.py`` is written here a second time, in PyTensor, for the fitted
-models. The two never share code (this module imports nothing from ``simulate``): a bug in
+Every adstock (carry-over) and saturation (diminishing returns) family declared in
+``scenarios/families.py`` has its numpy original in ``simulate/transforms.py`` and is
+written here a second time, in PyTensor, for the fitted models. The two never share code
+(this module imports nothing from ``simulate``, only the declarations' names): a bug in
 shared code would be "recovered" perfectly. ``tests/recover/test_model_transforms.py``
 holds each twin equal to its numpy original.
 
@@ -37,6 +38,8 @@ from pytensor.configdefaults import config
 from pytensor.graph.basic import Variable
 from pytensor.tensor.signal import convolve1d
 from pytensor.tensor.variable import TensorVariable
+
+from mmm_workbench.scenarios import families
 
 __all__ = [
     "ADSTOCKS",
@@ -313,6 +316,13 @@ SATURATIONS: dict[str, SaturationTwin] = {
 def _lookup[T](registry: Mapping[str, T], role: str, name: object) -> T:
     if isinstance(name, str) and name in registry:
         return registry[name]
+    if isinstance(name, str) and name in families.registry(role):
+        table = "ADSTOCKS" if role == "adstock" else "SATURATIONS"
+        raise UnknownTransformError(
+            f"{role} {name!r} is declared in scenarios/families.py but has no PyTensor twin: "
+            f"add its {'kernel' if role == 'adstock' else 'curve'} function and an entry in "
+            f"{table} to recover/models/transforms.py"
+        )
     raise UnknownTransformError(f"{name!r}: unknown {role}; known: {', '.join(sorted(registry))}")
 
 

@@ -1,7 +1,8 @@
 """The PyTensor twins of the media transforms (``mmm_workbench.recover.models.transforms``).
 
-Each twin must equal its numpy original in ``mmm_workbench.simulate.transforms`` (the data-generating
-process), which it must not import: hypothesis property tests over the families' admissible
+Each family declared in ``mmm_workbench.scenarios.families`` (``FAMILIES``, the one list that
+drives these tests) has a twin, which must equal its numpy original in
+``mmm_workbench.simulate.transforms`` (the data-generating process) without importing it: hypothesis property tests over the families' admissible
 parameters, per-channel and shared, several ``l_max``, normalized or not; finite gradients
 checked against finite differences of the numpy original; layout and error messages.
 Graphs are compiled once per family and setting, in ``FAST_COMPILE`` mode (no C or numba
@@ -28,14 +29,15 @@ from pytensor.compile.maker import function
 from pytensor.gradient import grad as pt_grad
 
 import mmm_workbench.recover.models.transforms as tw
+import mmm_workbench.scenarios.families as fam
 import mmm_workbench.simulate.transforms as tr
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 MODE = "FAST_COMPILE"  # no C/numba compilation; the Python implementations are numpy's
 L_MAXES = (1, 2, 3, 7, 13, 20)
 CAP = 20.0  # upper end drawn for parameters unbounded above
-ADSTOCK_NAMES = sorted(tr.ADSTOCKS)
-SATURATION_NAMES = sorted(tr.SATURATIONS)
+ADSTOCK_NAMES = [f.name for f in fam.FAMILIES if f.role == "adstock"]
+SATURATION_NAMES = [f.name for f in fam.FAMILIES if f.role == "saturation"]
 Params = dict[str, Any]
 
 
@@ -63,7 +65,7 @@ def spend(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float6
     return rng.gamma(2.0, 1.0, size=shape) * (rng.random(shape) < 0.8)
 
 
-def param_strategy(param: tr.Param) -> st.SearchStrategy[float]:
+def param_strategy(param: fam.Param) -> st.SearchStrategy[float]:
     """Any admissible value of the numpy original's parameter (capped above at CAP)."""
     return st.floats(
         param.low if math.isfinite(param.low) else -CAP,
@@ -75,7 +77,7 @@ def param_strategy(param: tr.Param) -> st.SearchStrategy[float]:
 
 
 def draw_params(
-    data: st.DataObject, family: tr.Family, channels: int, shared: bool
+    data: st.DataObject, family: fam.Family, channels: int, shared: bool
 ) -> dict[str, Any]:
     """Per parameter: a float (shared) or an array of shape (channels,)."""
     out: dict[str, Any] = {}
@@ -149,7 +151,7 @@ def test_adstock_twin_equals_numpy_original(
 ) -> None:
     if name == "weibull_pdf" and not normalize:
         l_max = max(l_max, 2)  # one min-max scaled weight is 0 / 0 (see the error test)
-    params = draw_params(data, tr.ADSTOCKS[name], channels, shared)
+    params = draw_params(data, fam.ADSTOCKS[name], channels, shared)
     x = spend(np.random.default_rng(seed), (periods, channels))
     try:
         expected = tr.adstock(x.T, name, params, l_max=l_max, normalize=normalize).T
@@ -183,7 +185,7 @@ def test_saturation_twin_equals_numpy_original(
     log_scale: float,
     seed: int,
 ) -> None:
-    params = draw_params(data, tr.SATURATIONS[name], channels, shared)
+    params = draw_params(data, fam.SATURATIONS[name], channels, shared)
     x = spend(np.random.default_rng(seed), (periods, channels)) * 10.0**log_scale
     x[0] = 0.0
     expected = tr.saturation(x.T, name, {k: np.asarray(v)[..., None] for k, v in params.items()})
@@ -301,10 +303,10 @@ def test_numbers_become_float64_constants() -> None:
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_mirrors_the_numpy_original() -> None:
+def test_registry_mirrors_the_declarations() -> None:
     for role, theirs, ours in (
-        ("adstock", tr.ADSTOCKS, tw.ADSTOCKS),
-        ("saturation", tr.SATURATIONS, tw.SATURATIONS),
+        ("adstock", fam.ADSTOCKS, tw.ADSTOCKS),
+        ("saturation", fam.SATURATIONS, tw.SATURATIONS),
     ):
         assert sorted(ours) == sorted(theirs)
         for name, family in theirs.items():
@@ -330,6 +332,31 @@ def test_module_does_not_import_simulate() -> None:
     assert not {m for m in imported if "simulate" in m.split(".")}, imported
     assert "importlib" not in imported and "__import__" not in Path(tw.__file__).read_text()
     assert not {m for m in imported if m.startswith("pytensor.xtensor")}
+
+
+def test_a_declared_family_without_twin_names_what_to_add() -> None:
+    family = fam.declare(
+        fam.Family(
+            role="saturation",
+            name="exponential",
+            params=(fam.Param(name="lam", low=0.0, low_open=True),),
+            doc="test",
+            pymc_marketing="None",
+            rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
+        )
+    )
+    try:
+        with pytest.raises(
+            tw.UnknownTransformError,
+            match=re.escape(
+                "saturation 'exponential' is declared in scenarios/families.py but has no "
+                "PyTensor twin: add its curve function and an entry in SATURATIONS to "
+                "recover/models/transforms.py"
+            ),
+        ):
+            tw.saturation(np.ones(3), "exponential", {"lam": 1.0})
+    finally:
+        del fam.SATURATIONS[family.name]
 
 
 # --------------------------------------------------------------------------- bad input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,16 @@ BAD = [
         [[1.0, 0.5]],
         r"data\.spend_correlation = .*: must be a symmetric 2 x 2 matrix",
     ),
-    ("data.spend_correlation", [[1.0, 2.0], [2.0, 1.0]], r"not a valid correlation matrix"),
+    (
+        "data.spend_correlation",
+        [[1.0, 2.0], [2.0, 1.0]],
+        r"data\.spend_correlation\[0\]\[1\] = 2: must be in \[-1, 1\]",
+    ),
+    (
+        "data.spend_correlation",
+        [[1.0, 0.5], [0.5]],
+        r"data\.spend_correlation = \[\[1\.0, 0\.5\], \[0\.5\]\]: must be a symmetric 2 x 2",
+    ),
     (
         "data.mediation",
         [{"source": "tv", "target": "radio", "strength": 0.5}],
@@ -207,11 +217,28 @@ def test_periods_shorter_than_l_max() -> None:
 
 
 def test_degenerate_adstock_kernel() -> None:
+    """A kernel the declarations know is degenerate is refused at load; one that only
+    computing it shows is refused by ``simulate.check_kernels`` (tests/simulate)."""
     raw = _set(
         "data.channels.0.adstock",
         {"kind": "weibull_pdf", "lam": 1.0, "k": 1.0, "l_max": 1, "normalize": False},
     )
-    with pytest.raises(ScenarioError, match=r"data\.channels\[0\]\.adstock: .*degenerate kernel"):
+    with pytest.raises(
+        ScenarioError,
+        match=re.escape(
+            "data.channels[0].adstock.l_max = 1: weibull_pdf adstock needs l_max >= 2 unless "
+            "normalize = true (degenerate kernel)"
+        ),
+    ):
+        parse_scenario(raw)
+
+
+def test_not_a_correlation_matrix() -> None:
+    raw = tiny_raw()
+    third = {**_channel(raw, 0), "name": "radio"}
+    raw["data"]["channels"].append(third)
+    raw["data"]["spend_correlation"] = [[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, 1]]
+    with pytest.raises(ScenarioError, match=r"data\.spend_correlation = .*not a valid correlation"):
         parse_scenario(raw)
 
 

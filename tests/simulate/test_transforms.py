@@ -14,6 +14,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,18 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from pymc_marketing.mmm.transformers import ConvMode
 
+import mmm_workbench.scenarios.families as fam
 import mmm_workbench.simulate.transforms as tr
+from mmm_workbench.scenarios import ScenarioError, parse_scenario
+from tests.conftest import tiny_raw
 
 SETTINGS = settings(max_examples=40, deadline=None, database=None)
 # No numba/C compilation, which takes over a minute on a cold cache. (The "py" linker with
 # the fast_run rewrites is no option: its fused Composite ops lose precision, ~1e-7.)
 PM_MODE = "FAST_COMPILE"
 
-# Ranges that tests draw parameters from: every registered family must be listed here.
+# Ranges that tests draw parameters from: every declared family must be listed here
+# (test_every_declared_family_is_implemented_and_has_test_ranges).
 RANGES: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     "adstock": {
         "geometric": {"alpha": (0.0, 0.99)},
@@ -65,8 +70,8 @@ def min_l_max(name: str, normalize: bool) -> int:
     return 2 if name == "weibull_pdf" and not normalize else 1
 
 
-ADSTOCK_NAMES = sorted(tr.ADSTOCKS)
-SATURATION_NAMES = sorted(tr.SATURATIONS)
+ADSTOCK_NAMES = [f.name for f in fam.FAMILIES if f.role == "adstock"]
+SATURATION_NAMES = [f.name for f in fam.FAMILIES if f.role == "saturation"]
 
 
 def params_strategy(role: str, name: str) -> st.SearchStrategy[dict[str, float]]:
@@ -80,7 +85,7 @@ def random_params(
 ) -> dict[str, NDArray[np.float64]]:
     """Uniform draws; for a vector, the first entries hit the closed bounds of the family."""
     out = {}
-    for param in tr.get_family(role, name, "test").params:
+    for param in fam.get_family(role, name, "test").params:
         lo, hi = RANGES[role][name][param.name]
         values = rng.uniform(lo, hi, size=shape)
         if len(shape) == 1:
@@ -102,10 +107,18 @@ def spend(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float6
 # --------------------------------------------------------------------------- registry
 
 
-def test_registry_contents_and_parameter_names() -> None:
+def test_every_declared_family_is_implemented_and_has_test_ranges() -> None:
+    declared = {(f.role, f.name) for f in fam.FAMILIES}
+    assert declared == {("adstock", n) for n in tr.KERNELS} | {("saturation", n) for n in tr.CURVES}
+    assert declared == {(role, name) for role, names in RANGES.items() for name in names}
+    for family in fam.FAMILIES:
+        assert tr.implementation(family.role, family.name)[0] is family
+
+
+def test_declared_parameter_names_and_rules() -> None:
     names = {
         role: {n: f.param_names for n, f in reg.items()}
-        for role, reg in (("adstock", tr.ADSTOCKS), ("saturation", tr.SATURATIONS))
+        for role, reg in (("adstock", fam.ADSTOCKS), ("saturation", fam.SATURATIONS))
     }
     assert names == {
         "adstock": {
@@ -125,41 +138,81 @@ def test_registry_contents_and_parameter_names() -> None:
     }
     for role, families in RANGES.items():
         for name, ranges in families.items():
-            family = tr.get_family(role, name, "test")
+            family = fam.get_family(role, name, "test")
             assert family.role == role and family.name == name
             for param in family.params:  # the test ranges lie inside the admissible values
                 lo, hi = ranges[param.name]
                 assert param.admits(np.array([lo, hi])).all(), (name, param)
-    assert {n for n, f in tr.SATURATIONS.items() if f.bounded} == set(BOUNDS)
-    assert all(f.rescale is not None for f in tr.SATURATIONS.values())
-    assert all(f.rescale is None for f in tr.ADSTOCKS.values())
+    assert {n for n, f in fam.SATURATIONS.items() if f.bounded} == set(BOUNDS)
+    assert all(f.rescale is not None for f in fam.SATURATIONS.values())
+    assert all(f.rescale is None for f in fam.ADSTOCKS.values())
+    assert {n for n, f in fam.ADSTOCKS.items() if f.min_l_max_unnormalized > 1} == {"weibull_pdf"}
+    assert tr.ADSTOCKS is fam.ADSTOCKS and tr.Param is fam.Param  # re-exported, not copied
 
 
-def test_register_rejects_duplicates_and_bad_roles() -> None:
-    with pytest.raises(ValueError, match="'geometric' is already registered"):
-        tr.register("adstock", "geometric", [])(lambda lags: lags)
+def _declaration(role: fam.Role, name: str, *params: str) -> fam.Family:
+    return fam.Family(
+        role=role,
+        name=name,
+        params=tuple(fam.Param(name=p) for p in params),
+        doc="test",
+        pymc_marketing="None",
+        rescale=(lambda p, c: (dict(p), 1.0)) if role == "saturation" else None,
+    )
+
+
+def test_declarations_and_registrations_reject_mistakes() -> None:
+    with pytest.raises(ValueError, match="adstock 'geometric' is already declared"):
+        fam.declare(_declaration("adstock", "geometric", "alpha"))
     with pytest.raises(ValueError, match="role = 'media'"):
-        tr.register("media", "x", [])  # type: ignore[arg-type]
-    assert tr.ADSTOCKS["geometric"].func.__name__ == "_geometric"
+        fam.declare(_declaration("media", "x"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="declare its rescale rule"):
+        fam.declare(replace(_declaration("saturation", "flat"), rescale=None))
+    with pytest.raises(ValueError, match="'geometric' already has a numpy kernel"):
+        tr.kernel("geometric")(lambda lags, alpha: lags)
+    with pytest.raises(ValueError, match=r"saturation 'flat' is not declared: declare it in"):
+        tr.curve("flat")(lambda x: x)
+    assert tr.KERNELS["geometric"].__name__ == "_geometric"
 
 
-def test_module_is_a_numpy_only_leaf() -> None:
-    tree = ast.parse(Path(tr.__file__).read_text())
+def test_a_declared_family_without_implementation_names_the_function_to_add() -> None:
+    family = fam.declare(_declaration("saturation", "exponential", "lam"))
+    try:
+        with pytest.raises(
+            tr.TransformError,
+            match=re.escape(
+                "saturation 'exponential' is declared in scenarios/families.py but has no "
+                "numpy curve: add a function decorated with @curve('exponential') to "
+                "simulate/transforms.py"
+            ),
+        ):
+            tr.saturation([1.0], "exponential", {"lam": 1.0})
+        with pytest.raises(ValueError, match=r"parameters \('rate',\) differ from the declared"):
+            tr.curve("exponential")(lambda x, rate: x)
+    finally:
+        del fam.SATURATIONS[family.name]
+    assert "exponential" not in tr.CURVES
+
+
+def _imports(module: Any) -> set[str]:
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {
         a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
     }
-    imported |= {
-        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return {m if m.startswith("mmm_workbench") else m.split(".")[0] for m in imported}
+
+
+def test_declarations_are_a_leaf_and_the_kernels_numpy_only() -> None:
+    stdlib = {"__future__", "collections", "dataclasses", "math", "numbers", "reprlib", "typing"}
+    assert _imports(fam) <= stdlib | {"numpy"}
+    project = {m for m in _imports(tr) if m.startswith("mmm_workbench")}
+    assert project == {
+        "mmm_workbench.scenarios.errors",
+        "mmm_workbench.scenarios.families",
+        "mmm_workbench.scenarios.spec",
     }
-    assert imported <= {
-        "__future__",
-        "collections",
-        "dataclasses",
-        "math",
-        "numbers",
-        "numpy",
-        "typing",
-    }
+    assert _imports(tr) - project <= stdlib | {"inspect", "numpy"}
 
 
 # --------------------------------------------------------------------------- adstock properties
@@ -246,11 +299,11 @@ def test_saturation_is_zero_at_zero_monotone_and_bounded(
 @given(data=st.data(), log_c=st.floats(-3, 3), seed=st.integers(0))
 def test_saturation_rescale(name: str, data: st.DataObject, log_c: float, seed: int) -> None:
     params = data.draw(params_strategy("saturation", name))
-    family = tr.SATURATIONS[name]
+    family = fam.SATURATIONS[name]
     assert family.rescale is not None
     c = 10.0**log_c
     params2, m = family.rescale(params, c)
-    params2 = tr.check_params("saturation", name, params2, "rescaled")  # still admissible
+    params2 = fam.check_params("saturation", name, params2, "rescaled")  # still admissible
     x = np.concatenate([[0.0], np.random.default_rng(seed).uniform(0, 20, 100)])
     np.testing.assert_allclose(
         tr.saturation(x, name, params), m * tr.saturation(c * x, name, params2), rtol=1e-9, atol=0
@@ -273,27 +326,27 @@ def test_saturation_broadcasts_params_against_x(name: str) -> None:
 
 
 def pm_function_args(name: str, role: str) -> set[str]:
-    cls = getattr(pmm, tr.get_family(role, name, "test").pymc_marketing or "")
+    cls = getattr(pmm, fam.get_family(role, name, "test").pymc_marketing or "")
     return set(inspect.signature(cls.function).parameters) - {"self", "x", "dim"}
 
 
 def test_parameter_names_and_beta_rule_match_pymc_marketing() -> None:
-    for name, family in tr.ADSTOCKS.items():
+    for name, family in fam.ADSTOCKS.items():
         assert pm_function_args(name, "adstock") - {"halflife"} == set(family.param_names)
     with_beta = set()
-    for name, family in tr.SATURATIONS.items():
+    for name, family in fam.SATURATIONS.items():
         args = pm_function_args(name, "saturation")
         if "beta" in args:
             with_beta.add(name)
         assert args - {"beta"} == set(family.param_names)
     assert with_beta == {"logistic", "hill", "root"}  # the module docstring's beta rule
-    assert tr.__doc__ is not None and "beta = 1" in tr.__doc__
+    assert fam.__doc__ is not None and "beta = 1" in fam.__doc__
 
 
 @functools.cache
 def pm_adstock(name: str, l_max: int, normalize: bool) -> Callable[..., Any]:
     """pymc-marketing's adstock class, compiled: (x[row, date], *params[row]) -> y[row, date]."""
-    family = tr.ADSTOCKS[name]
+    family = fam.ADSTOCKS[name]
     component = getattr(pmm, family.pymc_marketing or "")(l_max=l_max, normalize=normalize)
     assert component.mode == ConvMode.After
     x = ptx.xtensor("x", dims=("row", "date"), dtype="float64")
@@ -305,7 +358,7 @@ def pm_adstock(name: str, l_max: int, normalize: bool) -> Callable[..., Any]:
 @functools.cache
 def pm_saturation(name: str) -> Callable[..., Any]:
     """pymc-marketing's saturation class with beta = 1 where it has one, compiled."""
-    family = tr.SATURATIONS[name]
+    family = fam.SATURATIONS[name]
     component = getattr(pmm, family.pymc_marketing or "")()
     x = ptx.xtensor("x", dims=("row", "point"), dtype="float64")
     params = {p: ptx.xtensor(p, dims=("row",), dtype="float64") for p in family.param_names}
@@ -371,9 +424,9 @@ def test_unknown_family() -> None:
             f"data.channels[0].adstock.kind = 'geometrik': unknown adstock; known: {known}"
         ),
     ):
-        tr.get_family("adstock", "geometrik", "data.channels[0].adstock")
+        fam.get_family("adstock", "geometrik", "data.channels[0].adstock")
     with pytest.raises(tr.TransformError, match=r"saturation.kind = None: unknown saturation"):
-        tr.get_family("saturation", None, "saturation")
+        fam.get_family("saturation", None, "saturation")
     with pytest.raises(tr.TransformError, match="unknown saturation; known: hill, logistic"):
         tr.saturation([1.0], "geometric", {"alpha": 0.5})
     with pytest.raises(tr.TransformError, match="'hill': unknown adstock"):
@@ -387,15 +440,15 @@ def test_unknown_and_missing_parameters() -> None:
             f"{PATH}.alpah = 0.5: unknown parameter of geometric adstock; expected one of: alpha"
         ),
     ):
-        tr.check_params("adstock", "geometric", {"alpah": 0.5}, PATH)
+        fam.check_params("adstock", "geometric", {"alpah": 0.5}, PATH)
     with pytest.raises(
         tr.TransformError, match=re.escape(f"{PATH}.alpha: missing parameter of geometric adstock")
     ):
-        tr.check_params("adstock", "geometric", {}, PATH)
+        fam.check_params("adstock", "geometric", {}, PATH)
     with pytest.raises(
         tr.TransformError, match=re.escape("delayed adstock; expected one of: alpha, theta")
     ):
-        tr.check_params("adstock", "delayed", {"alpha": 0.5, "theta": 1, "l_max": 3}, PATH)
+        fam.check_params("adstock", "delayed", {"alpha": 0.5, "theta": 1, "l_max": 3}, PATH)
     with pytest.raises(tr.TransformError, match="missing parameter of hill saturation"):
         tr.saturation([1.0], "hill", {"slope": 1.0})
 
@@ -415,25 +468,25 @@ def test_unknown_and_missing_parameters() -> None:
 )
 def test_bad_parameter_values(value: object, message: str) -> None:
     with pytest.raises(tr.TransformError, match=re.escape(message)) as err:
-        tr.check_params("adstock", "geometric", {"alpha": value}, PATH)
+        fam.check_params("adstock", "geometric", {"alpha": value}, PATH)
     assert str(err.value).startswith(PATH)
 
 
 def test_good_parameters_are_returned_as_floats_in_declaration_order() -> None:
-    out = tr.check_params("adstock", "delayed", {"theta": 2, "alpha": np.float32(0.5)}, PATH)
+    out = fam.check_params("adstock", "delayed", {"theta": 2, "alpha": np.float32(0.5)}, PATH)
     assert out == {"alpha": 0.5, "theta": 2.0}
     assert all(type(v) is float for v in out.values())
-    assert tr.check_params("adstock", "binomial", {"alpha": 1}, PATH) == {"alpha": 1.0}
+    assert fam.check_params("adstock", "binomial", {"alpha": 1}, PATH) == {"alpha": 1.0}
 
 
 def test_param_check_messages() -> None:
-    assert tr.Param(name="x").check(-3, "p") == -3.0
+    assert fam.Param(name="x").check(-3, "p") == -3.0
     cases = [
-        (tr.Param(name="x", low=0.0, low_open=True), 0.0, "p = 0: must be > 0"),
-        (tr.Param(name="x", low=2.5), 1, "p = 1: must be >= 2.5"),
-        (tr.Param(name="x", high=1.0, high_open=True), 1.0, "p = 1: must be < 1"),
-        (tr.Param(name="x", low=0.0, high=1.0, low_open=True), 0.0, "p = 0: must be in (0, 1]"),
-        (tr.Param(name="x"), -math.inf, "p = -inf: must be a finite number"),
+        (fam.Param(name="x", low=0.0, low_open=True), 0.0, "p = 0: must be > 0"),
+        (fam.Param(name="x", low=2.5), 1, "p = 1: must be >= 2.5"),
+        (fam.Param(name="x", high=1.0, high_open=True), 1.0, "p = 1: must be < 1"),
+        (fam.Param(name="x", low=0.0, high=1.0, low_open=True), 0.0, "p = 0: must be in (0, 1]"),
+        (fam.Param(name="x"), -math.inf, "p = -inf: must be a finite number"),
     ]
     for param, value, message in cases:
         with pytest.raises(tr.TransformError, match=re.escape(message)):
@@ -475,3 +528,36 @@ def test_bad_array_inputs() -> None:
         )
     with pytest.raises(tr.TransformError, match="logistic saturation: shapes"):
         tr.saturation(x, "logistic", {"lam": np.ones(3)})
+
+
+@pytest.mark.parametrize("l_max", [fam.MAX_L_MAX + 1, 300_000_000, 32_819_658_305])
+def test_a_huge_l_max_is_refused_before_any_weight_is_computed(l_max: int) -> None:
+    """issue 10 #2: 300000000 took 156 s and 7 GB; 32819658305 a 245 GiB allocation."""
+    with pytest.raises(tr.TransformError, match=f"l_max = {l_max}: must be at most 100000"):
+        tr.adstock_weights("geometric", {"alpha": 0.5}, l_max=l_max, normalize=True)
+    assert tr.adstock_weights("geometric", {"alpha": 0.5}, l_max=fam.MAX_L_MAX, normalize=True)[
+        0
+    ] == pytest.approx(0.5)
+
+
+def test_check_kernels_names_the_channel_of_a_degenerate_kernel() -> None:
+    """A delayed kernel whose every weight underflows: NaN in pymc-marketing once
+    normalized. The declarations cannot tell; the simulator's pre-flight check does."""
+    raw = tiny_raw()
+    raw["data"]["channels"][1]["adstock"] = {
+        "kind": "delayed",
+        "alpha": 0.01,
+        "theta": 14.0,
+        "l_max": 2,
+    }
+    spec = parse_scenario(raw).data  # valid as far as the declarations go
+    with pytest.raises(
+        ScenarioError,
+        match=re.escape(
+            "data.channels[1].adstock: delayed adstock with l_max = 2 and alpha = 0.01, "
+            "theta = 14: degenerate kernel (weights not finite or summing to zero)"
+        ),
+    ):
+        tr.check_kernels(spec)
+    raw["data"]["channels"][1]["adstock"]["theta"] = 1.0
+    tr.check_kernels(parse_scenario(raw).data)  # the same kernel, peak inside: fine
