@@ -112,7 +112,7 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
     factual = {k: v[..., :periods] for k, v in long_factual.items()}
     truth = counterfactual_truth(long_world, long_planned, long_factual)
     lifts = lift_test_truth(long_world, long_planned, long_factual, streams["lift_tests"])
-    pmm = pymc_marketing_truth(world, factual, truth["channel_contribution"])
+    pmm = pymc_marketing_truth(world, factual)
 
     observed = {
         "spend": factual["spend"].T,

@@ -8,6 +8,7 @@ Spend plans carry any leading batch dimensions: ``planned`` has shape ``(..., ch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "activity",
     "carry_over",
     "draw_noise",
+    "effect_factors",
     "extend",
     "realized_spend",
     "simulate_outcome",
@@ -172,13 +174,27 @@ def media_terms(world: World, spend: Array) -> Array:
             x = saturation(x, sat.kind, sat.params)
             x = adstock(x, ad.kind, ad.params, l_max=ad.l_max, normalize=ad.normalize)
         terms[..., c, :] = ch.beta * x
+    for t, factor in effect_factors(world, spend):
+        terms[..., t, :] *= factor
+    return terms
+
+
+def effect_factors(world: World, spend: Array) -> Iterator[tuple[int, Array]]:
+    """Each effect-mediation link's factor on its target's term, in the spec's order.
+
+    Yields
+    ------
+    tuple
+        The target channel's index and ``1 + strength * activity(source) / ref``, shape
+        ``(..., date)``.
+    """
+    spec = world.spec
     names = spec.channel_names
     for link in spec.mediation:
         if link.on == "effect":
             s, t = names.index(link.source), names.index(link.target)
             a = activity(spec.channels[s], spend[..., s, :]) / world.refs[s]
-            terms[..., t, :] *= 1.0 + link.strength * a
-    return terms
+            yield t, 1.0 + link.strength * a
 
 
 def draw_noise(spec: DataSpec, periods: int, rng: np.random.Generator) -> Array:

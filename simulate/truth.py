@@ -63,13 +63,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mmm_workbench.scenarios.spec import DataSpec
-from mmm_workbench.simulate.media import World, simulate_outcome
+from mmm_workbench.simulate.media import World, effect_factors, simulate_outcome
 from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
     "BATCH_BYTES",
     "LIFT_FIELDS",
     "MROAS_STEP",
+    "NO_BETA",
+    "PYMC_MARKETING_NOTES",
     "counterfactual_plans",
     "counterfactual_truth",
     "lift_test_plans",
@@ -295,42 +297,105 @@ def _lift_values(
     }
 
 
-def pymc_marketing_truth(
-    world: World, factual: dict[str, Array], contribution: Array
-) -> dict[str, Array]:
-    """The truth in pymc-marketing's internal units (max-abs scaling over training).
+NO_BETA: dict[str, Callable[[dict[str, float], float], dict[str, float]]] = {
+    "michaelis_menten": lambda p, k: {"alpha": p["alpha"] * k, "lam": p["lam"]},
+    "tanh": lambda p, k: {"b": p["b"] * k, "c": p["c"] / k},
+}
+"""Saturations whose pymc-marketing class has no ``beta``: ``fold(p, k)`` gives the
+parameters with ``k * f(x; p) == f(x; fold(p, k))`` (``k alpha x / (lam + x)``;
+``k b tanh(x / (b c)) == (k b) tanh(x / ((k b)(c / k)))``)."""
 
-    pymc-marketing divides the target by ``max|y|`` and each channel by ``max|spend|``,
-    both over the training rows. Adstock is linear, so only the saturation's parameters
-    and the effect size change: with ``c = x_scale / channel_scale`` the family's
-    ``rescale`` gives ``f(x; p) = m * f(c x; p')``, hence ``saturation_beta' = beta * m /
-    target_scale``. Per-period contributions divide by ``target_scale``.
+PYMC_MARKETING_NOTES = {
+    "saturation_beta": (
+        "NaN for channels whose saturation has no beta in pymc-marketing "
+        "(michaelis_menten, tanh): the effect size is folded into their parameters "
+        "(alpha; b and c)"
+    ),
+    "mediation_factor": (
+        "1 + strength * activity(source) / ref over the effect-mediation links into the "
+        "channel (1 without any): channel_contribution = mediation_factor * "
+        "saturation_beta * saturation(adstock(spend / channel_scale)); pymc-marketing's "
+        "MMM has no channel-to-channel effect, so for those channels its contribution "
+        "cannot equal channel_contribution"
+    ),
+}
+"""Attributes of ``/truth/pymc_marketing``'s variables: what a value means or why it is
+missing."""
+
+
+def pymc_marketing_truth(
+    world: World, factual: dict[str, Array]
+) -> tuple[dict[str, Array], dict[str, str], str]:
+    """The truth in pymc-marketing's parameterization and internal (max-abs) units.
+
+    pymc-marketing's MMM divides the target by ``max|y|`` and each channel by
+    ``max|spend|``, both over the training rows; its channel contribution is
+    ``saturation(adstock(spend / channel_scale))`` in units of ``target_scale``, with a
+    ``beta`` only where the saturation class has one. Adstock is linear, so only the
+    saturation's parameters and the effect size change: with ``c = x_scale /
+    channel_scale`` the family's ``rescale`` gives ``f(x; p) = m * f(c x; p')``, and the
+    effect size is ``k = beta * m / target_scale``: ``saturation_beta = k`` where the class
+    has a beta, else folded into the parameters (:data:`NO_BETA`) and ``saturation_beta``
+    is NaN.
+
+    A multiplicative model is additive on the log scale (``log y = log baseline +
+    sum(term) + noise``): its truth is that of pymc-marketing's MMM fitted to ``log(y)``
+    (``target_scale = max|log y|`` over training, contributions and baseline in log units
+    over it). Under effect mediation ``mediation_factor`` multiplies the contribution (see
+    :data:`PYMC_MARKETING_NOTES`).
+
+    Parameters
+    ----------
+    world
+        The realized world (data periods only).
+    factual
+        :func:`~mmm_workbench.simulate.media.simulate_outcome` of the factual plan, data
+        periods only.
 
     Returns
     -------
-    dict
-        ``target_scale`` (scalar), ``channel_scale`` and ``saturation_beta``
-        (``(channel,)``), ``saturation_<param>`` per parameter name (NaN where a
-        channel's family lacks it), ``channel_contribution`` and ``baseline`` scaled.
+    tuple
+        The values: ``target_scale`` (scalar), ``channel_scale`` and ``saturation_beta``
+        (``(channel,)``), ``saturation_<param>`` per parameter name (NaN where a channel's
+        family lacks it), ``channel_contribution`` and ``mediation_factor`` (``(channel,
+        date)``), ``baseline`` (``(date,)``), all scaled; the notes of
+        :data:`PYMC_MARKETING_NOTES` on them; and the target the model is fitted to
+        (``sales`` or ``log(sales)``).
     """
     spec = world.spec
     train = slice(0, spec.train_periods)
-    target_scale = float(np.max(np.abs(factual["y"][train]))) or 1.0
+    log = spec.model == "multiplicative"
+    target = np.log(factual["y"]) if log else factual["y"]
+    target_scale = float(np.max(np.abs(target[train]))) or 1.0
     channel_scale = np.max(np.abs(factual["spend"][:, train]), axis=-1)
     channel_scale = np.where(channel_scale > 0, channel_scale, 1.0)
+    factor = np.ones_like(factual["terms"])
+    for t, f in effect_factors(world, factual["spend"]):
+        factor[t] *= f
+    n_ch = len(spec.channels)
     out: dict[str, Array] = {
         "target_scale": np.asarray(target_scale),
         "channel_scale": channel_scale,
-        "saturation_beta": np.empty(len(spec.channels)),
-        "channel_contribution": contribution / target_scale,
-        "baseline": world.baseline / target_scale,
+        "saturation_beta": np.full(n_ch, np.nan),
+        "channel_contribution": factual["terms"].T / target_scale,
+        "mediation_factor": factor.T,
+        "baseline": (np.log(world.baseline) if log else world.baseline) / target_scale,
     }
-    n_ch = len(spec.channels)
     for c, ch in enumerate(spec.channels):
-        family = SATURATIONS[ch.saturation.kind]
+        kind = ch.saturation.kind
+        family = SATURATIONS[kind]
         assert family.rescale is not None
         params, m = family.rescale(ch.saturation.params, world.x_scale[c] / channel_scale[c])
-        out["saturation_beta"][c] = ch.beta * m / target_scale
+        k = ch.beta * m / target_scale
+        if kind in NO_BETA:
+            with np.errstate(divide="ignore"):  # beta = 0: tanh has no such amplitude
+                params = {
+                    name: value if np.isfinite(value) else np.nan
+                    for name, value in NO_BETA[kind](params, k).items()
+                }
+        else:
+            out["saturation_beta"][c] = k
         for name, value in params.items():
             out.setdefault(f"saturation_{name}", np.full(n_ch, np.nan))[c] = value
-    return out
+    notes = {k: v for k, v in PYMC_MARKETING_NOTES.items() if k in out}
+    return out, notes, f"log({spec.target})" if log else spec.target

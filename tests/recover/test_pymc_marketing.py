@@ -236,13 +236,7 @@ def _true_params(model: PymcMarketingModel, tree: xr.DataTree) -> dict[str, Any]
     for name in model.free:
         group = truth if name.startswith("adstock_") else pmm
         params[name] = group[name].to_numpy()
-    k = params["saturation_beta"]  # tanh, michaelis_menten: no beta, fold it in
-    if model.spec.saturation.kind == "tanh":
-        params.update(
-            saturation_b=params["saturation_b"] * k, saturation_c=params["saturation_c"] / k
-        )
-    elif model.spec.saturation.kind == "michaelis_menten":
-        params.update(saturation_alpha=params["saturation_alpha"] * k)
+    # tanh, michaelis_menten: no beta in pymc-marketing, the group's parameters carry it
     if "saturation_beta" not in model.model.named_vars:
         del params["saturation_beta"]
     params["intercept_contribution"] = np.asarray(0.1)
