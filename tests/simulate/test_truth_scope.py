@@ -225,3 +225,111 @@ def test_channel_total_effect_switches_the_channel_off_in_every_period() -> None
         np.testing.assert_allclose(
             tree["truth"]["channel_total_effect"].sel(channel=name), (y[0] - y[1])[:40], rtol=1e-9
         )
+
+
+# --------------------------------------------------------------------------- test gaps
+
+
+def test_multiplicative_contributions_against_the_equation() -> None:
+    """mu = baseline * exp(sum terms); a channel's contribution is what removing its term
+    takes away, mu * (1 - exp(-term)); interaction is the rest (here: negative)."""
+    raw = tiny_raw(model="multiplicative", intercept=500.0)
+    raw["data"]["noise"] = {"kind": "normal", "sd": 0.05}
+    for ch in raw["data"]["channels"]:
+        ch["beta"] = 0.3
+    tree = _generate(raw)
+    truth = tree["truth"]
+    ref = Reference(raw, tree, tail=0)
+    spend = ref.realized(ref.planned[None])[0]
+    terms = []
+    for c, ch in enumerate(raw["data"]["channels"]):
+        x = conv(spend[c] / ref.x_scale[c], kernel(ch["adstock"]))
+        terms.append(ch["beta"] * curve(x, ch["saturation"]))
+    mu = ref.baseline * np.exp(np.sum(terms, axis=0))
+    np.testing.assert_allclose(truth["mu"], mu, rtol=1e-12)
+    for c, name in enumerate(ref.names):
+        np.testing.assert_allclose(
+            truth["channel_contribution"].sel(channel=name),
+            mu * (1 - np.exp(-terms[c])),
+            rtol=1e-12,
+        )
+    interaction = mu - ref.baseline - sum(mu * (1 - np.exp(-t)) for t in terms)
+    np.testing.assert_allclose(truth["interaction"], interaction, rtol=1e-10, atol=1e-9)
+    assert np.all(interaction < 0)
+    log_noise = np.log(tree["observed"]["sales"].to_numpy() / mu)  # N(0, 0.05) on the log scale
+    assert 0.02 < log_noise.std() < 0.08
+    np.testing.assert_allclose(truth["noise"], mu * np.expm1(log_noise), rtol=1e-9)
+
+
+def _standard_normal(z: np.ndarray) -> bool:
+    """Whether ``z`` looks like independent N(0, 1) draws (mean, sd, lag-1 correlation
+    within about 4 standard errors for its length)."""
+    n = len(z)
+    if z.std() == 0:
+        return False
+    lag = np.corrcoef(z[:-1], z[1:])[0, 1]
+    return bool(
+        abs(z.mean()) < 4 / np.sqrt(n)
+        and abs(z.std() - 1) < 4 / np.sqrt(2 * n)
+        and abs(lag) < 4 / np.sqrt(n)
+    )
+
+
+@pytest.mark.parametrize("kind", ["sigma", "sigma_rel"])
+def test_measured_lifts_carry_their_noise(kind: str) -> None:
+    """400 lift tests: the measured delta_y is delta_y_true plus N(0, sigma), with sigma
+    given or sigma_rel * |delta_y_true|; the broken alternatives (no noise, the noise
+    doubled, one draw for all) are rejected by the same check."""
+    tests = [
+        {
+            "channel": ("tv", "search")[i % 2],
+            "start": i % 30,
+            "periods": 1 + i % 4,
+            "spend_change": (-0.5, 0.3)[i % 2],
+            kind: 2.0 if kind == "sigma" else 0.1,
+        }
+        for i in range(400)
+    ]
+    tree = _generate(tiny_raw(lift_tests=tests))
+    obs, truth = tree["observed"], tree["truth"]
+    true_dy = truth["lift_delta_y_true"].to_numpy()
+    sigma = obs["lift_sigma"].to_numpy()
+    expected_sigma = 2.0 if kind == "sigma" else 0.1 * np.abs(true_dy)
+    np.testing.assert_allclose(sigma, expected_sigma, rtol=1e-12)
+    noise = obs["lift_delta_y"].to_numpy() - true_dy
+    z = noise / sigma
+    assert _standard_normal(z)
+    assert not _standard_normal(0 * z)
+    assert not _standard_normal(2 * z)
+    assert not _standard_normal(np.full_like(z, z[0]))
+
+
+def test_a_channel_without_training_spend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tv spends only in the holdout: its training-window estimands are undefined (NaN)
+    or zero, its effect in the holdout is not; pymc-marketing's channel scale falls back
+    to 1 (its training maximum is 0)."""
+    import mmm_workbench.simulate.generator as generator
+
+    original = generator.planned_spend
+
+    def no_tv_in_training(*args: Any) -> np.ndarray:
+        out = original(*args)
+        out[0, :30] = 0.0
+        return out
+
+    monkeypatch.setattr(generator, "planned_spend", no_tv_in_training)
+    tree = _generate(tiny_raw(periods=40, train_periods=30))
+    tv = tree["truth"].sel(channel="tv")
+    for name in ("roas", "mroas", "roas_noise_free", "mroas_noise_free"):
+        assert np.isnan(float(tv[name])), name
+    assert float(tv["contribution_total"]) == 0.0
+    assert float(tv["contribution_share"]) == 0.0
+    np.testing.assert_array_equal(tv["response"], 0.0)
+    np.testing.assert_array_equal(tv["response_spend"], 0.0)
+    effect = tv["channel_total_effect"].to_numpy()
+    assert np.all(effect[:30] == 0.0) and np.all(effect[30:] > 0.0)
+    group = tree["truth/pymc_marketing"].sel(channel="tv")
+    assert float(group["channel_scale"]) == 1.0
+    np.testing.assert_array_equal(group["channel_contribution"][:30], 0.0)
+    search = tree["truth"].sel(channel="search")
+    assert np.isfinite(float(search["roas"])) and float(search["roas"]) > 0
