@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s lint typecheck tests slow smoke bench``."""
+"""Developer sessions: ``nox -s lint typecheck tests slow smoke bench mutate``."""
 
 from __future__ import annotations
 
@@ -54,10 +54,21 @@ def smoke(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def mutate(session: nox.Session) -> None:
+    """Mutation testing (cosmic-ray): a fixed-seed sample of mutants per module, each run
+    against that module's own tests, in a temporary copy of the last commit. Modules and
+    their tests are listed in bench/mutate.py (``-- --modules simulate/truth.py --sample
+    40 --jobs 2``); the scores are recorded in docs/mutation.md."""
+    session.install("-e", ".[test]", "cosmic-ray")
+    session.run("python", "bench/mutate.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints ratios against a baseline measured in the same run and
     writes JSON to bench/results/."""
     session.install("-e", ".[pymc-marketing]")  # the fit benchmark's baseline
     session.run("python", "bench/bench_generate.py")
+    session.run("python", "bench/bench_records.py")
     session.run("python", "bench/bench_simulate_scale.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)

@@ -1,0 +1,174 @@
+"""Mutation testing: do the tests fail when the code is wrong?
+
+For each module, cosmic-ray lists every mutation its operators can make (a ``<`` turned
+into ``<=``, a ``+`` into ``-``, a constant changed, ...); a fixed-seed sample of them
+(40 per module by default) is applied one at a time, and the module's own test files are
+run against each mutant (``pytest -x``). A mutant is *killed* when a test fails, *survives*
+otherwise. Survivors that are equivalent mutants (the program's behaviour cannot change:
+listed in :data:`EQUIVALENT` with the reason) are excluded from the score.
+
+Everything runs in a temporary copy of the last commit (``git archive HEAD``): the
+mutated file is never one that people are editing, and uncommitted work elsewhere cannot
+make a test fail. The unmutated tests must pass there first. ``nox -s mutate`` runs this script;
+``docs/mutation.md`` records the scores.
+
+Usage: ``python bench/mutate.py [--modules simulate/truth.py,...] [--sample 40] [--seed 17]
+[--jobs 1]``; writes ``bench/results/mutation-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODULES: dict[str, list[str]] = {
+    "simulate/transforms.py": ["tests/simulate/test_transforms.py"],
+    "simulate/truth.py": [
+        "tests/simulate/test_truth_scope.py",
+        "tests/simulate/test_pymc_marketing_units.py",
+        "tests/simulate/test_generate.py",
+        "tests/simulate/test_scale.py",
+    ],
+    "recover/models/transforms.py": ["tests/recover/test_model_transforms.py"],
+}
+"""Each module under test and its test files (fastest and most specific first: ``-x``
+stops at the first failure). Add a module here to score it."""
+
+EQUIVALENT: dict[str, list[tuple[str, str]]] = {
+    "simulate/truth.py": [],
+    "simulate/transforms.py": [],
+    "recover/models/transforms.py": [],
+}
+"""Per module, survivors that cannot change behaviour: ``(text of the mutated line, why)``.
+A survivor whose mutated line (the diff's ``+`` line, stripped) equals the text is
+excluded from the score."""
+
+
+def _mutated_line(diff: str) -> str:
+    """The first added line of a unified diff, stripped."""
+    for line in diff.splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            return line[1:].strip()
+    return ""
+
+
+def score_module(module: str, tests: list[str], sample: int, seed: int) -> dict[str, Any]:
+    """Sample, run and classify ``sample`` mutants of ``module`` in a copy of the tree."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        tree = Path(tmp) / "tree"
+        tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+        pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+        baseline = subprocess.run(pytest, cwd=tree, env=env, capture_output=True, text=True)
+        if baseline.returncode != 0:
+            raise RuntimeError(f"{module}: the unmutated tests fail:\n{baseline.stdout[-3000:]}")
+        config = tree / "cosmic-ray.toml"
+        command = " ".join(pytest)
+        config.write_text(
+            "[cosmic-ray]\n"
+            f'module-path = "{module}"\n'
+            "timeout = 900.0\n"
+            "excluded-modules = []\n"
+            f'test-command = "{command}"\n\n'
+            '[cosmic-ray.distributor]\nname = "local"\n'
+        )
+        session = tree / "session.sqlite"
+        run = {"cwd": tree, "env": env, "check": True, "capture_output": True}
+        subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "init", config, session], **run)
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            items = sorted(
+                db.pending_work_items,
+                key=lambda item: (item.mutations[0].operator_name, item.mutations[0].occurrence),
+            )
+            chosen = random.Random(f"{seed}:{module}").sample(items, min(sample, len(items)))
+            keep = {item.job_id for item in chosen}
+            skipped = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
+            db.set_multiple_results([i.job_id for i in items if i.job_id not in keep], skipped)
+        subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", config, session], **run)
+        equivalent = dict(EQUIVALENT.get(module, []))
+        rows = []
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            for item, result in db.completed_work_items:
+                if item.job_id not in keep:
+                    continue
+                mutation = item.mutations[0]
+                line = _mutated_line(result.diff or "")
+                outcome = str((result.test_outcome or result.worker_outcome).value)
+                if outcome == "survived" and line in equivalent:
+                    outcome = "equivalent"
+                rows.append(
+                    {
+                        "operator": mutation.operator_name,
+                        "line": mutation.start_pos[0],
+                        "mutated": line,
+                        "outcome": outcome,
+                        "why_equivalent": equivalent.get(line) if outcome == "equivalent" else None,
+                        "diff": result.diff,
+                    }
+                )
+    counts = {k: sum(r["outcome"] == k for r in rows) for k in ("killed", "survived", "equivalent")}
+    counts["other"] = len(rows) - sum(counts.values())
+    scored = counts["killed"] + counts["survived"]
+    return {
+        "module": module,
+        "tests": tests,
+        "mutants_in_module": len(items),
+        "sampled": len(rows),
+        **counts,
+        "killed_share": round(counts["killed"] / scored, 4) if scored else None,
+        "mutants": sorted(rows, key=lambda r: r["line"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", default=",".join(MODULES))
+    parser.add_argument("--sample", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--jobs", type=int, default=1, help="modules scored at once")
+    args = parser.parse_args()
+    modules = [m for m in args.modules.split(",") if m]
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        parser.error(f"--modules: no test files listed for {unknown}; add them to MODULES")
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(
+            pool.map(lambda m: score_module(m, MODULES[m], args.sample, args.seed), modules)
+        )
+    print(f"{'module':<32}{'killed':>8}{'survived':>10}{'equivalent':>12}{'other':>7}{'score':>8}")
+    for r in results:
+        share = "n/a" if r["killed_share"] is None else f"{100 * r['killed_share']:.0f}%"
+        print(
+            f"{r['module']:<32}{r['killed']:>8}{r['survived']:>10}{r['equivalent']:>12}"
+            f"{r['other']:>7}{share:>8}"
+        )
+        for m in r["mutants"]:
+            if m["outcome"] == "survived":
+                print(f"  survived  line {m['line']:>4} {m['operator']}: {m['mutated']}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    payload = {"sample": args.sample, "seed": args.seed, "results": results}
+    (out / f"mutation-{stamp}.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""docs/definitions.md defines every variable a generated dataset's truth holds, and the
+README's scenario example is a complete, loadable ``[data]`` table."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import numpy as np
+
+from mmm_workbench.scenarios import parse_scenario
+from mmm_workbench.simulate import generate
+from tests.conftest import ROOT, tiny_raw
+
+ADSTOCKS = [
+    {"kind": "geometric", "alpha": 0.5, "l_max": 4},
+    {"kind": "delayed", "alpha": 0.5, "theta": 1.0, "l_max": 4},
+    {"kind": "weibull_pdf", "lam": 2.0, "k": 1.5, "l_max": 4},
+    {"kind": "weibull_cdf", "lam": 2.0, "k": 1.5, "l_max": 4},
+    {"kind": "binomial", "alpha": 0.5, "l_max": 4},
+]
+SATURATIONS = [
+    {"kind": "logistic", "lam": 1.5},
+    {"kind": "hill", "slope": 1.5, "kappa": 0.5},
+    {"kind": "michaelis_menten", "alpha": 2.0, "lam": 0.6},
+    {"kind": "tanh", "b": 1.2, "c": 0.8},
+    {"kind": "root", "alpha": 0.6},
+]
+
+
+def _every_name() -> set[str]:
+    """Variable and attribute names of /truth, /truth/pymc_marketing and the lift tests of
+    /observed, for a dataset using every family, events, a proxy, mediation and lift
+    tests."""
+    raw = tiny_raw(
+        train_periods=30,
+        events=[{"name": "promo", "dates": ["2021-02-05"], "effect": 30.0, "duration": 2}],
+        mediation=[{"source": "ch0", "target": "ch1", "on": "effect", "strength": 0.5}],
+        lift_tests=[
+            {"channel": "ch0", "start": 5, "periods": 3, "spend_change": -0.5, "sigma_rel": 0.1}
+        ],
+    )
+    base = raw["data"]["channels"][0]
+    raw["data"]["channels"] = [
+        {**base, "name": f"ch{i}", "adstock": ad, "saturation": sat}
+        for i, (ad, sat) in enumerate(zip(ADSTOCKS, SATURATIONS, strict=True))
+    ]
+    tree = generate(parse_scenario(raw).data, np.random.default_rng(0))
+    names = set(tree["truth"].data_vars) | set(tree["truth/pymc_marketing"].data_vars)
+    names |= {k for k in tree["truth"].attrs if k != "spec"}
+    names |= {str(k) for k in tree["observed"].data_vars if str(k).startswith("lift_")}
+    return {str(n) for n in names}
+
+
+def test_every_truth_variable_is_defined_in_the_docs() -> None:
+    text = (ROOT / "docs" / "definitions.md").read_text()
+    defined = set(re.findall(r"`([a-z_]+)(?=[`[])", text))  # `name` or `name[dims]`
+    names = _every_name()
+    assert {"roas", "lift_total", "saturation_c", "mediation_factor"} <= names  # the sweep works
+    assert not names - defined, f"not in docs/definitions.md: {sorted(names - defined)}"
+
+
+def test_the_readmes_scenario_example_is_complete() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Scenario files") :]
+    block = section[section.index("```toml") + len("```toml") : section.index("```\n", 10)]
+    raw = tomllib.loads(block)
+    assert raw["data"]["target"] == "sales"
+    spec = parse_scenario(raw).data
+    assert spec.target == "sales" and spec.channel_names == ("tv",)
