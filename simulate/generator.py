@@ -12,7 +12,11 @@ Layout (names are the estimand contract shared with ``recover/`` and ``reports/`
         lift_delta_y_true, lift_total, lift_total_noise_free [experiment];
         attrs: spec (JSON), carry_over_periods (the causal estimands' scope runs that
         many periods past the data: simulate/truth.py)
-    /truth/pymc_marketing     the truth in pymc-marketing's internal (max-abs) units
+    /truth/pymc_marketing     the truth in pymc-marketing's parameterization and internal
+        (max-abs) units; mediation_factor[date, channel]; attrs: target (the target
+        pymc-marketing's MMM is fitted to: log(target) for a multiplicative model)
+
+Every variable of ``/truth`` is defined, with a worked number, in docs/definitions.md.
 """
 
 from __future__ import annotations
