@@ -1,61 +1,83 @@
-"""Reading fit records (``runs/<name>/fits/<cell_id>/<replicate>.nc``, format version 1).
+"""Fit record files (``fits/<cell_id>/<replicate>.arrow``): a record tree encoded as an Arrow
+table and decoded back.
 
-A fit record holds ``/posterior`` (estimand draws over ``sample``), ``/truth`` (the same
-names without ``sample``), optionally ``/prior`` (draws over ``sample``) and root
-attributes (``cell_id``, ``replicate``, ``backend``, and the JSON strings ``diagnostics``,
-``timings`` and ``versions``).
-
-Records are read with h5py and decoded with xarray's own CF decoding, one variable at a
-time: the same values as ``xr.open_datatree(path, engine="h5netcdf")`` (a test holds them
-equal) at a fraction of the cost, which matters when a report opens thousands of records.
-Only the three groups above are read; anything else in a record (full traces) is skipped.
-This package never imports ``recover``: the files are the contract.
+The format is :mod:`mmm_workbench.reports.contract`'s: one row per estimand coordinate,
+the draws as fixed-size list columns, the attributes and the variables' dims and shapes in
+the schema metadata. A record in memory is an ``xarray.DataTree`` with the groups
+``/posterior`` (estimand draws over ``sample``), ``/truth`` (the same names without
+``sample``) and optionally ``/prior`` (draws over ``sample``), and root attributes.
+:func:`encode_record` turns one into a table (truth and prior aligned on the posterior's
+coordinate labels); :func:`read_record` decodes a file into a :class:`FitRecord`, whose
+:meth:`FitRecord.estimand` gives the arrays a scorer needs and
+:meth:`FitRecord.to_datatree` the tree. This package never imports ``recover``: the files
+are the contract.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py  # type: ignore[import-untyped]
 import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.ipc as ipc  # type: ignore[import-untyped]
 import xarray as xr
-from h5py import h5d, h5s
 from numpy.typing import NDArray
-from xarray.conventions import decode_cf_variable
 
-__all__ = [
-    "SAMPLE",
-    "Estimand",
-    "FitRecord",
-    "LayoutCache",
-    "RecordError",
-    "Variable",
-    "read_record",
-]
-
-SAMPLE = "sample"
-"""The draws dimension of ``/posterior`` and ``/prior``."""
-
-_GROUPS = ("posterior", "truth", "prior")
-_NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable"
-_HDF5_ATTRS = frozenset(
-    {"DIMENSION_LIST", "CLASS", "NAME", "REFERENCE_LIST", "_Netcdf4Dimid", "_Netcdf4Coordinates"}
+from mmm_workbench.reports.contract import (
+    ESTIMAND_COLUMN,
+    FORMAT_VERSION,
+    GROUPS,
+    JSON_OBJECT_ATTRS,
+    POSTERIOR,
+    PRIOR,
+    SAMPLE,
+    TRUTH,
+    FormatError,
+    check_format_version,
 )
 
+__all__ = [
+    "Estimand",
+    "FitRecord",
+    "RecordError",
+    "Variable",
+    "check_record",
+    "encode_record",
+    "read_record",
+    "write_record",
+]
 
-class RecordError(ValueError):
+_DRAWN = (POSTERIOR, PRIOR)
+
+
+class RecordError(FormatError):
     """A fit record that cannot be read or does not follow the record format."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Variable:
-    """One decoded netCDF variable: dimension names and values."""
+    """One variable of a record: its rows ``start : start + size`` of the table."""
 
+    name: str
     dims: tuple[str, ...]
-    values: NDArray[Any]
+    shape: tuple[int, ...]
+    groups: tuple[str, ...]
+    start: int
+
+    @property
+    def size(self) -> int:
+        """Number of coordinates (rows)."""
+        return math.prod(self.shape)
+
+    @property
+    def rows(self) -> slice:
+        """The variable's rows of the record table."""
+        return slice(self.start, self.start + self.size)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,263 +99,409 @@ class Estimand:
 
 @dataclass(frozen=True, kw_only=True)
 class FitRecord:
-    """A decoded fit record: the three groups and the root attributes."""
+    """A decoded fit record.
+
+    ``values`` maps each group present to its column: ``(rows, draws)`` for
+    ``posterior`` and ``prior``, ``(rows,)`` for ``truth``; ``coords`` maps each dimension
+    to its per-row labels. ``diagnostics`` and ``timings`` are the parsed JSON attributes
+    (empty when absent).
+    """
 
     cell_id: str
     replicate: int
     attrs: dict[str, Any]
-    groups: dict[str, dict[str, Variable]]
+    group_attrs: dict[str, dict[str, Any]]
+    variables: tuple[Variable, ...]
+    coords: dict[str, NDArray[Any]]
+    values: dict[str, NDArray[np.float64]]
+    diagnostics: dict[str, Any]
+    timings: dict[str, Any]
 
-    def _json_attr(self, name: str) -> dict[str, Any]:
-        raw = self.attrs.get(name)
-        if raw is None or raw == "":
-            return {}
+    def variable(self, name: str) -> Variable:
+        """The variable called ``name``.
+
+        Raises
+        ------
+        RecordError
+            The record has no such variable.
+        """
+        for var in self.variables:
+            if var.name == name:
+                return var
+        raise RecordError(f"{self.cell_id}/{self.replicate}: no variable {name!r}")
+
+    def estimand_names(self) -> list[str]:
+        """Variables in both ``posterior`` and ``truth``, in row order."""
+        return [v.name for v in self.variables if POSTERIOR in v.groups and TRUTH in v.groups]
+
+    def estimand(self, name: str) -> Estimand:
+        """Posterior draws, truth and prior draws of ``name``.
+
+        Raises
+        ------
+        RecordError
+            ``name`` is not an estimand of the record, or it has no draws.
+        """
+        var = self.variable(name)
+        if POSTERIOR not in var.groups or TRUTH not in var.groups:
+            raise RecordError(f"{name!r} is not in both {POSTERIOR} and {TRUTH}")
+        rows = var.rows
+        prior = self.values.get(PRIOR) if PRIOR in var.groups else None
+        return Estimand(
+            name=name,
+            dims=var.dims,
+            coords={d: self.coords[d][rows] for d in var.dims},
+            draws=self.values[POSTERIOR][rows].T,
+            truth=self.values[TRUTH][rows],
+            prior=None if prior is None else prior[rows].T,
+        )
+
+    def to_datatree(self) -> xr.DataTree:
+        """The record as the tree it was written from (variable attributes are not kept;
+        a dimension without a coordinate comes back with ``0, 1, ...``)."""
+        groups: dict[str, xr.Dataset] = {}
+        for group in GROUPS:
+            held = [v for v in self.variables if group in v.groups]
+            if group not in self.values or not held:
+                continue
+            data: dict[str, Any] = {}
+            labels: dict[str, NDArray[Any]] = {}
+            for var in held:
+                column = self.values[group][var.rows]
+                if group == TRUTH:
+                    data[var.name] = (var.dims, column.reshape(var.shape))
+                else:
+                    draws = column.T.reshape(column.shape[1], *var.shape)
+                    data[var.name] = ((SAMPLE, *var.dims), draws)
+                for axis, dim in enumerate(var.dims):
+                    if dim not in labels:
+                        grid = self.coords[dim][var.rows].reshape(var.shape)
+                        labels[dim] = np.moveaxis(grid, axis, 0).reshape(var.shape[axis], -1)[:, 0]
+            dataset = xr.Dataset(data, coords=labels)
+            dataset.attrs = dict(self.group_attrs.get(group, {}))
+            groups[f"/{group}"] = dataset
+        tree = xr.DataTree.from_dict(groups)
+        tree.attrs = dict(self.attrs)
+        return tree
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _labels(dataset: xr.Dataset, dim: str, size: int) -> NDArray[Any]:
+    if dim in dataset.coords and dataset[dim].dims == (dim,):
+        return np.asarray(dataset[dim].values)
+    return np.arange(size)
+
+
+def _align(
+    values: NDArray[Any], axis: int, own: NDArray[Any], want: NDArray[Any], where: str
+) -> NDArray[Any]:
+    if own.shape == want.shape and bool(np.all(own == want)):
+        return values
+    index = {label: i for i, label in enumerate(own.tolist())}
+    try:
+        order = [index[label] for label in want.tolist()]
+    except KeyError as exc:
+        raise ValueError(f"{where}: coordinate {exc} of {POSTERIOR} is missing") from exc
+    return np.take(values, order, axis=axis)
+
+
+def encode_record(tree: xr.DataTree) -> pa.Table:
+    """A record tree as the contract's Arrow table.
+
+    Every variable of ``/posterior`` and ``/prior`` has a ``sample`` dimension; a variable
+    has the same other dimensions in every group, and each group's coordinate labels are
+    aligned on those of the first group that has the dimension.
+
+    Raises
+    ------
+    ValueError
+        No ``/posterior`` or ``/truth``, no draws, a variable whose dims disagree between
+        groups, a label missing from a group, or attributes that are not JSON-serializable.
+    """
+    groups = {g: tree[g].to_dataset() for g in GROUPS if g in tree.children}
+    for needed in (POSTERIOR, TRUTH):
+        if needed not in groups:
+            raise ValueError(f"a fit record needs a /{needed} group")
+    names = list(dict.fromkeys(str(n) for ds in groups.values() for n in ds.data_vars))
+    labels: dict[str, NDArray[Any]] = {}
+    variables: list[dict[str, Any]] = []
+    columns: dict[str, list[NDArray[np.float64]]] = {g: [] for g in groups}
+    draws = {g: int(ds.sizes.get(SAMPLE, 0)) for g, ds in groups.items() if g in _DRAWN}
+    for group, count in draws.items():
+        if count == 0:
+            raise ValueError(f"/{group} has no {SAMPLE!r} draws")
+    for name in names:
+        holders = [g for g in groups if name in groups[g].data_vars]
+        first = groups[holders[0]][name]
+        dims = tuple(str(d) for d in first.dims if d != SAMPLE)
+        shape = tuple(int(first.sizes[d]) for d in dims)
+        for dim, size in zip(dims, shape, strict=True):
+            labels.setdefault(dim, _labels(groups[holders[0]], dim, size))
+        k = math.prod(shape)
+        for group, dataset in groups.items():
+            lead = (SAMPLE,) if group in _DRAWN else ()
+            if name not in dataset.data_vars:
+                nan = np.full((k, draws[group]) if lead else (k,), np.nan)
+                columns[group].append(nan)
+                continue
+            var = dataset[name]
+            if set(var.dims) != {*lead, *dims}:
+                raise ValueError(f"/{group}/{name} has dims {var.dims}, expected {(*lead, *dims)}")
+            values = np.asarray(var.transpose(*lead, *dims).values, dtype=np.float64)
+            for axis, dim in enumerate(dims, start=len(lead)):
+                own = _labels(dataset, dim, values.shape[axis])
+                values = _align(values, axis, own, labels[dim], f"/{group}/{name}")
+            columns[group].append(values.reshape(draws[group], k).T if lead else values.reshape(k))
+        variables.append({"name": name, "dims": dims, "shape": shape, "groups": holders})
+    rows = sum(math.prod(v["shape"]) for v in variables)
+    arrays: dict[str, pa.Array] = {
+        ESTIMAND_COLUMN: pa.array(
+            np.repeat(np.array(names, dtype=object), [math.prod(v["shape"]) for v in variables])
+            if names
+            else np.zeros(0, dtype=object),
+            type=pa.string(),
+        )
+    }
+    for dim, dim_labels in labels.items():
+        index = np.full(rows, -1, dtype=np.int64)
+        start = 0
+        for v in variables:
+            k = math.prod(v["shape"])
+            if dim in v["dims"]:
+                grid = np.unravel_index(np.arange(k), v["shape"])
+                index[start : start + k] = grid[v["dims"].index(dim)]
+            start += k
+        arrays[dim] = pa.array(dim_labels).take(pa.array(index, mask=index < 0))
+    for group, parts in columns.items():
+        if group in _DRAWN:
+            flat = np.concatenate(parts, axis=0) if parts else np.zeros((0, draws[group]))
+            arrays[group] = pa.FixedSizeListArray.from_arrays(
+                pa.array(flat.reshape(-1)), draws[group]
+            )
+        else:
+            arrays[group] = pa.array(np.concatenate(parts) if parts else np.zeros(0))
+    try:
+        metadata = {
+            "format_version": json.dumps(FORMAT_VERSION),
+            "attrs": json.dumps(dict(tree.attrs), default=_jsonable),
+            "groups": json.dumps(
+                {g: dict(ds.attrs) for g, ds in groups.items()}, default=_jsonable
+            ),
+            "variables": json.dumps(variables),
+        }
+    except TypeError as exc:
+        raise ValueError(f"record attributes: {exc}") from exc
+    return pa.table(arrays).replace_schema_metadata(metadata)
+
+
+def write_record(path: str | Path, tree: xr.DataTree) -> None:
+    """Write a record tree to ``path`` (not atomically: callers write to a temporary name
+    and rename, as :func:`mmm_workbench.reports.contract.atomic_write` does).
+
+    Raises
+    ------
+    ValueError
+        As :func:`encode_record`.
+    """
+    table = encode_record(tree)
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Header:
+    attrs: dict[str, Any]
+    group_attrs: dict[str, dict[str, Any]]
+    variables: tuple[Variable, ...]
+    parsed: dict[str, dict[str, Any]]
+
+
+def _json(metadata: Mapping[bytes, bytes], key: str) -> Any:
+    raw = metadata.get(key.encode())
+    if raw is None:
+        raise RecordError(f"no {key!r} in the schema metadata")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"schema metadata {key!r} is not JSON: {exc}") from exc
+
+
+def _variables(raw: Any) -> tuple[Variable, ...]:
+    if not isinstance(raw, list):
+        raise RecordError("schema metadata 'variables' is not a list")
+    out, start = [], 0
+    for item in raw:
         try:
-            value = json.loads(raw) if isinstance(raw, str) else raw
+            name, dims, shape, groups = item["name"], item["dims"], item["shape"], item["groups"]
+            ok = (
+                isinstance(name, str)
+                and all(isinstance(d, str) for d in dims)
+                and all(isinstance(n, int) and n >= 0 for n in shape)
+                and len(dims) == len(shape)
+                and set(groups) <= set(GROUPS)
+            )
+        except (KeyError, TypeError) as exc:
+            raise RecordError(f"schema metadata 'variables': malformed entry {item!r}") from exc
+        if not ok:
+            raise RecordError(f"schema metadata 'variables': malformed entry {item!r}")
+        var = Variable(
+            name=name, dims=tuple(dims), shape=tuple(shape), groups=tuple(groups), start=start
+        )
+        out.append(var)
+        start += var.size
+    return tuple(out)
+
+
+def _header(schema: pa.Schema, path: str | Path) -> _Header:
+    """The decoded schema metadata; every error names ``path``."""
+    metadata = schema.metadata or {}
+    try:
+        check_format_version(_json(metadata, "format_version"), path)
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from exc
+    except FormatError as exc:
+        raise RecordError(str(exc)) from exc
+    try:
+        return _decode_header(metadata, schema.names)
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from exc
+
+
+def _decode_header(metadata: Mapping[bytes, bytes], columns: list[str]) -> _Header:
+    attrs = _json(metadata, "attrs")
+    group_attrs = _json(metadata, "groups")
+    if not isinstance(attrs, dict) or not isinstance(group_attrs, dict):
+        raise RecordError("schema metadata 'attrs' or 'groups' is not a JSON object")
+    parsed: dict[str, dict[str, Any]] = {}
+    for name in JSON_OBJECT_ATTRS:
+        raw = attrs.get(name)
+        if raw is None or raw == "":
+            parsed[name] = {}
+            continue
+        try:
+            value = json.loads(raw) if isinstance(raw, str) else None
         except json.JSONDecodeError as exc:
             raise RecordError(f"attribute {name!r} is not JSON: {exc}") from exc
         if not isinstance(value, dict):
-            raise RecordError(f"attribute {name!r} is not a JSON object")
-        return value
-
-    @property
-    def diagnostics(self) -> dict[str, Any]:
-        """Sampler diagnostics (``max_rhat``, ``divergences``, ...); any may be absent."""
-        return self._json_attr("diagnostics")
-
-    @property
-    def timings(self) -> dict[str, Any]:
-        """Seconds spent compiling, tuning, drawing and post-processing."""
-        return self._json_attr("timings")
-
-    def estimand_names(self) -> list[str]:
-        """Data variables present in both ``/posterior`` and ``/truth``, in posterior order."""
-        post, truth = self.groups["posterior"], self.groups["truth"]
-        return [n for n in post if n in truth and not _is_coordinate(n, post[n])]
-
-    def estimand(self, name: str) -> Estimand:
-        """Posterior draws, truth and prior draws of ``name``, aligned on coordinate labels."""
-        post = self.groups["posterior"][name]
-        if SAMPLE not in post.dims:
-            raise RecordError(f"/posterior/{name} has no {SAMPLE!r} dimension")
-        if post.values.shape[post.dims.index(SAMPLE)] == 0:
-            raise RecordError(f"/posterior/{name} has no draws")
-        dims = tuple(d for d in post.dims if d != SAMPLE)
-        coords = {
-            d: self._coord("posterior", d, post.values.shape[post.dims.index(d)]) for d in dims
-        }
-        draws = np.moveaxis(post.values, post.dims.index(SAMPLE), 0).astype(np.float64)
-        truth = self._aligned("truth", name, dims, coords, sample=False)
-        if truth is None:
-            raise RecordError(f"/truth has no {name!r}")
-        prior = self._aligned("prior", name, dims, coords, sample=True)
-        k = int(np.prod([coords[d].size for d in dims], dtype=np.int64))
-        grids = np.meshgrid(*(coords[d] for d in dims), indexing="ij") if dims else []
-        return Estimand(
-            name=name,
-            dims=dims,
-            coords={d: g.reshape(-1) for d, g in zip(dims, grids, strict=True)},
-            draws=draws.reshape(draws.shape[0], k),
-            truth=truth.reshape(k),
-            prior=None if prior is None else prior.reshape(prior.shape[0], k),
-        )
-
-    def _coord(self, group: str, dim: str, size: int) -> NDArray[Any]:
-        var = self.groups[group].get(dim)
-        if var is None or var.dims != (dim,):
-            return np.arange(size)
-        return var.values
-
-    def _aligned(
-        self,
-        group: str,
-        name: str,
-        dims: tuple[str, ...],
-        coords: dict[str, NDArray[Any]],
-        *,
-        sample: bool,
-    ) -> NDArray[np.float64] | None:
-        var = self.groups.get(group, {}).get(name)
-        if var is None:
-            return None
-        want = ((SAMPLE,) if sample else ()) + dims
-        if set(var.dims) != set(want):
-            raise RecordError(f"/{group}/{name} has dims {var.dims}, /posterior has {want}")
-        values = np.transpose(var.values, [var.dims.index(d) for d in want]).astype(np.float64)
-        for axis, dim in enumerate(dims, start=int(sample)):
-            own = self._coord(group, dim, values.shape[axis])
-            if own.shape == coords[dim].shape and bool(np.all(own == coords[dim])):
-                continue
-            index = {label: i for i, label in enumerate(own.tolist())}
-            try:
-                order = [index[label] for label in coords[dim].tolist()]
-            except KeyError as exc:
-                raise RecordError(f"/{group}/{name}: {dim} {exc} not in /posterior") from exc
-            values = np.take(values, order, axis=axis)
-        return values
+            raise RecordError(f"attribute {name!r} is not a JSON object: {raw!r:.60}")
+        parsed[name] = value
+    for name, kind, what in (("cell_id", str, "a string"), ("replicate", int, "an integer")):
+        if name in attrs and (not isinstance(attrs[name], kind) or isinstance(attrs[name], bool)):
+            raise RecordError(f"attribute {name!r} is not {what}: {attrs[name]!r:.60}")
+    variables = _variables(_json(metadata, "variables"))
+    names = set(columns)
+    for column in (ESTIMAND_COLUMN, POSTERIOR, TRUTH):
+        if column not in names:
+            raise RecordError(f"no {column!r} column")
+    for var in variables:
+        missing = [d for d in var.dims if d not in names] + [
+            g for g in var.groups if g not in names
+        ]
+        if missing:
+            raise RecordError(f"variable {var.name!r}: no {missing[0]!r} column")
+    return _Header(attrs=attrs, group_attrs=group_attrs, variables=variables, parsed=parsed)
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """How one dataset of a group decodes: learned from the first record of a cell."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    skip: bool = False
-    dims: tuple[str, ...] = ()
-    raw: NDArray[Any] | None = None  # for CF-decoded variables: the raw values ...
-    decoded: NDArray[Any] | None = None  # ... and what they decode to
+def _unreadable(path: str | Path, exc: Exception) -> RecordError:
+    return RecordError(f"{path}: unreadable fit record ({type(exc).__name__}: {exc})")
 
 
-LayoutCache = dict[tuple[str, str], tuple[_Slot, ...]]
-"""Per (cell directory, group): the layout of the cell's records. Records of one cell come
-from one spec, so they share dataset names, shapes, dimensions and attributes; a record
-whose names, shapes, dtypes or CF-decoded raw values differ is read in full."""
-
-
-def read_record(
-    path: str | Path,
-    cell_id: str | None = None,
-    replicate: int | None = None,
-    *,
-    cache: LayoutCache | None = None,
-) -> FitRecord:
-    """Read and decode one fit record.
-
-    ``cell_id`` and ``replicate`` default to the record's own attributes. ``cache`` (a
-    dict the caller keeps across the records of a run) skips re-reading the per-dataset
-    attributes of records laid out like an earlier record of the same cell directory,
-    which is most of the cost of opening a record.
+def check_record(path: str | Path) -> None:
+    """Check a record file's structure and metadata without reading its values: what a
+    resumed run needs to tell a record from a corrupt file.
 
     Raises
     ------
     RecordError
-        The file is not a readable netCDF/HDF5 file, or lacks ``/posterior`` or ``/truth``.
+        As :func:`read_record`, naming ``path``.
     """
-    folder = str(Path(path).parent)
     try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: _attr(f.attrs[k]) for k in f.attrs if not k.startswith("_NC")}
-            groups = {}
-            for g in _GROUPS:
-                if g not in f:
-                    continue
-                known = None if cache is None else cache.get((folder, g))
-                groups[g], layout = _read_group(f, f[g], known)
-                if cache is not None:
-                    cache[(folder, g)] = layout
+        with pa.memory_map(str(path)) as source:
+            reader = ipc.open_file(source)
+            header = _header(reader.schema, path)
+            rows = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    except RecordError:
+        raise
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise _unreadable(path, exc) from exc
+    expected = sum(v.size for v in header.variables)
+    if rows != expected:
+        raise RecordError(f"{path}: {rows} rows, its variables need {expected}")
+
+
+def _drawn(column: pa.ChunkedArray, group: str) -> NDArray[np.float64]:
+    array = column.combine_chunks()
+    if not pa.types.is_fixed_size_list(array.type) or not pa.types.is_floating(
+        array.type.value_type
+    ):
+        raise RecordError(f"column {group!r} is {array.type}, not a fixed-size list of floats")
+    values: NDArray[np.float64] = np.asarray(
+        array.flatten().to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+    return values.reshape(len(array), array.type.list_size)
+
+
+def read_record(
+    path: str | Path, cell_id: str | None = None, replicate: int | None = None
+) -> FitRecord:
+    """Read and decode one fit record.
+
+    ``cell_id`` and ``replicate`` default to the record's own attributes.
+
+    Raises
+    ------
+    RecordError
+        One line naming ``path``: not a readable Arrow file, another format version, or
+        not a fit record (missing columns or metadata, attributes ``diagnostics``,
+        ``timings`` or ``versions`` that are not JSON-object strings, too few rows).
+    """
+    try:
+        with pa.memory_map(str(path)) as source:
+            reader = ipc.open_file(source)
+            schema = reader.schema
+            table = reader.read_all()
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise _unreadable(path, exc) from exc
+    header = _header(schema, path)
+    try:
+        values = {POSTERIOR: _drawn(table.column(POSTERIOR), POSTERIOR)}
+        values[TRUTH] = table.column(TRUTH).to_numpy().astype(np.float64, copy=False)
+        if PRIOR in table.column_names:
+            values[PRIOR] = _drawn(table.column(PRIOR), PRIOR)
+        dims = {d for v in header.variables for d in v.dims}
+        coords = {d: table.column(d).to_numpy() for d in dims}
     except RecordError as exc:
         raise RecordError(f"{path}: {exc}") from exc
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise RecordError(f"{path}: unreadable fit record ({type(exc).__name__}: {exc})") from exc
-    for needed in ("posterior", "truth"):
-        if needed not in groups:
-            raise RecordError(f"{path}: not a fit record (no /{needed} group)")
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise _unreadable(path, exc) from exc
+    expected = sum(v.size for v in header.variables)
+    if table.num_rows != expected:
+        raise RecordError(f"{path}: {table.num_rows} rows, its variables need {expected}")
+    if values[POSTERIOR].shape[1] == 0:
+        raise RecordError(f"{path}: {POSTERIOR} has no draws")
     return FitRecord(
-        cell_id=str(cell_id if cell_id is not None else attrs.get("cell_id", "")),
-        replicate=int(replicate if replicate is not None else attrs.get("replicate", -1)),
-        attrs=attrs,
-        groups=groups,
+        cell_id=str(cell_id if cell_id is not None else header.attrs.get("cell_id", "")),
+        replicate=int(replicate if replicate is not None else header.attrs.get("replicate", -1)),
+        attrs=header.attrs,
+        group_attrs=header.group_attrs,
+        variables=header.variables,
+        coords=coords,
+        values=values,
+        diagnostics=header.parsed["diagnostics"],
+        timings=header.parsed["timings"],
     )
-
-
-def _attr(value: Any) -> Any:
-    if isinstance(value, bytes | np.bytes_):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.size == 1 and value.ndim <= 1:
-        return _attr(value.reshape(()).item())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _is_coordinate(name: str, var: Variable) -> bool:
-    return var.dims == (name,)
-
-
-def _raw(ds: Any) -> NDArray[Any]:
-    return np.asarray(ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) is not None else ds[()])
-
-
-def _read_group(
-    f: Any, group: Any, known: tuple[_Slot, ...] | None
-) -> tuple[dict[str, Variable], tuple[_Slot, ...]]:
-    if not isinstance(group, h5py.Group):
-        raise RecordError(f"{group.name} is not a group")
-    if known is not None:
-        fast = _read_known(group, known)
-        if fast is not None:
-            return fast, known
-    datasets = [(n, ds) for n, ds in group.items() if isinstance(ds, h5py.Dataset)]
-    return _read_group_in_full(f, datasets)
-
-
-def _read_known(group: Any, known: tuple[_Slot, ...]) -> dict[str, Variable] | None:
-    """Read a group laid out as ``known`` with h5py's low-level API (a few times faster
-    than its object layer); None when the layout differs."""
-    gid = group.id
-    names = [n.decode() for n in gid]
-    if names != [s.name for s in known]:
-        return None
-    ids = [h5d.open(gid, n.encode()) for n in names]
-    if [(d.shape, d.dtype.str) for d in ids] != [(s.shape, s.dtype) for s in known]:
-        return None
-    out: dict[str, Variable] = {}
-    for did, slot in zip(ids, known, strict=True):
-        if slot.skip:
-            continue
-        if slot.raw is None:
-            values = np.empty(did.shape, dtype=did.dtype)
-            did.read(h5s.ALL, h5s.ALL, values)
-            out[slot.name] = Variable(dims=slot.dims, values=values)
-            continue
-        if slot.decoded is None or not np.array_equal(_raw(h5py.Dataset(did)), slot.raw):
-            return None
-        out[slot.name] = Variable(dims=slot.dims, values=slot.decoded)
-    return out
-
-
-def _read_group_in_full(
-    f: Any, datasets: list[tuple[str, Any]]
-) -> tuple[dict[str, Variable], tuple[_Slot, ...]]:
-    out: dict[str, Variable] = {}
-    slots = []
-    for name, ds in datasets:
-        slot = _Slot(name=name, shape=tuple(ds.shape), dtype=ds.dtype.str)
-        keys = set(ds.attrs.keys())
-        if "NAME" in keys:
-            label = ds.attrs["NAME"]
-            if isinstance(label, bytes | np.bytes_) and label.startswith(_NOT_A_VARIABLE):
-                slots.append(_Slot(name=slot.name, shape=slot.shape, dtype=slot.dtype, skip=True))
-                continue
-        if "DIMENSION_LIST" in keys:
-            refs = ds.attrs["DIMENSION_LIST"]
-            dims = tuple(str(f[ref[0]].name).rsplit("/", 1)[-1] for ref in refs)
-        elif ds.ndim == 0:
-            dims = ()
-        elif ds.ndim == 1:
-            dims = (name,)  # a dimension coordinate
-        else:
-            raise RecordError(f"{ds.name} has no dimension names")
-        cf = keys - _HDF5_ATTRS
-        if ds.dtype.kind == "f" and cf <= {"_FillValue"} and _nan_fill(ds.attrs, cf):
-            out[name] = Variable(dims=dims, values=np.asarray(ds[()]))
-            slots.append(_Slot(name=name, shape=slot.shape, dtype=slot.dtype, dims=dims))
-            continue
-        attrs = {k: _attr(ds.attrs[k]) for k in cf}
-        raw = _raw(ds)
-        decoded = np.asarray(decode_cf_variable(name, xr.Variable(dims, raw, attrs)).values)
-        out[name] = Variable(dims=dims, values=decoded)
-        slots.append(
-            _Slot(
-                name=name, shape=slot.shape, dtype=slot.dtype, dims=dims, raw=raw, decoded=decoded
-            )
-        )
-    return out, tuple(slots)
-
-
-def _nan_fill(attrs: Any, keys: set[str]) -> bool:
-    if "_FillValue" not in keys:
-        return True
-    return bool(np.all(np.isnan(np.asarray(attrs["_FillValue"], dtype=np.float64))))

@@ -1,15 +1,11 @@
-"""The run directory: its manifest and the fits on disk (format version 1).
+"""Listing a run directory: its manifest and the fits on disk.
 
-::
-
-    runs/<name>/
-      scenario.toml, manifest.json
-      fits/<cell_id>/<replicate>.nc        one fit record each (netCDF DataTree)
-      failures/<cell_id>/<replicate>.json  a fit that raised: error, traceback, ...
-
-A record supersedes a failure of the same fit (``recover`` deletes the failure when a
-retry succeeds; if both are on disk, the record wins). A failure file that is not JSON is
-listed as ``corrupt``, never dropped.
+The layout and format version are :mod:`mmm_workbench.reports.contract`'s. A record
+supersedes a failure of the same fit (``recover`` deletes the failure when a retry
+succeeds; if both are on disk, the record wins). A failure file that is not a JSON object
+is listed as ``corrupt``, never dropped; records are only listed here (they are decoded,
+and found corrupt or not, when scored). File names that are not ``<replicate>.arrow`` /
+``<replicate>.json`` are not part of the run and are ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from mmm_workbench.reports import contract
 
 __all__ = ["FitEntry", "Run", "RunError", "Status", "open_run"]
 
@@ -74,31 +72,38 @@ def open_run(path: str | Path) -> Run:
     ------
     RunError
         ``path`` is not a run directory (no ``manifest.json`` or ``scenario.toml``, or an
-        unreadable manifest), or it holds no fit record and no failure.
+        unreadable manifest), its manifest has another format version, or it holds no fit
+        record and no failure.
     """
     root = Path(path)
     if not root.is_dir():
         raise RunError(f"{root} is not a run directory: no such directory")
-    missing = [n for n in ("manifest.json", "scenario.toml") if not (root / n).is_file()]
+    needed = (contract.MANIFEST_FILE, contract.SCENARIO_FILE)
+    missing = [n for n in needed if not (root / n).is_file()]
     if missing:
         raise RunError(f"{root} is not a run directory: no {' or '.join(missing)}")
+    manifest_path = root / contract.MANIFEST_FILE
     try:
-        manifest = json.loads((root / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{root}/manifest.json is unreadable: {exc}") from exc
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{manifest_path} is unreadable: {exc}") from exc
     if not isinstance(manifest, dict):
-        raise RunError(f"{root}/manifest.json is not a JSON object")
+        raise RunError(f"{manifest_path} is not a JSON object")
+    try:
+        contract.check_format_version(manifest.get("format_version"), manifest_path)
+    except contract.FormatError as exc:
+        raise RunError(str(exc)) from exc
     raw_cells = manifest.get("cells") or {}
     if not isinstance(raw_cells, dict):
-        raise RunError(f"{root}/manifest.json: cells is not a JSON object")
+        raise RunError(f"{manifest_path}: cells is not a JSON object")
     cells = {str(k): str(v.get("label", k)) for k, v in raw_cells.items() if isinstance(v, dict)}
-    found: dict[tuple[str, int | str], FitEntry] = {}
+    found: dict[tuple[str, int], FitEntry] = {}
     for entry in (*_failures(root), *_records(root)):  # a record supersedes a failure
-        key = entry.replicate if entry.replicate >= 0 else str(entry.path)  # misnamed files
-        found[(entry.cell_id, key)] = entry
+        found[(entry.cell_id, entry.replicate)] = entry
     if not found:
         raise RunError(
-            f"{root} is an empty run: no fit records in fits/ and no failures in failures/"
+            f"{root} is an empty run: no fit records in {contract.FITS_DIR}/ and no failures "
+            f"in {contract.FAILURES_DIR}/"
         )
     entries = tuple(sorted(found.values(), key=lambda e: (e.cell_id, e.replicate)))
     for entry in entries:
@@ -106,35 +111,13 @@ def open_run(path: str | Path) -> Run:
     return Run(root=root, manifest=manifest, cells=cells, entries=entries)
 
 
-def _replicate(path: Path) -> int | None:
-    try:
-        return int(path.name.split(".")[0])
-    except ValueError:
-        return None
-
-
 def _records(root: Path) -> Iterator[FitEntry]:
-    for path in sorted((root / "fits").glob("*/*.nc")):
-        if path.name.startswith("."):
-            continue
-        rep = _replicate(path)
-        if rep is None:
-            yield FitEntry(
-                cell_id=path.parent.name,
-                replicate=-1,
-                status="corrupt",
-                path=path,
-                error="file name is not <replicate>.nc",
-            )
-            continue
-        yield FitEntry(cell_id=path.parent.name, replicate=rep, status="ok", path=path)
+    for cell_id, replicate, path in contract.record_files(root):
+        yield FitEntry(cell_id=cell_id, replicate=replicate, status="ok", path=path)
 
 
 def _failures(root: Path) -> Iterator[FitEntry]:
-    for path in sorted((root / "failures").glob("*/*.json")):
-        if path.name.startswith("."):
-            continue
-        rep = _replicate(path)
+    for cell_id, replicate, path in contract.failure_files(root):
         try:
             info = json.loads(path.read_text())
             if not isinstance(info, dict):
@@ -142,16 +125,16 @@ def _failures(root: Path) -> Iterator[FitEntry]:
         except (OSError, ValueError) as exc:
             log.warning("unreadable failure record %s: %s", path, exc)
             yield FitEntry(
-                cell_id=path.parent.name,
-                replicate=-1 if rep is None else rep,
+                cell_id=cell_id,
+                replicate=replicate,
                 status="corrupt",
                 path=path,
-                error=f"unreadable failure record: {exc}",
+                error=f"unreadable failure record {path}: {exc}",
             )
             continue
         yield FitEntry(
-            cell_id=path.parent.name,
-            replicate=-1 if rep is None else rep,
+            cell_id=cell_id,
+            replicate=replicate,
             status="failed",
             path=path,
             error=str(info.get("error", "")),

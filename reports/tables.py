@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from mmm_workbench.reports.aggregate import FIT_METRICS, fit_measures, performance_table
 from mmm_workbench.reports.metrics import LEVELS, posterior_contraction, summary_columns
-from mmm_workbench.reports.records import FitRecord, LayoutCache, RecordError, read_record
+from mmm_workbench.reports.records import FitRecord, RecordError, read_record
 from mmm_workbench.reports.rundir import Run, open_run
 from mmm_workbench.reports.sbc import rank_rng, sbc_rank, sbc_uniformity
 
@@ -108,7 +108,6 @@ def score_run(
     opened = run if isinstance(run, Run) else open_run(run)
     wanted = None if estimands is None else set(estimands)
     chunks: list[Columns] = []
-    cache: LayoutCache = {}
     fits: list[dict[str, Any]] = []
     for entry in opened.entries:
         row: dict[str, Any] = {"cell": entry.cell_id, "cell_label": opened.label(entry.cell_id)}
@@ -117,7 +116,7 @@ def score_run(
             fits.append(row | {"status": entry.status, "error": entry.error} | _diag(entry.info))
             continue
         try:
-            record = read_record(entry.path, entry.cell_id, entry.replicate, cache=cache)
+            record = read_record(entry.path, entry.cell_id, entry.replicate)
             scored = _score_record(record, opened, levels, interval, n_ranks, seed, wanted)
         except RecordError as exc:
             log.warning("corrupt fit record, skipped: %s", exc)

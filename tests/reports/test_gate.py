@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mmm_workbench.reports.contract import FORMAT_VERSION
 from mmm_workbench.reports.gate import FAILURE_COLUMNS, assert_recovery, check, load_rules
 from mmm_workbench.reports.rundir import RunError
 from mmm_workbench.reports.tables import RunScores, summary_json
@@ -182,14 +183,14 @@ def test_bad_rules_files(tmp_path: Path) -> None:
 def test_not_a_run_and_empty_run(tmp_path: Path, rules: Path) -> None:
     with pytest.raises(RunError, match="not a run directory"):
         check(tmp_path, rules)
-    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION}))
     (tmp_path / "scenario.toml").write_text("")
     with pytest.raises(RunError, match="empty run"):
         check(tmp_path, rules)
 
 
 def test_corrupt_fit_is_reported_skipped_and_counted(small_run: Path, rules: Path) -> None:
-    (small_run / "fits" / "a" / "4.nc").write_bytes(b"")
+    (small_run / "fits" / "a" / "4.arrow").write_bytes(b"")
     result = check(small_run, [{"metric": "n_corrupt", "max": 0}])
     assert not result.passed
     (row,) = result.failures.to_dict("records")
@@ -203,7 +204,9 @@ def test_no_successful_fits_fail_estimand_rules(tmp_path: Path) -> None:
     root = tmp_path / "run"
     (root / "failures" / "c").mkdir(parents=True)
     (root / "scenario.toml").write_text("")
-    (root / "manifest.json").write_text(json.dumps({"cells": {"c": {"label": "c"}}}))
+    (root / "manifest.json").write_text(
+        json.dumps({"cells": {"c": {"label": "c"}}, "format_version": FORMAT_VERSION})
+    )
     (root / "failures" / "c" / "0.json").write_text(json.dumps({"error": "x"}))
     result = check(
         root,

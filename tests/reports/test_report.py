@@ -30,7 +30,7 @@ def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
     fail = small_run / "failures" / "a" / "6.json"
     fail.parent.mkdir(parents=True)
     fail.write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom"}))
-    (small_run / "fits" / "b" / "2.nc").write_bytes(b"not a netcdf file")
+    (small_run / "fits" / "b" / "2.arrow").write_bytes(b"not an Arrow file")
     paths = build_report(small_run)
     page = paths.html.read_text()
     assert "1 of" in page and "RuntimeError: boom" in page

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 from reports_stubs import healthy, record_tree, stub_values
 
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.reports.contract import FORMAT_VERSION
 from mmm_workbench.reports.metrics import level_name
 from mmm_workbench.reports.tables import (
     AGGREGATE_COLUMNS,
@@ -116,8 +117,8 @@ def test_hdi_option(small_run: Path) -> None:
 def test_nan_truth_is_dropped_not_missed(tmp_path: Path, small_run: Path) -> None:
     values = stub_values("calibrated", np.random.default_rng(0), 50)
     values[0]["roas"][1] = np.nan  # search's roas not comparable
-    record_tree("a", "stub=calibrated", 0, values, healthy(0)).to_netcdf(
-        small_run / "fits" / "a" / "0.nc", engine="h5netcdf"
+    RunStore(small_run).write_record(
+        "a", 0, record_tree("a", "stub=calibrated", 0, values, healthy(0))
     )
     table = estimand_table(small_run)
     roas = table[(table["cell"] == "a") & (table["estimand"] == "roas")]
@@ -132,7 +133,7 @@ def test_nan_truth_is_dropped_not_missed(tmp_path: Path, small_run: Path) -> Non
 def test_failed_and_corrupt_fits_are_counted_and_shown(
     small_run: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (small_run / "fits" / "a" / "2.nc").write_bytes(b"\x89HDF\r\n garbage")
+    (small_run / "fits" / "a" / "2.arrow").write_bytes(b"ARROW1 garbage")
     fail = small_run / "failures" / "b" / "7.json"
     fail.parent.mkdir(parents=True)
     fail.write_text(json.dumps({"error": "ValueError: no", "diagnostics": {"divergences": 3}}))
@@ -187,7 +188,9 @@ def test_all_fits_failed_gives_empty_estimand_table(tmp_path: Path) -> None:
     (root / "failures" / "c").mkdir(parents=True)
     (root / "scenario.toml").write_text("")
     (root / "manifest.json").write_text(
-        json.dumps({"cells": {"c": {"label": "c"}}, "replicates": 2})
+        json.dumps(
+            {"cells": {"c": {"label": "c"}}, "replicates": 2, "format_version": FORMAT_VERSION}
+        )
     )
     (root / "failures" / "c" / "0.json").write_text(json.dumps({"error": "x"}))
     scores = score_run(root)
@@ -198,9 +201,7 @@ def test_all_fits_failed_gives_empty_estimand_table(tmp_path: Path) -> None:
     assert set(agg["metric"]) == set(FIT_METRICS)
 
 
-def test_tables_read_records_written_by_xarray(tmp_path: Path, small_run: Path) -> None:
-    path = small_run / "fits" / "a" / "1.nc"
-    with xr.open_datatree(path, engine="h5netcdf") as opened:
-        tree = opened.load()
-    tree.to_netcdf(path, engine="h5netcdf")  # round trip through xarray alone
+def test_tables_read_records_rewritten_from_their_tree(tmp_path: Path, small_run: Path) -> None:
+    store = RunStore(small_run)
+    store.write_record("a", 1, store.read_record("a", 1))  # round trip through the tree
     assert len(estimand_table(small_run)) == 2 * 6 * 7

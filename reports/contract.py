@@ -1,0 +1,205 @@
+"""The file contract of a run directory, format version 2: one place for the layout, the
+record groups, the dimension and estimand names and the format version. ``recover`` writes
+by it, ``reports`` reads by it.
+
+Layout::
+
+    runs/<name>/
+      scenario.toml                           the exact scenario text that was run
+      manifest.json                           format_version, scenario, identity, seed,
+                                              replicates, cells {id: {label, overrides}},
+                                              versions, started, finished
+      fits/<cell_id>/<replicate>.arrow        one fit record each
+      failures/<cell_id>/<replicate>.json     a fit that raised: error, traceback, ...
+      report/                                 index.html, summary.json, *.csv, figures/
+
+``<replicate>`` is a non-negative integer in canonical form (``0``, ``17``); any other file
+name under ``fits/`` or ``failures/`` (``backup-0.arrow``, ``.0.arrow.tmp``) is not part of
+the run and is ignored. A record supersedes a failure of the same fit. Every file is
+written to a temporary name beside it and renamed into place (:func:`atomic_write`), so a
+killed or out-of-space writer never leaves a half-written file under a contract name.
+
+A fit record is an Arrow IPC file (Feather v2; ``pyarrow.ipc.open_file``,
+``pandas.read_feather``) with one row per estimand coordinate:
+
+- ``estimand`` (string): the variable's name;
+- one column per dimension of any variable (``channel``, ``date``, ``multiplier``, ...):
+  the row's coordinate label, null where the variable lacks the dimension;
+- ``posterior``: the ``sample`` draws, a fixed-size list of float64;
+- ``truth``: the true value (NaN where the model's parameter is not comparable);
+- ``prior``: draws under the prior, a fixed-size list (Bayesian models only).
+
+The schema metadata holds ``format_version``, ``attrs`` (the record's attributes as a JSON
+object: ``cell_id``, ``replicate``, ``backend``, seeds, and the JSON-object strings
+``diagnostics``, ``timings`` and ``versions``), ``groups`` (each group's attributes) and
+``variables``: per variable, in row order, its ``name``, ``dims``, ``shape`` and the
+``groups`` (:data:`GROUPS`) that hold it; its rows are its values flattened in C order
+over ``dims``. Cells of a group that does not hold a variable are NaN. A record's
+estimands are the variables in both ``posterior`` and ``truth``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CHANNEL",
+    "DATE",
+    "ESTIMANDS",
+    "ESTIMAND_COLUMN",
+    "FAILURES_DIR",
+    "FAILURE_SUFFIX",
+    "FITS_DIR",
+    "FORMAT_VERSION",
+    "GROUPS",
+    "HEADLINE",
+    "JSON_OBJECT_ATTRS",
+    "MANIFEST_FILE",
+    "METADATA_KEYS",
+    "MULTIPLIER",
+    "POSTERIOR",
+    "PRIOR",
+    "RECORD_SUFFIX",
+    "REPORT_DIR",
+    "SAMPLE",
+    "SCENARIO_FILE",
+    "TRUTH",
+    "FormatError",
+    "atomic_write",
+    "check_format_version",
+    "failure_files",
+    "failure_path",
+    "record_files",
+    "record_path",
+    "replicate_of",
+]
+
+FORMAT_VERSION = 2
+"""The version this code writes and the only one it reads (1 was netCDF records)."""
+
+SCENARIO_FILE = "scenario.toml"
+MANIFEST_FILE = "manifest.json"
+FITS_DIR = "fits"
+FAILURES_DIR = "failures"
+REPORT_DIR = "report"
+RECORD_SUFFIX = ".arrow"
+FAILURE_SUFFIX = ".json"
+
+POSTERIOR = "posterior"
+TRUTH = "truth"
+PRIOR = "prior"
+GROUPS = (POSTERIOR, TRUTH, PRIOR)
+"""A record's groups, each also the name of its value column."""
+
+ESTIMAND_COLUMN = "estimand"
+METADATA_KEYS = ("format_version", "attrs", "groups", "variables")
+"""Keys of a record's Arrow schema metadata."""
+
+JSON_OBJECT_ATTRS = ("diagnostics", "timings", "versions")
+"""Record attributes that are JSON-object strings; a reader rejects a record where one is not."""
+
+SAMPLE = "sample"
+"""The draws dimension of ``posterior`` and ``prior`` (the list columns' axis)."""
+CHANNEL = "channel"
+DATE = "date"
+MULTIPLIER = "multiplier"
+"""Dimensions of the estimands: media channel, period, and the spend multiplier of the
+response curve."""
+
+ESTIMANDS = (
+    "channel_contribution",
+    "baseline",
+    "contribution_total",
+    "contribution_share",
+    "roas",
+    "mroas",
+    "response",
+    "saturation_beta",
+    "sigma",
+)
+"""Estimands every model produces. Records also hold the model's transform parameters
+(``adstock_*``, ``saturation_*``) where its family matches the data's; a reader takes the
+names a record has, never this list."""
+
+HEADLINE = ("contribution_share", "roas", "mroas")
+"""The estimands a report leads with."""
+
+_REPLICATE = re.compile(r"0|[1-9][0-9]*")
+
+
+class FormatError(ValueError):
+    """A file that does not follow this contract (or another version of it)."""
+
+
+def check_format_version(value: Any, where: str | Path) -> None:
+    """Accept only :data:`FORMAT_VERSION`.
+
+    Raises
+    ------
+    FormatError
+        One line naming ``where`` and the version found.
+    """
+    if isinstance(value, bool) or value != FORMAT_VERSION:
+        found = "no format_version" if value is None else f"format_version {value!r}"
+        raise FormatError(
+            f"{where}: {found}; this mmm-workbench reads run format {FORMAT_VERSION} only"
+        )
+
+
+def record_path(root: str | Path, cell_id: str, replicate: int) -> Path:
+    """``root/fits/<cell_id>/<replicate>.arrow``."""
+    return Path(root) / FITS_DIR / cell_id / f"{replicate}{RECORD_SUFFIX}"
+
+
+def failure_path(root: str | Path, cell_id: str, replicate: int) -> Path:
+    """``root/failures/<cell_id>/<replicate>.json``."""
+    return Path(root) / FAILURES_DIR / cell_id / f"{replicate}{FAILURE_SUFFIX}"
+
+
+def replicate_of(path: Path, suffix: str) -> int | None:
+    """The replicate a contract file name stands for; None for any other name."""
+    stem = path.name.removesuffix(suffix)
+    if stem == path.name or not _REPLICATE.fullmatch(stem):
+        return None
+    return int(stem)
+
+
+def _files(folder: Path, suffix: str) -> Iterator[tuple[str, int, Path]]:
+    found = []
+    for path in folder.glob(f"*/*{suffix}"):
+        replicate = replicate_of(path, suffix)
+        if replicate is not None and path.is_file():
+            found.append((path.parent.name, replicate, path))
+    yield from sorted(found)
+
+
+def record_files(root: str | Path) -> Iterator[tuple[str, int, Path]]:
+    """``(cell_id, replicate, path)`` of every record file name, by cell and replicate."""
+    return _files(Path(root) / FITS_DIR, RECORD_SUFFIX)
+
+
+def failure_files(root: str | Path) -> Iterator[tuple[str, int, Path]]:
+    """``(cell_id, replicate, path)`` of every failure file name, by cell and replicate."""
+    return _files(Path(root) / FAILURES_DIR, FAILURE_SUFFIX)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    A writer that fails (a full disk, a kill) leaves ``path`` as it was; the temporary
+    file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
