@@ -4,6 +4,7 @@ histograms with binomial bands, response curves."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,8 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mmm_workbench.reports.contract import CHANNEL
+
 __all__ = [
     "axis_frame",
+    "channel_estimands",
     "coverage_frame",
     "curve_frame",
     "rank_histogram_frame",
@@ -30,6 +34,18 @@ def coverage_frame(aggregates: pd.DataFrame) -> pd.DataFrame:
     out = rows[["cell_label", "estimand", "metric", "value", "lower", "upper"]].copy()
     out["nominal"] = out["metric"].str.removeprefix("coverage_").astype(float) / 100
     return out.drop(columns="metric").sort_values(["cell_label", "estimand", "nominal"])
+
+
+def channel_estimands(table: pd.DataFrame) -> list[str]:
+    """Estimands with one value per channel and no other dimension (shares, ROAS, the
+    transform parameters of whatever family a model has), in the order of the estimand
+    table, which is the records' order."""
+    if table.empty:
+        return []
+    pattern = re.compile(rf"{CHANNEL}=[^,]*")
+    per_channel = table["coords"].astype(str).map(lambda c: bool(pattern.fullmatch(c)))
+    every = per_channel.groupby(table["estimand"], sort=False).all()
+    return [str(name) for name, ok in every.items() if ok]
 
 
 def _channel(coords: str) -> str:

@@ -1,30 +1,41 @@
 """Build a run's report: ``report/index.html`` (self-contained), ``summary.json``, the tables
-as CSV and the figures as PNG."""
+as CSV and the figures as PNG, each written atomically (a failed write, a full disk, leaves
+no truncated file under its name).
+
+The figures are a registry, :data:`FIGURES`: each a name (its PNG's file name), a builder
+from the scored run (:class:`ReportData`) to PNG bytes or None, and a caption. A new figure
+is one more entry. The estimands drawn come from the records: the per-channel panels show
+every estimand with one value per channel (whatever the transform families' parameters are
+called), the headline ones those of :data:`mmm_workbench.reports.contract.HEADLINE` present.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
-from mmm_workbench.reports import plotdata
+from mmm_workbench.reports.contract import atomic_write
 from mmm_workbench.reports.html import Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
 
-__all__ = ["ReportPaths", "build_report"]
+__all__ = ["FIGURES", "FigureSpec", "ReportData", "ReportPaths", "build_report"]
 
-PER_CHANNEL = (
-    "contribution_share", "contribution_total", "roas", "mroas", "saturation_beta",
-    "adstock_alpha", "saturation_lam",
+HEADLINE_METRICS = ("bias", "relative_bias", "rmse", "coverage_50", "coverage_90", "coverage_95")
+FIT_COLUMNS = (
+    "cell", "replicate", "status", "max_rhat", "min_ess_bulk", "divergences", "tune_s",
+    "draw_s", "error",
 )  # fmt: skip
-HEADLINE = ("contribution_share", "roas", "mroas")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,15 +49,104 @@ class ReportPaths:
     warnings: list[str]
 
 
-def _grid_axes(scenario: Path) -> list[list[str]] | None:
+@dataclass(frozen=True, kw_only=True)
+class ReportData:
+    """A scored run and what its figures need: the estimand and aggregate tables, the grid
+    (per-cell overrides, axes) and the estimand names taken from the records."""
+
+    scores: RunScores
+    aggregates: pd.DataFrame
+    overrides: dict[str, Any]
+    axes: list[list[str]] | None
+    headline: tuple[str, ...]
+    per_channel: tuple[str, ...]
+
+    @property
+    def estimands(self) -> pd.DataFrame:
+        """The estimand table (one row per fit and estimand coordinate)."""
+        return self.scores.estimands
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureSpec:
+    """One figure of the report: ``build`` returns PNG bytes, or None to leave it out."""
+
+    name: str
+    build: Callable[[ReportData], bytes | None]
+    caption: str
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec(
+        name="recovery",
+        build=lambda d: fig.recovery_scatter(d.estimands, d.per_channel),
+        caption="True value against posterior mean with 90% intervals, every replicate and "
+        "channel.",
+    ),
+    FigureSpec(
+        name="shares",
+        build=lambda d: fig.share_true_vs_estimated(plotdata.share_frame(d.estimands)),
+        caption="Contribution share per channel: mean truth and mean estimate over replicates.",
+    ),
+    FigureSpec(
+        name="coverage",
+        build=lambda d: fig.coverage_vs_nominal(plotdata.coverage_frame(d.aggregates)),
+        caption="Coverage of central intervals at 50/80/90/95% against nominal.",
+    ),
+    FigureSpec(
+        name="bias_axes",
+        build=lambda d: fig.bias_along_axis(
+            plotdata.axis_frame(d.aggregates, d.overrides, d.headline, axes=d.axes)
+        ),
+        caption="Bias of the headline estimands along each grid axis.",
+    ),
+    FigureSpec(
+        name="z_contraction",
+        build=lambda d: fig.z_vs_contraction(d.estimands, d.per_channel),
+        caption="Posterior z-score against posterior contraction.",
+    ),
+    FigureSpec(
+        name="sbc_ranks",
+        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands)),
+        caption="SBC rank histograms, pooled over cells and channels.",
+    ),
+    FigureSpec(
+        name="sbc_ecdf",
+        build=lambda d: fig.sbc_ecdf_differences(sbc_ecdf(d.estimands, estimands=list(d.headline))),
+        caption="SBC ECDF differences with simultaneous 95% bands.",
+    ),
+    FigureSpec(
+        name="response",
+        build=lambda d: fig.response_curves(plotdata.curve_frame(d.estimands)),
+        caption="Response curves: truth against the posterior, replicate 0 of each cell.",
+    ),
+)
+"""The report's figures, in page order."""
+
+
+def _grid_axes(scenario_text: str) -> list[list[str]] | None:
     """The run's grid axes, each a list of paths (several for a ``[[grid.zip]]`` axis), from
-    the scenario text the run directory keeps; None when it is missing or unreadable."""
+    the scenario text the run directory keeps; None when it is unreadable."""
     try:
-        grid = tomllib.loads(scenario.read_text()).get("grid", {})
-    except (OSError, tomllib.TOMLDecodeError):
+        grid = tomllib.loads(scenario_text).get("grid", {})
+    except tomllib.TOMLDecodeError:
         return None
     axes = [[str(path)] for path in grid if path != "zip"]
     return axes + [[str(path) for path in zipped] for zipped in grid.get("zip", [])]
+
+
+def _description(scenario_text: str) -> str:
+    try:
+        return str(tomllib.loads(scenario_text).get("description", ""))
+    except tomllib.TOMLDecodeError:
+        return ""
+
+
+def _scenario_text(run_dir: Path) -> str:
+    try:
+        return (run_dir / contract.SCENARIO_FILE).read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
@@ -61,7 +161,10 @@ def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
             f"{failed.iloc[0]['error']}"
         )
     if len(corrupt):
-        errors.append(f"{len(corrupt)} fit records could not be read and were skipped")
+        errors.append(
+            f"{len(corrupt)} fit records could not be read and were skipped; first: "
+            f"{corrupt.iloc[0]['error']}"
+        )
     ok = fits[fits["status"] == "ok"]
     if "divergences" in ok and (ok["divergences"].fillna(0) > 0).any():
         n = int((ok["divergences"].fillna(0) > 0).sum())
@@ -72,10 +175,11 @@ def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
-def _headline(agg: pd.DataFrame) -> pd.DataFrame:
-    metrics = ("bias", "relative_bias", "rmse", "coverage_50", "coverage_90", "coverage_95")
+def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
     d = agg[
-        agg["estimand"].isin(HEADLINE) & agg["metric"].isin(metrics) & ~agg["pooled"].astype(bool)
+        agg["estimand"].isin(headline)
+        & agg["metric"].isin(HEADLINE_METRICS)
+        & ~agg["pooled"].astype(bool)
     ]
     d = d.assign(
         text=[
@@ -88,7 +192,104 @@ def _headline(agg: pd.DataFrame) -> pd.DataFrame:
     )
     wide.columns.name = None
     return wide.reset_index()[
-        ["cell_label", "estimand", "coords", *[m for m in metrics if m in wide]]
+        ["cell_label", "estimand", "coords", *[m for m in HEADLINE_METRICS if m in wide]]
+    ]
+
+
+def report_data(scores: RunScores, scenario_text: str) -> ReportData:
+    """What the figures and tables of a scored run's report are built from."""
+    cells = scores.run.manifest.get("cells", {})
+    est = scores.estimands
+    present = set(est["estimand"])
+    return ReportData(
+        scores=scores,
+        aggregates=aggregate_table(scores),
+        overrides={c: info.get("overrides", []) for c, info in cells.items()},
+        axes=_grid_axes(scenario_text),
+        headline=tuple(e for e in contract.HEADLINE if e in present),
+        per_channel=tuple(plotdata.channel_estimands(est)),
+    )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _write_bytes(data: bytes, path: Path) -> None:
+    path.write_bytes(data)
+
+
+def _write_tables(out_dir: Path, data: ReportData) -> dict[str, Path]:
+    tables = {
+        "estimands": data.estimands,
+        "fits": data.scores.fits,
+        "aggregates": data.aggregates,
+    }
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = out_dir / f"{name}.csv"
+        atomic_write(paths[name], partial(_write_csv, frame))
+    return paths
+
+
+def _figures(out_dir: Path, data: ReportData) -> tuple[dict[str, Path], list[tuple[bytes, str]]]:
+    paths, shown = {}, []
+    for spec in FIGURES:
+        png = spec.build(data)
+        if png is None:
+            continue
+        paths[spec.name] = out_dir / "figures" / f"{spec.name}.png"
+        atomic_write(paths[spec.name], partial(_write_bytes, png))
+        shown.append((png, spec.caption))
+    return paths, shown
+
+
+def _metadata(scores: RunScores) -> dict[str, Any]:
+    manifest = scores.run.manifest
+    counts = scores.fits["status"].value_counts().to_dict()
+    backends = (
+        ", ".join(sorted(set(scores.fits["backend"].dropna().astype(str))))
+        if "backend" in scores.fits
+        else ""
+    )
+    return {
+        "scenario": manifest.get("scenario", ""),
+        "cells": len(manifest.get("cells", {})),
+        "replicates": manifest.get("replicates", ""),
+        "fits": ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
+        "backend": backends,
+        "started": manifest.get("started", ""),
+        "finished": manifest.get("finished", ""),
+        "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),
+    }
+
+
+def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Section]:
+    fits = data.scores.fits
+    cells = pd.DataFrame(
+        [
+            {"cell": c, "grid": info.get("label", "")}
+            for c, info in data.scores.run.manifest.get("cells", {}).items()
+        ]
+    )
+    return [
+        Section(
+            title="Headline: recovery of shares, ROAS and mROAS",
+            text="Per cell and channel, each measure with its Monte Carlo standard error.",
+            tables=[
+                (
+                    _headline(data.aggregates, data.headline),
+                    "bias, relative bias, RMSE and coverage",
+                ),
+                (cells, "grid cells"),
+            ],
+        ),
+        Section(title="Figures", figures=figures),
+        Section(
+            title="Fits",
+            tables=[(fits[[c for c in FIT_COLUMNS if c in fits]], "one row per fit")],
+        ),
+        Section(title="All measures", tables=[(data.aggregates, "aggregates.csv")]),
     ]
 
 
@@ -104,130 +305,30 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
 
     Raises
     ------
-    mmm_workbench.reports.records.RunError
-        Not a run directory, or a run without a single record.
+    mmm_workbench.reports.rundir.RunError
+        Not a run directory, another format version, or a run without a single record.
     """
-    scores = score_run(run_dir)
-    agg = aggregate_table(scores)
-    out_dir = Path(out) if out is not None else Path(run_dir) / "report"
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = json.loads((Path(run_dir) / "manifest.json").read_text())
-    overrides = {c: info.get("overrides", []) for c, info in manifest.get("cells", {}).items()}
-    axes = _grid_axes(Path(run_dir) / "scenario.toml")
-
-    tables = {"estimands": scores.estimands, "fits": scores.fits, "aggregates": agg}
-    table_paths = {}
-    for name, frame in tables.items():
-        table_paths[name] = out_dir / f"{name}.csv"
-        frame.to_csv(table_paths[name], index=False)
-    summary = summary_json(scores)
+    root = Path(run_dir)
+    scores = score_run(root)
+    scenario_text = _scenario_text(root)
+    data = report_data(scores, scenario_text)
+    out_dir = Path(out) if out is not None else root / contract.REPORT_DIR
+    table_paths = _write_tables(out_dir, data)
     summary_path = out_dir / "summary.json"
-    summary_path.write_text(json.dumps(summary, indent=2, default=str))
-
-    est = scores.estimands
-    ecdf = sbc_ecdf(est, estimands=list(HEADLINE))
-    made = {
-        "recovery": (
-            fig.recovery_scatter(est, PER_CHANNEL),
-            "True value against posterior mean with 90% intervals, every replicate and channel.",
-        ),
-        "shares": (
-            fig.share_true_vs_estimated(plotdata.share_frame(est)),
-            "Contribution share per channel: mean truth and mean estimate over replicates.",
-        ),
-        "coverage": (
-            fig.coverage_vs_nominal(plotdata.coverage_frame(agg)),
-            "Coverage of central intervals at 50/80/90/95% against nominal.",
-        ),
-        "bias_axes": (
-            fig.bias_along_axis(plotdata.axis_frame(agg, overrides, HEADLINE, axes=axes)),
-            "Bias of the headline estimands along each grid axis.",
-        ),
-        "z_contraction": (
-            fig.z_vs_contraction(est, PER_CHANNEL),
-            "Posterior z-score against posterior contraction.",
-        ),
-        "sbc_ranks": (
-            fig.rank_histograms(plotdata.rank_histogram_frame(est)),
-            "SBC rank histograms, pooled over cells and channels.",
-        ),
-        "sbc_ecdf": (
-            fig.sbc_ecdf_differences(ecdf),
-            "SBC ECDF differences with simultaneous 95% bands.",
-        ),
-        "response": (
-            fig.response_curves(plotdata.curve_frame(est)),
-            "Response curves: truth against the posterior, replicate 0 of each cell.",
-        ),
-    }
-    figure_paths, figures = {}, []
-    for name, (png, caption) in made.items():
-        if png is None:
-            continue
-        figure_paths[name] = out_dir / "figures" / f"{name}.png"
-        figure_paths[name].write_bytes(png)
-        figures.append((png, caption))
-
+    summary = json.dumps(summary_json(scores), indent=2, default=str)
+    atomic_write(summary_path, lambda p: p.write_text(summary))
+    figure_paths, figures = _figures(out_dir, data)
     errors, warnings = _warnings(scores)
-    counts = scores.fits["status"].value_counts().to_dict()
-    metadata = {
-        "scenario": manifest.get("scenario", ""),
-        "cells": len(manifest.get("cells", {})),
-        "replicates": manifest.get("replicates", ""),
-        "fits": ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
-        "backend": ", ".join(sorted(set(scores.fits["backend"].dropna().astype(str))))
-        if "backend" in scores.fits
-        else "",
-        "started": manifest.get("started", ""),
-        "finished": manifest.get("finished", ""),
-        "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),
-    }
-    cells = pd.DataFrame(
-        [
-            {"cell": c, "grid": info.get("label", "")}
-            for c, info in manifest.get("cells", {}).items()
-        ]
-    )
-    fit_cols = [
-        c
-        for c in (
-            "cell",
-            "replicate",
-            "status",
-            "max_rhat",
-            "min_ess_bulk",
-            "divergences",
-            "tune_s",
-            "draw_s",
-            "error",
-        )
-        if c in scores.fits
-    ]
-    sections = [
-        Section(
-            title="Headline: recovery of shares, ROAS and mROAS",
-            text="Per cell and channel, each measure with its Monte Carlo standard error.",
-            tables=[
-                (_headline(agg), "bias, relative bias, RMSE and coverage"),
-                (cells, "grid cells"),
-            ],
-        ),
-        Section(title="Figures", figures=figures),
-        Section(title="Fits", tables=[(scores.fits[fit_cols], "one row per fit")]),
-        Section(title="All measures", tables=[(agg, "aggregates.csv")]),
-    ]
-    scenario_text = (Path(run_dir) / "scenario.toml").read_text()
-    description = _description(scenario_text)
     page = render_report(
-        title=f"{manifest.get('scenario', 'run')}: recovery report",
-        description=description,
-        metadata=metadata,
+        title=f"{scores.run.manifest.get('scenario', 'run')}: recovery report",
+        description=_description(scenario_text),
+        metadata=_metadata(scores),
         warnings=warnings,
         errors=errors,
-        sections=sections,
+        sections=_sections(data, figures),
     )
     html_path = out_dir / "index.html"
-    html_path.write_text(page)
+    atomic_write(html_path, lambda p: p.write_text(page))
     return ReportPaths(
         html=html_path,
         summary=summary_path,
@@ -235,12 +336,3 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
         figures=figure_paths,
         warnings=errors + warnings,
     )
-
-
-def _description(scenario_text: str) -> str:
-    import tomllib
-
-    try:
-        return str(tomllib.loads(scenario_text).get("description", ""))
-    except tomllib.TOMLDecodeError:
-        return ""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from reports_stubs import healthy, record_tree, stub_values, write_stub_run
 
 from mmm_workbench.recover.cli import main
-from mmm_workbench.reports.report import build_report
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.reports import figures, report
+from mmm_workbench.reports.report import FIGURES, build_report
 
 
 def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
@@ -24,17 +30,23 @@ def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
     assert {"aggregates", "fits", "cells"} <= set(summary)
     for name in ("estimands", "fits", "aggregates"):
         assert paths.tables[name].stat().st_size > 0
+    assert len({f.name for f in FIGURES}) == len(FIGURES)
+    for name, path in paths.figures.items():
+        spec = next(f for f in FIGURES if f.name == name)
+        assert path == small_run / "report" / "figures" / f"{name}.png"
+        assert spec.caption in page
 
 
 def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
     fail = small_run / "failures" / "a" / "6.json"
     fail.parent.mkdir(parents=True)
     fail.write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom"}))
-    (small_run / "fits" / "b" / "2.arrow").write_bytes(b"not an Arrow file")
+    corrupt = small_run / "fits" / "b" / "2.arrow"
+    corrupt.write_bytes(b"not an Arrow file")
     paths = build_report(small_run)
     page = paths.html.read_text()
     assert "1 of" in page and "RuntimeError: boom" in page
-    assert "could not be read and were skipped" in page
+    assert "could not be read and were skipped" in page and str(corrupt) in page
     assert page.index("class='error'") < page.index("<h2>")
 
 
@@ -61,3 +73,77 @@ def test_cli_rejects_a_directory_that_is_not_a_run(
 ) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def _rewrite(run: Path, cell: str, replicate: int, **attrs: object) -> Path:
+    """Rewrite one stub record through the public writer with some attributes replaced."""
+    values = stub_values("calibrated", np.random.default_rng(replicate), 50)
+    tree = record_tree(cell, cell, replicate, values, healthy(replicate))
+    tree.attrs.update(attrs)
+    return RunStore(run).write_record(cell, replicate, tree)
+
+
+def test_a_bad_attribute_in_one_record_does_not_stop_the_report(
+    small_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "FIGURES", ())  # figures are not what this is about
+    not_json = _rewrite(small_run, "b", 3, diagnostics="{'max_rhat': 1.0")
+    array = _rewrite(small_run, "a", 1, timings=np.array([0.5, 1.5]))
+    paths = build_report(small_run)
+    fits = pd.read_csv(paths.tables["fits"]).set_index(["cell", "replicate"])
+    assert fits.loc[("b", 3), "status"] == fits.loc[("a", 1), "status"] == "corrupt"
+    assert "'diagnostics' is not JSON" in fits.loc[("b", 3), "error"]
+    assert str(array) in fits.loc[("a", 1), "error"]
+    assert (fits["status"] == "ok").sum() == 10
+    page = paths.html.read_text()
+    assert "2 fit records could not be read and were skipped" in page
+    assert str(array) in page or str(not_json) in page
+
+
+def test_parameter_panels_come_from_the_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weibull adstock and Hill saturation: parameters the default families do not have."""
+    params = ("adstock_lam", "adstock_k", "saturation_slope", "saturation_kappa")
+    run = write_stub_run(
+        tmp_path / "run", {"c": "calibrated"}, replicates=4, draws=30, params=params
+    )
+    drawn: dict[str, list[str]] = {}
+
+    def spy(name: str):  # type: ignore[no-untyped-def]
+        real = getattr(figures, name)
+
+        def wrapper(table: pd.DataFrame, estimands: list[str], *args: object) -> bytes | None:
+            drawn[name] = list(estimands)
+            return real(table, estimands, *args)  # type: ignore[no-any-return]
+
+        return wrapper
+
+    for name in ("recovery_scatter", "z_vs_contraction"):
+        monkeypatch.setattr(figures, name, spy(name))
+    drawing = [f for f in FIGURES if f.name in ("recovery", "z_contraction")]
+    monkeypatch.setattr(report, "FIGURES", tuple(drawing))
+    paths = build_report(run)
+    expected = ["roas", "contribution_share", *params]  # one value per channel, record order
+    assert drawn == {"recovery_scatter": expected, "z_vs_contraction": expected}
+    assert "recovery" in paths.figures
+
+
+def test_report_outputs_are_written_atomically(
+    small_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk in the middle of a table leaves the previous report's file whole."""
+    previous = small_run / "report" / "estimands.csv"
+    previous.parent.mkdir()
+    previous.write_text("cell,estimand\na,roas\n")
+    real = pd.DataFrame.to_csv
+
+    def disk_full(self: pd.DataFrame, path: Path, **kwargs: object) -> None:
+        real(self.head(3), path, **kwargs)  # type: ignore[arg-type]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        build_report(small_run)
+    assert previous.read_text() == "cell,estimand\na,roas\n"
+    assert [p.name for p in previous.parent.iterdir()] == ["estimands.csv"]  # no temporaries
