@@ -217,6 +217,43 @@ def _align(
     return np.take(values, order, axis=axis)
 
 
+def _group_column(
+    dataset: xr.Dataset,
+    name: str,
+    dims: tuple[str, ...],
+    labels: dict[str, NDArray[Any]],
+    draws: int | None,
+    where: str,
+) -> NDArray[np.float64]:
+    """One variable's rows of a group's column: ``(k, draws)`` for a drawn group, ``(k,)``
+    for the truth, NaN where the group does not hold the variable."""
+    k = math.prod(labels[d].size for d in dims)
+    if name not in dataset.data_vars:
+        return np.full((k,) if draws is None else (k, draws), np.nan)
+    lead = () if draws is None else (SAMPLE,)
+    var = dataset[name]
+    if set(var.dims) != {*lead, *dims}:
+        raise ValueError(f"{where} has dims {var.dims}, expected {(*lead, *dims)}")
+    values = np.asarray(var.transpose(*lead, *dims).values, dtype=np.float64)
+    for axis, dim in enumerate(dims, start=len(lead)):
+        own = _labels(dataset, dim, values.shape[axis])
+        values = _align(values, axis, own, labels[dim], where)
+    return values.reshape(k) if draws is None else values.reshape(draws, k).T
+
+
+def _coordinate_column(dim: str, labels: NDArray[Any], variables: list[dict[str, Any]]) -> pa.Array:
+    """Each row's label along ``dim``; null in the rows of variables without ``dim``."""
+    index = []
+    for v in variables:
+        k = math.prod(v["shape"])
+        if dim in v["dims"]:
+            index.append(np.unravel_index(np.arange(k), v["shape"])[v["dims"].index(dim)])
+        else:
+            index.append(np.full(k, -1))
+    rows = np.concatenate(index) if index else np.zeros(0, dtype=np.int64)
+    return pa.array(labels).take(pa.array(rows, mask=rows < 0))
+
+
 def encode_record(tree: xr.DataTree) -> pa.Table:
     """A record tree as the contract's Arrow table.
 
@@ -234,59 +271,35 @@ def encode_record(tree: xr.DataTree) -> pa.Table:
     for needed in (POSTERIOR, TRUTH):
         if needed not in groups:
             raise ValueError(f"a fit record needs a /{needed} group")
-    names = list(dict.fromkeys(str(n) for ds in groups.values() for n in ds.data_vars))
-    labels: dict[str, NDArray[Any]] = {}
-    variables: list[dict[str, Any]] = []
-    columns: dict[str, list[NDArray[np.float64]]] = {g: [] for g in groups}
     draws = {g: int(ds.sizes.get(SAMPLE, 0)) for g, ds in groups.items() if g in _DRAWN}
     for group, count in draws.items():
         if count == 0:
             raise ValueError(f"/{group} has no {SAMPLE!r} draws")
-    for name in names:
+    labels: dict[str, NDArray[Any]] = {}
+    variables: list[dict[str, Any]] = []
+    columns: dict[str, list[NDArray[np.float64]]] = {g: [] for g in groups}
+    for name in dict.fromkeys(str(n) for ds in groups.values() for n in ds.data_vars):
         holders = [g for g in groups if name in groups[g].data_vars]
         first = groups[holders[0]][name]
         dims = tuple(str(d) for d in first.dims if d != SAMPLE)
-        shape = tuple(int(first.sizes[d]) for d in dims)
-        for dim, size in zip(dims, shape, strict=True):
-            labels.setdefault(dim, _labels(groups[holders[0]], dim, size))
-        k = math.prod(shape)
+        for dim in dims:
+            labels.setdefault(dim, _labels(groups[holders[0]], dim, int(first.sizes[dim])))
         for group, dataset in groups.items():
-            lead = (SAMPLE,) if group in _DRAWN else ()
-            if name not in dataset.data_vars:
-                nan = np.full((k, draws[group]) if lead else (k,), np.nan)
-                columns[group].append(nan)
-                continue
-            var = dataset[name]
-            if set(var.dims) != {*lead, *dims}:
-                raise ValueError(f"/{group}/{name} has dims {var.dims}, expected {(*lead, *dims)}")
-            values = np.asarray(var.transpose(*lead, *dims).values, dtype=np.float64)
-            for axis, dim in enumerate(dims, start=len(lead)):
-                own = _labels(dataset, dim, values.shape[axis])
-                values = _align(values, axis, own, labels[dim], f"/{group}/{name}")
-            columns[group].append(values.reshape(draws[group], k).T if lead else values.reshape(k))
+            column = _group_column(
+                dataset, name, dims, labels, draws.get(group), f"/{group}/{name}"
+            )
+            columns[group].append(column)
+        shape = tuple(int(first.sizes[d]) for d in dims)
         variables.append({"name": name, "dims": dims, "shape": shape, "groups": holders})
-    rows = sum(math.prod(v["shape"]) for v in variables)
-    arrays: dict[str, pa.Array] = {
-        ESTIMAND_COLUMN: pa.array(
-            np.repeat(np.array(names, dtype=object), [math.prod(v["shape"]) for v in variables])
-            if names
-            else np.zeros(0, dtype=object),
-            type=pa.string(),
-        )
+    sizes = [math.prod(v["shape"]) for v in variables]
+    names = np.array([v["name"] for v in variables], dtype=object)
+    arrays = {ESTIMAND_COLUMN: pa.array(np.repeat(names, sizes), type=pa.string())}
+    arrays |= {
+        dim: _coordinate_column(dim, dim_labels, variables) for dim, dim_labels in labels.items()
     }
-    for dim, dim_labels in labels.items():
-        index = np.full(rows, -1, dtype=np.int64)
-        start = 0
-        for v in variables:
-            k = math.prod(v["shape"])
-            if dim in v["dims"]:
-                grid = np.unravel_index(np.arange(k), v["shape"])
-                index[start : start + k] = grid[v["dims"].index(dim)]
-            start += k
-        arrays[dim] = pa.array(dim_labels).take(pa.array(index, mask=index < 0))
     for group, parts in columns.items():
-        if group in _DRAWN:
-            flat = np.concatenate(parts, axis=0) if parts else np.zeros((0, draws[group]))
+        if group in draws:
+            flat = np.concatenate(parts) if parts else np.zeros((0, draws[group]))
             arrays[group] = pa.FixedSizeListArray.from_arrays(
                 pa.array(flat.reshape(-1)), draws[group]
             )
