@@ -118,10 +118,11 @@ def counterfactual_plans(
     Every plan changes one channel's planned spend in the training window (periods
     ``0..train-1``) and leaves every other period as planned. The list: each channel
     switched off, each channel +1%, each channel times each response multiplier
-    (``2C + C*M`` plans), then, when the data has periods after the training window,
+    (``2C + C*M`` plans), then, when ``planned`` has periods after the training window,
     each channel switched off in every period (``C`` more, for the per-period
-    ``channel_total_effect``). ``rows`` selects a part of the list (all by default), so
-    a long list is built and re-simulated a batch at a time.
+    ``channel_total_effect``; :func:`counterfactual_truth` asks for them only when the data
+    has a holdout). ``rows`` selects a part of the list (all by default), so a long list is
+    built and re-simulated a batch at a time.
     """
     n_ch = planned.shape[0]
     n_m = len(multipliers)

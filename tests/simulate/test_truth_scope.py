@@ -328,3 +328,31 @@ def test_a_channel_without_training_spend(monkeypatch: pytest.MonkeyPatch) -> No
     np.testing.assert_array_equal(group["channel_contribution"][:30], 0.0)
     search = tree["truth"].sel(channel="search")
     assert np.isfinite(float(search["roas"])) and float(search["roas"]) > 0
+
+
+@pytest.mark.parametrize("train", [6, 10])
+def test_counterfactual_plan_list(train: int) -> None:
+    """Each channel off in the training window, +1% there, times each multiplier there,
+    then (only with a holdout) off in every period; nothing else changes."""
+    from mmm_workbench.simulate.truth import counterfactual_plans
+
+    planned = np.arange(1.0, 21.0).reshape(2, 10)
+    mults = np.array([0.0, 0.5, 2.0])
+    plans = counterfactual_plans(planned, mults, train)
+    expected = []
+    for factor in [0.0, 1.01, *mults]:
+        for c in range(2):
+            p = planned.copy()
+            p[c, :train] *= factor
+            expected.append((c, factor, p))
+    order = [0, 1, 2, 3] + [4 + 2 * m + c for c in range(2) for m in range(3)]
+    wanted = [expected[i][2] for i in order]
+    if train < 10:
+        for c in range(2):
+            p = planned.copy()
+            p[c] = 0.0
+            wanted.append(p)
+    np.testing.assert_array_equal(plans, np.stack(wanted))
+    np.testing.assert_array_equal(
+        counterfactual_plans(planned, mults, train, range(3, 5)), plans[3:5]
+    )
