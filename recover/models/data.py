@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from mmm_workbench.reports.contract import ESTIMANDS  # the names every model produces
 from mmm_workbench.scenarios.spec import ModelSpec
 
 __all__ = [
@@ -28,20 +29,6 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
-
-ESTIMANDS = (
-    "channel_contribution",
-    "baseline",
-    "contribution_total",
-    "contribution_share",
-    "roas",
-    "mroas",
-    "response",
-    "saturation_beta",
-    "sigma",
-)
-"""Estimands every model produces (plus ``adstock_*`` / ``saturation_*`` parameters where the
-model's family matches the data's)."""
 
 
 def _scale(values: Array, axis: int | None = None) -> Array:
