@@ -174,11 +174,17 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
-    from mmm_workbench.reports.gate import check
+    from mmm_workbench.reports.gate import check, default_rules_path
 
+    if args.print_rules:
+        sys.stdout.write(default_rules_path().read_text())
+        return 0
+    if args.run_dir is None:
+        raise ValueError("check: give a run directory (or --print-rules)")
     result = check(args.run_dir, args.rules, args.baseline)
+    for line in result.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if result.passed:
-        console.print(f"[green]passed[/]: {result.checked} checks of {args.rules}")
         return 0
     table = Table(title=f"failed: {len(result.failures)} of {result.checked} checks")
     for rule in dict.fromkeys(result.failures["rule"].astype(str)):
@@ -226,8 +232,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=_report)
 
     chk = sub.add_parser("check", help="pass/fail gate: judge a run against rules (exit 0/1)")
-    chk.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
-    chk.add_argument("--rules", required=True, type=Path, help="rules TOML file")
+    chk.add_argument("run_dir", type=Path, nargs="?", help="a run directory written by 'run'")
+    chk.add_argument("--rules", type=Path, help="rules TOML file (default: the shipped rule set)")
+    chk.add_argument(
+        "--print-rules", action="store_true", help="print the default rule set, to copy and edit"
+    )
     chk.add_argument("--baseline", type=Path, help="a summary.json to compare against")
     chk.set_defaults(func=_check)
     return parser

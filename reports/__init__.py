@@ -3,7 +3,7 @@
 Reads fit records from disk and never imports pymc or pytensor.
 """
 
-from mmm_workbench.reports.gate import GateResult, assert_recovery, check, load_rules
+from mmm_workbench.reports.gate import assert_recovery, check, load_rules
 from mmm_workbench.reports.records import RecordError, read_record
 from mmm_workbench.reports.rundir import RunError, open_run
 from mmm_workbench.reports.sbc import sbc_ecdf, sbc_uniformity
@@ -15,16 +15,18 @@ from mmm_workbench.reports.tables import (
     score_run,
     summary_json,
 )
+from mmm_workbench.reports.verdict import Verdict, evaluate
 
 __all__ = [
-    "GateResult",
     "RecordError",
     "RunError",
     "RunScores",
+    "Verdict",
     "aggregate_table",
     "assert_recovery",
     "check",
     "estimand_table",
+    "evaluate",
     "fit_table",
     "load_rules",
     "open_run",

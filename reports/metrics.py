@@ -23,21 +23,26 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 __all__ = [
+    "INTERVALS",
     "LEVELS",
     "Estimate",
     "absolute",
     "bias",
     "central_interval",
+    "clustered_mean",
     "coverage",
     "crps_draws",
     "empirical_se",
+    "hdi_covers",
     "hdi_interval",
+    "interval_column",
     "interval_score",
     "jeffreys_interval",
     "level_name",
     "mean_estimate",
     "model_se",
     "posterior_contraction",
+    "prior_overlap",
     "proportion",
     "relative_bias",
     "rmse",
@@ -48,13 +53,41 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+IntervalKind = Literal["central", "hdi", "left", "right"]
 LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
 """Default central credible levels for coverage, width and interval score."""
+INTERVALS: tuple[str, ...] = ("central", "hdi", "left", "right")
+"""Kinds of credible interval: ``central`` (equal-tailed), ``hdi`` (highest density, open
+towards a support boundary it reaches), ``left`` (one-sided, ``(-inf, q_L]``: covers a
+truth on a lower boundary such as a delay of 0) and ``right`` (``[q_(1-L), inf)``)."""
 
 
 def level_name(level: float) -> str:
     """``0.9 -> "90"``, ``0.975 -> "97.5"``: the suffix of ``coverage_90`` etc."""
     return f"{100 * level:g}"
+
+
+def interval_column(stat: str, kind: str, level: float) -> str:
+    """Column or metric name of an interval statistic.
+
+    Parameters
+    ----------
+    stat
+        ``lower``, ``upper``, ``covered``, ``width``, ``interval_score`` (columns) or
+        ``coverage`` (the metric).
+    kind
+        One of :data:`INTERVALS`; central intervals carry no kind in the name.
+    level
+        The credible level.
+
+    Returns
+    -------
+    str
+        ``covered_90`` (central), ``covered_hdi_90``, ``coverage_left_99``, ...
+    """
+    return (
+        f"{stat}_{level_name(level)}" if kind == "central" else f"{stat}_{kind}_{level_name(level)}"
+    )
 
 
 # ---------------------------------------------------------------- one fit: summaries
@@ -72,13 +105,32 @@ def _central_sorted(x: FloatArray, level: float) -> tuple[FloatArray, FloatArray
     return _quantile_sorted(x, (1 - level) / 2), _quantile_sorted(x, (1 + level) / 2)
 
 
-def _hdi_sorted(x: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+def _hdi_window(
+    x: FloatArray, level: float
+) -> tuple[FloatArray, FloatArray, NDArray[np.intp], int]:
     n = x.shape[0]
     inc = min(int(np.floor(level * n)), n - 1)
-    start = np.argmin(x[inc:] - x[: n - inc], axis=0)[None]
-    lower = np.take_along_axis(x[: n - inc], start, axis=0)[0]
-    upper = np.take_along_axis(x[inc:], start, axis=0)[0]
+    start = np.argmin(x[inc:] - x[: n - inc], axis=0)
+    lower = np.take_along_axis(x[: n - inc], start[None], axis=0)[0]
+    upper = np.take_along_axis(x[inc:], start[None], axis=0)[0]
+    return lower, upper, start, n - inc - 1
+
+
+def _hdi_sorted(x: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
+    lower, upper, _, _ = _hdi_window(x, level)
     return lower, upper
+
+
+def _hdi_covers(
+    x: FloatArray, y: FloatArray, level: float
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """HDI bounds and coverage, the interval open towards a support boundary it reaches."""
+    lower, upper, start, last = _hdi_window(x, level)
+    slack = last // 10  # the densest window leaves at most a tenth of what it excludes ...
+    open_low = (start <= slack) & (last > 0)  # ... below it: the density is piled at the bottom
+    open_high = (start >= last - slack) & (last > 0)  # ... or at the top
+    covered = (open_low | (lower <= y)) & (open_high | (y <= upper))
+    return lower, upper, covered
 
 
 def _crps_sorted(x: FloatArray, y: FloatArray) -> FloatArray:
@@ -101,6 +153,24 @@ def central_interval(draws: ArrayLike, level: float) -> tuple[FloatArray, FloatA
 def hdi_interval(draws: ArrayLike, level: float) -> tuple[FloatArray, FloatArray]:
     """Shortest interval holding ``floor(level * S)`` draw gaps along axis 0 (as ArviZ's HDI)."""
     return _hdi_sorted(_sorted(draws), level)
+
+
+def hdi_covers(draws: ArrayLike, truth: ArrayLike, level: float) -> NDArray[np.bool_]:
+    """Whether the ``level`` HDI of ``draws`` ``(sample, k)`` covers ``truth`` ``(k,)``.
+
+    Notes
+    -----
+    An HDI that leaves at most a tenth of the draws it excludes below its lower bound
+    belongs to a density piled against the lower end of its draws: a posterior against a
+    support boundary (an adstock delay of 0, a share of 0). Its highest-density region
+    reaches that boundary, so the interval is open below (and likewise above): a truth on
+    the boundary, below every continuous draw, is covered. (A tenth, not none: with a
+    few hundred draws the shortest window starts a draw or two above the smallest by
+    chance.) A symmetric posterior excludes about half below and opens neither end; a
+    window spanning every draw (a single draw, ``level`` near 1) opens neither end.
+    """
+    x = _sorted(draws)
+    return _hdi_covers(x, np.asarray(truth, dtype=np.float64).reshape(x.shape[1]), level)[2]
 
 
 def crps_draws(draws: ArrayLike, y: ArrayLike) -> FloatArray:
@@ -149,17 +219,43 @@ def posterior_contraction(draws: ArrayLike, prior: ArrayLike | None) -> FloatArr
     return np.where(prior_var > 0, out, np.nan)
 
 
+def prior_overlap(draws: ArrayLike, prior: ArrayLike | None, level: float = 0.9) -> FloatArray:
+    """Share of the prior draws inside the posterior's central ``level`` interval; NaN
+    without prior draws.
+
+    Notes
+    -----
+    The overlap of posterior and prior that the identifiability verdict reads beside
+    :func:`posterior_contraction`: near ``level`` when the posterior is the prior (the data
+    taught nothing), near 0 when the data moved or narrowed it. Contraction alone misses a
+    posterior the data moved without narrowing; this share alone moves slowly with the
+    width (``0.75`` at half the prior's variance), so the verdict asks for both.
+    """
+    post = np.asarray(draws, dtype=np.float64)
+    if prior is None or np.shape(prior)[0] < 2 or post.shape[0] < 2:
+        return np.full(post.shape[1:], np.nan)
+    return _overlap_sorted(np.sort(post, axis=0), np.asarray(prior, dtype=np.float64), level)
+
+
+def _overlap_sorted(xs: FloatArray, p: FloatArray, level: float = 0.9) -> FloatArray:
+    lo, hi = _central_sorted(xs, level)
+    share = np.mean((p >= lo) & (p <= hi), axis=0)
+    return np.where(np.all(np.isfinite(p), axis=0), share, np.nan)
+
+
 def summary_columns(
     draws: ArrayLike,
     truth: ArrayLike,
     *,
     prior: ArrayLike | None = None,
     levels: Sequence[float] = LEVELS,
-    interval: Literal["central", "hdi"] = "central",
+    intervals: Sequence[str] = ("central",),
 ) -> dict[str, NDArray[Any]]:
-    """The columns of :func:`summarize_draws` as a dict of ``(k,)`` arrays."""
-    if interval not in ("central", "hdi"):
-        raise ValueError(f"interval = {interval!r}: must be 'central' or 'hdi'")
+    """The columns of :func:`summarize_draws` as a dict of ``(k,)`` arrays (a column of
+    ``prior`` that is not finite throughout stands for a quantity without prior draws)."""
+    unknown = [k for k in intervals if k not in INTERVALS]
+    if unknown:
+        raise ValueError(f"intervals = {unknown!r}: each must be one of {', '.join(INTERVALS)}")
     x = np.asarray(draws, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"draws must be (sample, k), got shape {x.shape}")
@@ -178,21 +274,47 @@ def summary_columns(
         "error": mean - y,
         "relative_error": np.where(np.isfinite(rel), rel, np.nan),
         "z": np.where(np.isfinite(z), z, np.nan),
-        "contraction": posterior_contraction(x, prior),
+        "contraction": np.full(y.shape, np.nan),
+        "prior_overlap": np.full(y.shape, np.nan),
         "crps": _crps_sorted(xs, y),
     }
-    bounds = _hdi_sorted if interval == "hdi" else _central_sorted
-    for level in levels:
-        name = level_name(level)
-        lo, hi = bounds(xs, level)
-        cols |= {
-            f"lower_{name}": lo,
-            f"upper_{name}": hi,
-            f"covered_{name}": (lo <= y) & (y <= hi),
-            f"width_{name}": hi - lo,
-            f"interval_score_{name}": interval_score(lo, hi, y, level),
-        }
+    if prior is not None and np.shape(prior)[0] >= 2 and x.shape[0] >= 2:
+        p = np.asarray(prior, dtype=np.float64)
+        prior_var = np.var(p, axis=0, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            contraction = 1.0 - sd**2 / prior_var
+        cols["contraction"] = np.where(prior_var > 0, contraction, np.nan)
+        cols["prior_overlap"] = _overlap_sorted(xs, p)
+    for kind in dict.fromkeys(intervals):
+        for level in levels:
+            cols |= _interval_columns(xs, y, kind, level)
     return cols
+
+
+def _interval_columns(
+    xs: FloatArray, y: FloatArray, kind: str, level: float
+) -> dict[str, NDArray[Any]]:
+    def col(stat: str) -> str:
+        return interval_column(stat, kind, level)
+
+    if kind == "left":
+        hi = _quantile_sorted(xs, level)
+        return {col("upper"): hi, col("covered"): y <= hi}
+    if kind == "right":
+        lo = _quantile_sorted(xs, 1 - level)
+        return {col("lower"): lo, col("covered"): lo <= y}
+    if kind == "hdi":
+        lo, hi, covered = _hdi_covers(xs, y, level)
+    else:
+        lo, hi = _central_sorted(xs, level)
+        covered = (lo <= y) & (y <= hi)
+    return {
+        col("lower"): lo,
+        col("upper"): hi,
+        col("covered"): covered,
+        col("width"): hi - lo,
+        col("interval_score"): interval_score(lo, hi, y, level),
+    }
 
 
 def summarize_draws(
@@ -201,23 +323,26 @@ def summarize_draws(
     *,
     prior: ArrayLike | None = None,
     levels: Sequence[float] = LEVELS,
-    interval: Literal["central", "hdi"] = "central",
+    intervals: Sequence[str] = ("central",),
 ) -> pd.DataFrame:
     """One row per quantity: the posterior summary of ``draws`` ``(sample, k)`` against
     ``truth`` ``(k,)``.
 
-    Columns: ``truth, mean, median, sd, error, relative_error, z, contraction, crps`` and
-    per level ``lower_L, upper_L, covered_L, width_L, interval_score_L`` (``L`` from
-    :func:`level_name`; the interval is central or the HDI).
+    Columns: ``truth, mean, median, sd, error, relative_error, z, contraction,
+    prior_overlap, crps`` and per interval kind (:data:`INTERVALS`) and level the columns
+    named by :func:`interval_column`: ``lower, upper, covered, width, interval_score``
+    (``lower_90``, ``covered_hdi_90``, ...); one-sided kinds have their finite bound and
+    ``covered`` only.
 
     Notes
     -----
     ``error = mean - truth``; ``relative_error = error / |truth|`` (NaN at zero truth);
     ``z = (mean - truth) / sd`` (posterior z-score); ``covered`` is ``lower <= truth <=
-    upper``; see :func:`crps_draws`, :func:`interval_score`, :func:`posterior_contraction`.
+    upper`` (for the HDI see :func:`hdi_covers`); see :func:`crps_draws`,
+    :func:`interval_score`, :func:`posterior_contraction`, :func:`prior_overlap`.
     """
     return pd.DataFrame(
-        summary_columns(draws, truth, prior=prior, levels=levels, interval=interval)
+        summary_columns(draws, truth, prior=prior, levels=levels, intervals=intervals)
     )
 
 
@@ -258,6 +383,34 @@ def mean_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:
         return Estimate(np.nan, np.nan, np.nan, np.nan, 0)
     mcse = float(a.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
     return _normal(float(a.mean()), mcse, n, ci_prob)
+
+
+def clustered_mean(x: ArrayLike, clusters: ArrayLike, ci_prob: float = 0.95) -> Estimate:
+    """Mean of the finite values of ``x`` with a cluster-robust MCSE and a normal interval.
+
+    Notes
+    -----
+    For values pooled over the coordinates of each replicate (a replicate is a cluster;
+    its coordinates are dependent), with ``S_c`` and ``N_c`` the sum and count of cluster
+    ``c``, ``m`` the mean and ``N`` the count: ``MCSE = sqrt(C / (C - 1) * sum_c (S_c -
+    m N_c)^2) / N`` (the sandwich estimator of a ratio mean), reducing to ``sd / sqrt(n)``
+    for clusters of one. ``n`` is the number of clusters. The interval is clipped to the
+    values' range for proportions in [0, 1].
+    """
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
+    g = np.asarray(clusters).reshape(-1)
+    keep = np.isfinite(a)
+    a, g = a[keep], g[keep]
+    if a.size == 0:
+        return Estimate(np.nan, np.nan, np.nan, np.nan, 0)
+    _, index = np.unique(g, return_inverse=True)
+    c = int(index.max()) + 1
+    mean = float(a.mean())
+    if c < 2:
+        return Estimate(mean, np.nan, np.nan, np.nan, c)
+    resid = np.bincount(index, weights=a - mean, minlength=c)
+    mcse = float(np.sqrt(c / (c - 1) * np.sum(resid**2)) / a.size)
+    return _normal(mean, mcse, c, ci_prob)
 
 
 def sd_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:

@@ -1,10 +1,13 @@
 """Tidy tables from a run directory.
 
 - :func:`estimand_table`: one row per (cell, replicate, estimand, coordinate) with the
-  truth, the posterior summary (:func:`mmm_workbench.reports.metrics.summarize_draws`) and the SBC
-  rank;
+  truth, the posterior summary (:func:`mmm_workbench.reports.metrics.summarize_draws`), the
+  rank of the truth and the estimand's family (:func:`estimand_family`); every
+  time-indexed estimand also gets its time mean, ``mean(<name>)``, as an estimand;
 - :func:`fit_table`: one row per fit with its status (``ok``, ``failed``, ``corrupt``),
   diagnostics and timings;
+- ``RunScores.correlations``: per fit, the posterior correlation of every pair of
+  parameters (of their logs where positive), for the identifiability verdict;
 - :func:`aggregate_table`: the performance measures per (cell, estimand, coordinate), and
   pooled over coordinates, plus fit-level measures and SBC p-values, in long form;
 - :func:`summary_json`: the aggregates and fit counts as a JSON-ready dict (``summary.json``,
@@ -29,8 +32,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from mmm_workbench.reports.aggregate import FIT_METRICS, fit_measures, performance_table
-from mmm_workbench.reports.metrics import LEVELS, posterior_contraction, summary_columns
+from mmm_workbench.reports.aggregate import (
+    FIT_METRICS,
+    Health,
+    fit_measures,
+    performance_table,
+)
+from mmm_workbench.reports.metrics import LEVELS, summary_columns
 from mmm_workbench.reports.records import FitRecord, RecordError, read_record
 from mmm_workbench.reports.rundir import Run, open_run
 from mmm_workbench.reports.sbc import rank_rng, sbc_rank, sbc_uniformity
@@ -38,12 +46,14 @@ from mmm_workbench.reports.sbc import rank_rng, sbc_rank, sbc_uniformity
 __all__ = [
     "AGGREGATE_COLUMNS",
     "DIAGNOSTICS",
+    "FAMILIES",
     "FIT_METRICS",
     "SBC_METRICS",
     "SUMMARY_VERSION",
     "TIMINGS",
     "RunScores",
     "aggregate_table",
+    "estimand_family",
     "estimand_table",
     "fit_counts",
     "fit_table",
@@ -60,25 +70,57 @@ DIAGNOSTICS = (
     "ebfmi", "step_size",
 )  # fmt: skip
 TIMINGS = ("compile_s", "tune_s", "draw_s", "post_s")
-SBC_METRICS = ("sbc_p_value", "sbc_p_holm")
+SBC_METRICS = ("uniformity_p", "uniformity_p_holm")
+"""Rank-uniformity p-values: raw per coordinate in the aggregates; ``uniformity_p_holm``
+is Holm-corrected over what a gate rule selects (:mod:`mmm_workbench.reports.gate`).
+They are SBC p-values only where the cell's truth was drawn per replicate
+(:func:`mmm_workbench.reports.sbc.truth_design`)."""
+FAMILIES = ("parameter", "derived", "series", "summary", "curve")
+"""Estimand families (:func:`estimand_family`)."""
+TIME_DIMS = ("date",)
 RunLike = str | Path | Run
+CORRELATION_COLUMNS = ["cell", "replicate", "a", "b", "corr", "log"]
+
+
+def estimand_family(name: str, dims: Sequence[str]) -> str:
+    """The family of an estimand, by its name and dimensions.
+
+    ``series``: indexed by time (a ``date`` dimension: per-date contributions, the
+    baseline); ``summary``: the time mean of a series (``mean(<name>)``, added by
+    :func:`score_run`); ``parameter``: a model parameter (``sigma``, ``adstock_*``,
+    ``saturation_*``); ``curve``: the response curve (``response``, over spend
+    multipliers); ``derived``: the rest (ROAS, mROAS, contribution shares and totals).
+    """
+    if any(d in TIME_DIMS for d in dims):
+        return "series"
+    if name.startswith("mean(") and name.endswith(")"):
+        return "summary"
+    if name == "sigma" or name.startswith(("adstock_", "saturation_")):
+        return "parameter"
+    if name == "response" or "multiplier" in dims:
+        return "curve"
+    return "derived"
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunScores:
-    """A scored run: the estimand and fit tables and the options that made them."""
+    """A scored run: the estimand, fit and parameter-correlation tables and the options
+    that made them."""
 
     run: Run
     estimands: pd.DataFrame
     fits: pd.DataFrame
     options: dict[str, Any] = field(default_factory=dict)
+    correlations: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=CORRELATION_COLUMNS)
+    )
 
 
 def score_run(
     run: RunLike,
     *,
     levels: Sequence[float] = LEVELS,
-    interval: Literal["central", "hdi"] = "central",
+    intervals: Sequence[str] = ("central",),
     n_ranks: int = 100,
     seed: int = 0,
     estimands: Sequence[str] | None = None,
@@ -91,8 +133,9 @@ def score_run(
         A run directory (or an opened :class:`mmm_workbench.reports.rundir.Run`).
     levels
         Credible levels for intervals, coverage, widths and interval scores.
-    interval
-        ``"central"`` (equal-tailed quantiles) or ``"hdi"`` (highest density).
+    intervals
+        Interval kinds scored at every level (:data:`mmm_workbench.reports.metrics.INTERVALS`:
+        ``central``, ``hdi``, ``left``, ``right``).
     n_ranks
         Draws kept (evenly thinned) for the SBC rank; fewer if a fit has fewer.
     seed
@@ -108,6 +151,7 @@ def score_run(
     opened = run if isinstance(run, Run) else open_run(run)
     wanted = None if estimands is None else set(estimands)
     chunks: list[Columns] = []
+    corrs: list[Columns] = []
     fits: list[dict[str, Any]] = []
     for entry in opened.entries:
         row: dict[str, Any] = {"cell": entry.cell_id, "cell_label": opened.label(entry.cell_id)}
@@ -117,20 +161,37 @@ def score_run(
             continue
         try:
             record = read_record(entry.path, entry.cell_id, entry.replicate)
-            scored = _score_record(record, opened, levels, interval, n_ranks, seed, wanted)
+            quantities = _quantities(record, wanted)
+            scored = _score_record(record, quantities, opened, levels, intervals, n_ranks, seed)
         except RecordError as exc:
             log.warning("corrupt fit record, skipped: %s", exc)
             fits.append(row | {"status": "corrupt", "error": str(exc)})
             continue
         if scored:
             chunks.append(scored)
-        fits.append(row | {"status": "ok", "error": ""} | _record_info(record))
-    options = {"levels": list(levels), "interval": interval, "n_ranks": n_ranks, "seed": seed}
+        corrs.append(_correlations(record, quantities))
+        nonfinite = sum(int(np.count_nonzero(~np.isfinite(q.draws))) for q in quantities)
+        info = _record_info(record) | {"nonfinite_draws": float(nonfinite)}
+        fits.append(row | {"status": "ok", "error": ""} | info)
+    options = {
+        "levels": list(levels),
+        "intervals": list(dict.fromkeys(intervals)),
+        "n_ranks": n_ranks,
+        "seed": seed,
+    }
+    nonempty = [c for c in corrs if c]
     return RunScores(
         run=opened,
-        estimands=_concat(chunks, levels),
+        estimands=_concat(chunks, levels, intervals),
         fits=_fit_frame(fits),
         options=options,
+        correlations=(
+            pd.DataFrame(
+                {c: np.concatenate([chunk[c] for chunk in nonempty]) for c in CORRELATION_COLUMNS}
+            )
+            if nonempty
+            else pd.DataFrame(columns=CORRELATION_COLUMNS)
+        ),
     )
 
 
@@ -156,6 +217,7 @@ def _record_info(record: FitRecord) -> dict[str, Any]:
 
 def _fit_frame(fits: list[dict[str, Any]]) -> pd.DataFrame:
     columns = ["cell", "cell_label", "replicate", "status", "backend", *DIAGNOSTICS, *TIMINGS]
+    columns += ["nonfinite_draws"]
     return pd.DataFrame(fits).reindex(columns=[*columns, "error", "path"])
 
 
@@ -168,9 +230,144 @@ def _coord_label(dim: str, value: Any) -> str:
     return f"{dim}={value}"
 
 
-_HEAD = ["cell", "cell_label", "replicate", "estimand", "coords"]
-_TAIL = ["rank", "rank_draws", "pit", "draws"]
+_HEAD = ["cell", "cell_label", "replicate", "estimand", "family", "coords"]
+_TAIL = ["rank", "rank_draws", "pit", "draws", "boundary"]
 Columns = dict[str, NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class _Quantity:
+    """One estimand of one fit, flattened over its coordinates (as ``records.Estimand``)."""
+
+    name: str
+    family: str
+    dims: tuple[str, ...]
+    coords: dict[str, NDArray[Any]]
+    draws: NDArray[np.float64]
+    truth: NDArray[np.float64]
+    prior: NDArray[np.float64] | None
+
+
+def _quantities(record: FitRecord, wanted: set[str] | None) -> list[_Quantity]:
+    """The record's estimands, and the time mean of each time-indexed one."""
+    out = []
+    for name in record.estimand_names():
+        if wanted is not None and name not in wanted:
+            continue
+        e = record.estimand(name)
+        q = _Quantity(
+            name=e.name,
+            family=estimand_family(e.name, e.dims),
+            dims=tuple(e.dims),
+            coords=dict(e.coords),
+            draws=e.draws,
+            truth=e.truth,
+            prior=e.prior,
+        )
+        out.append(q)
+        if q.family == "series":
+            summary = _time_mean(q)
+            if summary is not None:
+                out.append(summary)
+    if len({q.draws.shape[0] for q in out}) > 1:
+        raise RecordError(f"{record.cell_id}/{record.replicate}: estimands differ in draws")
+    return out
+
+
+def _time_mean(q: _Quantity) -> _Quantity | None:
+    """``mean(<name>)``: the mean over the time dimension, per remaining coordinate."""
+    labels = {d: pd.unique(q.coords[d]) for d in q.dims}
+    shape = tuple(len(labels[d]) for d in q.dims)
+    if int(np.prod(shape, dtype=np.int64)) != q.truth.size:
+        return None
+    axes = tuple(i for i, d in enumerate(q.dims) if d in TIME_DIMS)
+    rest = tuple(d for d in q.dims if d not in TIME_DIMS)
+
+    def reduce(values: NDArray[np.float64], lead: tuple[int, ...]) -> NDArray[np.float64]:
+        shaped = values.reshape(*lead, *shape)
+        mean = shaped.mean(axis=tuple(len(lead) + a for a in axes))
+        return np.asarray(mean.reshape(*lead, -1), dtype=np.float64)
+
+    grids = np.meshgrid(*(labels[d] for d in rest), indexing="ij") if rest else []
+    return _Quantity(
+        name=f"mean({q.name})",
+        family="summary",
+        dims=rest,
+        coords={d: g.reshape(-1) for d, g in zip(rest, grids, strict=True)},
+        draws=reduce(q.draws, (q.draws.shape[0],)),
+        truth=reduce(q.truth, ()),
+        prior=None if q.prior is None else reduce(q.prior, (q.prior.shape[0],)),
+    )
+
+
+_LABELS: dict[tuple[Any, ...], NDArray[Any]] = {}
+
+
+def _hashable(values: NDArray[Any]) -> tuple[Any, ...]:
+    if values.dtype.kind == "O":
+        return ("O", *values.tolist())
+    return (values.dtype.str, values.tobytes())
+
+
+def _coord_labels(q: _Quantity) -> NDArray[Any]:
+    """``"channel=tv,date=2024-01-05"`` per coordinate (cached: the records of a cell
+    share their coordinates)."""
+    key = (q.dims, *(_hashable(q.coords[d]) for d in q.dims))
+    cached = _LABELS.get(key)
+    if cached is not None and cached.size == q.truth.size:
+        return cached
+    parts = []
+    for d in q.dims:
+        uniq, inverse = np.unique(q.coords[d], return_inverse=True)
+        parts.append(
+            np.array([_coord_label(d, u) for u in uniq], dtype=object)[inverse.reshape(-1)]
+        )
+    if not parts:
+        labels = np.full(q.truth.size, "", dtype=object)
+    else:
+        labels = parts[0]
+        for more in parts[1:]:
+            labels = labels + "," + more
+    if len(_LABELS) > 4096:
+        _LABELS.clear()
+    _LABELS[key] = labels
+    return labels
+
+
+def _correlations(record: FitRecord, quantities: list[_Quantity]) -> Columns:
+    """Posterior correlations of every pair of parameter coordinates of one fit: of the
+    logs where both are positive in every draw, else of the values."""
+    names, columns, logs = [], [], []
+    for q in quantities:
+        if q.family != "parameter":
+            continue
+        for label, column in zip(_coord_labels(q).tolist(), q.draws.T, strict=True):
+            if not np.all(np.isfinite(column)) or np.ptp(column) == 0:
+                continue
+            positive = bool(np.all(column > 0))
+            names.append(f"{q.name}[{label}]" if label else q.name)
+            columns.append(np.log(column) if positive else column)
+            logs.append(positive)
+    if len(columns) < 2 or columns[0].size < 3:
+        return {}
+    corr = np.corrcoef(np.stack(columns))
+    i, j = np.triu_indices(len(columns), k=1)
+    return {
+        "cell": np.full(i.size, record.cell_id, dtype=object),
+        "replicate": np.full(i.size, record.replicate),
+        "a": np.asarray(names, dtype=object)[i],
+        "b": np.asarray(names, dtype=object)[j],
+        "corr": corr[i, j],
+        "log": np.asarray(logs)[i] & np.asarray(logs)[j],
+    }
+
+
+def _outside_prior(q: _Quantity) -> NDArray[np.bool_]:
+    """Truth at or beyond every prior draw: on a support boundary (a delay of 0)."""
+    if q.prior is None or q.prior.shape[0] < 2:
+        return np.zeros(q.truth.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((q.truth <= q.prior.min(axis=0)) | (q.truth >= q.prior.max(axis=0)))
 
 
 def _fill(values: NDArray[Any]) -> tuple[Any, Any]:
@@ -184,67 +381,80 @@ def _fill(values: NDArray[Any]) -> tuple[Any, Any]:
 
 def _score_record(
     record: FitRecord,
+    quantities: list[_Quantity],
     run: Run,
     levels: Sequence[float],
-    interval: Literal["central", "hdi"],
+    intervals: Sequence[str],
     n_ranks: int,
     seed: int,
-    wanted: set[str] | None,
 ) -> Columns:
-    names = [n for n in record.estimand_names() if wanted is None or n in wanted]
-    ests = [record.estimand(n) for n in names]
-    if not ests:
+    if not quantities:
         return {}
-    if len({e.draws.shape[0] for e in ests}) != 1:
-        raise RecordError(f"{record.cell_id}/{record.replicate}: estimands differ in draws")
-    sizes = [e.truth.size for e in ests]
-    draws = np.concatenate([e.draws for e in ests], axis=1)
-    truth = np.concatenate([e.truth for e in ests])
-    cols = summary_columns(draws, truth, levels=levels, interval=interval)
-    cols["contraction"] = np.concatenate([posterior_contraction(e.draws, e.prior) for e in ests])
+    sizes = [q.truth.size for q in quantities]
+    draws = np.concatenate([q.draws for q in quantities], axis=1)
+    truth = np.concatenate([q.truth for q in quantities])
+    cols = summary_columns(
+        draws, truth, prior=_priors(quantities), levels=levels, intervals=intervals
+    )
     ranks = [
         sbc_rank(
-            e.draws, e.truth, n_ranks, rank_rng(seed, record.cell_id, record.replicate, e.name)
+            q.draws, q.truth, n_ranks, rank_rng(seed, record.cell_id, record.replicate, q.name)
         )
-        for e in ests
+        for q in quantities
     ]
     cols["rank"] = np.concatenate([r[0] for r in ranks])
     cols["rank_draws"] = np.repeat([r[1] for r in ranks], sizes)
     cols["pit"] = np.concatenate([r[2] for r in ranks])
     cols["draws"] = np.full(truth.size, draws.shape[0])
+    cols["boundary"] = np.concatenate([_outside_prior(q) for q in quantities])
     k = truth.size
     cols["cell"] = np.full(k, record.cell_id, dtype=object)
     cols["cell_label"] = np.full(k, run.label(record.cell_id), dtype=object)
     cols["replicate"] = np.full(k, record.replicate)
-    cols["estimand"] = np.repeat(np.array(names, dtype=object), sizes)
-    cols["coords"] = np.array(
-        [
-            ",".join(_coord_label(d, e.coords[d][i]) for d in e.dims)
-            for e in ests
-            for i in range(e.truth.size)
-        ],
-        dtype=object,
-    )
+    cols["estimand"] = np.repeat(np.array([q.name for q in quantities], dtype=object), sizes)
+    cols["family"] = np.repeat(np.array([q.family for q in quantities], dtype=object), sizes)
+    cols["coords"] = np.concatenate([_coord_labels(q) for q in quantities])
     offsets = np.cumsum([0, *sizes])
-    for j, e in enumerate(ests):
-        for d in e.dims:
+    for j, q in enumerate(quantities):
+        for d in q.dims:
             if d not in cols:
-                fill, dtype = _fill(e.coords[d])
+                fill, dtype = _fill(q.coords[d])
                 cols[d] = np.full(k, fill, dtype=dtype)
-            cols[d][offsets[j] : offsets[j + 1]] = e.coords[d]
+            cols[d][offsets[j] : offsets[j + 1]] = q.coords[d]
     keep = np.isfinite(truth)
     return {name: values[keep] for name, values in cols.items()}
 
 
-def _concat(chunks: list[Columns], levels: Sequence[float]) -> pd.DataFrame:
-    if not chunks:
-        empty = summary_columns(np.zeros((2, 0)), np.zeros(0), levels=levels)
-        cols = {c: np.zeros(0, dtype=object) for c in _HEAD} | empty
-        return pd.DataFrame(cols | {c: np.zeros(0) for c in _TAIL})
-    summary = [c for c in chunks[0] if c not in _HEAD and c not in _TAIL]
-    fixed = (
-        set(_HEAD) | set(_TAIL) | set(summary_columns(np.zeros((2, 0)), np.zeros(0), levels=levels))
+def _priors(quantities: list[_Quantity]) -> NDArray[np.float64] | None:
+    """Every quantity's prior draws side by side, NaN for a quantity without any; None
+    when no quantity has them or their sample counts differ."""
+    counts = {q.prior.shape[0] for q in quantities if q.prior is not None}
+    if len(counts) != 1:
+        return None
+    (n,) = counts
+    return np.concatenate(
+        [
+            q.prior if q.prior is not None else np.full((n, q.truth.size), np.nan)
+            for q in quantities
+        ],
+        axis=1,
     )
+
+
+def _summary_names(levels: Sequence[float], intervals: Sequence[str]) -> list[str]:
+    return list(summary_columns(np.zeros((2, 0)), np.zeros(0), levels=levels, intervals=intervals))
+
+
+def _concat(
+    chunks: list[Columns], levels: Sequence[float], intervals: Sequence[str]
+) -> pd.DataFrame:
+    if not chunks:
+        empty = summary_columns(np.zeros((2, 0)), np.zeros(0), levels=levels, intervals=intervals)
+        cols = {c: np.zeros(0, dtype=object) for c in _HEAD} | empty
+        tail = {c: np.zeros(0, dtype=bool if c == "boundary" else np.float64) for c in _TAIL}
+        return pd.DataFrame(cols | tail)
+    summary = [c for c in chunks[0] if c not in _HEAD and c not in _TAIL]
+    fixed = set(_HEAD) | set(_TAIL) | set(_summary_names(levels, intervals))
     dims: dict[str, tuple[Any, Any]] = {}
     for chunk in chunks:
         for name, values in chunk.items():
@@ -301,7 +511,7 @@ def fit_counts(scores: RunScores) -> pd.DataFrame:
 
 AGGREGATE_COLUMNS = [
     "cell", "cell_label", "estimand", "coords", "pooled", "metric", "value", "mcse", "lower",
-    "upper", "n",
+    "upper", "n", "family",
 ]  # fmt: skip
 
 
@@ -310,39 +520,44 @@ def aggregate_table(
     *,
     ci_prob: float = 0.95,
     sbc_method: Literal["pot_c", "chi2", "ecdf"] = "pot_c",
-    rhat_max: float = 1.01,
+    health: Health | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Performance measures in long form, one row per (cell, estimand, coords, metric).
 
-    Columns: ``cell, cell_label, estimand, coords, pooled, metric, value, mcse, lower,
-    upper, n``. Rows with ``pooled == False`` are per coordinate; ``pooled == True`` rows
-    (``coords == "*"``) pool all coordinates of an estimand (their MCSEs treat the pooled
-    values as independent, which quantities of one fit are not: read them as summaries).
-    Fit-level measures (:data:`FIT_METRICS`) have ``estimand == ""``; SBC p-values
-    (``sbc_p_value``, ``sbc_p_holm``, from :func:`mmm_workbench.reports.sbc.sbc_uniformity`) are per
-    coordinate. ``lower``/``upper`` is the ``ci_prob`` Monte Carlo interval. ``options``
-    go to :func:`score_run` when ``run`` is a path.
+    Columns: :data:`AGGREGATE_COLUMNS`. Rows with ``pooled == False`` are per coordinate;
+    ``pooled == True`` rows (``coords == "*"``) pool all coordinates of an estimand, with
+    cluster-robust MCSEs for the means (a replicate's coordinates are one cluster; see
+    :func:`mmm_workbench.reports.aggregate.performance_table`). Fit-level measures
+    (:data:`FIT_METRICS`, thresholds from ``health``) have ``estimand == ""``.
+    ``uniformity_p`` is the raw rank-uniformity p-value per coordinate (SBC where the
+    cell's truth was drawn, PIT at a fixed truth otherwise; none per date for
+    time-indexed estimands, whose time mean is tested instead); its Holm correction is
+    the gate's, over what a rule selects. ``lower``/``upper`` is the ``ci_prob`` Monte
+    Carlo interval. ``options`` go to :func:`score_run` when ``run`` is a path.
     """
     scores = scored(run, options)
     table = scores.estimands
     levels = scores.options.get("levels", LEVELS)
-    keys = ["cell", "cell_label", "estimand", "coords"]
-    frames = [fit_measures(scores.fits, scores.run.cells, ci_prob=ci_prob, rhat_max=rhat_max)]
+    intervals = scores.options.get("intervals", ("central",))
+    keys = ["cell", "cell_label", "estimand", "family", "coords"]
+    fit_rows = fit_measures(scores.fits, scores.run.cells, ci_prob=ci_prob, health=health)
+    frames = [fit_rows.assign(family="")]
     if len(table):
-        per = performance_table(table, keys, levels=levels, ci_prob=ci_prob)
-        pooled = performance_table(table.assign(coords="*"), keys, levels=levels, ci_prob=ci_prob)
+        options = {"levels": levels, "intervals": intervals, "ci_prob": ci_prob}
+        per = performance_table(table, keys, **options)
+        pooled = performance_table(table.assign(coords="*"), keys, cluster="replicate", **options)
         sbc = sbc_uniformity(table, method=sbc_method)
-        sbc_rows = sbc.melt(
-            id_vars=[*keys, "n"], value_vars=["p_value", "p_holm"], var_name="metric"
-        )
-        sbc_rows["metric"] = "sbc_" + sbc_rows["metric"]
+        sbc = sbc.merge(table[["cell", "estimand", "family"]].drop_duplicates(), how="left")
+        sbc_rows = sbc[[*keys, "n", "p_value"]].rename(columns={"p_value": "value"})
         frames += [
             per.assign(pooled=False),
             pooled.assign(pooled=True),
-            sbc_rows.assign(pooled=False),
+            sbc_rows.assign(metric="uniformity_p", pooled=False),
         ]
-    out = pd.concat(frames, ignore_index=True).reindex(columns=AGGREGATE_COLUMNS)
+    out = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    out = out.reindex(columns=AGGREGATE_COLUMNS)
+    out["pooled"] = out["pooled"].astype(bool)
     return out.sort_values(
         ["cell", "pooled", "estimand", "coords"], kind="stable", ignore_index=True
     )

@@ -1,4 +1,5 @@
-"""The recovery gate: verdicts on the stubs, failure tables, baselines, bad input."""
+"""The gate's rules: verdicts on the stubs, multiplicity per rule, failure tables,
+baselines, bad input."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from mmm_workbench.reports.contract import FORMAT_VERSION
-from mmm_workbench.reports.gate import FAILURE_COLUMNS, assert_recovery, check, load_rules
+from mmm_workbench.reports.gate import (
+    FAILURE_COLUMNS,
+    Context,
+    assert_recovery,
+    check,
+    default_rules_path,
+    judge_rules,
+    load_rules,
+    metric_kind,
+)
 from mmm_workbench.reports.rundir import RunError
 from mmm_workbench.reports.tables import RunScores, summary_json
 
@@ -37,33 +48,35 @@ def test_stub_acceptance_gate(stub_scores: RunScores, rules: Path) -> None:
     """The gate flags the overconfident and the biased stubs, and only them."""
     result = check(stub_scores, rules)
     assert not result.passed
-    assert list(result.failures.columns) == FAILURE_COLUMNS
+    assert list(result.failures.columns) == [*FAILURE_COLUMNS, "cause"]
     flagged = result.failures.groupby("cell")["metric"].agg(set)
     assert set(flagged.index) == {"overconfident", "biased"}
     assert flagged["overconfident"] == {"coverage_90"}
     assert flagged["biased"] == {"coverage_90", "abs_bias"}
     row = result.failures[result.failures["cell"] == "overconfident"].iloc[0]
     assert row["rule"] == "#1 coverage_90 >= 0.8" and row["bound"] == 0.8
-    assert row["upper"] < 0.8 and row["estimand"] in {
-        "roas",
-        "contribution_share",
-        "sigma",
-        "baseline",
-    }
-    assert result.checked == 2 * 3 * 7
+    assert row["upper"] < 0.8
+    assert "Monte Carlo interval at" in row["detail"]
+    # per cell: roas[2], share[2], sigma, mean(baseline), and baseline pooled over dates;
+    # and the identifiability of the 5 quantities with prior draws
+    ruled = result.checks[(result.checks["subset"] == "all") & (result.checks["rule_index"] > 0)]
+    assert len(ruled) == 2 * 3 * 7
+    assert result.checked == 2 * 3 * 7 + 3 * 5
     assert "FAILED" in result.report() and "overconfident" in result.report()
 
 
-def test_calibrated_stub_passes(stub_scores: RunScores, rules: Path) -> None:
+def test_calibrated_stub_passes(stub_scores: RunScores) -> None:
     result = check(
         stub_scores,
         [
             {"metric": "coverage_90", "min": 0.8, "cell": "stub=calibrated"},
             {"metric": "abs_bias", "max": 0.25, "cell": "calibrated"},
+            {"metric": "coverage_99", "min": 0.95, "cell": "calibrated"},
+            {"metric": "uniformity_p_holm", "min": 0.01, "cell": "calibrated"},
         ],
     )
     assert result.passed, result.report()
-    assert result.failures.empty and list(result.failures.columns) == FAILURE_COLUMNS
+    assert result.failures.empty and list(result.failures.columns) == [*FAILURE_COLUMNS, "cause"]
     assert_recovery(stub_scores, [{"metric": "coverage_*", "min": 0.4, "cell": "calibrated"}])
 
 
@@ -79,24 +92,150 @@ def test_point_and_interval_judges_differ(stub_scores: RunScores) -> None:
 def test_fit_level_and_pooled_rules(stub_scores: RunScores) -> None:
     result = check(stub_scores, [{"metric": "divergent_share", "max": 0.05, "judge": "point"}])
     assert list(result.failures["cell"]) == ["biased"] and list(result.failures["estimand"]) == [""]
+    assert list(result.failures["cause"]) == ["sampler"]
     pooled = check(
         stub_scores,
         [{"metric": "bias_pp", "estimand": "contribution_share", "max": 20, "pool": True}],
     )
     assert set(pooled.failures["cell"]) == {"biased"} and set(pooled.failures["coords"]) == {"*"}
-    counts = check(
-        stub_scores,
-        [
-            {"metric": "n_failed", "max": 0},
-            {"metric": "sbc_p_holm", "min": 0.01, "cell": "calibrated"},
-        ],
-    )
+    counts = check(stub_scores, [{"metric": "n_failed", "max": 0}])
     assert counts.passed, counts.report()
+
+
+def test_series_are_never_judged_date_by_date(stub_scores: RunScores) -> None:
+    result = check(stub_scores, [{"metric": "coverage_90", "estimand": "baseline", "min": 0.0}])
+    judged = result.checks[(result.checks["rule_index"] == 1) & (result.checks["subset"] == "all")]
+    assert set(judged["coords"]) == {"*"} and len(judged) == 3  # one pooled measure per cell
+    summary = check(stub_scores, [{"metric": "coverage_90", "family": "summary", "min": 0.0}])
+    ruled = summary.checks[
+        (summary.checks["rule_index"] == 1) & (summary.checks["subset"] == "all")
+    ]
+    assert set(ruled["estimand"]) == {"mean(baseline)"}
+
+
+def _context(cells: list[str], truth: str = "drawn") -> Context:
+    return Context(
+        cells={c: c for c in cells},
+        truth={c: truth for c in cells},
+        cells_with_fits=frozenset(cells),
+        coordinates={},
+        estimands=frozenset({"roas", "mean(channel_contribution)"}),
+    )
+
+
+def _agg(rows: list[dict[str, object]]) -> pd.DataFrame:
+    base = {"cell": "c", "cell_label": "c", "pooled": False, "mcse": np.nan, "lower": np.nan}
+    return pd.DataFrame([base | {"upper": np.nan} | r for r in rows])
+
+
+def test_holm_runs_over_what_the_rule_selects() -> None:
+    """A ROAS p-value of 0.002 fails a ROAS rule (Holm over 2 coordinates) but would pass
+    a correction over 300 coordinates of the whole cell."""
+    rows = [
+        {"estimand": "roas", "family": "derived", "coords": "channel=tv", "value": 0.002},
+        {"estimand": "roas", "family": "derived", "coords": "channel=search", "value": 0.6},
+    ]
+    rows += [
+        {"estimand": "mean(channel_contribution)", "family": "summary", "coords": f"k={i}"}
+        | {"value": 0.5}
+        for i in range(300)
+    ]
+    agg = _agg([r | {"metric": "uniformity_p", "n": 100} for r in rows])
+    narrow = load_rules([{"metric": "uniformity_p_holm", "estimand": "roas", "min": 0.01}])
+    wide = load_rules([{"metric": "uniformity_p_holm", "min": 0.01}])
+    checks, _ = judge_rules(narrow, agg, _context(["c"]))
+    failed = checks[checks["outcome"] == "fail"]
+    assert list(failed["coords"]) == ["channel=tv"]
+    assert failed["value"].iloc[0] == pytest.approx(0.004)
+    checks, _ = judge_rules(wide, agg, _context(["c"]))
+    assert (checks["outcome"] == "pass").all()
+    assert checks["value"].min() == pytest.approx(0.002 * 302)
+
+
+def test_interval_level_is_corrected_for_the_measures_a_rule_judges() -> None:
+    """Coverage 35 of 50 against a bound of 0.85: the 95% Jeffreys interval excludes the
+    bound, so one measure fails; among 1000 measures the rule's interval is at
+    1 - 0.05 / 1000 and reaches the bound."""
+    rows = [{"estimand": "roas", "family": "derived", "coords": "channel=tv", "value": 0.7}]
+    many = rows + [
+        {"estimand": "roas", "family": "derived", "coords": f"k={i}", "value": 0.9}
+        for i in range(999)
+    ]
+    rule = load_rules([{"metric": "coverage_90", "min": 0.85}])
+    one, _ = judge_rules(
+        rule, _agg([r | {"metric": "coverage_90", "n": 50} for r in rows]), _context(["c"])
+    )
+    assert list(one["outcome"]) == ["fail"]
+    lots, _ = judge_rules(
+        rule, _agg([r | {"metric": "coverage_90", "n": 50} for r in many]), _context(["c"])
+    )
+    assert (lots["outcome"] == "pass").all()
+
+
+def test_rules_without_power_warn() -> None:
+    rows = [{"estimand": "roas", "family": "derived", "coords": "channel=tv"}]
+    agg = _agg([rows[0] | {"metric": "coverage_90", "n": 1, "value": 0.0}])
+    checks, warnings = judge_rules(
+        load_rules([{"metric": "coverage_90", "min": 0.8}]), agg, _context(["c"])
+    )
+    assert list(checks["outcome"]) == ["pass"]  # 0 of 1 cannot exclude 0.8 ...
+    assert any("cannot fall below 0.8" in w for w in warnings)  # ... and the verdict says so
+    agg = _agg([rows[0] | {"metric": "uniformity_p", "n": 5, "value": 0.3}])
+    _, warnings = judge_rules(
+        load_rules([{"metric": "uniformity_p_holm", "min": 0.01}]), agg, _context(["c"])
+    )
+    assert any("needs 20 to have power" in w for w in warnings)
+
+
+def test_truth_and_fixed_truth_gating() -> None:
+    row = {"estimand": "roas", "family": "derived", "coords": "channel=tv", "n": 50}
+    agg = _agg([row | {"metric": "uniformity_p", "value": 1e-9}])
+    drawn_only = load_rules([{"metric": "uniformity_p_holm", "min": 0.01, "truth": "drawn"}])
+    fixed, _ = judge_rules(drawn_only, agg, _context(["c"], "fixed"))
+    assert (
+        list(fixed["outcome"]) == ["not applicable"] and "PIT, not SBC" in fixed["detail"].iloc[0]
+    )
+    drawn, _ = judge_rules(drawn_only, agg, _context(["c"], "drawn"))
+    assert list(drawn["outcome"]) == ["fail"]
+    # at a fixed truth a prior-dominated coordinate is not judged for calibration
+    ctx = _context(["c"], "fixed")
+    weak = Context(**{**ctx.__dict__, "coordinates": {("c", "roas", "channel=tv"): (0.3, False)}})
+    strong = Context(
+        **{**ctx.__dict__, "coordinates": {("c", "roas", "channel=tv"): (0.95, False)}}
+    )
+    cover = _agg([row | {"metric": "coverage_90", "value": 0.2}])
+    rule = load_rules([{"metric": "coverage_90", "min": 0.8}])
+    assert list(judge_rules(rule, cover, weak)[0]["outcome"]) == ["not applicable"]
+    assert list(judge_rules(rule, cover, strong)[0]["outcome"]) == ["fail"]
+    bias = _agg([row | {"metric": "abs_bias", "value": 5.0, "mcse": 0.1}])
+    assert list(
+        judge_rules(load_rules([{"metric": "abs_bias", "max": 1}]), bias, weak)[0]["outcome"]
+    ) == ["fail"]
+
+
+def test_nan_fit_measures_are_not_applicable() -> None:
+    agg = pd.DataFrame(
+        [
+            {"cell": "c", "cell_label": "c", "estimand": "", "family": "", "coords": ""}
+            | {"pooled": False, "metric": "divergent_share", "value": np.nan, "n": 0}
+            | {"mcse": np.nan, "lower": np.nan, "upper": np.nan}
+        ]
+    )
+    checks, _ = judge_rules(
+        load_rules([{"metric": "divergent_share", "max": 0.1}]), agg, _context(["c"])
+    )
+    assert list(checks["outcome"]) == ["not applicable"]
+    assert checks["detail"].iloc[0] == "not reported by this backend"
+    agg.loc[0, ["value", "n"]] = [0.5, 10]
+    checks, _ = judge_rules(
+        load_rules([{"metric": "divergent_share", "max": 0.1}]), agg, _context(["c"])
+    )
+    assert list(checks["outcome"]) == ["fail"]
 
 
 def test_assert_recovery_raises_with_the_table(stub_scores: RunScores, rules: Path) -> None:
     with pytest.raises(
-        AssertionError, match=r"recovery gate FAILED(.|\n)*coverage_90(.|\n)*overconfident"
+        AssertionError, match=r"verdict: FAILED(.|\n)*coverage_90(.|\n)*overconfident"
     ):
         assert_recovery(stub_scores, rules)
 
@@ -142,21 +281,41 @@ def test_check_from_a_directory(small_run: Path, rules: Path) -> None:
     [
         (
             {"metric": "coverage_90", "estimand": "roass", "min": 0.8},
-            r"unknown estimand 'roass'; this run has baseline, contribution_share, roas, sigma",
+            r"unknown estimand 'roass'; this run has baseline, contribution_share, "
+            r"mean\(baseline\), roas, sigma",
         ),
+        ({"metric": "coverage_100", "min": 0.8}, r"the level must be in \(0, 100\)"),
         (
-            {"metric": "coverage_99", "min": 0.8},
-            r"unknown metric 'coverage_99'; known: .*coverage_90",
+            {"metric": "coverage_9x", "min": 0.8},
+            r"unknown metric 'coverage_9x'; known: .*coverage_L",
         ),
+        ({"metric": "width_left_90", "max": 1}, r"a one-sided interval has no width"),
+        ({"metric": "sbc_p_holm", "min": 0.01}, r"is now 'uniformity_p_holm'"),
+        (
+            {"metric": "coverage_90", "family": "params", "min": 0.8},
+            r"unknown family; known: parameter",
+        ),
+        ({"metric": "tolerance_share", "min": 0.8}, r"tolerance = <x> goes with"),
+        ({"metric": "rmse", "tolerance": 0.1, "max": 1}, r"tolerance = <x> goes with"),
         ({"metric": "coverage_90", "cell": "nope", "min": 0.8}, r"unknown cell 'nope'"),
         (
             {"metric": "divergent_share", "estimand": "roas", "max": 0.1},
             r"fit-level metric; it takes no estimand",
         ),
-        ({"metric": "coverage_90"}, r"rule #1: needs min, max or baseline = true"),
-        ({"metric": "coverage_90", "min": "high"}, r"min = 'high': must be a number"),
-        ({"metric": "coverage_90", "min": 0.8, "judge": "vibes"}, r"judge = 'vibes'"),
-        ({"metric": "coverage_90", "min": 0.8, "maximum": 1}, r"unknown keys \['maximum'\]"),
+        ({"metric": "coverage_90"}, r"rule\[0\]: needs min, max or baseline = true"),
+        (
+            {"metric": "coverage_90", "min": "high"},
+            r"rule\[0\]\.min = .*high.*: must be a finite number",
+        ),
+        (
+            {"metric": "coverage_90", "min": 0.8, "judge": "vibes"},
+            r"judge = .*vibes.*must be one of",
+        ),
+        ({"metric": "coverage_90", "min": 0.8, "alpha": 1.5}, r"rule\[0\]\.alpha = 1\.5"),
+        (
+            {"metric": "coverage_90", "min": 0.8, "maximum": 1},
+            r"rule\[0\]\.maximum = 1: unknown key",
+        ),
         ({"metric": "*", "max": 1}, r"only for baseline = true"),
     ],
 )
@@ -165,13 +324,37 @@ def test_bad_rules_are_named(small_run: Path, rule: dict, message: str) -> None:
         check(small_run, [rule])
 
 
+def test_any_level_and_interval_kind(small_run: Path) -> None:
+    assert metric_kind("coverage_hdi_99.5") == ("coverage", "hdi", 0.995)
+    assert metric_kind("rmse") is None
+    result = check(
+        small_run,
+        [
+            {"metric": "coverage_99", "min": 0.0},
+            {"metric": "coverage_hdi_97.5", "min": 0.0},
+            {"metric": "coverage_left_90", "min": 0.0},
+        ],
+    )
+    judged = set(result.checks["metric"])
+    assert {"coverage_99", "coverage_hdi_97.5", "coverage_left_90"} <= judged
+
+
 def test_bad_rules_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[[rule]\nmetric = 1")
-    with pytest.raises(ValueError, match="cannot read rules"):
+    with pytest.raises(ValueError, match=r"bad\.toml: cannot read rules"):
         load_rules(bad)
     bad.write_text('[gate]\nz = 2\n[[rule]]\nmetric = "rmse"\nmax = 1\n')
-    with pytest.raises(ValueError, match=r"unknown top-level keys \['gate'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad.toml: gate = .*unknown key; expected one of: calibration, health, identifiability, rule",
+    ):
+        load_rules(bad)
+    bad.write_text('[health]\nmax_rhat = 0.9\n[[rule]]\nmetric = "rmse"\nmax = 1\n')
+    with pytest.raises(ValueError, match=r"bad.toml: health.max_rhat = 0.9: must be >= 1"):
+        load_rules(bad)
+    bad.write_text('[identifiability]\ncontraction = 0.2\n[[rule]]\nmetric = "rmse"\nmax = 1\n')
+    with pytest.raises(ValueError, match=r"identifiability.contraction = 0.2: unknown key"):
         load_rules(bad)
     bad.write_text("")
     with pytest.raises(ValueError, match="no rules"):
@@ -180,33 +363,51 @@ def test_bad_rules_files(tmp_path: Path) -> None:
         load_rules(tmp_path / "missing.toml")
 
 
+def test_the_default_rule_set_covers_every_family() -> None:
+    path = default_rules_path()
+    assert path.is_file() and path.name == "default.toml"
+    rule_set = load_rules()
+    assert rule_set.source == str(path)
+    metrics = {r.metric for r in rule_set.rules}
+    levels = {metric_kind(m)[2] for m in metrics if metric_kind(m) is not None}  # type: ignore[index]
+    assert len(levels) >= 3 and 0.99 in levels
+    assert any(m.startswith("coverage_hdi_") for m in metrics)
+    assert {"z_mean", "z_sd", "contraction", "tolerance_share", "uniformity_p_holm"} <= metrics
+    assert {"failed_share", "warning_share", "divergent_share"} <= metrics
+    assert rule_set.health.max_rhat == 1.05 and rule_set.identifiability.fail_unlearned
+    uniformity = next(r for r in rule_set.rules if r.metric == "uniformity_p_holm")
+    assert uniformity.truth == "drawn"  # uniformity is SBC's claim, not a fixed truth's
+
+
 def test_not_a_run_and_empty_run(tmp_path: Path, rules: Path) -> None:
     with pytest.raises(RunError, match="not a run directory"):
         check(tmp_path, rules)
-    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": FORMAT_VERSION}))
+    (tmp_path / "manifest.json").write_text("{}")
     (tmp_path / "scenario.toml").write_text("")
-    with pytest.raises(RunError, match="empty run"):
+    with pytest.raises(RunError):
         check(tmp_path, rules)
 
 
-def test_corrupt_fit_is_reported_skipped_and_counted(small_run: Path, rules: Path) -> None:
-    (small_run / "fits" / "a" / "4.arrow").write_bytes(b"")
+def test_corrupt_fit_is_reported_skipped_and_counted(small_run: Path) -> None:
+    record = next((small_run / "fits" / "a").glob("4.*"))
+    record.write_bytes(b"")
     result = check(small_run, [{"metric": "n_corrupt", "max": 0}])
-    assert not result.passed
+    assert not result.passed and result.causes == ("records",)
     (row,) = result.failures.to_dict("records")
     assert (row["cell"], row["value"]) == ("a", 1)
     assert result.fits.set_index("cell").loc["a", "n_corrupt"] == 1
-    assert "1 corrupt (skipped)" in result.report()
+    assert "1 corrupt records skipped" in result.report()
     assert check(small_run, [{"metric": "coverage_50", "min": 0.0, "cell": "a"}]).passed
 
 
 def test_no_successful_fits_fail_estimand_rules(tmp_path: Path) -> None:
+    from mmm_workbench.reports.contract import FORMAT_VERSION
+
     root = tmp_path / "run"
     (root / "failures" / "c").mkdir(parents=True)
     (root / "scenario.toml").write_text("")
-    (root / "manifest.json").write_text(
-        json.dumps({"cells": {"c": {"label": "c"}}, "format_version": FORMAT_VERSION})
-    )
+    manifest = {"cells": {"c": {"label": "c"}}, "format_version": FORMAT_VERSION}
+    (root / "manifest.json").write_text(json.dumps(manifest))
     (root / "failures" / "c" / "0.json").write_text(json.dumps({"error": "x"}))
     result = check(
         root,

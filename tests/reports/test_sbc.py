@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 
 from mmm_workbench.reports.sbc import (
+    MIN_UNIFORMITY_REPLICATES,
     ecdf_gamma,
     holm,
+    rank_histogram,
     rank_rng,
     sbc_ecdf,
     sbc_rank,
     sbc_uniformity,
+    truth_design,
     uniformity_pvalue,
 )
 from mmm_workbench.reports.tables import RunScores
@@ -77,7 +80,10 @@ def test_stub_acceptance_sbc(stub_scores: RunScores) -> None:
     """The calibrated stub passes SBC (Holm p > 0.01 for every estimand); the
     overconfident and biased stubs fail it for every estimand."""
     result = sbc_uniformity(stub_scores.estimands)
-    assert len(result) == 3 * 7  # cells x (roas[2], share[2], sigma, baseline[2])
+    # cells x (roas[2], share[2], sigma, mean(baseline)): no per-date test of a series
+    assert len(result) == 3 * 6
+    assert "baseline" not in set(result["estimand"]) and "mean(baseline)" in set(result["estimand"])
+    assert result["enough"].all()
     p = _by_cell(result, "p_holm")
     assert (p["calibrated"] > 0.01).all(), result[result["cell"] == "calibrated"]
     assert (p["overconfident"] < 0.01).all()
@@ -100,3 +106,57 @@ def test_stub_ecdf_frame(stub_scores: RunScores) -> None:
     assert bool(outside["overconfident"]) and bool(outside["biased"])
     ends = frame[frame["x"].isin([0.0, 1.0])]
     assert (ends["ecdf_diff"] == 0).all()
+
+
+def _table(truths: dict[str, np.ndarray], family: str = "parameter") -> pd.DataFrame:
+    rows = []
+    for cell, values in truths.items():
+        for rep, value in enumerate(values):
+            rows.append(
+                {"cell": cell, "replicate": rep, "estimand": "sigma", "coords": ""}
+                | {"truth": value, "family": family}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_truth_design_tells_sbc_from_a_fixed_truth() -> None:
+    rng = np.random.default_rng(0)
+    table = _table({"drawn": rng.normal(size=10), "fixed": np.full(10, 0.7)})
+    derived = _table({"drawn": np.full(10, 1.0), "fixed": rng.normal(size=10)}, "derived")
+    design = truth_design(pd.concat([table, derived])).set_index("cell")
+    # parameters decide: a ROAS that varies with the spend does not make a fixed truth SBC
+    assert design.loc["drawn", "truth"] == "drawn" and design.loc["drawn", "label"] == "SBC"
+    assert design.loc["fixed", "truth"] == "fixed"
+    assert design.loc["fixed", "label"] == "PIT at a fixed truth"
+    two = pd.concat([table, table.assign(estimand="adstock_alpha", truth=0.3)])
+    assert truth_design(two).set_index("cell").loc["drawn", "truth"] == "partly"
+    single = _table({"one": np.array([0.2])})
+    assert truth_design(single).loc[0, "truth"] == "fixed"  # one replicate shows no draw
+
+
+def test_rank_histograms_are_per_cell() -> None:
+    """A biased cell and a calibrated one: per cell the biased histogram leaves its band;
+    pooled, half the ranks would hide the other half's pile-up."""
+    rng = np.random.default_rng(1)
+    good = pd.DataFrame({"pit": rng.uniform(size=500), "cell": "good"})
+    bad = pd.DataFrame({"pit": rng.beta(5, 1, size=500), "cell": "bad"})
+    table = pd.concat([good, bad]).assign(
+        cell_label=lambda d: d["cell"], estimand="roas", coords=""
+    )
+    hist = rank_histogram(table, bins=10)
+    assert set(hist["cell"]) == {"good", "bad"} and (hist["n"] == 500).all()
+    outside = (hist["count"] < hist["band_lower"]) | (hist["count"] > hist["band_upper"])
+    by_cell = outside.groupby(hist["cell"]).any()
+    assert bool(by_cell["bad"]) and not bool(by_cell["good"])
+
+
+def test_too_few_replicates_are_marked() -> None:
+    rng = np.random.default_rng(2)
+    n = MIN_UNIFORMITY_REPLICATES - 1
+    table = pd.DataFrame(
+        {"cell": "c", "cell_label": "c", "estimand": "roas", "coords": ""}
+        | {"pit": rng.uniform(size=n), "rank_draws": 100}
+    )
+    out = sbc_uniformity(table)
+    assert not out["enough"].iloc[0] and out["n"].iloc[0] == n
+    assert sbc_uniformity(pd.concat([table] * 2))["enough"].iloc[0]

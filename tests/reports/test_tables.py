@@ -34,7 +34,7 @@ def test_stub_acceptance_coverage(stub_scores: RunScores) -> None:
     for level in (0.5, 0.8, 0.9, 0.95):
         rows = agg[(agg["metric"] == f"coverage_{level_name(level)}") & ~agg["pooled"]]
         cal = rows[rows["cell"] == "calibrated"]
-        assert len(cal) == 7
+        assert len(cal) == 8  # roas[2], share[2], sigma, baseline[2 dates], mean(baseline)
         assert ((cal["value"] - level).abs() <= 4 * cal["mcse"]).all(), cal
         over = rows[rows["cell"] == "overconfident"]
         assert ((level - over["value"]) > 4 * over["mcse"]).all(), over
@@ -59,16 +59,25 @@ def test_stub_contraction_and_bias(stub_scores: RunScores) -> None:
 
 def test_estimand_table_layout(stub_scores: RunScores) -> None:
     table = estimand_table(stub_scores)
-    assert len(table) == 3 * 300 * 7
-    assert list(table.columns[:7]) == [
+    assert len(table) == 3 * 300 * 8
+    assert list(table.columns[:8]) == [
         "cell",
         "cell_label",
         "replicate",
         "estimand",
+        "family",
         "coords",
         "channel",
         "date",
     ]
+    families = table.groupby("estimand")["family"].first().to_dict()
+    assert families == {
+        "roas": "derived",
+        "contribution_share": "derived",
+        "sigma": "parameter",
+        "baseline": "series",
+        "mean(baseline)": "summary",
+    }
     for column in (
         "truth",
         "mean",
@@ -104,14 +113,31 @@ def test_ranks_are_reproducible(small_run: Path) -> None:
     assert (a["rank_draws"] == 20).all()
 
 
-def test_hdi_option(small_run: Path) -> None:
-    central = estimand_table(small_run, levels=(0.9,))
-    hdi = estimand_table(small_run, levels=(0.9,), interval="hdi")
-    assert "coverage_50" not in set(aggregate_table(small_run, levels=(0.9,))["metric"])
-    assert not np.allclose(hdi["lower_90"], central["lower_90"])
-    inside = (hdi["lower_90"] <= hdi["truth"]) & (hdi["truth"] <= hdi["upper_90"])
-    assert (hdi["covered_90"] == inside).all()
-    assert hdi["width_90"].mean() == pytest.approx(central["width_90"].mean(), rel=0.1)
+def test_interval_kinds_and_levels(small_run: Path) -> None:
+    table = estimand_table(small_run, levels=(0.9, 0.99), intervals=("central", "hdi", "left"))
+    assert not np.allclose(table["lower_hdi_90"], table["lower_90"])
+    inside = (table["lower_hdi_90"] <= table["truth"]) & (table["truth"] <= table["upper_hdi_90"])
+    assert (table["covered_hdi_90"] >= inside).all()  # open ends only add coverage
+    assert table["width_hdi_90"].mean() == pytest.approx(table["width_90"].mean(), rel=0.1)
+    assert (table["width_99"] > table["width_90"]).all()
+    metrics = set(aggregate_table(small_run, levels=(0.9,))["metric"])
+    assert "coverage_50" not in metrics and "coverage_90" in metrics
+    agg = aggregate_table(small_run, levels=(0.99,), intervals=("hdi", "left"))
+    assert {"coverage_hdi_99", "coverage_left_99", "width_hdi_99"} <= set(agg["metric"])
+    assert "width_left_99" not in set(agg["metric"])
+
+
+def test_series_are_summarized_by_their_time_mean(small_run: Path) -> None:
+    table = estimand_table(small_run)
+    one = table[(table["cell"] == "a") & (table["replicate"] == 0)]
+    dates = one[one["estimand"] == "baseline"]
+    mean = one[one["estimand"] == "mean(baseline)"]
+    assert len(dates) == 2 and len(mean) == 1 and mean["coords"].iloc[0] == ""
+    assert mean["truth"].iloc[0] == pytest.approx(dates["truth"].mean())
+    assert mean["mean"].iloc[0] == pytest.approx(dates["mean"].mean())
+    agg = aggregate_table(small_run)
+    p = agg[agg["metric"] == "uniformity_p"]
+    assert "baseline" not in set(p["estimand"]) and "mean(baseline)" in set(p["estimand"])
 
 
 def test_nan_truth_is_dropped_not_missed(tmp_path: Path, small_run: Path) -> None:
@@ -170,7 +196,15 @@ def test_aggregate_columns_and_fit_rows(stub_scores: RunScores) -> None:
     div = fit.set_index(["cell", "metric"]).loc[("biased", "divergent_share")]
     assert div["value"] == pytest.approx(0.1) and div["lower"] < 0.1 < div["upper"]
     pooled = agg[agg["pooled"]]
-    assert set(pooled["coords"]) == {"*"} and "sbc_p_holm" not in set(pooled["metric"])
+    assert set(pooled["coords"]) == {"*"} and "uniformity_p" not in set(pooled["metric"])
+    clean = fit.set_index(["cell", "metric"]).loc[("biased", "clean_share"), "value"]
+    assert clean == pytest.approx(0.9)  # the divergent fits are sampler warnings
+    assert set(agg.loc[agg["estimand"] != "", "family"]) <= {
+        "derived",
+        "parameter",
+        "series",
+        "summary",
+    }
 
 
 def test_summary_json_is_strict_json_and_complete(small_run: Path) -> None:
@@ -204,4 +238,4 @@ def test_all_fits_failed_gives_empty_estimand_table(tmp_path: Path) -> None:
 def test_tables_read_records_rewritten_from_their_tree(tmp_path: Path, small_run: Path) -> None:
     store = RunStore(small_run)
     store.write_record("a", 1, store.read_record("a", 1))  # round trip through the tree
-    assert len(estimand_table(small_run)) == 2 * 6 * 7
+    assert len(estimand_table(small_run)) == 2 * 6 * 8

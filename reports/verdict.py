@@ -1,0 +1,505 @@
+"""The verdict on a run: one function, :func:`evaluate`, that ``mmm-workbench check``, the
+report's verdict banner and ``run``'s closing lines all call, so the three never disagree.
+
+A verdict keeps four findings apart:
+
+- **rules** (:mod:`mmm_workbench.reports.ruleset`): each measure a rule selects, judged over
+  all successful fits and again over the clean fits only;
+- **fit health** (:func:`mmm_workbench.reports.aggregate.classify_fits`): each fit clean,
+  sampler warning or failed;
+- **calibration design** (:func:`mmm_workbench.reports.sbc.truth_design`): per cell, SBC
+  (truth drawn per replicate) or PIT at a fixed truth;
+- **identifiability**: per quantity with prior draws, contraction and prior overlap (not
+  learned from the data?), and posterior ridges between parameters.
+
+and says where a problem lies: with the **sampler** (fit-health rules fail, or a rule
+fails over all fits but holds over the clean ones), with the **model** (a rule fails over
+the clean fits of an exact sampler), with an **approximation** (the same, but the backend
+is approximate, ADVI or MAP, so the model and the approximation cannot be told apart), or
+with **identifiability** (the data do not inform a quantity).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmm_workbench.reports.aggregate import (
+    CLEAN,
+    FAILED,
+    WARNING,
+    classify_fits,
+    tolerance_table,
+)
+from mmm_workbench.reports.ruleset import (
+    CHECK_COLUMNS,
+    FAIL,
+    FAILURE_COLUMNS,
+    NA,
+    PASS,
+    TOLERANCE,
+    BaselineLike,
+    Context,
+    RuleSet,
+    RulesLike,
+    judge_rules,
+    load_baseline,
+    load_rules,
+    required_intervals,
+)
+from mmm_workbench.reports.rundir import Run
+from mmm_workbench.reports.sbc import truth_design
+from mmm_workbench.reports.tables import (
+    RunScores,
+    aggregate_table,
+    fit_counts,
+    score_run,
+)
+
+__all__ = [
+    "APPROXIMATE_BACKENDS",
+    "CAUSES",
+    "IDENTIFIABILITY_COLUMNS",
+    "RIDGE_COLUMNS",
+    "Verdict",
+    "evaluate",
+]
+
+APPROXIMATE_BACKENDS = frozenset({"advi", "fullrank_advi", "map", "pathfinder"})
+"""Backends whose posterior is an approximation of the model's, not the model's."""
+CAUSES = ("records", "sampler", "model", "approximation", "identifiability")
+IDENTIFIABILITY_COLUMNS = [
+    "cell", "cell_label", "estimand", "family", "coords", "contraction", "prior_overlap", "n",
+    "learned",
+]  # fmt: skip
+RIDGE_COLUMNS = ["cell", "cell_label", "a", "b", "corr", "n", "log"]
+_IDENTIFIABILITY_RULE = "identifiability: learned from the data"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The verdict on a run (see the module notes).
+
+    Attributes
+    ----------
+    passed
+        No check failed.
+    causes
+        Where the failures lie, a subset of :data:`CAUSES` in that order (empty when
+        passed).
+    failures
+        The failed checks over all fits (:data:`mmm_workbench.reports.ruleset.FAILURE_COLUMNS`)
+        plus ``cause``.
+    checks
+        Every judged measure, over ``all`` fits and over ``clean`` fits
+        (:data:`mmm_workbench.reports.ruleset.CHECK_COLUMNS`), with outcome ``pass``,
+        ``fail`` or ``not applicable`` and why.
+    checked
+        Checks over all fits that passed or failed (not the inapplicable ones).
+    fits
+        Per cell: ``n_ok, n_failed, n_corrupt, n_missing`` and ``n_clean, n_warning``.
+    health
+        Per fit: ``cell, replicate, backend, status, health, health_reason``.
+    calibration
+        Per cell: the truth design and its label ("SBC", "PIT at a fixed truth").
+    identifiability
+        Per quantity with prior draws: mean contraction and prior overlap, ``learned``.
+    ridges
+        Parameter pairs whose median absolute posterior correlation is above the
+        threshold.
+    warnings
+        Tests without power, cells without SBC, unlearned quantities when they only warn.
+    rules
+        The rule set judged.
+    """
+
+    passed: bool
+    causes: tuple[str, ...]
+    failures: pd.DataFrame
+    checks: pd.DataFrame
+    checked: int
+    fits: pd.DataFrame
+    health: pd.DataFrame
+    calibration: pd.DataFrame
+    identifiability: pd.DataFrame
+    ridges: pd.DataFrame
+    warnings: tuple[str, ...]
+    rules: RuleSet
+
+    @property
+    def not_applicable(self) -> int:
+        """Checks over all fits that did not apply (a diagnostic a backend lacks, ...)."""
+        subset = self.checks[self.checks["subset"] == "all"]
+        return int((subset["outcome"] == NA).sum())
+
+    @property
+    def unlearned(self) -> pd.DataFrame:
+        """The quantities flagged "not learned from the data"."""
+        return self.identifiability[~self.identifiability["learned"].astype(bool)]
+
+    def headline(self) -> str:
+        """One line: passed or failed, where the problem lies, and the counts."""
+        counts = f"{len(self.failures)} of {self.checked} checks failed"
+        na = f", {self.not_applicable} not applicable" if self.not_applicable else ""
+        if self.passed:
+            return f"verdict: passed: {self.checked} checks{na} ({self.rules.source})"
+        return f"verdict: FAILED ({', '.join(self.causes)}): {counts}{na} ({self.rules.source})"
+
+    def lines(self) -> list[str]:
+        """The verdict in a few lines, for a terminal, the report's banner and ``run``'s
+        closing lines: headline, fit health, calibration design, what the data do not
+        inform, posterior ridges, where the problem lies, and warnings."""
+        out = [self.headline()]
+        counts = self.health["health"].value_counts()
+        corrupt = int((self.health["status"] == "corrupt").sum())
+        records = f" ({corrupt} corrupt records skipped)" if corrupt else ""
+        out.append(
+            f"fits: {int(counts.get(CLEAN, 0))} clean, {int(counts.get(WARNING, 0))} sampler "
+            f"warning, {int(counts.get(FAILED, 0))} failed{records}"
+        )
+        designs = self.calibration.groupby("label", sort=False)["cell_label"].agg(list)
+        for label, cells in designs.items():
+            out.append(f"{label}: {_names(cells)}")
+        unlearned = self.unlearned
+        if len(unlearned):
+            items = [
+                f"{r['estimand']}{_coords(str(r['coords']))} in {r['cell_label']} (contraction "
+                f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
+                for r in unlearned.to_dict("records")
+            ]
+            out.append(f"not learned from the data: {_names(items)}")
+        if len(self.ridges):
+            items = [
+                f"{r['a']} ~ {r['b']} in {r['cell_label']} (|corr| {abs(float(r['corr'])):.2f})"
+                for r in self.ridges.to_dict("records")
+            ]
+            out.append(f"posterior ridges: {_names(items)}")
+        for cause in self.causes:
+            out.append(f"{cause}: {_EXPLAIN[cause]}")
+        out += [f"warning: {w}" for w in self.warnings[:10]]
+        if len(self.warnings) > 10:
+            out.append(f"... and {len(self.warnings) - 10} more warnings")
+        return out
+
+    def report(self) -> str:
+        """:meth:`lines` and the failure table, as plain text (an assertion message)."""
+        text = "\n".join(self.lines())
+        if self.failures.empty:
+            return text
+        shown = self.failures.drop(columns=["cell"]).head(50)
+        more = len(self.failures) - len(shown)
+        tail = f"\n... and {more} more" if more > 0 else ""
+        table = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+        return f"{text}\n{table}{tail}"
+
+
+_EXPLAIN = {
+    "records": "fit records could not be read (corrupt files) and were skipped",
+    "sampler": "fit-health rules failed, or rules fail over all fits but hold over the "
+    "clean ones: fix the sampler (more tuning, a reparameterization) before the model",
+    "model": "rules fail over the clean fits of an exact sampler: the model does not "
+    "recover this world",
+    "approximation": "rules fail over the clean fits of an approximate backend (ADVI, "
+    "MAP): its posterior is not the model's; refit with NUTS to tell the two apart",
+    "identifiability": "the data do not inform a quantity (its posterior is its prior)",
+}
+
+
+def _names(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _coords(coords: str) -> str:
+    return f"[{coords}]" if coords else ""
+
+
+def _rescore(scores: RunScores, levels: list[float], kinds: list[str]) -> RunScores:
+    have_levels = set(scores.options.get("levels", []))
+    have_kinds = set(scores.options.get("intervals", ["central"]))
+    if set(levels) <= have_levels and set(kinds) <= have_kinds:
+        return scores
+    keep = {k: scores.options[k] for k in ("n_ranks", "seed") if k in scores.options}
+    levels = sorted(have_levels | set(levels))
+    kinds = list(dict.fromkeys([*scores.options.get("intervals", ["central"]), *kinds]))
+    return score_run(scores.run, levels=levels, intervals=kinds, **keep)
+
+
+def _score(
+    run: str | Path | Run | RunScores, rule_set: RuleSet, options: dict[str, Any]
+) -> RunScores:
+    levels, kinds = required_intervals(rule_set)
+    if isinstance(run, RunScores):
+        if options:
+            raise TypeError(f"options {sorted(options)} apply when scoring a path, not RunScores")
+        return _rescore(run, levels, kinds)
+    levels = sorted(set(levels) | set(options.pop("levels", [])))
+    kinds = list(dict.fromkeys([*options.pop("intervals", []), *kinds]))
+    return score_run(run, levels=levels, intervals=kinds, **options)
+
+
+def _context(scores: RunScores, design: pd.DataFrame) -> Context:
+    table = scores.estimands
+    grouped = (
+        table.groupby(["cell", "estimand", "coords"], sort=False, observed=True)
+        .agg(contraction=("contraction", "mean"), boundary=("boundary", "any"))
+        .reset_index()
+    )
+    coords = {
+        (str(c), str(e), str(k)): (float(v), bool(b))
+        for c, e, k, v, b in grouped.itertuples(index=False)
+    }
+    return Context(
+        cells=dict(scores.run.cells),
+        truth=dict(zip(design["cell"], design["truth"], strict=True)),
+        cells_with_fits=frozenset(table["cell"].astype(str).unique()),
+        coordinates=coords,
+        estimands=frozenset(table["estimand"].astype(str).unique()),
+    )
+
+
+def _tolerances(
+    table: pd.DataFrame, rule_set: RuleSet, ci_prob: float
+) -> dict[float, pd.DataFrame]:
+    wanted = {r.tolerance for r in rule_set.rules if r.metric == TOLERANCE}
+    return {t: tolerance_table(table, t, ci_prob=ci_prob) for t in wanted if t is not None}
+
+
+def _identifiability(scores: RunScores, rule_set: RuleSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    settings = rule_set.identifiability
+    table = scores.estimands
+    with_prior = table[np.isfinite(table["contraction"].to_numpy(np.float64))]
+    with_prior = with_prior[with_prior["family"].astype(str) != "series"]
+    ident = (
+        with_prior.groupby(
+            ["cell", "cell_label", "estimand", "family", "coords"], sort=True, observed=True
+        )
+        .agg(
+            contraction=("contraction", "mean"),
+            prior_overlap=("prior_overlap", "mean"),
+            n=("contraction", "size"),
+        )
+        .reset_index()
+    )
+    unlearned = (ident["contraction"] < settings.contraction_below) & (
+        ident["prior_overlap"] > settings.prior_overlap_above
+    )
+    ident["learned"] = ~unlearned
+    ident = ident.reindex(columns=IDENTIFIABILITY_COLUMNS)
+    corr = scores.correlations
+    if corr.empty:
+        return ident, pd.DataFrame(columns=RIDGE_COLUMNS)
+    corr = corr.assign(abs_corr=corr["corr"].abs())
+    ridges = (
+        corr.groupby(["cell", "a", "b"], sort=True)
+        .agg(abs_corr=("abs_corr", "median"), corr=("corr", "median"), n=("corr", "size"))
+        .reset_index()
+    )
+    logs = corr.groupby(["cell", "a", "b"], sort=True)["log"].all().reset_index(drop=True)
+    ridges["log"] = logs.to_numpy()
+    ridges = ridges[ridges["abs_corr"] > settings.correlation_above]
+    labels = scores.run.cells
+    ridges = ridges.assign(cell_label=ridges["cell"].map(lambda c: labels.get(c, c)))
+    return ident, ridges.reindex(columns=RIDGE_COLUMNS).reset_index(drop=True)
+
+
+def _identifiability_checks(ident: pd.DataFrame, rule_set: RuleSet) -> pd.DataFrame:
+    settings = rule_set.identifiability
+    rows = []
+    for r in ident.to_dict("records"):
+        learned = bool(r["learned"])
+        outcome = PASS if learned or not settings.fail_unlearned else FAIL
+        detail = (
+            ""
+            if learned
+            else (
+                f"not learned from the data (contraction {r['contraction']:.2f} < "
+                f"{settings.contraction_below:g}, prior overlap {r['prior_overlap']:.2f} > "
+                f"{settings.prior_overlap_above:g})"
+            )
+        )
+        if not learned and not settings.fail_unlearned:
+            detail += "; a warning ([identifiability] fail_unlearned = false)"
+        rows.append(
+            {
+                "rule": _IDENTIFIABILITY_RULE,
+                "cell": r["cell"],
+                "cell_label": r["cell_label"],
+                "estimand": r["estimand"],
+                "coords": r["coords"],
+                "metric": "contraction",
+                "value": r["contraction"],
+                "lower": math.nan,
+                "upper": math.nan,
+                "bound": settings.contraction_below,
+                "judge": "point",
+                "detail": detail,
+                "outcome": outcome,
+                "n": r["n"],
+                "subset": "all",
+                "rule_index": 0,
+            }
+        )
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataFrame) -> list[str]:
+    approximate = (
+        health[health["backend"].astype(str).isin(APPROXIMATE_BACKENDS)]["cell"]
+        .astype(str)
+        .unique()
+    )
+    held = set()
+    if clean is not None:
+        ok = clean[clean["outcome"] != FAIL]
+        held = set(zip(ok["rule_index"], ok["cell"], ok["estimand"], ok["coords"], strict=True))
+    out = []
+    for r in failures.to_dict("records"):
+        if r["rule"] == _IDENTIFIABILITY_RULE:
+            out.append("identifiability")
+        elif r["metric"] in ("n_corrupt", "corrupt_share"):
+            out.append("records")
+        elif (
+            r["estimand"] == "" or (r["rule_index"], r["cell"], r["estimand"], r["coords"]) in held
+        ):
+            out.append("sampler")
+        elif str(r["cell"]) in approximate:
+            out.append("approximation")
+        else:
+            out.append("model")
+    return out
+
+
+def evaluate(
+    run: str | Path | Run | RunScores,
+    rules: RulesLike | RuleSet | None = None,
+    baseline: BaselineLike = None,
+    *,
+    ci_prob: float = 0.95,
+    **options: Any,
+) -> Verdict:
+    """Judge a run: the one verdict of ``check``, the report's banner and ``run``'s end.
+
+    Parameters
+    ----------
+    run
+        A run directory (or an opened run), or a run scored by
+        :func:`mmm_workbench.reports.tables.score_run` (re-scored when the rules ask for
+        levels or interval kinds it lacks).
+    rules
+        A rules file, document or list of rules (:func:`mmm_workbench.reports.ruleset.load_rules`);
+        None for the shipped default rule set.
+    baseline
+        A ``summary.json`` (path or dict) for ``baseline = true`` rules.
+    ci_prob
+        Level of the Monte Carlo intervals in the aggregates (each rule judges at
+        ``1 - alpha / m``).
+    options
+        Passed to :func:`mmm_workbench.reports.tables.score_run` when ``run`` is a path.
+
+    Returns
+    -------
+    Verdict
+
+    Raises
+    ------
+    mmm_workbench.reports.rundir.RunError
+        Not a run directory, or an empty run.
+    ValueError
+        Bad rules (naming the file, the rule and the value; an unknown metric, level,
+        estimand or cell lists the known ones), a baseline rule without a baseline.
+    """
+    rule_set = load_rules(rules)
+    base = load_baseline(baseline)
+    for rule in rule_set.rules:
+        if rule.baseline and base is None:
+            raise ValueError(f"rule {rule.label}: compares with a baseline, but none was given")
+    scores = _score(run, rule_set, dict(options))
+    classes = classify_fits(scores.fits, rule_set.health)
+    health = pd.concat(
+        [scores.fits[["cell", "cell_label", "replicate", "backend", "status"]], classes], axis=1
+    )
+    design = truth_design(scores.estimands)
+    labels = scores.run.cells
+    design["cell_label"] = design["cell"].map(lambda c: labels.get(c, c))
+    ctx = _context(scores, design)
+
+    agg = aggregate_table(scores, ci_prob=ci_prob, health=rule_set.health)
+    tolerances = _tolerances(scores.estimands, rule_set, ci_prob)
+    checks, warnings = judge_rules(rule_set, agg, ctx, baseline=base, tolerances=tolerances)
+
+    clean_checks = None
+    ok = health[health["status"] == "ok"]
+    if (ok["health"] != CLEAN).any() and (ok["health"] == CLEAN).any():
+        keep = set(
+            zip(
+                ok.loc[ok["health"] == CLEAN, "cell"],
+                ok.loc[ok["health"] == CLEAN, "replicate"],
+                strict=True,
+            )
+        )
+        table = scores.estimands
+        mask = [(c, r) in keep for c, r in zip(table["cell"], table["replicate"], strict=True)]
+        clean = dataclasses.replace(scores, estimands=table[np.asarray(mask, dtype=bool)])
+        clean_agg = aggregate_table(clean, ci_prob=ci_prob, health=rule_set.health)
+        clean_tol = _tolerances(clean.estimands, rule_set, ci_prob)
+        clean_checks, _ = judge_rules(
+            rule_set,
+            clean_agg,
+            _context(clean, design),
+            subset="clean",
+            baseline=base,
+            fit_rules=False,
+            tolerances=clean_tol,
+        )
+
+    ident, ridges = _identifiability(scores, rule_set)
+    ident_checks = _identifiability_checks(ident, rule_set)
+    frames = [f for f in (checks, ident_checks, clean_checks) if f is not None and len(f)]
+    all_checks = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CHECK_COLUMNS)
+    )
+    over_all = all_checks[all_checks["subset"] == "all"]
+    failed = over_all[over_all["outcome"] == FAIL]
+    causes = _causes(failed, clean_checks, health)
+    failures = failed.reindex(columns=FAILURE_COLUMNS).assign(cause=causes).reset_index(drop=True)
+
+    notes = list(dict.fromkeys(warnings))
+    for r in design.itertuples():
+        if r.truth != "drawn":
+            notes.append(
+                f"{r.cell_label}: {r.label}; rank statistics are not SBC (truth not drawn "
+                "per replicate) and calibration rules judge data-dominated quantities only"
+            )
+    if not rule_set.identifiability.fail_unlearned:
+        unlearned = ident[~ident["learned"]]
+        notes += [
+            f"{r['cell_label']}: {r['estimand']}{_coords(str(r['coords']))} not learned "
+            "from the data"
+            for r in unlearned.to_dict("records")
+        ]
+    counts = fit_counts(scores)
+    per_cell = health.groupby("cell")["health"].value_counts().unstack(fill_value=0)
+    counts["n_clean"] = counts["cell"].map(per_cell.get(CLEAN, pd.Series(dtype=int))).fillna(0)
+    counts["n_warning"] = counts["cell"].map(per_cell.get(WARNING, pd.Series(dtype=int))).fillna(0)
+    counts[["n_clean", "n_warning"]] = counts[["n_clean", "n_warning"]].astype(int)
+    return Verdict(
+        passed=failures.empty,
+        causes=tuple(c for c in CAUSES if c in set(causes)),
+        failures=failures,
+        checks=all_checks.reset_index(drop=True),
+        checked=int(over_all["outcome"].isin([PASS, FAIL]).sum()),
+        fits=counts,
+        health=health,
+        calibration=design,
+        identifiability=ident,
+        ridges=ridges,
+        warnings=tuple(notes),
+        rules=rule_set,
+    )

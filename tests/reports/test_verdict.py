@@ -1,0 +1,241 @@
+"""The verdict with the default rule set: green for calibrated stubs, red for each planted
+failure, with the cause named; fit health, identifiability and SBC vs PIT kept apart."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from verdict_stubs import Cell, Plant, advi, write_run
+
+from mmm_workbench.recover.cli import main
+from mmm_workbench.reports.aggregate import Health, classify_fits
+from mmm_workbench.reports.gate import check, default_rules_path
+from mmm_workbench.reports.tables import RunScores, score_run
+from mmm_workbench.reports.verdict import Verdict, evaluate
+
+GOOD = {
+    "calibrated": Cell(),
+    "fixed": Cell(truth="fixed"),
+    "vi": Cell(diagnostics=advi, backend="advi"),
+    "boundary": Cell(truth="fixed", boundary=True),
+    "ridge": Cell(ridge=0.97),
+}
+BAD = {
+    "overconfident": Cell(plants={"*": Plant(sd=1 / 3)}),
+    "shifted": Cell(plants={"*": Plant(shift=1.0)}),
+    "mean_field": Cell(plants={"*": Plant(sd=0.5, shift=0.5)}, diagnostics=advi, backend="advi"),
+    "unlearned": Cell(plants={"saturation_lam": Plant(prior=True)}),
+    "stuck": Cell(stuck=16),
+}
+
+
+@pytest.fixture(scope="session")
+def good_scores(tmp_path_factory: pytest.TempPathFactory) -> RunScores:
+    root = write_run(tmp_path_factory.mktemp("good") / "run", GOOD, replicates=40, draws=200)
+    return score_run(root)
+
+
+@pytest.fixture(scope="session")
+def good(good_scores: RunScores) -> Verdict:
+    return evaluate(good_scores)
+
+
+@pytest.fixture(scope="session")
+def bad_scores(tmp_path_factory: pytest.TempPathFactory) -> RunScores:
+    root = write_run(tmp_path_factory.mktemp("bad") / "run", BAD, replicates=40, draws=200)
+    return score_run(root)
+
+
+@pytest.fixture(scope="session")
+def bad(bad_scores: RunScores) -> Verdict:
+    return evaluate(bad_scores)
+
+
+def _failed(verdict: Verdict, cell: str) -> pd.DataFrame:
+    return verdict.failures[verdict.failures["cell"] == cell]
+
+
+def test_default_gate_is_green_for_calibrated_stubs(good: Verdict) -> None:
+    """Drawn and fixed truths, a VI backend without sampler diagnostics, a truth on its
+    support boundary and a posterior ridge: every one passes the default rule set."""
+    assert good.passed, good.report()
+    assert good.rules.source == str(default_rules_path())
+    assert good.checked > 500 and good.causes == ()
+    assert good.headline().startswith("verdict: passed")
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("overconfident", {"coverage_90", "coverage_hdi_90", "z_sd", "uniformity_p_holm"}),
+        ("shifted", {"z_mean", "coverage_50", "uniformity_p_holm"}),
+        ("mean_field", {"coverage_90", "coverage_hdi_90", "uniformity_p_holm"}),
+    ],
+)
+def test_default_gate_is_red_for_miscalibrated_posteriors(
+    bad: Verdict, cell: str, expected: set[str]
+) -> None:
+    failed = _failed(bad, cell)
+    assert expected <= set(failed["metric"]), failed
+    assert not (set(failed["metric"]) & {"failed_share", "warning_share", "divergent_share"})
+
+
+def test_causes_are_told_apart(bad: Verdict) -> None:
+    """Exact sampler, clean fits: the model. ADVI: the approximation, which cannot be
+    told from the model. Stuck chains whose fits fail the rules that the clean fits pass:
+    the sampler. A posterior equal to its prior: identifiability."""
+    causes = bad.failures.groupby("cell")["cause"].agg(set)
+    assert causes["overconfident"] == {"model"} and causes["shifted"] == {"model"}
+    assert causes["mean_field"] == {"approximation"}
+    assert causes["unlearned"] == {"identifiability"}
+    assert causes["stuck"] == {"sampler"}
+    assert bad.causes == ("sampler", "model", "approximation", "identifiability")
+    assert any(line.startswith("approximation: ") for line in bad.lines())
+
+
+def test_fit_health_is_kept_apart(bad: Verdict) -> None:
+    stuck = bad.health[bad.health["cell"] == "stuck"]
+    assert (stuck["health"] == "sampler warning").sum() == 16
+    assert "R-hat > 1.05" in stuck["health_reason"].iloc[0]
+    counts = bad.fits.set_index("cell")
+    assert counts.loc["stuck", "n_warning"] == 16 and counts.loc["stuck", "n_clean"] == 24
+    failed = _failed(bad, "stuck")
+    assert {"warning_share", "divergent_share"} <= set(failed["metric"])
+    # the estimand rules that fail over all fits hold over the clean ones
+    clean = bad.checks[(bad.checks["subset"] == "clean") & (bad.checks["cell"] == "stuck")]
+    assert len(clean) and (clean["outcome"] != "fail").all()
+    estimand_failures = failed[failed["estimand"] != ""]
+    assert len(estimand_failures) and (estimand_failures["cause"] == "sampler").all()
+
+
+def test_a_correct_sampler_with_r_hat_above_1_01_is_clean(good: Verdict) -> None:
+    fits = good.health.assign(rhat=1.03)
+    classes = classify_fits(fits.rename(columns={"rhat": "max_rhat"}), Health())
+    assert (classes["health"] == "clean").all()
+    strict = classify_fits(fits.rename(columns={"rhat": "max_rhat"}), Health(max_rhat=1.01))
+    assert (strict["health"] == "sampler warning").all()
+
+
+def test_a_posterior_equal_to_its_prior_is_not_learned(bad: Verdict, good: Verdict) -> None:
+    """SBC cannot see it (the prior is calibrated); contraction and prior overlap do."""
+    failed = _failed(bad, "unlearned")
+    assert set(failed["estimand"]) == {"saturation_lam"} and len(failed) == 2
+    assert failed["detail"].str.startswith("not learned from the data").all()
+    flagged = bad.unlearned
+    assert set(flagged["cell"]) == {"unlearned"} and set(flagged["estimand"]) == {"saturation_lam"}
+    assert (flagged["prior_overlap"] > 0.85).all() and (flagged["contraction"].abs() < 0.1).all()
+    assert any("not learned from the data: saturation_lam" in line for line in bad.lines())
+    assert good.unlearned.empty and good.identifiability["learned"].all()
+    assert (good.identifiability["contraction"] > 0.5).all()
+
+
+def test_unlearned_can_warn_instead_of_failing(bad_scores: RunScores) -> None:
+    text = default_rules_path().read_text()
+    document = tomllib.loads(text.replace("fail_unlearned = true", "fail_unlearned = false"))
+    verdict = evaluate(bad_scores, document)
+    assert "identifiability" not in verdict.causes
+    assert not (verdict.failures["cell"] == "unlearned").any()
+    assert any("saturation_lam" in w and "not learned" in w for w in verdict.warnings)
+
+
+def test_posterior_ridges_are_flagged_with_the_pair(good: Verdict) -> None:
+    ridges = good.ridges
+    assert set(ridges["cell"]) == {"ridge"}
+    pairs = set(zip(ridges["a"], ridges["b"], strict=True))
+    assert pairs == {
+        ("saturation_beta[channel=tv]", "saturation_lam[channel=tv]"),
+        ("saturation_beta[channel=search]", "saturation_lam[channel=search]"),
+    }
+    assert (ridges["corr"].abs() > 0.9).all() and ridges["log"].all()
+    assert any(line.startswith("posterior ridges: saturation_beta") for line in good.lines())
+
+
+def test_sbc_and_pit_at_a_fixed_truth_are_named(good: Verdict) -> None:
+    design = good.calibration.set_index("cell")
+    assert design.loc["calibrated", "label"] == "SBC"
+    assert design.loc["fixed", "label"] == "PIT at a fixed truth"
+    assert design.loc["boundary", "label"] == "PIT at a fixed truth"
+    uniformity = good.checks[good.checks["metric"] == "uniformity_p_holm"]
+    fixed = uniformity[uniformity["cell"] == "fixed"]
+    assert len(fixed) and (fixed["outcome"] == "not applicable").all()
+    assert fixed["detail"].str.contains("PIT, not SBC").all()
+    drawn = uniformity[(uniformity["cell"] == "calibrated") & (uniformity["subset"] == "all")]
+    assert len(drawn) and (drawn["outcome"] == "pass").all()
+    lines = good.lines()
+    assert any(line.startswith("SBC: ") for line in lines)
+    assert any(line.startswith("PIT at a fixed truth: ") for line in lines)
+
+
+def test_a_boundary_truth_is_covered_by_the_hdi_not_by_central_intervals(
+    good_scores: RunScores,
+) -> None:
+    rules = [
+        {"metric": "coverage_hdi_90", "estimand": "adstock_theta", "min": 0.8},
+        {"metric": "coverage_left_90", "estimand": "adstock_theta", "min": 0.8},
+    ]
+    assert check(good_scores, rules).passed
+    central = check(
+        good_scores, [{"metric": "coverage_90", "estimand": "adstock_theta", "min": 0.8}]
+    )
+    assert not central.passed
+    assert set(central.failures["value"]) == {0.0}
+    # z-scores of a boundary truth are not applicable (no posterior is centred on it)
+    z = check(good_scores, [{"metric": "z_mean", "estimand": "adstock_theta", "max": 0.5}])
+    assert z.passed and set(z.checks.loc[z.checks["rule_index"] == 1, "outcome"]) == {
+        "not applicable"
+    }
+
+
+def test_divergences_of_vi_are_not_applicable(good: Verdict, bad: Verdict) -> None:
+    vi = good.checks[
+        (good.checks["cell"] == "vi")
+        & good.checks["metric"].isin(["divergent_share", "warning_share"])
+    ]
+    assert len(vi) == 2 and (vi["outcome"] == "not applicable").all()
+    assert (vi["detail"] == "not reported by this backend").all()
+    nuts = bad.checks[(bad.checks["cell"] == "stuck") & (bad.checks["metric"] == "divergent_share")]
+    assert list(nuts["outcome"]) == ["fail"]  # the broken case: reported and failed
+
+
+def test_a_tolerance_miss_that_the_mean_bias_passes(tmp_path: Path) -> None:
+    """7 of 60 replicates whose ROAS posterior sits 30% off: the mean relative bias is
+    about 0.035 and passes a 15% rule; the default per-replicate tolerance rule fails."""
+    root = write_run(tmp_path / "run", {"misses": Cell(miss=(7, 0.3))}, replicates=60, draws=200)
+    scores = score_run(root)
+    mean_rule = [{"metric": "abs_relative_bias", "estimand": "roas", "max": 0.15}]
+    assert check(scores, mean_rule).passed
+    verdict = evaluate(scores)
+    tolerance = verdict.failures[verdict.failures["metric"] == "tolerance_share"]
+    assert len(tolerance) == 2
+    assert tolerance["value"].tolist() == pytest.approx([53 / 60] * 2, abs=1 / 60)
+    clean = write_run(tmp_path / "clean", {"fine": Cell()}, replicates=60, draws=200)
+    passing = evaluate(clean)
+    assert not (passing.failures["metric"] == "tolerance_share").any()
+
+
+def test_too_few_replicates_warn_and_do_not_crash(tmp_path: Path) -> None:
+    root = write_run(tmp_path / "run", {"few": Cell()}, replicates=5, draws=100)
+    verdict = evaluate(root)
+    assert any("needs 20 to have power" in w for w in verdict.warnings)
+    assert verdict.passed, verdict.report()
+
+
+def test_check_cli_uses_the_default_rules_and_prints_them(
+    good_scores: RunScores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--print-rules"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == default_rules_path().read_text() and "[[rule]]" in printed
+    copy = tmp_path / "rules.toml"
+    copy.write_text(printed)
+    run = str(good_scores.run.root)
+    assert main(["check", run]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: passed" in out and "SBC: " in out and "PIT at a fixed truth" in out
+    assert main(["check", run, "--rules", str(copy)]) == 0
+    capsys.readouterr()
+    assert main(["check"]) == 2
+    assert "give a run directory" in capsys.readouterr().err
