@@ -47,11 +47,11 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from mmm_workbench.recover import runner
+from mmm_workbench.recover import tasks
 from mmm_workbench.recover.inference import sampler_diagnostics
 from mmm_workbench.recover.models.data import model_data
 from mmm_workbench.recover.models.pymc_marketing import build_pymc_marketing
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.scenarios import expand_grid, parse_scenario, replicate_rng
 from mmm_workbench.scenarios.seeds import sampler_seed
@@ -140,9 +140,9 @@ def baseline(replicates: int) -> dict[str, Any]:
 
 def through_runner(text: str, out: Path, replicates: int, workers: int = 1) -> dict[str, Any]:
     """(b), (c) and the throughput runs: ``run_grid``, as ``mmm-workbench run`` calls it."""
-    runner._FITTERS.clear()  # each run pays its compilation, as a fresh process would
+    tasks._FITTERS.clear()  # each run pays its compilation, as a fresh process would
     t0 = time.perf_counter()
-    summary = run_grid(text, out, replicates=replicates, workers=workers)
+    summary = run_grid(text, out, RunOptions(replicates=replicates, workers=workers))
     wall = time.perf_counter() - t0
     store = RunStore(out)
     fits = []

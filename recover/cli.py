@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mmm_workbench import scenarios as scenarios_package
+from mmm_workbench.recover.store import RunStore
+from mmm_workbench.reports.runsummary import FitStats, summarize_cells
 from mmm_workbench.scenarios import ScenarioError, expand_grid, load_scenario, replicate_rng
 from mmm_workbench.simulate import generate, write_dataset
 from mmm_workbench.simulate.transforms import TransformError
+
+if TYPE_CHECKING:
+    from mmm_workbench.recover.runner import FitResult, RunPlan, RunSummary
 
 __all__ = ["main"]
 
@@ -59,101 +71,200 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+SHIPPED = Path(scenarios_package.__file__).parent
+"""The shipped scenario library."""
 
-    from mmm_workbench.recover.runner import run_grid
-    from mmm_workbench.recover.store import RunStore
+MAX_RUN_NAME = 100
 
-    path = Path(args.scenario)
+
+def _scenario_text(name: str) -> tuple[Path, str]:
+    """The scenario file named on the command line (a path, or a shipped scenario's name)
+    and its text.
+
+    Raises
+    ------
+    ScenarioError
+        No such file, not a regular file, or not UTF-8 text; the message names the file.
+    """
+    path = Path(name)
+    if not path.exists() and path.name == name and (SHIPPED / f"{name}.toml").is_file():
+        path = SHIPPED / f"{name}.toml"
     if not path.exists():
-        shipped = Path(__file__).resolve().parents[1] / "scenarios" / f"{args.scenario}.toml"
-        path = shipped if shipped.exists() else path
-    if not path.exists():
-        raise ScenarioError(f"{args.scenario}: no such scenario file or shipped scenario")
-    text = path.read_text()
-    scenario = load_scenario(path)
-    out = args.out or Path("runs") / scenario.name
-    counts = {"done": 0, "failed": 0}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "done {task.fields[done]}  failed {task.fields[failed]}  running {task.fields[running]}"
-        ),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task(scenario.name, total=None, done=0, failed=0, running=0)
+        raise ScenarioError(f"{name}: no such scenario file or shipped scenario")
+    if not path.is_file():
+        raise ScenarioError(f"{path}: not a scenario file (a directory?)")
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8"
+        ) from None
 
-        def on_result(result: dict[str, object], total: int) -> None:
-            counts["done" if result["status"] == "done" else "failed"] += 1
-            finished = counts["done"] + counts["failed"]
-            running = min(args.workers if not args.dask else total, total - finished)
-            progress.update(
-                bar,
-                total=total,
-                completed=finished,
-                running=running,
-                done=counts["done"],
-                failed=counts["failed"],
+
+def _default_run_dir(name: str) -> Path:
+    """``runs/<name>``, for a scenario name that is one plain directory name.
+
+    Raises
+    ------
+    ScenarioError
+        A name that is empty, ``.``/``..``, holds a path separator or a control
+        character, or is longer than 100 characters: it would write elsewhere.
+    """
+    separators = {"/", "\\"} | ({os.altsep} if os.altsep else set())
+    if (
+        name in ("", ".", "..")
+        or len(name) > MAX_RUN_NAME
+        or any(sep in name for sep in separators)
+        or not name.isprintable()
+        or name != name.strip()
+    ):
+        raise ScenarioError(
+            f"name = {name!r}: not usable as the run directory runs/<name>; "
+            "rename the scenario, or give --out"
+        )
+    return Path("runs") / name
+
+
+class _RunProgress:
+    """The progress bar and the failed fits, on stderr, while a run lasts."""
+
+    def __init__(self, name: str, workers: int, quiet: bool) -> None:
+        self.console = Console(stderr=True)
+        self.workers = workers
+        self.quiet = quiet
+        self.done = 0
+        self.failed = 0
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "done {task.fields[done]}  failed {task.fields[failed]}  "
+                "running {task.fields[running]}"
+            ),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+            disable=quiet,
+        )
+        self.bar = self.progress.add_task(escape(name), total=None, done=0, failed=0, running=0)
+        self.total = 0
+
+    def __enter__(self) -> _RunProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, total: int, skipped: int) -> None:
+        """Show the bar, once the run directory is ready."""
+        self.total = total
+        self.progress.update(self.bar, total=total, running=min(self.workers, total))
+        self.progress.start()
+
+    def finished(self, result: FitResult) -> None:
+        """Count a fit; print a line for one that failed."""
+        total = self.total
+        if result.ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        finished = self.done + self.failed
+        self.progress.update(
+            self.bar,
+            total=total,
+            completed=finished,
+            running=min(self.workers, total - finished),
+            done=self.done,
+            failed=self.failed,
+        )
+        if not result.ok and not self.quiet:
+            first = result.error.splitlines()[0] if result.error else "?"
+            self.progress.console.print(
+                f"[red]{result.status}[/] cell {result.cell_id} replicate {result.replicate}: "
+                f"{escape(first)}",
+                highlight=False,
+                soft_wrap=True,
             )
-            if result["status"] == "failed":
-                progress.console.print(
-                    f"[red]failed[/] cell {result['cell_id']} replicate {result['replicate']}: "
-                    f"{result.get('error')}",
-                    highlight=False,
-                )
 
-        summary = run_grid(
-            text,
-            out,
-            workers=args.workers,
-            dask=args.dask,
-            replicates=args.replicates,
-            only=args.only or (),
-            retry_failed=args.retry_failed,
-            fit_timeout=args.fit_timeout,
-            on_result=on_result,
-        )
+
+def _present(
+    console: Console, plan: RunPlan, out: Path, summary: RunSummary, *, table: bool
+) -> int:
+    """Print the run's per-cell table (if ``table``) and totals; return the failures on
+    disk among the plan's fits."""
     store = RunStore(out)
-    table = Table(title=f"{scenario.name}: {out}")
-    table.add_column("cell", no_wrap=True)
-    table.add_column("grid", overflow="fold")
+    records: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for cell, rep in plan.fits:
+        records[cell.cell_id] += store.has_record(cell.cell_id, rep)
+        failures[cell.cell_id] += store.has_failure(cell.cell_id, rep)
+    rows = summarize_cells(
+        {c.cell_id: c.label for c in plan.chosen},
+        (
+            FitStats(
+                cell_id=r.cell_id,
+                seconds=r.seconds,
+                max_rhat=r.max_rhat,
+                divergences=r.divergences,
+            )
+            for r in summary.results
+            if r.ok
+        ),
+        records,
+        failures,
+    )
+    grid = Table(title=escape(f"{plan.scenario.name}: {out}"))
+    grid.add_column("cell", no_wrap=True)
+    grid.add_column("grid", overflow="fold")
     for col in ("fits", "failed", "median s", "max R-hat", "div."):
-        table.add_column(col, justify="right", no_wrap=True)
-    manifest = store.manifest()
-    for cell_id, info in manifest["cells"].items():
-        rows = [r for r in summary.results if r["cell_id"] == cell_id and r["status"] == "done"]
-        on_disk = sum(1 for c, _, _ in store.records() if c == cell_id)
-        failed = sum(1 for c, _, _ in store.failures() if c == cell_id)
-        seconds = sorted(float(r["seconds"]) for r in rows)
-        rhat = max((float(r.get("max_rhat", float("nan"))) for r in rows), default=float("nan"))
-        div = sum(int(r.get("divergences", 0)) for r in rows)
-        table.add_row(
-            cell_id,
-            str(info["label"]),
-            str(on_disk),
-            str(failed),
-            f"{seconds[len(seconds) // 2]:.1f}" if seconds else "-",
-            f"{rhat:.3f}" if rows else "-",
-            str(div) if rows else "-",
+        grid.add_column(col, justify="right", no_wrap=True)
+    for row in rows:
+        grid.add_row(
+            row.cell_id,
+            escape(row.label),
+            str(row.records),
+            str(row.failures),
+            "-" if row.median_s is None else f"{row.median_s:.1f}",
+            "-" if row.max_rhat is None else f"{row.max_rhat:.3f}",
+            "-" if row.divergences is None else str(row.divergences),
         )
-    console.print(table)
+    if table:
+        console.print(grid)
     console.print(
         f"this run: {summary.done} fitted, {summary.failed} failed, "
-        f"{summary.skipped} already on disk"
+        f"{summary.skipped} already on disk",
+        highlight=False,
     )
+    return sum(failures.values())
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid
+
+    options = RunOptions(
+        workers=args.workers,
+        dask=args.dask,
+        replicates=args.replicates,
+        only=tuple(args.only or ()),
+        retry_failed=args.retry_failed,
+        fit_timeout=args.fit_timeout,
+        compile_timeout=args.compile_timeout,
+    )
+    path, text = _scenario_text(args.scenario)
+    plan = plan_run(text, options, source=str(path))
+    out = args.out if args.out is not None else _default_run_dir(plan.scenario.name)
+    workers = args.workers if args.dask is None else len(plan.chosen) * plan.replicates
+    try:
+        with _RunProgress(plan.scenario.name, workers, args.quiet) as progress:
+            summary = run_grid(plan, out, listener=progress)
+    except KeyboardInterrupt:
+        _error(f"interrupted: the finished fits are in {out}; run the same command to resume")
+        return 130
+    failed = _present(console, plan, out, summary, table=not args.quiet)
     if args.report:
         _write_report(out, None, console)
-    return 1 if any(True for _ in store.failures()) else 0
+    return 1 if failed else 0
 
 
 def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
@@ -161,7 +272,7 @@ def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
 
     paths = build_report(run_dir, out)
     for warning in paths.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     console.print(
         f"report: {paths.html}  ({len(paths.figures)} figures; summary {paths.summary}; "
         f"tables {', '.join(p.name for p in paths.tables.values())})"
@@ -205,16 +316,24 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmm-workbench",
         description="Simulate MMM data with known truth, fit models to it, score recovery.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('mmm-workbench')}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("simulate", help="generate one dataset of a scenario, with its truth")
+    sim = sub.add_parser(
+        "simulate", help="generate one dataset of a scenario, with its truth", allow_abbrev=False
+    )
     sim.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
     sim.add_argument("--out", required=True, type=Path, help="output directory")
     sim.add_argument("--replicate", type=int, default=0, help="replicate number (default 0)")
     sim.add_argument("--cell", type=int, default=0, help="grid cell index (default 0)")
     sim.set_defaults(func=_simulate)
 
-    run = sub.add_parser("run", help="fit the scenario's model over its grid and replicates")
+    run = sub.add_parser(
+        "run", help="fit the scenario's model over its grid and replicates", allow_abbrev=False
+    )
     run.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
     run.add_argument("--out", type=Path, help="run directory (default runs/<scenario name>)")
     run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
@@ -222,16 +341,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replicates", type=int, help="replicates per cell (default: scenario's)")
     run.add_argument("--only", action="append", help="run only cells whose id starts with this")
     run.add_argument("--retry-failed", action="store_true", help="re-run failed fits")
-    run.add_argument("--fit-timeout", type=float, help="abandon a fit after this many seconds")
+    run.add_argument(
+        "--fit-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a fit whose sampling runs longer (a 'timeout' failure record)",
+    )
+    run.add_argument(
+        "--compile-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a fit whose model building and compilation run longer",
+    )
     run.add_argument("--report", action="store_true", help="write the report after fitting")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress bar, no table: only the totals"
+    )
     run.set_defaults(func=_run)
 
-    rep = sub.add_parser("report", help="score a run directory and write its HTML report")
+    rep = sub.add_parser(
+        "report", help="score a run directory and write its HTML report", allow_abbrev=False
+    )
     rep.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
     rep.add_argument("--out", type=Path, help="output directory (default RUN_DIR/report)")
     rep.set_defaults(func=_report)
 
-    chk = sub.add_parser("check", help="pass/fail gate: judge a run against rules (exit 0/1)")
+    chk = sub.add_parser(
+        "check", help="pass/fail gate: judge a run against rules (exit 0/1)", allow_abbrev=False
+    )
     chk.add_argument("run_dir", type=Path, nargs="?", help="a run directory written by 'run'")
     chk.add_argument("--rules", type=Path, help="rules TOML file (default: the shipped rule set)")
     chk.add_argument(
@@ -242,15 +379,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: object) -> None:
+    """One line on stderr: ``error: message`` (whitespace runs collapsed, markup escaped)."""
+    text = " ".join(str(message).split())
+    Console(stderr=True).print(
+        f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``mmm-workbench``; returns the exit status (2 for bad input)."""
+    """Entry point of ``mmm-workbench``; returns the exit status: 0, 1 (failed fits or
+    checks, or an unwritable run directory), 2 (bad input), 130 (interrupted)."""
     args = _parser().parse_args(argv)
     console = Console()
     try:
         status: int = args.func(args, console)
     except (ScenarioError, TransformError, ValueError) as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        _error(err)
         return 2
+    except OSError as err:
+        _error(err)
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
     return status
 
 

@@ -7,8 +7,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import pymc as pm
@@ -30,13 +31,25 @@ from mmm_workbench.recover.models.pymc_marketing import (
 )
 from mmm_workbench.recover.models.workbench import WorkbenchModel, build_workbench
 from mmm_workbench.recover.store import FORMAT_VERSION
-from mmm_workbench.scenarios import Cell, Scenario, replicate_rng
+from mmm_workbench.scenarios import Cell, FitSpec, ModelSpec, Scenario, replicate_rng, spec_hash
 from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
 from mmm_workbench.simulate import generate
 
-__all__ = ["MODEL_KINDS", "CellFitter", "thin", "validate_for_fitting", "versions"]
+__all__ = [
+    "MODEL_KINDS",
+    "CellFitter",
+    "Phase",
+    "record_summary",
+    "thin",
+    "validate_cells",
+    "validate_for_fitting",
+    "versions",
+]
 
 MODEL_KINDS = ("workbench", "pymc-marketing", *LINEAR_KINDS)
+
+Phase = Literal["compiled", "sampling", "sampled"]
+"""Where a fit is: its cell's model is ready; the sampler starts; the sampler returned."""
 
 
 def versions() -> dict[str, str]:
@@ -70,17 +83,43 @@ def validate_for_fitting(scenario: Scenario) -> None:
     """
     if scenario.model is None:
         raise ValueError(f"{scenario.name}: the scenario has no [model] table; nothing to fit")
-    if scenario.model.kind not in MODEL_KINDS:
+    _validate_model(scenario.model, scenario.fit)
+
+
+def _validate_model(model: ModelSpec, fit: FitSpec) -> None:
+    if model.kind not in MODEL_KINDS:
         raise ValueError(
-            f"model.kind = {scenario.model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
+            f"model.kind = {model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
         )
-    if scenario.model.kind in LINEAR_KINDS:
-        check_linear(scenario.model)
+    if model.kind in LINEAR_KINDS:
+        check_linear(model)
         return
-    if scenario.model.kind == "pymc-marketing":
-        check_pymc_marketing(scenario.model)
-    get_backend(scenario.fit.backend)
-    validate_priors(scenario.model)
+    if model.kind == "pymc-marketing":
+        check_pymc_marketing(model)
+    get_backend(fit.backend)
+    validate_priors(model)
+
+
+def validate_cells(cells: Iterable[Cell]) -> None:
+    """:func:`validate_for_fitting` for every cell of a grid, once per distinct
+    ``[model]``/``[fit]`` pair (what the checks depend on): cells that vary only the data
+    share one validation, so a grid of thousands of cells validates its priors once.
+
+    Raises
+    ------
+    ValueError
+        With the offending field and value.
+    """
+    seen: set[str] = set()
+    for cell in cells:
+        scenario = cell.scenario
+        if scenario.model is None:
+            validate_for_fitting(scenario)  # raises: nothing to fit
+            continue
+        key = spec_hash({"model": scenario.model, "fit": scenario.fit})
+        if key not in seen:
+            _validate_model(scenario.model, scenario.fit)
+            seen.add(key)
 
 
 def thin(draws: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
@@ -142,8 +181,12 @@ class CellFitter:
             )
         return self.backend.run(self.prepared, self.model, self.model.set_data(data), fit, seed)
 
-    def fit(self, replicate: int) -> xr.DataTree:
+    def fit(self, replicate: int, on_phase: Callable[[Phase], None] | None = None) -> xr.DataTree:
         """Fit one replicate and return its record.
+
+        ``on_phase`` is called with ``"sampling"`` and ``"sampled"`` around the sampler
+        (for backends that compile inside their sampling call, such as ``pymc``, that
+        compilation is part of sampling).
 
         Raises
         ------
@@ -156,7 +199,11 @@ class CellFitter:
         data = model_data(tree, scenario.model)
         seed = sampler_seed(scenario.seed, self.cell.cell_id, replicate)
         t0 = time.perf_counter()
+        if on_phase is not None:
+            on_phase("sampling")
         posterior = self._posterior(data, seed)
+        if on_phase is not None:
+            on_phase("sampled")
         sampled = time.perf_counter() - t0
         draws = thin(posterior.draws, scenario.fit.keep_draws)
         truth = truth_estimands(tree, scenario.model)
@@ -201,6 +248,11 @@ class CellFitter:
         return record
 
 
-def record_summary(record: xr.DataTree) -> dict[str, Any]:
-    """Diagnostics and timings of a record, as plain numbers."""
-    return {**json.loads(record.attrs["diagnostics"]), **json.loads(record.attrs["timings"])}
+def record_summary(record: xr.DataTree) -> tuple[dict[str, float], dict[str, float]]:
+    """A record's sampler diagnostics and its timings (s), as plain numbers."""
+    diagnostics = json.loads(record.attrs["diagnostics"])
+    timings = json.loads(record.attrs["timings"])
+    return (
+        {str(k): float(v) for k, v in diagnostics.items()},
+        {str(k): float(v) for k, v in timings.items()},
+    )

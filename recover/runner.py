@@ -1,173 +1,67 @@
 """Run a scenario's grid: every (cell, replicate) fit, resumably, serially, in local
 processes or on a Dask cluster.
 
-Each task fits one (cell, replicate) and writes its own record (or failure record)
-atomically before it reports back, so an interrupted run loses only the fits in flight
-and re-running the same command skips every record on disk. A worker keeps each cell's
-compiled model (:class:`~mmm_workbench.recover.fitting.CellFitter`) for the replicates that follow,
-and tasks are queued cell by cell, so a cell compiles once per worker.
+A run is planned once (:func:`plan_run`: the scenario parsed, its grid expanded and
+validated, once per distinct ``[model]``/``[fit]``), then executed
+(:func:`run_grid`). Each task fits one (cell, replicate) and writes its own record (or
+failure record) atomically before it reports back, so an interrupted run loses only the
+fits in flight and re-running the same command skips every record on disk. A run holds
+an exclusive lock on its run directory (:mod:`mmm_workbench.recover.lock`). Workers keep
+each cell's compiled model for the replicates that follow, and tasks are queued cell by
+cell, so a cell compiles once per worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
+import math
 import signal
-import time
 import tomllib
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Protocol
 
-from mmm_workbench.recover.fitting import CellFitter, record_summary, validate_for_fitting, versions
+from mmm_workbench.recover.executors import open_executor, parse_dask_address
+from mmm_workbench.recover.fitting import validate_cells, versions
+from mmm_workbench.recover.lock import RunLock
 from mmm_workbench.recover.store import RunStore
+from mmm_workbench.recover.tasks import INTERRUPTED, FitResult, FitTask, Status
 from mmm_workbench.scenarios import Cell, Scenario, ScenarioError, expand_grid, parse_scenario
 
-__all__ = ["FitTask", "RunSummary", "fit_task", "plan", "run_grid"]
+__all__ = [
+    "FitResult",
+    "FitTask",
+    "RunDirectoryUnwritable",
+    "RunListener",
+    "RunOptions",
+    "RunPlan",
+    "RunSummary",
+    "Status",
+    "plan_run",
+    "run_grid",
+    "select_cells",
+]
+
+
+class RunDirectoryUnwritable(OSError):
+    """A fit's record could not be written (a full disk): the run stops."""
+
+
+def _check_seconds(flag: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{flag} = {value}: must be a finite number of seconds > 0")
 
 
 @dataclass(frozen=True, kw_only=True)
-class FitTask:
-    """One fit, as sent to a worker (plain data, so it pickles)."""
+class RunOptions:
+    """How to run a grid (the ``run`` command's options), checked when made.
 
-    scenario_text: str
-    cell_id: str
-    replicate: int
-    out: str
-    fit_timeout: float | None = None
-
-
-@dataclass(kw_only=True)
-class RunSummary:
-    """What a run did: per task results, and the totals."""
-
-    results: list[dict[str, Any]] = field(default_factory=list)
-    skipped: int = 0
-
-    @property
-    def failed(self) -> int:
-        return sum(r["status"] == "failed" for r in self.results)
-
-    @property
-    def done(self) -> int:
-        return sum(r["status"] == "done" for r in self.results)
-
-
-_CELLS: dict[str, dict[str, Cell]] = {}
-_FITTERS: dict[str, CellFitter] = {}
-
-
-def _cells(text: str) -> dict[str, Cell]:
-    key = hashlib.sha256(text.encode()).hexdigest()
-    if key not in _CELLS:
-        _CELLS[key] = {c.cell_id: c for c in expand_grid(parse_scenario(tomllib.loads(text)))}
-    return _CELLS[key]
-
-
-class FitTimeout(Exception):
-    """A fit ran past ``--fit-timeout``."""
-
-
-@contextlib.contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`FitTimeout` after ``seconds`` (main thread only; else no limit)."""
-    if not seconds:
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise FitTimeout(f"fit exceeded --fit-timeout = {seconds} s")
-
-    try:
-        previous = signal.signal(signal.SIGALRM, expire)
-    except ValueError:  # not the main thread (e.g. a Dask worker thread)
-        yield
-        return
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def fit_task(task: FitTask) -> dict[str, Any]:
-    """Fit one (cell, replicate) and write its record, or its failure record.
-
-    Never raises for a failing fit: the error, traceback and any diagnostics go to
-    ``failures/<cell>/<replicate>.json`` and the result says ``failed``.
-    """
-    store = RunStore(task.out)
-    t0 = time.perf_counter()
-    result = {"cell_id": task.cell_id, "replicate": task.replicate}
-    try:
-        with _deadline(task.fit_timeout):
-            fitter = _FITTERS.get(task.cell_id)
-            if fitter is None:
-                fitter = _FITTERS[task.cell_id] = CellFitter(
-                    _cells(task.scenario_text)[task.cell_id]
-                )
-            record = fitter.fit(task.replicate)
-        store.write_record(task.cell_id, task.replicate, record)
-        return {
-            **result,
-            "status": "done",
-            "seconds": time.perf_counter() - t0,
-            **record_summary(record),
-            "compiled": record.attrs["compiled"],
-        }
-    except Exception as err:
-        info = {
-            **result,
-            "status": "failed",
-            "error": f"{type(err).__name__}: {err}",
-            "traceback": traceback.format_exc(),
-            "seconds": time.perf_counter() - t0,
-            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        store.write_failure(task.cell_id, task.replicate, info)
-        return {k: v for k, v in info.items() if k != "traceback"}
-
-
-def plan(
-    cells: Sequence[Cell], replicates: int, only: Sequence[str] = ()
-) -> list[tuple[Cell, int]]:
-    """Every (cell, replicate), cell by cell; ``only`` keeps the cells whose id starts with
-    one of its entries."""
-    chosen = [c for c in cells if not only or any(c.cell_id.startswith(o) for o in only)]
-    if only and not chosen:
-        raise ScenarioError(
-            f"--only {', '.join(only)}: no such cell; cells are "
-            + ", ".join(c.cell_id for c in cells)
-        )
-    return [(c, r) for c in chosen for r in range(replicates)]
-
-
-def run_grid(
-    scenario_text: str,
-    out: str | Path,
-    *,
-    workers: int = 1,
-    dask: str | None = None,
-    replicates: int | None = None,
-    only: Sequence[str] = (),
-    retry_failed: bool = False,
-    fit_timeout: float | None = None,
-    on_result: Callable[[dict[str, Any], int], None] | None = None,
-) -> RunSummary:
-    """Run (or resume) a scenario's grid into a run directory.
-
-    Parameters
+    Attributes
     ----------
-    scenario_text
-        The scenario file's text (copied into the run directory).
-    out
-        Run directory.
     workers
         Local worker processes; 1 fits in this process.
     dask
@@ -179,103 +73,291 @@ def run_grid(
     retry_failed
         Re-run fits that have a failure record (others with one are skipped).
     fit_timeout
-        Seconds after which a fit is abandoned with a failure record.
-    on_result
-        Called with each task's result and the number of tasks in this run.
+        Seconds of sampling after which a fit is killed, with a ``timeout`` failure record.
+    compile_timeout
+        Seconds of model building and compilation after which a fit is killed likewise.
+    worker_module
+        The module a supervised worker process runs (``python -m``).
 
     Raises
     ------
     ValueError
-        Bad input, found before any fitting.
+        ``--flag = value: ...`` for a value out of range.
     """
-    scenario: Scenario = parse_scenario(tomllib.loads(scenario_text))
-    count = replicates if replicates is not None else scenario.replicates
-    if count < 1:
-        raise ScenarioError(f"--replicates = {count}: must be >= 1")
-    cells = expand_grid(scenario)
-    for cell in cells:
-        validate_for_fitting(cell.scenario)
-    store = RunStore(out)
-    identity = json.dumps({"seed": scenario.seed, "cells": [c.cell_id for c in cells]})
-    store.initialize(
-        scenario_text,
-        identity,
-        {
-            "scenario": scenario.name,
-            "seed": scenario.seed,
-            "cells": {c.cell_id: {"label": c.label, "overrides": c.overrides} for c in cells},
+
+    workers: int = 1
+    dask: str | None = None
+    replicates: int | None = None
+    only: tuple[str, ...] = ()
+    retry_failed: bool = False
+    fit_timeout: float | None = None
+    compile_timeout: float | None = None
+    worker_module: str = "mmm_workbench.recover.worker"
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"--workers = {self.workers}: must be >= 1")
+        if self.replicates is not None and self.replicates < 1:
+            raise ValueError(f"--replicates = {self.replicates}: must be >= 1")
+        _check_seconds("--fit-timeout", self.fit_timeout)
+        _check_seconds("--compile-timeout", self.compile_timeout)
+        if self.dask is not None:
+            if self.workers > 1:
+                raise ValueError("--workers and --dask: give one of them")
+            parse_dask_address(self.dask)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RunPlan:
+    """A validated run: the scenario, its cells (expanded once), and the fits to do.
+
+    Attributes
+    ----------
+    text
+        The scenario file's text (copied into the run directory).
+    scenario
+        The parsed scenario.
+    cells
+        Every cell of the grid, in grid order.
+    chosen
+        The cells selected by ``options.only`` (all by default).
+    replicates
+        Replicates per cell.
+    options
+        The options it was planned with.
+    """
+
+    text: str
+    scenario: Scenario
+    cells: tuple[Cell, ...]
+    chosen: tuple[Cell, ...]
+    replicates: int
+    options: RunOptions
+
+    @property
+    def identity(self) -> str:
+        """What makes two scenarios the same run (seed and cell ids)."""
+        return json.dumps({"seed": self.scenario.seed, "cells": [c.cell_id for c in self.cells]})
+
+    @property
+    def fits(self) -> Iterator[tuple[Cell, int]]:
+        """Every chosen (cell, replicate), cell by cell."""
+        return ((cell, rep) for cell in self.chosen for rep in range(self.replicates))
+
+    def manifest(self) -> dict[str, object]:
+        """The run directory's manifest at the start of a run."""
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.seed,
+            "cells": {c.cell_id: {"label": c.label, "overrides": c.overrides} for c in self.cells},
             "versions": versions(),
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
+        }
+
+    def task(self, cell: Cell, replicate: int, out: Path) -> FitTask:
+        """The task that fits ``cell``'s ``replicate`` into the run directory ``out``."""
+        return FitTask(
+            cell_id=cell.cell_id,
+            overrides=cell.overrides,
+            document=dict(cell.scenario.raw),
+            replicate=replicate,
+            out=str(out),
+            fit_timeout=self.options.fit_timeout,
+            compile_timeout=self.options.compile_timeout,
+            worker_module=self.options.worker_module,
+        )
+
+
+def select_cells(cells: Sequence[Cell], only: Sequence[str] = ()) -> tuple[Cell, ...]:
+    """The cells whose id starts with one of ``only`` (every cell when it is empty).
+
+    Raises
+    ------
+    ScenarioError
+        No cell matches.
+    """
+    chosen = tuple(c for c in cells if not only or any(c.cell_id.startswith(o) for o in only))
+    if only and not chosen:
+        raise ScenarioError(
+            f"--only {', '.join(only)}: no such cell; cells are "
+            + ", ".join(c.cell_id for c in cells)
+        )
+    return chosen
+
+
+def plan_run(text: str, options: RunOptions | None = None, source: str = "scenario") -> RunPlan:
+    """Parse a scenario, expand its grid and validate it for fitting, each once.
+
+    Parameters
+    ----------
+    text
+        The scenario file's text.
+    options
+        The run's options (``replicates`` and ``only`` shape the plan).
+    source
+        The file name that error messages give for malformed TOML.
+
+    Raises
+    ------
+    ValueError
+        Bad input (a :class:`~mmm_workbench.scenarios.ScenarioError` names the path and
+        value), found before any fitting.
+    """
+    options = options if options is not None else RunOptions()
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{source}: malformed TOML: {err}") from None
+    scenario = parse_scenario(raw)
+    cells = tuple(expand_grid(scenario))
+    validate_cells(cells)
+    return RunPlan(
+        text=text,
+        scenario=scenario,
+        cells=cells,
+        chosen=select_cells(cells, options.only),
+        replicates=options.replicates if options.replicates is not None else scenario.replicates,
+        options=options,
     )
-    summary = RunSummary()
-    todo = []
-    for cell, rep in plan(cells, count, only):
+
+
+class RunListener(Protocol):
+    """Told what a run does, as it does it (the command line's progress bar)."""
+
+    def started(self, total: int, skipped: int) -> None:
+        """The run directory is locked and ready: ``total`` fits to do, ``skipped`` on
+        disk already."""
+
+    def finished(self, result: FitResult) -> None:
+        """One fit finished (in any order)."""
+
+
+@dataclass(kw_only=True)
+class RunSummary:
+    """What a run did: per task results, and the totals."""
+
+    results: list[FitResult] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def failed(self) -> int:
+        """Fits of this run that did not write a record."""
+        return sum(not r.ok for r in self.results)
+
+    @property
+    def done(self) -> int:
+        """Fits of this run that wrote a record."""
+        return sum(r.ok for r in self.results)
+
+
+def _open_store(plan: RunPlan, out: Path) -> RunStore:
+    """Create the run directory's files, or check that it holds this scenario's run.
+
+    A directory left by a run of the same scenario killed between writing
+    ``scenario.toml`` and ``manifest.json`` (no manifest, no fits) is initialized afresh.
+    """
+    store = RunStore(out)
+    scenario_file = out / "scenario.toml"
+    if scenario_file.exists() and not store.manifest_path.exists():
+        entries = {p.name for p in out.iterdir() if not p.name.endswith(".tmp")}
+        if entries == {"scenario.toml"} and scenario_file.read_bytes() == plan.text.encode():
+            for partial in [scenario_file, *out.glob(".*.tmp")]:
+                partial.unlink()
+    store.initialize(plan.text, plan.identity, plan.manifest())
+    return store
+
+
+def _pending(plan: RunPlan, store: RunStore, out: Path) -> tuple[list[FitTask], int]:
+    """The tasks still to do, and how many fits are skipped (already on disk)."""
+    tasks, skipped = [], 0
+    for cell, rep in plan.fits:
         if store.has_record(cell.cell_id, rep) or (
-            store.has_failure(cell.cell_id, rep) and not retry_failed
+            store.has_failure(cell.cell_id, rep) and not plan.options.retry_failed
         ):
-            summary.skipped += 1
-            continue
-        todo.append(
-            FitTask(
-                scenario_text=scenario_text,
-                cell_id=cell.cell_id,
-                replicate=rep,
-                out=str(out),
-                fit_timeout=fit_timeout,
-            )
-        )
-    for result in _execute(todo, workers=workers, dask=dask):
-        summary.results.append(result)
-        if on_result is not None:
-            on_result(result, len(todo))
-    manifest = store.manifest()
-    manifest["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    manifest["replicates"] = max(count, int(manifest.get("replicates", 0)))
-    store.write_manifest(manifest)
-    return summary
+            skipped += 1
+        else:
+            tasks.append(plan.task(cell, rep, out))
+    return tasks, skipped
 
 
-def _execute(tasks: list[FitTask], *, workers: int, dask: str | None) -> Iterator[dict[str, Any]]:
-    if not tasks:
+@contextlib.contextmanager
+def _sigint_marks_interrupted() -> Iterator[None]:
+    """While running: Ctrl-C sets :data:`~mmm_workbench.recover.tasks.INTERRUPTED` (so
+    that no fit in progress writes anything) and raises ``KeyboardInterrupt`` as usual.
+    Main thread only; elsewhere, nothing changes."""
+    INTERRUPTED.clear()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread
+        yield
         return
-    if dask is not None:
-        yield from _execute_dask(tasks, dask)
-    elif workers <= 1:
-        for task in tasks:
-            yield fit_task(task)
-    else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(fit_task, t) for t in tasks]
-            for future in as_completed(futures):
-                yield future.result()
-
-
-def _execute_dask(tasks: list[FitTask], address: str) -> Iterator[dict[str, Any]]:
     try:
-        from distributed import Client, LocalCluster
-        from distributed import as_completed as dask_completed
-    except ImportError as err:  # pragma: no cover - depends on the optional extra
-        raise ValueError(
-            "--dask needs the optional extra: pip install 'mmm-workbench[dask]'"
-        ) from err
-    cluster = None
-    if address.startswith("local:"):
-        n = int(address.split(":", 1)[1])
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    else:
-        client = Client(address)
-    try:
-        futures = client.map(fit_task, tasks, pure=False)
-        for future in dask_completed(futures):
-            yield future.result()
+        yield
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_grid(
+    scenario: str | RunPlan,
+    out: str | Path,
+    options: RunOptions | None = None,
+    *,
+    listener: RunListener | None = None,
+) -> RunSummary:
+    """Run (or resume) a scenario's grid into a run directory.
+
+    Parameters
+    ----------
+    scenario
+        The scenario file's text, or a plan from :func:`plan_run` (which carries its
+        options).
+    out
+        Run directory (created; locked while the run lasts).
+    options
+        The run's options, with a scenario text (default :class:`RunOptions`).
+    listener
+        Told when the fits start, and of each fit's result.
+
+    Raises
+    ------
+    ValueError
+        Bad input, found before any fitting and before anything is written; or the run
+        directory is locked by another run, or holds another scenario's run.
+    RunDirectoryUnwritable
+        A record could not be written (a full disk); the run stopped after it.
+    """
+    if isinstance(scenario, RunPlan):
+        if options is not None:
+            raise TypeError("run_grid: a RunPlan carries its options; pass them to plan_run")
+        plan = scenario
+    else:
+        plan = plan_run(scenario, options)
+    out = Path(out)
+    with open_executor(plan.options.workers, plan.options.dask) as execute, RunLock(out):
+        store = _open_store(plan, out)
+        tasks, skipped = _pending(plan, store, out)
+        summary = RunSummary(skipped=skipped)
+        if listener is not None:
+            listener.started(len(tasks), skipped)
+        with _sigint_marks_interrupted(), contextlib.closing(execute(tasks)) as results:
+            for result in results:
+                summary.results.append(result)
+                if listener is not None:
+                    listener.finished(result)
+                if result.status == "unwritable":
+                    raise RunDirectoryUnwritable(
+                        f"{out}: cannot write the record of cell {result.cell_id} "
+                        f"replicate {result.replicate}: {result.error}; the run stops "
+                        "(free some space, then run the same command to resume)"
+                    )
+        manifest = store.manifest()
+        manifest["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        previous = manifest.get("replicates", 0)
+        manifest["replicates"] = max(plan.replicates, previous if isinstance(previous, int) else 0)
+        store.write_manifest(manifest)
+    return summary

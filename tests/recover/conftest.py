@@ -57,6 +57,6 @@ def small(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def fresh_worker_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts like a fresh worker: no compiled cell models cached."""
-    from mmm_workbench.recover import runner
+    from mmm_workbench.recover import tasks
 
-    monkeypatch.setattr(runner, "_FITTERS", {})
+    monkeypatch.setattr(tasks, "_FITTERS", {})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmm_workbench.recover.inference import BACKENDS, get_backend
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
 
@@ -26,7 +26,7 @@ def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> Non
             "options = { iterations = 300 }" if "advi" in backend else "options = { num_paths = 2 }"
         ),
     )
-    summary = run_grid(text, tmp_path / "run", replicates=1)
+    summary = run_grid(text, tmp_path / "run", RunOptions(replicates=1))
     assert summary.failed == 0, summary.results
     store = RunStore(tmp_path / "run")
     ((cell, rep, _),) = store.records()

@@ -82,3 +82,58 @@ def test_console_script_runs() -> None:
         check=False,
     )
     assert done.returncode == 0 and "simulate" in done.stdout
+
+
+def test_flags_are_never_abbreviated(small: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(small), "--out", str(tmp_path / "r"), "--rep", "1"])
+    assert exit_.value.code == 2
+    assert not (tmp_path / "r").exists()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mmm-workbench {metadata.version('mmm-workbench')}"
+
+
+def test_error_text_is_not_eaten_as_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "[bold]x[/bold].toml"
+    assert main(["run", str(missing)]) == 2
+    assert "[bold]x[/bold].toml: no such scenario file" in capsys.readouterr().err
+
+
+def test_a_directory_or_binary_file_as_the_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(tmp_path)]) == 2
+    assert f"{tmp_path}: not a scenario file" in capsys.readouterr().err
+    binary = tmp_path / "s.toml"
+    binary.write_bytes(b"\xff\xfe n\x00a\x00")
+    assert main(["run", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert f"{binary}: not UTF-8 text" in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_quiet_prints_only_the_totals(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fast = small.read_text().replace(
+        'adstock = { kind = "geometric", l_max = 3 }\nsaturation = { kind = "logistic" }',
+        'kind = "ols"\nadstock = { kind = "geometric", l_max = 3, alpha = 0.35 }\n'
+        'saturation = { kind = "logistic", lam = 2.0 }',
+    )
+    small.write_text(fast)
+    out = tmp_path / "r"
+    assert main(["run", str(small), "--out", str(out), "--quiet", "--replicates", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "this run: 2 fitted, 0 failed, 0 already on disk"
+    assert captured.err == ""
+    assert main(["run", str(small), "--out", str(out), "--replicates", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "median s" in captured.out and "this run: 0 fitted, 0 failed, 2 already" in captured.out

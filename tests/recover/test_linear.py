@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
 
@@ -38,7 +38,7 @@ def test_ols_recovers_a_correctly_specified_model(tmp_path: Path) -> None:
         'alpha = 0.2, l_max = 3 }\nsaturation = { kind = "logistic", lam = 2.5 }',
         'alpha = 0.5, l_max = 3 }\nsaturation = { kind = "logistic", lam = 1.5 }',
     )
-    summary = run_grid(exact, tmp_path / "run", replicates=2)
+    summary = run_grid(exact, tmp_path / "run", RunOptions(replicates=2))
     assert summary.failed == 0
     for record in _posteriors(tmp_path / "run"):
         post, truth = record["posterior"].mean("sample"), record["truth"]
@@ -60,8 +60,12 @@ def test_ols_goes_negative_on_correlated_spend_and_nnls_does_not(tmp_path: Path)
         .replace('noise = { kind = "normal", sd = 0.5 }', 'noise = { kind = "normal", sd = 15.0 }')
     )
     assert "spend_correlation = 0.99" in collinear
-    run_grid(collinear, tmp_path / "ols", replicates=12)
-    run_grid(collinear.replace('kind = "ols"', 'kind = "nnls"'), tmp_path / "nnls", replicates=12)
+    run_grid(collinear, tmp_path / "ols", RunOptions(replicates=12))
+    run_grid(
+        collinear.replace('kind = "ols"', 'kind = "nnls"'),
+        tmp_path / "nnls",
+        RunOptions(replicates=12),
+    )
     ols = np.array(
         [r["posterior"]["saturation_beta"].mean("sample") for r in _posteriors(tmp_path / "ols")]
     )
@@ -80,7 +84,7 @@ def test_least_squares_needs_fixed_transforms(tmp_path: Path) -> None:
         ValueError,
         match=r"model.adstock.alpha: model.kind = 'ols' needs every transform parameter fixed",
     ):
-        run_grid(loose, tmp_path / "run", replicates=1)
+        run_grid(loose, tmp_path / "run", RunOptions(replicates=1))
 
 
 def test_least_squares_refuses_lift_tests(tmp_path: Path) -> None:
@@ -90,4 +94,4 @@ def test_least_squares_refuses_lift_tests(tmp_path: Path) -> None:
         "sigma_rel = 0.1\n\n[model]",
     )
     with pytest.raises(ValueError, match=r"model.lift_tests = true: model.kind = 'ols' has no"):
-        run_grid(lifted, tmp_path / "run", replicates=1)
+        run_grid(lifted, tmp_path / "run", RunOptions(replicates=1))

@@ -25,7 +25,7 @@ from mmm_workbench.recover.models.pymc_marketing import (
     pymc_marketing_scales,
     training_frame,
 )
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.scenarios import (
     Scenario,
@@ -406,7 +406,7 @@ def test_run_grid_writes_the_workbench_estimands(tmp_path: Path) -> None:
     records = {}
     for kind in ("workbench", "pymc-marketing"):
         text = ONE_CELL.replace("[model]\n", f'[model]\nkind = "{kind}"\n')
-        summary = run_grid(text, tmp_path / kind, replicates=1)
+        summary = run_grid(text, tmp_path / kind, RunOptions(replicates=1))
         assert summary.failed == 0, summary.results
         store = RunStore(tmp_path / kind)
         ((cell, rep, _),) = store.records()
@@ -433,9 +433,9 @@ def test_nutpie_fits_replicates_with_swapped_data(tmp_path: Path) -> None:
     text = ONE_CELL.replace("[model]\n", '[model]\nkind = "pymc-marketing"\n').replace(
         'backend = "map"', 'backend = "nutpie"\ndraws = 200\ntune = 200\nchains = 2'
     )
-    summary = run_grid(text, tmp_path / "run", replicates=2)
+    summary = run_grid(text, tmp_path / "run", RunOptions(replicates=2))
     assert summary.failed == 0, summary.results
-    assert sorted(int(r["compiled"]) for r in summary.results) == [0, 1]
+    assert sorted(r.compiled for r in summary.results) == [False, True]
     store = RunStore(tmp_path / "run")
     records = [store.read_record(c, r) for c, r, _ in store.records()]
     shares = [r["posterior"]["contribution_share"].mean("sample") for r in records]

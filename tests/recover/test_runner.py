@@ -18,7 +18,7 @@ import xarray as xr
 from mmm_workbench.recover import inference
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports.records import read_record
 from mmm_workbench.scenarios.seeds import sampler_seed
@@ -52,10 +52,10 @@ def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path) -> None:
 
 def test_compiles_once_per_cell_and_resumes(small: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    summary = run_grid(SMALL, out, replicates=3)
-    compiled = sorted(int(r["compiled"]) for r in summary.results)
-    assert compiled == [0, 0, 0, 0, 1, 1]  # one compilation per cell, then reuse
-    again = run_grid(SMALL, out, replicates=3)
+    summary = run_grid(SMALL, out, RunOptions(replicates=3))
+    compiled = sorted(r.compiled for r in summary.results)
+    assert compiled == [False] * 4 + [True] * 2  # one compilation per cell, then reuse
+    again = run_grid(SMALL, out, RunOptions(replicates=3))
     assert again.results == [] and again.skipped == 6
 
 
@@ -126,23 +126,17 @@ def test_failing_fit_leaves_a_failure_record(
     # without --retry-failed the failure stands; with it, only that fit runs again
     _FailOnOne.bad_seed = -1
     assert run_grid(text, out).results == []
-    retried = run_grid(text, out, retry_failed=True)
-    assert [(r["cell_id"], r["replicate"], r["status"]) for r in retried.results] == [
+    retried = run_grid(text, out, RunOptions(retry_failed=True))
+    assert [(r.cell_id, r.replicate, r.status) for r in retried.results] == [
         (cells[1].cell_id, 1, "done")
     ]
     assert list(RunStore(out).failures()) == []
 
 
-def test_fit_timeout_becomes_a_failure(small: Path, tmp_path: Path) -> None:
-    summary = run_grid(SMALL, tmp_path / "run", replicates=1, fit_timeout=0.001)
-    assert {r["status"] for r in summary.results} == {"failed"}
-    assert all("FitTimeout" in r["error"] for r in summary.results)
-
-
 def test_same_results_serial_processes_and_dask(small: Path, tmp_path: Path) -> None:
     run_grid(SMALL, tmp_path / "serial")
-    run_grid(SMALL, tmp_path / "procs", workers=2)
-    run_grid(SMALL, tmp_path / "dask", dask="local:2")
+    run_grid(SMALL, tmp_path / "procs", RunOptions(workers=2))
+    run_grid(SMALL, tmp_path / "dask", RunOptions(dask="local:2"))
     serial = _records(tmp_path / "serial")
     for other in ("procs", "dask"):
         records = _records(tmp_path / other)
@@ -159,9 +153,9 @@ def test_same_results_serial_processes_and_dask(small: Path, tmp_path: Path) -> 
 
 def test_a_different_scenario_in_the_directory_is_refused(small: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run_grid(SMALL, out, replicates=1)
+    run_grid(SMALL, out, RunOptions(replicates=1))
     with pytest.raises(ValueError, match="holds a run of a different scenario"):
-        run_grid(SMALL.replace("seed = 3", "seed = 4"), out, replicates=1)
+        run_grid(SMALL.replace("seed = 3", "seed = 4"), out, RunOptions(replicates=1))
 
 
 BAD = [
@@ -243,7 +237,7 @@ def test_root_saturation_end_to_end(tmp_path: Path) -> None:
         .replace('kind = "logistic", lam = 2.5', 'kind = "root", alpha = 0.4')
         .replace('saturation = { kind = "logistic" }', 'saturation = { kind = "root" }')
     )
-    summary = run_grid(text, tmp_path / "run", replicates=1)
+    summary = run_grid(text, tmp_path / "run", RunOptions(replicates=1))
     assert summary.failed == 0, summary.results
     for record in _records(tmp_path / "run").values():
         assert np.all(np.isfinite(record["posterior"]["saturation_beta"]))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.reports.report import build_report
 from tests.recover.conftest import SMALL
 
@@ -23,7 +23,7 @@ def test_report_renders_every_figure_in_chromium(tmp_path: Path) -> None:
     text = SMALL.replace(
         'backend = "map"', 'backend = "nutpie"\ndraws = 200\ntune = 200\nchains = 2'
     )
-    summary = run_grid(text, tmp_path / "run", replicates=4)
+    summary = run_grid(text, tmp_path / "run", RunOptions(replicates=4))
     assert summary.failed == 0
     paths = build_report(tmp_path / "run")
     assert len(paths.figures) == 8, sorted(paths.figures)
