@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol, cast
 
 import numpy as np
 import pymc as pm
@@ -34,6 +34,7 @@ from mmm_workbench.scenarios.spec import FitSpec
 __all__ = [
     "BACKENDS",
     "Backend",
+    "CompiledNutpie",
     "Posterior",
     "SampledModel",
     "get_backend",
@@ -41,6 +42,13 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+
+
+class CompiledNutpie(Protocol):
+    """nutpie's compiled model, as ``Nutpie.prepare`` returns it."""
+
+    def with_data(self, **data: Array) -> object:
+        """The compiled model with its ``pm.Data`` replaced."""
 
 
 class SampledModel(Protocol):
@@ -107,14 +115,15 @@ class Backend(ABC):
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
 
-    def prepare(self, model: SampledModel, fit: FitSpec) -> Any:
-        """Compile what can be reused by every replicate of a cell (default: nothing)."""
+    def prepare(self, model: SampledModel, fit: FitSpec) -> object:
+        """Compile what can be reused by every replicate of a cell (default: nothing); the
+        result is handed back to :meth:`run` as ``prepared``."""
         return None
 
     @abstractmethod
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
@@ -132,14 +141,14 @@ class Nutpie(Backend):
 
     name = "nutpie"
 
-    def prepare(self, model: SampledModel, fit: FitSpec) -> Any:
+    def prepare(self, model: SampledModel, fit: FitSpec) -> CompiledNutpie:
         import nutpie
 
-        return nutpie.compile_pymc_model(model.model)
+        return cast(CompiledNutpie, nutpie.compile_pymc_model(model.model))
 
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
@@ -147,7 +156,7 @@ class Nutpie(Backend):
     ) -> Posterior:
         import nutpie
 
-        compiled = prepared.with_data(**data)
+        compiled = cast(CompiledNutpie, prepared).with_data(**data)
         options = dict(fit.options)
         t0 = time.perf_counter()
         trace = nutpie.sample(
@@ -189,7 +198,7 @@ class PymcNuts(Backend):
 
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
@@ -241,7 +250,7 @@ class Pathfinder(Backend):
 
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
@@ -282,7 +291,7 @@ class Advi(Backend):
 
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,
@@ -317,7 +326,7 @@ class Map(Backend):
 
     def run(
         self,
-        prepared: Any,
+        prepared: object,
         model: SampledModel,
         data: Mapping[str, Array],
         fit: FitSpec,

@@ -10,7 +10,7 @@ support (a ``Normal`` prior on an adstock's ``alpha`` is rejected).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -107,7 +107,7 @@ def make_prior(name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None 
         ) from None
 
 
-def _fmt(args: Any) -> str:
+def _fmt(args: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
