@@ -13,7 +13,8 @@ make a test fail. The unmutated tests must pass there first. ``nox -s mutate`` r
 ``docs/mutation.md`` records the scores.
 
 Usage: ``python bench/mutate.py [--modules simulate/truth.py,...] [--sample 40] [--seed 17]
-[--jobs 1]``; writes ``bench/results/mutation-<UTC time>.json``.
+[--jobs 1]``; writes ``bench/results/mutation-<UTC time>.json``. ``--rescore FILE``
+classifies an earlier result's mutants again (after :data:`EQUIVALENT` changed).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,13 +48,33 @@ MODULES: dict[str, list[str]] = {
 stops at the first failure). Add a module here to score it."""
 
 EQUIVALENT: dict[str, list[tuple[str, str]]] = {
-    "simulate/truth.py": [],
+    "simulate/truth.py": [
+        (
+            r"BATCH_BYTES = .*",
+            "the batch size changes memory and time only: any size gives identical results "
+            "(test_batches_of_one_plan_give_identical_truth; sizes below one plan mean one)",
+        ),
+    ],
     "simulate/transforms.py": [],
-    "recover/models/transforms.py": [],
+    "recover/models/transforms.py": [
+        (
+            r"def _twin\(role: str, name: object\) -> .*:",
+            "a return annotation: never evaluated at run time (from __future__ import "
+            "annotations); mypy checks it",
+        ),
+    ],
 }
-"""Per module, survivors that cannot change behaviour: ``(text of the mutated line, why)``.
-A survivor whose mutated line (the diff's ``+`` line, stripped) equals the text is
+"""Per module, survivors that cannot change behaviour: ``(pattern, why)``. A survivor whose
+mutated line (the diff's ``+`` line, stripped) matches the pattern (``re.fullmatch``) is
 excluded from the score."""
+
+
+def _equivalent(module: str, line: str) -> str | None:
+    """Why the mutant with this mutated line is equivalent, or None."""
+    for pattern, why in EQUIVALENT.get(module, []):
+        if re.fullmatch(pattern, line):
+            return why
+    return None
 
 
 def _mutated_line(diff: str) -> str:
@@ -103,7 +125,6 @@ def score_module(module: str, tests: list[str], sample: int, seed: int) -> dict[
             skipped = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
             db.set_multiple_results([i.job_id for i in items if i.job_id not in keep], skipped)
         subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", config, session], **run)
-        equivalent = dict(EQUIVALENT.get(module, []))
         rows = []
         with use_db(str(session), WorkDB.Mode.open) as db:
             for item, result in db.completed_work_items:
@@ -111,31 +132,37 @@ def score_module(module: str, tests: list[str], sample: int, seed: int) -> dict[
                     continue
                 mutation = item.mutations[0]
                 line = _mutated_line(result.diff or "")
-                outcome = str((result.test_outcome or result.worker_outcome).value)
-                if outcome == "survived" and line in equivalent:
-                    outcome = "equivalent"
                 rows.append(
                     {
                         "operator": mutation.operator_name,
                         "line": mutation.start_pos[0],
                         "mutated": line,
-                        "outcome": outcome,
-                        "why_equivalent": equivalent.get(line) if outcome == "equivalent" else None,
+                        "outcome": str((result.test_outcome or result.worker_outcome).value),
                         "diff": result.diff,
                     }
                 )
+    return _score(
+        {"module": module, "tests": tests, "mutants_in_module": len(items), "mutants": rows}
+    )
+
+
+def _score(result: dict[str, Any]) -> dict[str, Any]:
+    """Classify survivors by :data:`EQUIVALENT` and count the outcomes of ``result``."""
+    rows = sorted(result["mutants"], key=lambda r: r["line"])
+    for row in rows:
+        if row["outcome"] == "equivalent":
+            row["outcome"] = "survived"  # classified afresh
+        why = (
+            _equivalent(result["module"], row["mutated"]) if row["outcome"] == "survived" else None
+        )
+        row["why_equivalent"] = why
+        if why is not None:
+            row["outcome"] = "equivalent"
     counts = {k: sum(r["outcome"] == k for r in rows) for k in ("killed", "survived", "equivalent")}
     counts["other"] = len(rows) - sum(counts.values())
     scored = counts["killed"] + counts["survived"]
-    return {
-        "module": module,
-        "tests": tests,
-        "mutants_in_module": len(items),
-        "sampled": len(rows),
-        **counts,
-        "killed_share": round(counts["killed"] / scored, 4) if scored else None,
-        "mutants": sorted(rows, key=lambda r: r["line"]),
-    }
+    share = round(counts["killed"] / scored, 4) if scored else None
+    return {**result, "sampled": len(rows), **counts, "killed_share": share, "mutants": rows}
 
 
 def main() -> None:
@@ -144,7 +171,14 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=40)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--jobs", type=int, default=1, help="modules scored at once")
+    parser.add_argument(
+        "--rescore", type=Path, help="classify the mutants of an earlier result file again"
+    )
     args = parser.parse_args()
+    if args.rescore:
+        earlier = json.loads(args.rescore.read_text())
+        _report([_score(r) for r in earlier["results"]], earlier["sample"], earlier["seed"])
+        return
     modules = [m for m in args.modules.split(",") if m]
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
@@ -153,6 +187,11 @@ def main() -> None:
         results = list(
             pool.map(lambda m: score_module(m, MODULES[m], args.sample, args.seed), modules)
         )
+    _report(results, args.sample, args.seed)
+
+
+def _report(results: list[dict[str, Any]], sample: int, seed: int) -> None:
+    """Print the score table and the survivors; write the result file."""
     print(f"{'module':<32}{'killed':>8}{'survived':>10}{'equivalent':>12}{'other':>7}{'score':>8}")
     for r in results:
         share = "n/a" if r["killed_share"] is None else f"{100 * r['killed_share']:.0f}%"
@@ -161,12 +200,13 @@ def main() -> None:
             f"{r['other']:>7}{share:>8}"
         )
         for m in r["mutants"]:
-            if m["outcome"] == "survived":
-                print(f"  survived  line {m['line']:>4} {m['operator']}: {m['mutated']}")
+            if m["outcome"] in ("survived", "equivalent"):
+                why = f"  ({m['why_equivalent']})" if m["why_equivalent"] else ""
+                print(f"  {m['outcome']:<10} line {m['line']:>4}: {m['mutated']}{why}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    payload = {"sample": args.sample, "seed": args.seed, "results": results}
+    payload = {"sample": sample, "seed": seed, "results": results}
     (out / f"mutation-{stamp}.json").write_text(json.dumps(payload, indent=2) + "\n")
 
 
