@@ -69,6 +69,7 @@ __all__ = [
     "RIDGE_COLUMNS",
     "Verdict",
     "evaluate",
+    "score_options",
 ]
 
 APPROXIMATE_BACKENDS = frozenset({"advi", "fullrank_advi", "map", "pathfinder"})
@@ -218,6 +219,15 @@ def _names(items: list[str], limit: int = 6) -> str:
 
 def _coords(coords: str) -> str:
     return f"[{coords}]" if coords else ""
+
+
+def score_options(rules: RulesLike | RuleSet | None = None) -> dict[str, Any]:
+    """The :func:`mmm_workbench.reports.tables.score_run` options (``levels``,
+    ``intervals``) that ``rules`` (default: the shipped set) need beside the default
+    levels: score a run once with them and pass the scores to :func:`evaluate` and to the
+    report, instead of reading every record twice."""
+    levels, kinds = required_intervals(load_rules(rules))
+    return {"levels": levels, "intervals": kinds}
 
 
 def _rescore(scores: RunScores, levels: list[float], kinds: list[str]) -> RunScores:
