@@ -322,7 +322,9 @@ def sbc_ecdf(
     seed: int = 0,
     estimands: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """ECDF of the SBC PIT values minus the uniform CDF, with simultaneous bands.
+    """ECDF of the rank PIT values minus the uniform CDF, with simultaneous bands, per
+    (cell, estimand, coords): SBC where the cell's truth is drawn per replicate, PIT at a
+    fixed truth otherwise (:func:`truth_design`).
 
     One row per (cell, estimand, coords, x) with ``x = i / N`` (``i = 0..N``, ``N`` the
     number of replicates), ``ecdf_diff = ECDF(x) - x``, ``lower_diff``/``upper_diff``: the
