@@ -365,6 +365,8 @@ def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataF
         .astype(str)
         .unique()
     )
+    ok = health[health["status"] == "ok"]
+    no_clean = set(ok["cell"].astype(str)) - set(ok.loc[ok["health"] == CLEAN, "cell"].astype(str))
     held = set()
     if clean is not None:
         ok = clean[clean["outcome"] != FAIL]
@@ -376,7 +378,9 @@ def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataF
         elif r["metric"] in ("n_corrupt", "corrupt_share"):
             out.append("records")
         elif (
-            r["estimand"] == "" or (r["rule_index"], r["cell"], r["estimand"], r["coords"]) in held
+            r["estimand"] == ""
+            or str(r["cell"]) in no_clean  # no clean fit to judge the model on
+            or (r["rule_index"], r["cell"], r["estimand"], r["coords"]) in held
         ):
             out.append("sampler")
         elif str(r["cell"]) in approximate:
@@ -468,6 +472,8 @@ def evaluate(
             fit_rules=False,
             tolerances=clean_tol,
         )
+        unjudged = clean_checks["detail"].astype(str).str.startswith("nothing to judge")
+        clean_checks = clean_checks[~unjudged]  # cells without a clean fit
 
     ident, ridges = _identifiability(scores, rule_set)
     ident_checks = _identifiability_checks(ident, rule_set)

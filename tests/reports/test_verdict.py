@@ -244,3 +244,11 @@ def test_check_cli_uses_the_default_rules_and_prints_them(
     assert "verdict: passed" in out and "SBC: " in out and "PIT at a fixed truth" in out
     assert main(["check"]) == 2
     assert "give a run directory" in capsys.readouterr().err
+
+
+def test_a_cell_without_a_clean_fit_blames_the_sampler(tmp_path: Path) -> None:
+    root = write_run(tmp_path / "run", {"all_stuck": Cell(stuck=20)}, replicates=20, draws=100)
+    verdict = evaluate(root)
+    assert not verdict.passed and verdict.causes == ("sampler",), verdict.report()
+    assert (verdict.failures["cause"] == "sampler").all()
+    assert not (verdict.checks["subset"] == "clean").any()
