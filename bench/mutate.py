@@ -50,9 +50,13 @@ stops at the first failure). Add a module here to score it."""
 EQUIVALENT: dict[str, list[tuple[str, str]]] = {
     "simulate/truth.py": [
         (
-            r"BATCH_BYTES = .*",
+            r"(BATCH_BYTES|plan_bytes|per_batch) = .*",
             "the batch size changes memory and time only: any size gives identical results "
             "(test_batches_of_one_plan_give_identical_truth; sizes below one plan mean one)",
+        ),
+        (
+            r"planned: Array, multipliers: Array, train: int, rows: range .* None = None",
+            "an annotation: never evaluated at run time (from __future__ import annotations)",
         ),
     ],
     "simulate/transforms.py": [],
@@ -61,6 +65,11 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
             r"def _twin\(role: str, name: object\) -> .*:",
             "a return annotation: never evaluated at run time (from __future__ import "
             "annotations); mypy checks it",
+        ),
+        (
+            r"upper = pt\.ge\(z, 1\.0\)",
+            "both branches compute the same sigmoid (1 / (1 + e^-z) and e^z / (1 + e^z)); "
+            "the threshold only picks the overflow-safe form, and at 1 neither overflows",
         ),
     ],
 }
