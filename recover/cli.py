@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -17,10 +16,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mmm_workbench import scenarios as scenarios_package
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports.runsummary import FitStats, summarize_cells
-from mmm_workbench.scenarios import ScenarioError, expand_grid, load_scenario, replicate_rng
+from mmm_workbench.scenarios import (
+    ScenarioError,
+    check_run_name,
+    read_scenario,
+    replicate_rng,
+)
 from mmm_workbench.simulate import generate, write_dataset
 from mmm_workbench.simulate.transforms import TransformError
 
@@ -31,10 +34,9 @@ __all__ = ["main"]
 
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
-    scenario = load_scenario(args.scenario)
+    cells = read_scenario(args.scenario).cells
     if args.replicate < 0:
         raise ScenarioError(f"--replicate = {args.replicate}: must be >= 0")
-    cells = expand_grid(scenario)
     if not 0 <= args.cell < len(cells):
         raise ScenarioError(f"--cell = {args.cell}: the grid has cells 0..{len(cells) - 1}")
     chosen = cells[args.cell]
@@ -71,58 +73,16 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-SHIPPED = Path(scenarios_package.__file__).parent
-"""The shipped scenario library."""
-
-MAX_RUN_NAME = 100
-
-
-def _scenario_text(name: str) -> tuple[Path, str]:
-    """The scenario file named on the command line (a path, or a shipped scenario's name)
-    and its text.
-
-    Raises
-    ------
-    ScenarioError
-        No such file, not a regular file, or not UTF-8 text; the message names the file.
-    """
-    path = Path(name)
-    if not path.exists() and path.name == name and (SHIPPED / f"{name}.toml").is_file():
-        path = SHIPPED / f"{name}.toml"
-    if not path.exists():
-        raise ScenarioError(f"{name}: no such scenario file or shipped scenario")
-    if not path.is_file():
-        raise ScenarioError(f"{path}: not a scenario file (a directory?)")
-    try:
-        return path, path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ScenarioError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8"
-        ) from None
-
-
 def _default_run_dir(name: str) -> Path:
-    """``runs/<name>``, for a scenario name that is one plain directory name.
+    """``runs/<name>``, for a name that is one plain directory name (checked again here:
+    the scenario's name must never write outside ``runs/``).
 
     Raises
     ------
     ScenarioError
-        A name that is empty, ``.``/``..``, holds a path separator or a control
-        character, or is longer than 100 characters: it would write elsewhere.
+        A name that would be a path, empty, ``.``/``..``, or hold odd characters.
     """
-    separators = {"/", "\\"} | ({os.altsep} if os.altsep else set())
-    if (
-        name in ("", ".", "..")
-        or len(name) > MAX_RUN_NAME
-        or any(sep in name for sep in separators)
-        or not name.isprintable()
-        or name != name.strip()
-    ):
-        raise ScenarioError(
-            f"name = {name!r}: not usable as the run directory runs/<name>; "
-            "rename the scenario, or give --out"
-        )
-    return Path("runs") / name
+    return Path("runs") / check_run_name(name)
 
 
 class _RunProgress:
@@ -251,8 +211,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         fit_timeout=args.fit_timeout,
         compile_timeout=args.compile_timeout,
     )
-    path, text = _scenario_text(args.scenario)
-    plan = plan_run(text, options, source=str(path))
+    plan = plan_run(read_scenario(args.scenario), options)
     out = args.out if args.out is not None else _default_run_dir(plan.scenario.name)
     workers = args.workers if args.dask is None else len(plan.chosen) * plan.replicates
     try:

