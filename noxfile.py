@@ -71,4 +71,5 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/bench_generate.py")
     session.run("python", "bench/bench_records.py")
     session.run("python", "bench/bench_simulate_scale.py")
+    session.run("python", "bench/bench_scale.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)
