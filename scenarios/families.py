@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ __all__ = [
     "fmt_value",
     "get_family",
     "registry",
+    "subpath",
 ]
 
 Role = Literal["adstock", "saturation"]
@@ -80,6 +82,16 @@ the kernel is computed in full, so a bound keeps a typo from allocating gigabyte
 
 class TransformError(ValueError):
     """A bad transform name, parameter or setting; the message names the path and value."""
+
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def subpath(path: str, key: object) -> str:
+    """The dotted path of ``key`` under ``path``; a key that is not a bare TOML key
+    (letters, digits, ``_``, ``-``) is quoted, so a path is always one printable line."""
+    name = key if isinstance(key, str) and _BARE.fullmatch(key) else _REPR.repr(key)
+    return f"{path}.{name}" if path else str(name)
 
 
 _REPR = reprlib.Repr(maxlevel=3, maxstring=80, maxother=80, maxlist=8, maxdict=8, maxtuple=8)
@@ -186,8 +198,9 @@ class Family:
     rescale : callable or None
         Saturations only: ``rescale(params, c) -> (params2, m)`` with ``f(x; params) ==
         m * f(c * x; params2)`` for all ``x >= 0, c > 0``.
-    bounded : bool
-        Saturations only: whether the curve is bounded above.
+    ceiling : callable or None
+        Saturations only: ``ceiling(params)``, the curve's supremum over ``x >= 0``; None
+        for an unbounded curve.
     min_l_max_unnormalized : int
         Adstocks only: the fewest weights an unnormalized kernel is defined for (a
         normalized single weight is 1 for every family).
@@ -199,13 +212,18 @@ class Family:
     doc: str
     pymc_marketing: str
     rescale: Rescale | None = None
-    bounded: bool = True
+    ceiling: Callable[[Mapping[str, float]], float] | None = None
     min_l_max_unnormalized: int = 1
 
     @property
     def param_names(self) -> tuple[str, ...]:
         """Names of the parameters, in declaration order."""
         return tuple(p.name for p in self.params)
+
+    @property
+    def bounded(self) -> bool:
+        """Saturations: whether the curve is bounded above (it has a ceiling)."""
+        return self.ceiling is not None
 
 
 ADSTOCKS: dict[str, Family] = {}
@@ -238,8 +256,8 @@ def declare(family: Family) -> Family:
     families = registry(family.role)
     if family.name in families:
         raise ValueError(f"{family.role} {family.name!r} is already declared")
-    if family.role == "adstock" and family.rescale is not None:
-        raise ValueError("rescale applies to saturations only")
+    if family.role == "adstock" and (family.rescale is not None or family.ceiling is not None):
+        raise ValueError("rescale and ceiling apply to saturations only")
     if family.role == "saturation" and family.rescale is None:
         raise ValueError(f"saturation {family.name!r}: declare its rescale rule")
     families[family.name] = family
@@ -276,7 +294,7 @@ def check_keys(family: Family, keys: Sequence[object], values: Sequence[object],
     for key, value in zip(keys, values, strict=True):
         if key not in names:
             raise TransformError(
-                f"{path}.{key} = {fmt_value(value)}: unknown parameter of {family.name} "
+                f"{subpath(path, key)} = {fmt_value(value)}: unknown parameter of {family.name} "
                 f"{family.role}; expected one of: {', '.join(names)}"
             )
     for name in names:
@@ -369,6 +387,7 @@ declare(
         doc="logistic, f = (1 - exp(-lam x)) / (1 + exp(-lam x)) < 1",
         pymc_marketing="LogisticSaturation",
         rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
+        ceiling=lambda p: 1.0,
     )
 )
 declare(
@@ -382,6 +401,7 @@ declare(
         doc="Hill, f = x^slope / (kappa^slope + x^slope) <= 1 (Jin et al. 2017, eq. 5)",
         pymc_marketing="HillSaturation",
         rescale=lambda p, c: ({"slope": p["slope"], "kappa": p["kappa"] * c}, 1.0),
+        ceiling=lambda p: 1.0,
     )
 )
 declare(
@@ -395,6 +415,7 @@ declare(
         doc="Michaelis-Menten, f = alpha x / (lam + x) <= alpha",
         pymc_marketing="MichaelisMentenSaturation",
         rescale=lambda p, c: ({"alpha": p["alpha"], "lam": p["lam"] * c}, 1.0),
+        ceiling=lambda p: p["alpha"],
     )
 )
 declare(
@@ -408,6 +429,7 @@ declare(
         doc="tanh, f = b tanh(x / (b c)) <= b (PyMC Labs' HelloFresh CAC case study)",
         pymc_marketing="TanhSaturation",
         rescale=lambda p, c: ({"b": p["b"], "c": p["c"] * c}, 1.0),
+        ceiling=lambda p: p["b"],
     )
 )
 declare(
@@ -417,7 +439,6 @@ declare(
         params=(_positive("alpha", "exponent; concave below 1"),),
         doc="root (power), f = x^alpha for x > 0, 0 otherwise; unbounded",
         pymc_marketing="RootSaturation",
-        bounded=False,
         rescale=lambda p, c: ({"alpha": p["alpha"]}, c ** -p["alpha"]),
     )
 )

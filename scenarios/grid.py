@@ -12,6 +12,7 @@ items by index or by ``name``: ``data.channels[1].adstock.alpha`` or
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,17 +52,29 @@ def cell_id(scenario: Scenario) -> str:
     return spec_hash({"data": scenario.data, "model": scenario.model, "fit": scenario.fit})
 
 
+def _level(value: Any) -> Any:
+    """A grid value as the document will hold it: TOML dates as ISO strings (the form the
+    loader reads and a run's JSON manifest can hold)."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_level(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _level(v) for k, v in value.items()}
+    return value
+
+
 def parse_grid(tab: Table) -> tuple[GridAxis, ...]:
     """The ``[grid]`` table: single-path axes, then ``[[grid.zip]]`` groups."""
     axes = []
     for key in [k for k in tab.raw if k != "zip"]:
-        values = tab.array(key)
+        values = [_level(v) for v in tab.array(key)]
         axes.append(build(tab.path, GridAxis, paths=(key,), levels=tuple((v,) for v in values)))
     for group in tab.tables("zip"):
         paths = list(group.raw)
         if not paths:
             raise ScenarioError(f"{group.path}: an empty zip group")
-        columns = [group.array(p) for p in paths]
+        columns = [[_level(v) for v in group.array(p)] for p in paths]
         lengths = {len(c) for c in columns}
         if lengths == {0}:
             raise ScenarioError(f"{group.path}: a grid axis needs at least one value")

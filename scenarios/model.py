@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from mmm_workbench.scenarios.families import Family, TransformError, get_family
+from mmm_workbench.scenarios.families import Family, TransformError, fmt_value, get_family
 from mmm_workbench.scenarios.reader import ScenarioError, Table, build
 from mmm_workbench.scenarios.spec import (
     GLOBAL_PARAMETERS,
@@ -46,7 +46,7 @@ def _transform(tab: Table, role: str) -> TransformSpec:
     for key in [k for k in tab.raw if k not in tab.seen]:
         if key not in known:
             raise ScenarioError(
-                f"{tab.sub(key)} = {tab.raw[key]!r}: unknown parameter of {family.name} "
+                f"{tab.sub(key)} = {fmt_value(tab.raw[key])}: unknown parameter of {family.name} "
                 f"{role}; expected one of: {', '.join(known)}"
             )
         try:
@@ -65,7 +65,9 @@ def _prior(tab: Table) -> PriorSpec:
         value = tab.get(key)
         items = value if isinstance(value, list) else [value]
         if any(isinstance(v, bool) or not isinstance(v, int | float) for v in items):
-            raise ScenarioError(f"{tab.sub(key)} = {value!r}: prior arguments must be numbers")
+            raise ScenarioError(
+                f"{tab.sub(key)} = {fmt_value(value)}: prior arguments must be numbers"
+            )
         args[key] = tuple(value) if isinstance(value, list) else value
     return build(tab.path, PriorSpec, dist=dist, args=MappingProxyType(args))
 
@@ -78,7 +80,7 @@ def parse_model(tab: Table) -> ModelSpec:
     controls = tab.array("controls", [])
     for i, name in enumerate(controls):
         if not isinstance(name, str):
-            raise ScenarioError(f"{tab.sub('controls')}[{i}] = {name!r}: must be a string")
+            raise ScenarioError(f"{tab.sub('controls')}[{i}] = {fmt_value(name)}: must be a string")
     names = model_parameters(adstock.kind, saturation.kind)
     priors: dict[str, PriorSpec] = {}
     if tab.has("priors"):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mmm_workbench.scenarios.errors import ScenarioError, SpecError
-from mmm_workbench.scenarios.families import Param, TransformError, fmt_value
+from mmm_workbench.scenarios.families import Param, TransformError, fmt_value, subpath
 
 __all__ = ["MISSING", "Calendar", "ScenarioError", "Table", "build", "iso_date", "numbers"]
 
@@ -41,7 +41,8 @@ class Table:
         self.seen: set[str] = set()
 
     def sub(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        """The dotted path of ``key`` in this table (a key that is not bare is quoted)."""
+        return subpath(self.path, key)
 
     def get(self, key: str, default: Any = MISSING) -> Any:
         self.seen.add(key)

@@ -32,7 +32,9 @@ from mmm_workbench.scenarios.families import (
     Param,
     TransformError,
     check_params,
+    fmt_value,
     get_family,
+    subpath,
 )
 
 __all__ = [
@@ -40,11 +42,14 @@ __all__ = [
     "GLOBAL_PARAMETERS",
     "MAX_CHAINS",
     "MAX_DRAWS",
+    "MAX_EXPONENT",
+    "MAX_LOG_EFFECT",
     "MAX_LOG_SD",
     "MAX_MAGNITUDE",
     "MAX_NAME_LENGTH",
     "MAX_PERIODS",
     "MAX_REPLICATES",
+    "MAX_SCALING",
     "MAX_TUNE",
     "RESERVED_COLUMNS",
     "SEED_LIMIT",
@@ -91,8 +96,15 @@ and stays far from float64's overflow (1.8e308)."""
 MAX_LOG_SD = 10.0
 """The largest noise sd on a log or relative scale (spend noise, log-normal and
 multiplicative-model noise): ``exp(10 * z)`` is already absurd."""
-MAX_EXPONENT = 10.0
-"""The largest absolute exponent of a power trend."""
+MAX_EXPONENT = 3.0
+"""The largest absolute exponent of a power trend, and of a root saturation in the data
+(``x ** alpha``: above 1 it is no longer diminishing returns)."""
+MAX_SCALING = 10.0
+"""The largest factor a counterfactual or a link scales spend or an effect by: response
+multipliers, ``1 + spend_change`` of a lift test, ``1 + strength`` of a mediation link."""
+MAX_LOG_EFFECT = 50.0
+"""Multiplicative model: the channels' terms are on the log scale; ``beta`` x the
+saturation's bound is at most this (``exp(50)`` is 5e21)."""
 MAX_NAME_LENGTH = 100
 """Names (the scenario's, channels', events', columns') are at most this long."""
 SEED_LIMIT = 2**63
@@ -146,7 +158,10 @@ def _real(
 def _amount(
     name: str, value: object, *, low: float = -MAX_MAGNITUDE, low_open: bool = False
 ) -> None:
-    """A real number in ``[low, MAX_MAGNITUDE]`` (``low`` defaults to ``-MAX_MAGNITUDE``)."""
+    """A real number in ``[low, MAX_MAGNITUDE]`` (``low`` defaults to ``-MAX_MAGNITUDE``); a
+    positive amount (``low = 0``, open) is at least ``1 / MAX_MAGNITUDE``."""
+    if low == 0 and low_open:
+        low, low_open = 1 / MAX_MAGNITUDE, False
     _real(name, value, low=low, high=MAX_MAGNITUDE, low_open=low_open)
 
 
@@ -218,6 +233,21 @@ def _date(name: str, value: object) -> dt.date:
         raise SpecError.invalid(name, value, "must be an ISO date (YYYY-MM-DD)") from None
 
 
+def _option(name: str, value: object) -> None:
+    """A backend option: a string, number or boolean, or an array or table of them (the
+    backend checks names and meanings; dates mean nothing to a sampler)."""
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _option(f"{name}[{i}]", item)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _option(subpath(name, key), item)
+    elif not isinstance(value, str | int | float | bool):
+        raise SpecError.invalid(
+            name, value, "backend options must be strings, numbers, booleans, arrays or tables"
+        )
+
+
 def _unique(name: str, values: Sequence[object], what: str) -> None:
     seen: set[object] = set()
     for i, value in enumerate(values):
@@ -236,7 +266,8 @@ def _transform(name: str, role: str, spec: TransformSpec, *, complete: bool) -> 
             for key, value in spec.params.items():
                 if key not in family.param_names:
                     raise TransformError(
-                        f"{name}.{key} = {value!r}: unknown parameter of {family.name} "
+                        f"{subpath(name, key)} = {fmt_value(value)}: unknown parameter of "
+                        f"{family.name} "
                         f"{role}; expected one of: {', '.join(family.param_names)}"
                     )
                 family.params[family.param_names.index(key)].check(value, f"{name}.{key}")
@@ -322,9 +353,11 @@ class PowerTrend:
         _amount("stop", self.stop, low=0.0)
         _real("exponent", self.exponent, low=-MAX_EXPONENT, high=MAX_EXPONENT)
         _amount("shift", self.shift)
-        if self.exponent < 0 and min(self.start, self.stop) == 0:
+        if self.exponent < 0 and min(self.start, self.stop) < 1 / MAX_MAGNITUDE:
             raise SpecError.invalid(
-                "exponent", self.exponent, "a negative exponent needs start > 0 and stop > 0"
+                "exponent",
+                self.exponent,
+                f"a negative exponent needs start and stop >= {1 / MAX_MAGNITUDE:g}",
             )
 
 
@@ -337,8 +370,8 @@ class LogTrend:
     shift: float = 0.0
 
     def __post_init__(self) -> None:
-        _amount("start", self.start, low=0.0, low_open=True)
-        _amount("stop", self.stop, low=0.0, low_open=True)
+        _amount("start", self.start, low=1 / MAX_MAGNITUDE)
+        _amount("stop", self.stop, low=1 / MAX_MAGNITUDE)
         _amount("shift", self.shift)
 
 
@@ -539,6 +572,17 @@ class ChannelSpec:
         _column("name", self.name)
         _transform("adstock", "adstock", self.adstock, complete=True)
         _transform("saturation", "saturation", self.saturation, complete=True)
+        for role in ("adstock", "saturation"):
+            for key, value in getattr(self, role).params.items():
+                if value != 0 and not 1 / MAX_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+                    raise SpecError.invalid(
+                        f"{role}.{key}",
+                        value,
+                        f"must be 0 or between {1 / MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} in "
+                        "the data",
+                    )
+        if self.saturation.kind == "root":
+            _real("saturation.alpha", self.saturation.params["alpha"], high=MAX_EXPONENT)
         _amount("beta", self.beta, low=0.0)
         _choice("order", self.order, ("adstock_first", "saturation_first"))
         if self.x_scale != "max":
@@ -559,7 +603,7 @@ class MediationSpec:
         if self.source == self.target:
             raise SpecError.invalid("target", self.target, "a channel cannot mediate itself")
         _choice("on", self.on, ("spend", "effect"))
-        _amount("strength", self.strength, low=0.0)
+        _real("strength", self.strength, low=0.0, high=MAX_SCALING)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -596,7 +640,7 @@ class LiftTestSpec:
     def __post_init__(self) -> None:
         _integer("start", self.start, low=0, high=MAX_PERIODS - 1)
         _integer("periods", self.periods, low=1, high=MAX_PERIODS)
-        _amount("spend_change", self.spend_change, low=-1.0)
+        _real("spend_change", self.spend_change, low=-1.0, high=MAX_SCALING - 1)
         if self.spend_change == 0:
             raise SpecError.invalid("spend_change", 0, "a lift test must change spend")
         if (self.sigma is None) == (self.sigma_rel is None):
@@ -689,8 +733,39 @@ class DataSpec:
         if self.model == "multiplicative":
             _real("noise.sd", self.noise.sd, low=0.0, high=MAX_LOG_SD)
         self._check_lift_tests()
+        if (
+            self.intercept == 0
+            and self.demand.effect == 0
+            and all(c.beta == 0 for c in self.channels)
+            and all(e.effect == 0 for e in self.events)
+            and self.noise.sd == 0
+        ):
+            raise SpecError.wrong(
+                "",
+                "the target is 0 in every period (intercept, demand.effect, every beta, "
+                "event effects and noise.sd are all 0): shares of it are undefined",
+            )
         for i, m in enumerate(self.response_multipliers):
-            _real(f"response_multipliers[{i}]", m, low=0.0, high=1000.0)
+            _real(f"response_multipliers[{i}]", m, low=0.0, high=MAX_SCALING)
+        if self.model == "multiplicative":
+            self._check_log_effects()
+
+    def _check_log_effects(self) -> None:
+        """Multiplicative model: a channel's term is on the log scale, so ``beta`` x the
+        saturation's bound (``beta`` alone for an unbounded curve) is at most
+        :data:`MAX_LOG_EFFECT`. What adstock, mediation and counterfactual spend add on
+        top is the simulator's to check: it refuses a draw whose target is not finite."""
+        for i, ch in enumerate(self.channels):
+            family = get_family("saturation", ch.saturation.kind, "saturation")
+            ceiling = 1.0 if family.ceiling is None else family.ceiling(ch.saturation.params)
+            if ch.beta * ceiling > MAX_LOG_EFFECT:
+                raise SpecError.invalid(
+                    f"channels[{i}].beta",
+                    ch.beta,
+                    f"the multiplicative model's channel terms are on the log scale: beta x "
+                    f"the saturation's bound is {ch.beta * ceiling:.3g}, above "
+                    f"{MAX_LOG_EFFECT:g} (exp of it overflows)",
+                )
 
     def _check_calendar(self) -> None:
         first = _date("start", self.start)
@@ -862,8 +937,10 @@ class PriorSpec:
             items = value if isinstance(value, tuple) else (value,)
             for item in items:
                 if isinstance(item, bool) or not isinstance(item, int | float):
-                    raise SpecError.invalid(key, value, "prior arguments must be numbers")
-                _real(key, float(item))
+                    raise SpecError.invalid(
+                        subpath("", key), value, "prior arguments must be numbers"
+                    )
+                _real(subpath("", key), float(item))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -917,7 +994,8 @@ class ModelSpec:
         for key in self.priors:
             if key not in names:
                 raise SpecError.wrong(
-                    f"priors.{key}", f"no such model parameter; expected one of: {', '.join(names)}"
+                    subpath("priors", key),
+                    f"no such model parameter; expected one of: {', '.join(names)}",
                 )
 
 
@@ -945,6 +1023,10 @@ class FitSpec:
         _integer("chains", self.chains, low=1, high=MAX_CHAINS)
         _real("target_accept", self.target_accept, low=0.0, high=1.0, low_open=True, high_open=True)
         _integer("keep_draws", self.keep_draws, low=1, high=MAX_DRAWS)
+        if not isinstance(self.options, Mapping):
+            raise SpecError.invalid("options", self.options, "must be a table")
+        for key, value in self.options.items():
+            _option(subpath("options", key), value)
 
 
 @dataclass(frozen=True, kw_only=True)

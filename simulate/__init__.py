@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mmm_workbench.simulate.check import check_data
     from mmm_workbench.simulate.export import (
         lift_test_frame,
         observed_frame,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from mmm_workbench.simulate.transforms import check_kernels
 
 __all__ = [
+    "check_data",
     "check_kernels",
     "generate",
     "lift_test_frame",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "check_data": "check",
     "check_kernels": "transforms",
     "generate": "generator",
     "lift_test_frame": "export",

@@ -216,6 +216,7 @@ def test_declarations_are_a_leaf_module() -> None:
     assert external[families] <= {"__future__", "collections", "dataclasses", "math"} | {
         "numbers",
         "numpy",
+        "re",
         "reprlib",
         "typing",
     }

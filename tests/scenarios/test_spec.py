@@ -99,7 +99,7 @@ CASES: list[tuple[str, Any, str]] = [
     (
         "power trend",
         lambda s: PowerTrend(start=0.0, stop=2.0, exponent=-0.5),
-        "exponent = -0.5: a negative exponent needs start > 0 and stop > 0",
+        "exponent = -0.5: a negative exponent needs start and stop >= 1e-12",
     ),
     (
         "fourier",

@@ -1,0 +1,60 @@
+"""What a data spec needs checked with the simulator's own formulas, before anything is
+drawn or fitted.
+
+The specs check everything the scenario language can state (``scenarios/spec.py``); two
+things need the data-generating process's formulas: whether each channel's adstock kernel
+is degenerate (:func:`~mmm_workbench.simulate.transforms.check_kernels`), whether latent
+demand, which every channel's spend follows, is zero in every period, and whether a
+multiplicative model's baseline is positive before any noise is drawn (the generator
+refuses a draw whose noisy baseline is not). Callers run
+:func:`check_data` once per distinct ``[data]`` table before fitting or simulating; the
+errors name the path like the loader's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmm_workbench.scenarios.errors import ScenarioError
+from mmm_workbench.scenarios.spec import DataSpec
+from mmm_workbench.simulate import baseline as bl
+from mmm_workbench.simulate.transforms import check_kernels
+
+__all__ = ["check_data"]
+
+
+def check_data(data: DataSpec) -> None:
+    """Check a data spec with the simulator's formulas (cheap: no random draws).
+
+    Parameters
+    ----------
+    data
+        A data spec (already valid as far as its own invariants go).
+
+    Raises
+    ------
+    ScenarioError
+        A degenerate adstock kernel (``data.channels[i].adstock: ...``), demand that is
+        zero in every period (``data.demand: ...``: spend follows demand, so no channel
+        would spend and its return would be undefined), or a multiplicative model whose
+        noise-free baseline is not positive (``data.intercept = ...``).
+    """
+    check_kernels(data)
+    index = bl.dates(data)
+    with np.errstate(all="ignore"):
+        level = data.demand.scale * (
+            bl.trend(data.demand.trend, data.periods) * (1.0 + bl.seasonality(data.demand, index))
+        )
+    if data.demand.noise_sd == 0 and not np.any(level != 0):
+        raise ScenarioError(
+            "data.demand: zero in every period (trend x (1 + seasonality) is 0 and "
+            "noise_sd = 0); spend follows demand, so no channel would spend"
+        )
+    if data.model == "multiplicative":
+        base = data.intercept + data.demand.effect * level + bl.events(data, index)[1]
+        if not np.min(base) > 0:
+            raise ScenarioError(
+                f"data.intercept = {data.intercept:g}: the multiplicative model needs a positive "
+                f"baseline (intercept + demand.effect x demand + events); without noise its "
+                f"minimum is {np.min(base):.4g}"
+            )
