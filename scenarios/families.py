@@ -166,7 +166,9 @@ class Param:
 
     def problem(self, value: object) -> str | None:
         """What is wrong with ``value`` (``must be in [0, 1)``), or ``None`` if admissible."""
-        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        if type(value) is not float and (  # the common case first: no ABC check
+            isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+        ):
             return "must be a finite number"
         try:
             number = float(value)
@@ -174,9 +176,9 @@ class Param:
             return f"must be {self.describe()}"
         if not math.isfinite(number):
             return "must be a finite number"
-        if not self.admits(np.asarray(number)):
-            return f"must be {self.describe()}"
-        return None
+        above = number > self.low if self.low_open else number >= self.low
+        below = number < self.high if self.high_open else number <= self.high
+        return None if above and below else f"must be {self.describe()}"
 
 
 @dataclass(frozen=True, kw_only=True)

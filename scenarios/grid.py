@@ -12,6 +12,7 @@ items by index or by ``name``: ``data.channels[1].adstock.alpha`` or
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -95,8 +96,13 @@ def _canonical(steps: Sequence[str | int]) -> str:
     return text.removeprefix(".")
 
 
-def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``path`` in a TOML document in place; every step but the last must exist."""
+def apply_override(raw: dict[str, Any], path: str, value: Any, *, shared: bool = False) -> None:
+    """Set ``path`` in a TOML document in place; every step but the last must exist.
+
+    With ``shared``, ``raw`` is a shallow copy whose tables and arrays are shared with
+    another document: each one on the path is copied before it is changed (copy on write),
+    so the other document is left as it was.
+    """
     steps: list[str | int] = [name or int(index) for name, index in _STEP.findall(path)]
     if not steps or _canonical(steps) != path:
         raise ScenarioError(f"grid path {path!r}: not a dotted path")
@@ -121,6 +127,8 @@ def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
             if last:
                 node[step] = value
                 return
+            if shared and isinstance(node[step], dict | list):
+                node[step] = copy.copy(node[step])
             node = node[step]
             continue
         else:
@@ -128,4 +136,6 @@ def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
         if last:
             node[index] = value
             return
+        if shared and isinstance(node[index], dict | list):
+            node[index] = copy.copy(node[index])
         node = node[index]

@@ -204,7 +204,21 @@ def _spend(tab: Table, cal: Calendar) -> SpendSpec:
     return spec
 
 
+_CHANNELS: dict[tuple[str, object, int, int], ChannelSpec] = {}
+"""Channels parsed before, by their table's ``repr`` and the calendar: the cells of a grid
+share most channels, and a spec is immutable (only successes are kept)."""
+
+
 def _channel(tab: Table, cal: Calendar) -> ChannelSpec:
+    key = (repr(tab.raw), cal.origin, cal.step, cal.periods)
+    if key not in _CHANNELS:
+        if len(_CHANNELS) > 4096:
+            _CHANNELS.clear()
+        _CHANNELS[key] = _parse_channel(tab, cal)
+    return _CHANNELS[key]
+
+
+def _parse_channel(tab: Table, cal: Calendar) -> ChannelSpec:
     x_scale_raw = tab.get("x_scale", "max")
     spec = build(
         tab.path,
@@ -356,6 +370,8 @@ def _check_depth(raw: Mapping[str, object]) -> None:
     stack: list[tuple[object, str, int]] = [(raw, "", 0)]
     while stack:
         node, path, depth = stack.pop()
+        if type(node) in (str, int, float, bool):
+            continue
         if depth > MAX_DEPTH:
             raise ScenarioError(f"{path}: tables and arrays nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, Mapping):
@@ -364,9 +380,14 @@ def _check_depth(raw: Mapping[str, object]) -> None:
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
 
 
-def _parse(raw: Mapping[str, object]) -> Scenario:
-    """One document to its scenario, every value checked except the grid's cells."""
-    _check_depth(raw)
+def _parse(raw: Mapping[str, object], *, cell: bool = False) -> Scenario:
+    """One document to its scenario, every value checked except the grid's cells.
+
+    The scenario keeps a deep copy of ``raw``; a grid cell's document (``cell``, built by
+    :func:`expand_grid` from a checked base, unchanged parts shared with it) is kept as is.
+    """
+    if not cell:
+        _check_depth(raw)
     top = Table(raw, "")
     data = _data(top.table("data"))
     scenario = build(
@@ -380,7 +401,7 @@ def _parse(raw: Mapping[str, object]) -> Scenario:
         model=parse_model(top.table("model")) if top.has("model") else None,
         fit=parse_fit(top.table("fit")) if top.has("fit") else FitSpec(),
         grid=parse_grid(top.table("grid")) if top.has("grid") else (),
-        raw=MappingProxyType(copy.deepcopy(dict(raw))),
+        raw=MappingProxyType(dict(raw) if cell else copy.deepcopy(dict(raw))),
     )
     top.done()
     return scenario
@@ -393,7 +414,8 @@ def _cell_label(overrides: Sequence[tuple[str, Any]]) -> str:
 def expand_grid(scenario: Scenario) -> list[Cell]:
     """All cells of a scenario's grid (one ``base`` cell, the scenario itself, without one).
 
-    Each cell is the base document with its overrides applied, validated from scratch.
+    Each cell is the base document with its overrides applied, validated from scratch; a
+    cell's ``raw`` shares its unchanged tables with the base's (treat it as read-only).
     :func:`read_scenario` expands the grid once and keeps the cells: prefer its ``cells``
     to calling this again.
 
@@ -418,12 +440,12 @@ def expand_grid(scenario: Scenario) -> list[Cell]:
             for axis, level in zip(axes, combo, strict=True)
             for path, value in zip(axis.paths, level, strict=True)
         )
-        raw = copy.deepcopy(dict(scenario.raw))
+        raw = dict(scenario.raw)  # unchanged tables stay shared with the base (read-only)
         raw.pop("grid", None)
         try:
             for path, value in overrides:
-                apply_override(raw, path, value)
-            cell_scenario = _parse(raw)
+                apply_override(raw, path, value, shared=True)
+            cell_scenario = _parse(raw, cell=True)
         except ScenarioError as err:
             raise ScenarioError(f"grid cell ({_cell_label(overrides)}): {err}") from None
         cells.append(

@@ -34,7 +34,7 @@ class Table:
     """A TOML table being read, with its dotted path; reports unknown keys at the end."""
 
     def __init__(self, raw: object, path: str) -> None:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise ScenarioError(f"{path} = {fmt_value(raw)}: must be a table")
         self.raw: Mapping[str, object] = raw
         self.path = path

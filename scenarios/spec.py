@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -1107,22 +1108,28 @@ class Scenario:
             raise SpecError("model.lift_tests", " = true: data has no [[data.lift_tests]]")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _compared_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+
+
 def spec_to_dict(spec: Any) -> Any:
     """Plain ``dict``/``list`` form of a spec (for hashing, JSON and netCDF attributes)."""
+    if isinstance(spec, _SCALARS):
+        return spec
     if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
         out = {"__type__": type(spec).__name__}
         out.update(
-            {
-                f.name: spec_to_dict(getattr(spec, f.name))
-                for f in dataclasses.fields(spec)
-                if f.compare
-            }
+            {name: spec_to_dict(getattr(spec, name)) for name in _compared_fields(type(spec))}
         )
         return out
-    if isinstance(spec, Mapping):
-        return {str(k): spec_to_dict(v) for k, v in sorted(spec.items())}
     if isinstance(spec, tuple | list):
         return [spec_to_dict(v) for v in spec]
+    if isinstance(spec, Mapping):
+        return {str(k): spec_to_dict(v) for k, v in sorted(spec.items())}
     return spec
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -145,3 +146,22 @@ def test_bad_model_fit_grid(raw: dict[str, Any], message: str) -> None:
 def test_apply_override_rejects_non_paths() -> None:
     with pytest.raises(ScenarioError, match="not a dotted path"):
         apply_override({}, "data..x", 1)
+
+
+def test_cells_leave_the_base_document_unchanged() -> None:
+    """Cells share the base document's unchanged tables (copy on write), never change it."""
+    raw = raw_with(grid={"data.channels.tv.adstock.alpha": [0.1, 0.2], "data.periods": [40, 41]})
+    scenario = parse_scenario(raw)
+    before = copy.deepcopy(dict(scenario.raw))
+    cells = expand_grid(scenario)
+    assert dict(scenario.raw) == before
+    assert [c.scenario.raw["data"]["channels"][0]["adstock"]["alpha"] for c in cells] == [
+        0.1,
+        0.1,
+        0.2,
+        0.2,
+    ]
+    assert [c.scenario.data.periods for c in cells] == [40, 41, 40, 41]
+    assert cells[0].scenario.raw["data"]["channels"][1] is scenario.raw["data"]["channels"][1]
+    again = expand_grid(parse_scenario(copy.deepcopy(raw)))
+    assert [c.cell_id for c in again] == [c.cell_id for c in cells]
