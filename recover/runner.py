@@ -187,10 +187,9 @@ def select_cells(cells: Sequence[Cell], only: Sequence[str] = ()) -> tuple[Cell,
     """
     chosen = tuple(c for c in cells if not only or any(c.cell_id.startswith(o) for o in only))
     if only and not chosen:
-        raise ScenarioError(
-            f"--only {', '.join(only)}: no such cell; cells are "
-            + ", ".join(c.cell_id for c in cells)
-        )
+        shown = ", ".join(c.cell_id for c in cells[:10])
+        more = f", ... ({len(cells)} in all)" if len(cells) > 10 else ""
+        raise ScenarioError(f"--only {', '.join(only)}: no such cell; cells are {shown}{more}")
     return chosen
 
 

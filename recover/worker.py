@@ -101,6 +101,7 @@ class FitProcess:
         self._buffer = b""
         self._lock = threading.Lock()
         self._stopped = False
+        self._sent = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -167,17 +168,17 @@ class FitProcess:
             :meth:`shutdown` was called (from another thread) while it ran.
         """
         with self._lock:
-            t0 = time.perf_counter()
+            self._sent = time.perf_counter()
             try:
-                return self._run(task, t0)
+                return self._run(task)
             except (ChildDied, OSError) as err:
                 self.close()
                 if self._stopped:
                     raise Cancelled from None
                 why = str(err) if isinstance(err, ChildDied) else f"could not be reached ({err})"
-                return self._died(task, why, time.perf_counter() - t0)
+                return self._died(task, why, time.perf_counter() - self._sent)
 
-    def _run(self, task: FitTask, t0: float) -> FitResult:
+    def _run(self, task: FitTask) -> FitResult:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             proc = self._start()
@@ -189,6 +190,7 @@ class FitProcess:
             proc = self._start()
             assert proc.stdin is not None
             _send(proc.stdin, task)
+        self._sent = time.perf_counter()  # a fit's seconds exclude the child's start-up
         limit: tuple[str, float] | None = None
         if task.compile_timeout is not None:
             limit = ("compilation exceeded --compile-timeout", task.compile_timeout)
@@ -200,7 +202,7 @@ class FitProcess:
                 assert limit is not None
                 self.close()
                 error = f"FitTimeout: {limit[0]} = {limit[1]:g} s"
-                return failure_result(task, "timeout", error, time.perf_counter() - t0)
+                return failure_result(task, "timeout", error, time.perf_counter() - self._sent)
             if message[0] == "result":
                 return message[1]
             if message[0] == "phase":

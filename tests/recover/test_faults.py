@@ -67,19 +67,20 @@ def test_fit_timeout_limits_sampling_only_under_every_executor(
     stub_env: pytest.MonkeyPatch, tmp_path: Path, executor: str
 ) -> None:
     """Compilation (3 s) longer than --fit-timeout (2 s) does not count against it; a
-    replicate whose sampling runs 60 s is killed at 2 s with a ``timeout`` record."""
+    replicate whose sampling would run 300 s is killed at 2 s with a ``timeout`` record."""
     stub_env.setenv("STUB_COMPILE_S", "3")
-    stub_env.setenv("STUB_SAMPLE_S", "60")
+    stub_env.setenv("STUB_SAMPLE_S", "300")
     stub_env.setenv("STUB_SLOW_REPLICATE", "1")
     where = {"serial": {}, "processes": {"workers": 2}, "dask": {"dask": "local:1"}}[executor]
     options = RunOptions(replicates=2, fit_timeout=2.0, worker_module=STUB, **where)  # type: ignore[arg-type]
     out = tmp_path / "run"
     t0 = time.monotonic()
     summary = run_grid(ONE_CELL, out, options)
-    assert time.monotonic() - t0 < 55, "the 60 s sampler was not killed"
+    assert time.monotonic() - t0 < 250, "the 300 s sampler was not killed"
     by_replicate = {r.replicate: r for r in summary.results}
     assert by_replicate[0].status == "done", by_replicate[0].error
     assert by_replicate[1].status == "timeout"
+    assert by_replicate[1].seconds < 30  # compilation (3 s, if not cached) + 2 s
     assert "sampling exceeded --fit-timeout = 2 s" in by_replicate[1].error
     (info,) = _failures(out).values()
     assert info["status"] == "timeout" and info["replicate"] == 1
@@ -87,16 +88,14 @@ def test_fit_timeout_limits_sampling_only_under_every_executor(
 
 
 def test_compile_timeout_kills_compilation(stub_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A compilation that would take 60 s is killed at --compile-timeout: the limit is
+    """A compilation that would take 300 s is killed at --compile-timeout: the limit is
     never lost, whatever the compiling code does with signals."""
-    stub_env.setenv("STUB_COMPILE_S", "60")
+    stub_env.setenv("STUB_COMPILE_S", "300")
     out = tmp_path / "run"
-    t0 = time.monotonic()
     options = RunOptions(replicates=1, compile_timeout=1.0, fit_timeout=100.0, worker_module=STUB)
     summary = run_grid(ONE_CELL, out, options)
-    assert time.monotonic() - t0 < 45
     (result,) = summary.results
-    assert result.status == "timeout"
+    assert result.status == "timeout" and result.seconds < 60
     assert "compilation exceeded --compile-timeout = 1 s" in result.error
     assert _records(out) == set()
 
@@ -420,3 +419,12 @@ def test_workers_keep_few_compiled_cells(tmp_path: Path) -> None:
     )
     run_grid(grid, tmp_path / "run", RunOptions(replicates=1))
     assert len(tasks._FITTERS) == tasks.FITTERS_KEPT
+
+
+def test_only_names_a_few_cells_when_none_matches() -> None:
+    values = ", ".join(f"{0.01 * i:.2f}" for i in range(12))
+    grid = FAST.replace('"data.proxy.noise_sd" = [0.0, 0.2]', f'"data.proxy.noise_sd" = [{values}]')
+    with pytest.raises(
+        ValueError, match=r"--only zzz: no such cell; cells are .*, \.\.\. \(12 in all\)"
+    ):
+        plan_run(grid, RunOptions(only=("zzz",)))
