@@ -183,7 +183,7 @@ BAD = [
     (
         '"data.proxy.noise_sd" = [0.0, 0.2]',
         '"data.proxy.noise" = [0.0, 0.2]',
-        "data.proxy.noise = 0.0: unknown key",
+        "data.proxy.noise = 0: unknown key",
     ),
     (
         '"data.proxy.noise_sd" = [0.0, 0.2]',
