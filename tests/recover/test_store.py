@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from mmm_workbench.recover.cli import main
-from mmm_workbench.recover.runner import run_grid
+from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports import contract
 from mmm_workbench.reports.records import read_record
@@ -93,7 +93,7 @@ def test_resume_refits_corrupt_records_and_failures_and_ignores_strays(
     fitted again by ``run``; a stray ``backup-0.arrow`` neither stops it nor counts."""
     out = tmp_path / "run"
     cell = expand_grid(load_scenario(small))[0].cell_id
-    run_grid(SMALL, out, replicates=2, only=[cell])
+    run_grid(SMALL, out, RunOptions(replicates=2, only=(cell,)))
     store = RunStore(out)
     records = list(store.records())
     (_, _, truncated), (_, _, gone) = records
