@@ -24,7 +24,7 @@ from mmm_workbench.scenarios import (
     read_scenario,
     replicate_rng,
 )
-from mmm_workbench.simulate import generate, write_dataset
+from mmm_workbench.simulate import check_data, generate, write_dataset
 from mmm_workbench.simulate.transforms import TransformError
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         raise ScenarioError(f"--cell = {args.cell}: the grid has cells 0..{len(cells) - 1}")
     chosen = cells[args.cell]
     cell, scenario = chosen.cell_id, chosen.scenario
+    check_data(scenario.data)
     tree = generate(scenario.data, replicate_rng(scenario.seed, chosen.data_id, args.replicate))
     paths = write_dataset(tree, args.out)
 

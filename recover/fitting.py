@@ -33,7 +33,7 @@ from mmm_workbench.recover.models.workbench import WorkbenchModel, build_workben
 from mmm_workbench.recover.store import FORMAT_VERSION
 from mmm_workbench.scenarios import Cell, FitSpec, ModelSpec, Scenario, replicate_rng, spec_hash
 from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
-from mmm_workbench.simulate import generate
+from mmm_workbench.simulate import check_data, generate
 
 __all__ = [
     "MODEL_KINDS",
@@ -103,7 +103,10 @@ def _validate_model(model: ModelSpec, fit: FitSpec) -> None:
 def validate_cells(cells: Iterable[Cell]) -> None:
     """:func:`validate_for_fitting` for every cell of a grid, once per distinct
     ``[model]``/``[fit]`` pair (what the checks depend on): cells that vary only the data
-    share one validation, so a grid of thousands of cells validates its priors once.
+    share one validation, so a grid of thousands of cells validates its priors once. Each
+    distinct ``[data]`` table is checked once with the simulator's own formulas
+    (:func:`~mmm_workbench.simulate.check_data`: degenerate adstock kernels, demand that is
+    zero everywhere, a multiplicative baseline that is not positive).
 
     Raises
     ------
@@ -111,8 +114,12 @@ def validate_cells(cells: Iterable[Cell]) -> None:
         With the offending field and value.
     """
     seen: set[str] = set()
+    checked: set[str] = set()
     for cell in cells:
         scenario = cell.scenario
+        if cell.data_id not in checked:  # the simulator's own checks, once per [data] table
+            check_data(scenario.data)
+            checked.add(cell.data_id)
         if scenario.model is None:
             validate_for_fitting(scenario)  # raises: nothing to fit
             continue
