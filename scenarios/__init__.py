@@ -1,5 +1,6 @@
-"""Scenario files (TOML) to frozen, validated specs, grids of cells, and the library of
-named scenarios.
+"""Scenario files (TOML) to frozen, validated specs, grids of cells, and named scenarios.
+
+The library of named scenarios ships with the package.
 
 The language layer: it imports nothing else of the project (no simulator, no models), so
 importing it loads neither xarray nor the data-generating process. To run a scenario, read

@@ -45,13 +45,15 @@ class SpecError(ScenarioError):
 
     @classmethod
     def below(cls, field: str, message: str) -> SpecError:
-        """A message that already starts with ``field`` (e.g. a ``TransformError`` raised
-        with ``field`` as its path)."""
+        """Build the error from a message that already starts with ``field``.
+
+        E.g. a ``TransformError`` raised with ``field`` as its path.
+        """
         if not message.startswith(field):
             return cls.wrong(field, message)
         return cls(field, message[len(field) :])
 
     def at(self, path: str) -> ScenarioError:
-        """The same error with the spec's own path in front (``data`` + ``periods``)."""
+        """Return the same error with the spec's own path in front (``data`` + ``periods``)."""
         where = ".".join(p for p in (path, self.field) if p)
         return ScenarioError(f"{where}{self.detail}" if where else self.detail.removeprefix(": "))

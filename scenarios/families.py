@@ -88,8 +88,11 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def subpath(path: str, key: object) -> str:
-    """The dotted path of ``key`` under ``path``; a key that is not a bare TOML key
-    (letters, digits, ``_``, ``-``) is quoted, so a path is always one printable line."""
+    """Return the dotted path of ``key`` under ``path``.
+
+    A key that is not a bare TOML key (letters, digits, ``_``, ``-``) is quoted, so a path is always
+    one printable line.
+    """
     name = key if isinstance(key, str) and _BARE.fullmatch(key) else _REPR.repr(key)
     return f"{path}.{name}" if path else str(name)
 
@@ -131,7 +134,7 @@ class Param:
     doc: str = ""
 
     def describe(self) -> str:
-        """The admissible values in words, e.g. ``in [0, 1)`` or ``> 0``."""
+        """Return the admissible values in words, e.g. ``in [0, 1)`` or ``> 0``."""
         has_low, has_high = math.isfinite(self.low), math.isfinite(self.high)
         if has_low and has_high:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
@@ -165,7 +168,10 @@ class Param:
         return float(value)  # type: ignore[arg-type]
 
     def problem(self, value: object) -> str | None:
-        """What is wrong with ``value`` (``must be in [0, 1)``), or ``None`` if admissible."""
+        """Return what is wrong with ``value`` (``must be in [0, 1)``), or ``None``.
+
+        ``None`` means the value is admissible.
+        """
         if type(value) is not float and (  # the common case first: no ABC check
             isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
         ):
@@ -233,7 +239,7 @@ SATURATIONS: dict[str, Family] = {}
 
 
 def registry(role: str) -> dict[str, Family]:
-    """The declarations of one role.
+    """Return the declarations of one role.
 
     Raises
     ------
@@ -267,7 +273,7 @@ def declare(family: Family) -> Family:
 
 
 def get_family(role: str, name: object, path: str) -> Family:
-    """The family ``name`` (the ``kind`` read from the transform table at ``path``).
+    """Return the family ``name`` (the ``kind`` read from the transform table at ``path``).
 
     Raises
     ------

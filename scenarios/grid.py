@@ -37,9 +37,11 @@ class Cell:
 
     @property
     def data_id(self) -> str:
-        """The id of the cell's ``[data]`` table, the key of its datasets' seeds: cells
-        that differ only in ``[model]`` or ``[fit]`` fit the same datasets (common random
-        numbers, so the model variants are compared on paired data)."""
+        """The id of the cell's ``[data]`` table, the key of its datasets' seeds.
+
+        Cells that differ only in ``[model]`` or ``[fit]`` fit the same datasets (common random
+        numbers, so the model variants are compared on paired data).
+        """
         return spec_hash(self.scenario.data)
 
     @property
@@ -54,8 +56,10 @@ def cell_id(scenario: Scenario) -> str:
 
 
 def _level(value: Any) -> Any:
-    """A grid value as the document will hold it: TOML dates as ISO strings (the form the
-    loader reads and a run's JSON manifest can hold)."""
+    """Return a grid value as the document will hold it.
+
+    TOML dates as ISO strings (the form the loader reads and a run's JSON manifest can hold).
+    """
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, list):
@@ -66,7 +70,7 @@ def _level(value: Any) -> Any:
 
 
 def parse_grid(tab: Table) -> tuple[GridAxis, ...]:
-    """The ``[grid]`` table: single-path axes, then ``[[grid.zip]]`` groups."""
+    """Return the ``[grid]`` table: single-path axes, then ``[[grid.zip]]`` groups."""
     axes = []
     for key in [k for k in tab.raw if k != "zip"]:
         values = [_level(v) for v in tab.array(key)]

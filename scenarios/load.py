@@ -365,8 +365,10 @@ def _data(tab: Table) -> DataSpec:
 
 
 def _check_depth(raw: Mapping[str, object]) -> None:
-    """Refuse documents nested deeper than :data:`MAX_DEPTH`, naming the deep value's path
-    (before anything, copying included, recurses into them)."""
+    """Refuse documents nested deeper than :data:`MAX_DEPTH`, naming the deep value's path.
+
+    This runs before anything, copying included, recurses into them.
+    """
     stack: list[tuple[object, str, int]] = [(raw, "", 0)]
     while stack:
         node, path, depth = stack.pop()
@@ -505,21 +507,26 @@ class ScenarioSource:
 
     @property
     def identity(self) -> str:
-        """What makes two scenario files the same run: the root seed and the set of cell
-        ids (JSON). The order of a grid axis's values does not matter."""
+        """What makes two scenario files the same run.
+
+        The root seed and the set of cell ids (JSON). The order of a grid axis's values does not
+        matter.
+        """
         return json.dumps(
             {"seed": self.scenario.seed, "cells": sorted(c.cell_id for c in self.cells)}
         )
 
 
 def shipped_scenarios() -> tuple[str, ...]:
-    """The names of the shipped scenarios (``quickstart``, ``confounded-demand``, ...)."""
+    """Return the names of the shipped scenarios (``quickstart``, ``confounded-demand``, ...)."""
     return tuple(sorted(p.stem for p in SHIPPED.glob("*.toml")))
 
 
 def find_scenario(source: str | Path) -> Path:
-    """The file of a scenario: ``source`` itself if it exists, else the shipped scenario of
-    that name (the one place names are looked up).
+    """Return the file of a scenario.
+
+    ``source`` itself if it exists, else the shipped scenario of that name (the one place names are
+    looked up).
 
     Raises
     ------

@@ -26,9 +26,11 @@ __all__ = ["GLOBAL_PARAMETERS", "model_parameters", "parse_fit", "parse_model", 
 
 
 def transform_family(tab: Table, role: str) -> tuple[Family, int, bool]:
-    """The ``kind``, ``l_max`` and ``normalize`` keys of a transform table, data's or
-    model's: the family, and the adstock's ``l_max`` and ``normalize`` (0 and True for a
-    saturation)."""
+    """Read the ``kind``, ``l_max`` and ``normalize`` keys of a transform table.
+
+    The table is data's or model's. Returns the family, and the adstock's ``l_max`` and
+    ``normalize`` (0 and True for a saturation).
+    """
     try:
         family = get_family(role, tab.get("kind"), tab.path)
     except TransformError as err:
@@ -39,7 +41,7 @@ def transform_family(tab: Table, role: str) -> tuple[Family, int, bool]:
 
 
 def _transform(tab: Table, role: str) -> TransformSpec:
-    """A model transform: family, and any parameters fixed at given values."""
+    """Return a model transform: family, and any parameters fixed at given values."""
     family, l_max, normalize = transform_family(tab, role)
     known = {p.name: p for p in family.params}
     fixed: dict[str, float] = {}
@@ -73,8 +75,11 @@ def _prior(tab: Table) -> PriorSpec:
 
 
 def parse_model(tab: Table) -> ModelSpec:
-    """Validate the ``[model]`` table (its references to the data are checked by the
-    :class:`~mmm_workbench.scenarios.spec.Scenario` that holds both)."""
+    """Validate the ``[model]`` table.
+
+    Its references to the data are checked by the
+    :class:`~mmm_workbench.scenarios.spec.Scenario` that holds both.
+    """
     adstock = _transform(tab.table("adstock"), "adstock")
     saturation = _transform(tab.table("saturation"), "saturation")
     controls = tab.array("controls", [])
@@ -114,8 +119,7 @@ def parse_model(tab: Table) -> ModelSpec:
 
 
 def parse_fit(tab: Table) -> FitSpec:
-    """Validate the ``[fit]`` table (the backend's name and options are checked by
-    ``recover``)."""
+    """Validate the ``[fit]`` table (the backend's name and options are checked by ``recover``)."""
     options: dict[str, Any] = {}
     if tab.has("options"):
         opts = tab.table("options")

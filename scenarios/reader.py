@@ -22,8 +22,10 @@ INF = math.inf
 
 
 def build[T](path: str, spec: Callable[..., T], /, **fields: Any) -> T:
-    """``spec(**fields)``, its invariant errors re-raised with ``path`` (the table it came
-    from) in front: ``data`` + ``periods = 0: must be >= 1``."""
+    """Return ``spec(**fields)``, its invariant errors re-raised with ``path`` in front.
+
+    ``path`` is the table it came from: ``data`` + ``periods = 0: must be >= 1``.
+    """
     try:
         return spec(**fields)
     except SpecError as err:
@@ -41,10 +43,11 @@ class Table:
         self.seen: set[str] = set()
 
     def sub(self, key: str) -> str:
-        """The dotted path of ``key`` in this table (a key that is not bare is quoted)."""
+        """Return the dotted path of ``key`` in this table (a key that is not bare is quoted)."""
         return subpath(self.path, key)
 
     def get(self, key: str, default: Any = MISSING) -> Any:
+        """Return the value of ``key`` (marking it read), else ``default``; raise if neither."""
         self.seen.add(key)
         if key in self.raw:
             return self.raw[key]
@@ -53,6 +56,7 @@ class Table:
         return default
 
     def has(self, key: str) -> bool:
+        """Return whether the table holds ``key`` (without marking it as read)."""
         return key in self.raw
 
     def num(
@@ -65,6 +69,7 @@ class Table:
         low_open: bool = False,
         high_open: bool = False,
     ) -> float:
+        """Return the real number at ``key``, checked against the interval's bounds."""
         value = self.get(key, default)
         if value is default and default is not MISSING:
             return value  # type: ignore[no-any-return]
@@ -75,6 +80,7 @@ class Table:
             raise ScenarioError(str(err)) from None
 
     def integer(self, key: str, default: Any = MISSING, *, low: int = 0) -> int:
+        """Return the integer at ``key`` (not a boolean), at least ``low``."""
         value = self.get(key, default)
         if value is default and default is not MISSING:
             return value  # type: ignore[no-any-return]
@@ -85,11 +91,12 @@ class Table:
         return value
 
     def date(self, key: str, default: Any = MISSING) -> str:
-        """An ISO date, given as a string or a TOML date, as ``YYYY-MM-DD``."""
+        """Return an ISO date, given as a string or a TOML date, as ``YYYY-MM-DD``."""
         value = self.get(key, default)
         return iso_date(value, self.sub(key)).isoformat()
 
     def string(self, key: str, default: Any = MISSING, choices: tuple[str, ...] = ()) -> Any:
+        """Return the string at ``key``, one of ``choices`` when they are given."""
         value = self.get(key, default)
         if not isinstance(value, str):
             raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be a string")
@@ -100,29 +107,34 @@ class Table:
         return value
 
     def date_list(self, key: str) -> list[str]:
-        """An array of ISO dates (strings or TOML dates), as ``YYYY-MM-DD`` strings."""
+        """Return an array of ISO dates (strings or TOML dates), as ``YYYY-MM-DD`` strings."""
         path = self.sub(key)
         return [iso_date(v, f"{path}[{i}]").isoformat() for i, v in enumerate(self.array(key))]
 
     def boolean(self, key: str, default: Any = MISSING) -> bool:
+        """Return the boolean at ``key``."""
         value = self.get(key, default)
         if not isinstance(value, bool):
             raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be true or false")
         return value
 
     def array(self, key: str, default: Any = MISSING) -> list[Any]:
+        """Return the array at ``key`` as a list."""
         value = self.get(key, default)
         if not isinstance(value, list):
             raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be an array")
         return value
 
     def table(self, key: str) -> Table:
+        """Return the sub-table at ``key``, with its dotted path."""
         return Table(self.get(key), self.sub(key))
 
     def tables(self, key: str) -> list[Table]:
+        """Return the array of tables at ``key`` (none if absent), each with its indexed path."""
         return [Table(item, f"{self.sub(key)}[{i}]") for i, item in enumerate(self.array(key, []))]
 
     def done(self) -> None:
+        """Raise :class:`ScenarioError` on the first key that was never read (an unknown key)."""
         unknown = [k for k in self.raw if k not in self.seen]
         if unknown:
             key = unknown[0]
@@ -134,6 +146,7 @@ class Table:
 
 
 def numbers(tab: Table, key: str, default: Any = MISSING) -> tuple[float, ...]:
+    """Return the array of real numbers at ``key`` of ``tab``, each checked as a number."""
     values = tab.array(key, default)
     path = tab.sub(key)
     param = Param(name=key)
@@ -144,7 +157,7 @@ def numbers(tab: Table, key: str, default: Any = MISSING) -> tuple[float, ...]:
 
 
 def iso_date(value: object, path: str) -> dt.date:
-    """A date given as an ISO string (``YYYY-MM-DD``) or a TOML date (not a date-time)."""
+    """Return a date given as an ISO string (``YYYY-MM-DD``) or a TOML date (not a date-time)."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if isinstance(value, str) and len(value) == 10:
@@ -164,9 +177,11 @@ class Calendar:
         self.periods = periods
 
     def date(self, value: object, path: str) -> dt.date:
+        """Return ``value`` (an ISO string or a TOML date) as a date."""
         return iso_date(value, path)
 
     def index(self, value: object, path: str) -> int:
+        """Return the period index of ``value`` (an index or a date), within the periods."""
         if isinstance(value, int) and not isinstance(value, bool):
             idx = value
         elif isinstance(value, str | dt.date):

@@ -12,7 +12,7 @@ __all__ = ["prior_seed", "replicate_rng", "replicate_seed_sequence", "sampler_se
 
 
 def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.random.SeedSequence:
-    """The ``SeedSequence`` of one (cell, replicate).
+    """Return the ``SeedSequence`` of one (cell, replicate).
 
     Parameters
     ----------
@@ -29,19 +29,23 @@ def replicate_seed_sequence(seed: int, cell_id: str, replicate: int) -> np.rando
 
 
 def replicate_rng(seed: int, cell_id: str, replicate: int) -> np.random.Generator:
-    """A ``numpy.random.Generator`` on :func:`replicate_seed_sequence`."""
+    """Return a ``numpy.random.Generator`` on :func:`replicate_seed_sequence`."""
     return np.random.default_rng(replicate_seed_sequence(seed, cell_id, replicate))
 
 
 def sampler_seed(seed: int, cell_id: str, replicate: int) -> int:
-    """The inference backend's seed for one (cell, replicate): a stream independent of the
-    dataset's (a different spawn key), as a non-negative 32-bit integer."""
+    """Return the inference backend's seed for one (cell, replicate).
+
+    A stream independent of the dataset's (a different spawn key), as a non-negative 32-bit integer.
+    """
     sequence = np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16), replicate, 1))
     return int(sequence.generate_state(1)[0])
 
 
 def prior_seed(seed: int, cell_id: str) -> int:
-    """The seed of a cell's prior draws (one stream per cell, independent of every
-    replicate's dataset and sampler streams)."""
+    """Return the seed of a cell's prior draws.
+
+    One stream per cell, independent of every replicate's dataset and sampler streams.
+    """
     sequence = np.random.SeedSequence(entropy=seed, spawn_key=(int(cell_id, 16),))
     return int(sequence.generate_state(1)[0])

@@ -149,7 +149,7 @@ def _real(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """A finite real number in the interval, else :class:`SpecError`."""
+    """Require a finite real number in the interval, else :class:`SpecError`."""
     param = Param(name=name, low=low, high=high, low_open=low_open, high_open=high_open)
     reason = param.problem(value)
     if reason is not None:
@@ -159,8 +159,10 @@ def _real(
 def _amount(
     name: str, value: object, *, low: float = -MAX_MAGNITUDE, low_open: bool = False
 ) -> None:
-    """A real number in ``[low, MAX_MAGNITUDE]`` (``low`` defaults to ``-MAX_MAGNITUDE``); a
-    positive amount (``low = 0``, open) is at least ``1 / MAX_MAGNITUDE``."""
+    """Require a real number in ``[low, MAX_MAGNITUDE]`` (``low`` defaults to ``-MAX_MAGNITUDE``).
+
+    A positive amount (``low = 0``, open) is at least ``1 / MAX_MAGNITUDE``.
+    """
     if low == 0 and low_open:
         low, low_open = 1 / MAX_MAGNITUDE, False
     _real(name, value, low=low, high=MAX_MAGNITUDE, low_open=low_open)
@@ -181,7 +183,10 @@ def _choice(name: str, value: object, options: Sequence[str]) -> None:
 
 
 def _column(name: str, value: object) -> None:
-    """A column name of the dataset: a letter or ``_`` then letters, digits, ``_``, ``-``."""
+    """Require a column name of the dataset.
+
+    A letter or ``_`` then letters, digits, ``_``, ``-``.
+    """
     if not isinstance(value, str):
         raise SpecError.invalid(name, value, "must be a string")
     if len(value) > MAX_NAME_LENGTH:
@@ -193,7 +198,7 @@ def _column(name: str, value: object) -> None:
 
 
 def check_run_name(value: object) -> str:
-    """A scenario name, which names its run directory (``runs/<name>``).
+    """Return a scenario name, which names its run directory (``runs/<name>``).
 
     Parameters
     ----------
@@ -235,8 +240,11 @@ def _date(name: str, value: object) -> dt.date:
 
 
 def _option(name: str, value: object) -> None:
-    """A backend option: a string, number or boolean, or an array or table of them (the
-    backend checks names and meanings; dates mean nothing to a sampler)."""
+    """Require a backend option.
+
+    A string, number or boolean, or an array or table of them (the backend checks names and
+    meanings; dates mean nothing to a sampler).
+    """
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _option(f"{name}[{i}]", item)
@@ -471,8 +479,11 @@ class ProxySpec:
 
 @dataclass(frozen=True, kw_only=True)
 class EventSpec:
-    """A holiday or event: an additive pulse of ``effect`` sales units lasting ``duration``
-    periods from each date; observed by the modeller as the indicator ``event_<name>``."""
+    """A holiday or event.
+
+    An additive pulse of ``effect`` sales units lasting ``duration`` periods from each date;
+    observed by the modeller as the indicator ``event_<name>``.
+    """
 
     name: str
     dates: tuple[str, ...]
@@ -592,8 +603,11 @@ class ChannelSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class MediationSpec:
-    """Channel-to-channel effect: ``source``'s normalized adstocked activity ``a_t`` (in
-    [0, 1]) multiplies ``target``'s spend or effect by ``1 + strength * a_t``."""
+    """Channel-to-channel effect.
+
+    ``source``'s normalized adstocked activity ``a_t`` (in [0, 1]) multiplies ``target``'s spend or
+    effect by ``1 + strength * a_t``.
+    """
 
     source: str
     target: str
@@ -609,9 +623,11 @@ class MediationSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class NoiseSpec:
-    """Observation noise. Additive model: ``normal`` and ``student_t`` are added to the
-    mean, ``lognormal`` multiplies it by ``exp(N(0, sd))``. Multiplicative model: the noise
-    is added on the log scale."""
+    """Observation noise.
+
+    Additive model: ``normal`` and ``student_t`` are added to the mean, ``lognormal`` multiplies it
+    by ``exp(N(0, sd))``. Multiplicative model: the noise is added on the log scale.
+    """
 
     kind: Literal["normal", "student_t", "lognormal"] = "normal"
     sd: float = 0.0
@@ -627,9 +643,12 @@ class NoiseSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class LiftTestSpec:
-    """A lift test: ``channel``'s spend changed by the fraction ``spend_change`` for
-    ``periods`` periods from period index ``start``; measured with noise sd ``sigma``
-    (data units per period) or ``sigma_rel`` times the true lift."""
+    """A lift test.
+
+    ``channel``'s spend changed by the fraction ``spend_change`` for ``periods`` periods from period
+    index ``start``; measured with noise sd ``sigma`` (data units per period) or ``sigma_rel`` times
+    the true lift.
+    """
 
     channel: str
     start: int
@@ -752,10 +771,13 @@ class DataSpec:
             self._check_log_effects()
 
     def _check_log_effects(self) -> None:
-        """Multiplicative model: a channel's term is on the log scale, so ``beta`` x the
-        saturation's bound (``beta`` alone for an unbounded curve) is at most
-        :data:`MAX_LOG_EFFECT`. What adstock, mediation and counterfactual spend add on
-        top is the simulator's to check: it refuses a draw whose target is not finite."""
+        """Bound each channel's log-scale effect (multiplicative model).
+
+        A channel's term is on the log scale, so ``beta`` x the saturation's bound (``beta`` alone
+        for an unbounded curve) is at most :data:`MAX_LOG_EFFECT`. What adstock, mediation and
+        counterfactual spend add on top is the simulator's to check: it refuses a draw whose target
+        is not finite.
+        """
         for i, ch in enumerate(self.channels):
             family = get_family("saturation", ch.saturation.kind, "saturation")
             ceiling = 1.0 if family.ceiling is None else family.ceiling(ch.saturation.params)
@@ -838,7 +860,7 @@ class DataSpec:
                 )
 
     def _column_field(self, column: str) -> str:
-        """The field that named a column (for error messages)."""
+        """Return the field that named a column (for error messages)."""
         if column == self.target:
             return "target"
         if self.proxy is not None and column == self.proxy.name:
@@ -924,9 +946,11 @@ class DataSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class PriorSpec:
-    """A prior: a PyMC distribution by name and its keyword arguments (numbers or arrays of
-    numbers; validated against PyMC by ``recover`` before any fitting, ``scenarios`` never
-    imports pymc)."""
+    """A prior.
+
+    A PyMC distribution by name and its keyword arguments (numbers or arrays of numbers; validated
+    against PyMC by ``recover`` before any fitting, ``scenarios`` never imports pymc).
+    """
 
     dist: str
     args: Mapping[str, Any]
@@ -1032,8 +1056,10 @@ class FitSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class GridAxis:
-    """One grid axis: one or more dotted paths varied together (zipped), one value tuple
-    per level."""
+    """One grid axis: one or more dotted paths varied together (zipped).
+
+    It holds one value tuple per level.
+    """
 
     paths: tuple[str, ...]
     levels: tuple[tuple[Any, ...], ...]
