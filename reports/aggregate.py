@@ -1,6 +1,7 @@
-"""Performance measures per group of an estimand table, in long form; fit health; which
-way each measure is worse (for the gate's baseline comparison). The formulas are in
-:mod:`mmm_workbench.reports.metrics`.
+"""Performance measures per group of an estimand table, in long form.
+
+Also fit health, and which way each measure is worse (for the gate's baseline comparison). The
+formulas are in :mod:`mmm_workbench.reports.metrics`.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def _absolute_block(block: _Block) -> _Block:
 
 
 def _root_block(square: _Block, ci_prob: float) -> _Block:
-    """The square root of a mean of squares (RMSE, model SE), by the delta method."""
+    """Return the square root of a mean of squares (RMSE, model SE), by the delta method."""
     m, mcse_sq, _, _, n = square
     half = float(special.ndtri(0.5 + ci_prob / 2)) * mcse_sq
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -334,7 +335,7 @@ def performance_table(
     percentage_points: Sequence[str] = ("contribution_share",),
     cluster: str | None = None,
 ) -> pd.DataFrame:
-    """Performance measures per group of an estimand table, one row per (group, metric).
+    """Compute performance measures per group of an estimand table, one row per (group, metric).
 
     Parameters
     ----------
@@ -420,8 +421,10 @@ def tolerance_table(
     *,
     ci_prob: float = 0.95,
 ) -> pd.DataFrame:
-    """``tolerance_share``: the share of replicates with ``|relative error| <= tolerance``,
-    per group of an estimand table and pooled over each estimand's coordinates.
+    """Compute ``tolerance_share`` per group of an estimand table.
+
+    ``tolerance_share`` is the share of replicates with ``|relative error| <= tolerance``, per group
+    of an estimand table and pooled over each estimand's coordinates.
 
     Per coordinate a proportion with a Jeffreys interval; pooled (``coords == "*"``,
     ``pooled == True``) the mean over every (replicate, coordinate) with a cluster-robust
@@ -468,8 +471,10 @@ _HIGHER_IS_BETTER = frozenset({"clean_share", "tolerance_share"})
 
 
 def badness(metric: str) -> Callable[[float], float] | None:
-    """How bad a value of ``metric`` is (higher is worse), or None when the metric has no
-    direction (``contraction``, ``prior_overlap``, ``model_se``, counts, p-values).
+    """Return how bad a value of ``metric`` is (higher is worse), or None without a direction.
+
+    None is for a metric that has no direction (``contraction``, ``prior_overlap``,
+    ``model_se``, counts, p-values).
 
     ``|value|`` for signed errors, distance from nominal for ``coverage_*``, from 1 for
     ``z_sd``, minus the value for shares where more is better (``clean_share``,
@@ -497,8 +502,9 @@ def fit_measures(
     ci_prob: float = 0.95,
     health: Health | None = None,
 ) -> pd.DataFrame:
-    """Fit-level measures per cell of a fit table (``cells``: id -> label), in the long
-    form of :func:`performance_table` with ``estimand == coords == ""``.
+    """Compute fit-level measures per cell of a fit table (``cells``: id -> label).
+
+    They come in the long form of :func:`performance_table` with ``estimand == coords == ""``.
 
     ``n_ok, n_failed, n_corrupt`` (counts, no MCSE); ``failed_share, corrupt_share`` (of
     all fits of the cell); ``divergent_share`` (more than ``health.max_divergences``

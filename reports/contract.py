@@ -1,6 +1,7 @@
-"""The file contract of a run directory, format version 2: one place for the layout, the
-record groups, the dimension and estimand names and the format version. ``recover`` writes
-by it, ``reports`` reads by it.
+"""The file contract of a run directory, format version 2.
+
+One place for the layout, the record groups, the dimension and estimand names and the format
+version. ``recover`` writes by it, ``reports`` reads by it.
 
 Layout::
 
@@ -162,7 +163,7 @@ def failure_path(root: str | Path, cell_id: str, replicate: int) -> Path:
 
 
 def replicate_of(path: Path, suffix: str) -> int | None:
-    """The replicate a contract file name stands for; None for any other name."""
+    """Return the replicate a contract file name stands for; None for any other name."""
     stem = path.name.removesuffix(suffix)
     if stem == path.name or not _REPLICATE.fullmatch(stem):
         return None

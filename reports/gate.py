@@ -1,5 +1,6 @@
-"""The CI gate: judge a run against rules (``mmm-workbench check``), and an assertion for
-pytest suites.
+"""The CI gate.
+
+Judge a run against rules (``mmm-workbench check``), and an assertion for pytest suites.
 
 The rules file, its keys and how a rule judges are described in
 :mod:`mmm_workbench.reports.ruleset`; the shipped default is :func:`default_rules_path`

@@ -1,6 +1,8 @@
-"""Scoring formulas: the posterior summary of one fit, and performance measures over
-replicates with their Monte Carlo standard errors. Pure functions: arrays in, arrays or a
-tidy frame out (:mod:`mmm_workbench.reports.aggregate` applies them to the groups of a table).
+"""Scoring formulas.
+
+The posterior summary of one fit, and performance measures over replicates with their Monte Carlo
+standard errors. Pure functions: arrays in, arrays or a tidy frame out
+(:mod:`mmm_workbench.reports.aggregate` applies them to the groups of a table).
 
 Draws are ``(sample, k)`` arrays (``k`` scalar quantities), truths ``(k,)``. Performance
 measures follow Morris, White & Crowther (2019), "Using simulation studies to evaluate
@@ -145,8 +147,11 @@ def _sorted(draws: ArrayLike) -> FloatArray:
 
 
 def central_interval(draws: ArrayLike, level: float) -> tuple[FloatArray, FloatArray]:
-    """Equal-tailed interval: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
-    (linear interpolation, as ``np.quantile``) along axis 0."""
+    """Equal-tailed interval.
+
+    The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (linear interpolation, as
+    ``np.quantile``) along axis 0.
+    """
     return _central_sorted(_sorted(draws), level)
 
 
@@ -220,8 +225,9 @@ def posterior_contraction(draws: ArrayLike, prior: ArrayLike | None) -> FloatArr
 
 
 def prior_overlap(draws: ArrayLike, prior: ArrayLike | None, level: float = 0.9) -> FloatArray:
-    """Share of the prior draws inside the posterior's central ``level`` interval; NaN
-    without prior draws.
+    """Share of the prior draws inside the posterior's central ``level`` interval.
+
+    NaN without prior draws.
 
     Notes
     -----
@@ -251,8 +257,11 @@ def summary_columns(
     levels: Sequence[float] = LEVELS,
     intervals: Sequence[str] = ("central",),
 ) -> dict[str, NDArray[Any]]:
-    """The columns of :func:`summarize_draws` as a dict of ``(k,)`` arrays (a column of
-    ``prior`` that is not finite throughout stands for a quantity without prior draws)."""
+    """Return the columns of :func:`summarize_draws` as a dict of ``(k,)`` arrays.
+
+    A column of ``prior`` that is not finite throughout stands for a quantity without prior
+    draws.
+    """
     unknown = [k for k in intervals if k not in INTERVALS]
     if unknown:
         raise ValueError(f"intervals = {unknown!r}: each must be one of {', '.join(INTERVALS)}")
@@ -325,8 +334,9 @@ def summarize_draws(
     levels: Sequence[float] = LEVELS,
     intervals: Sequence[str] = ("central",),
 ) -> pd.DataFrame:
-    """One row per quantity: the posterior summary of ``draws`` ``(sample, k)`` against
-    ``truth`` ``(k,)``.
+    """One row per quantity.
+
+    The posterior summary of ``draws`` ``(sample, k)`` against ``truth`` ``(k,)``.
 
     Columns: ``truth, mean, median, sd, error, relative_error, z, contraction,
     prior_overlap, crps`` and per interval kind (:data:`INTERVALS`) and level the columns
@@ -414,7 +424,7 @@ def clustered_mean(x: ArrayLike, clusters: ArrayLike, ci_prob: float = 0.95) -> 
 
 
 def sd_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:
-    """Standard deviation of the finite values with MCSE ``sd / sqrt(2 (n - 1))``."""
+    """Return the standard deviation of the finite values with MCSE ``sd / sqrt(2 (n - 1))``."""
     a = _finite(x)
     n = a.size
     if n < 2:
@@ -513,7 +523,10 @@ def jeffreys_interval(successes: int, n: int, ci_prob: float = 0.95) -> tuple[fl
 
 
 def proportion(successes: int, n: int, ci_prob: float = 0.95) -> Estimate:
-    """A proportion ``p = x / n`` with ``MCSE = sqrt(p (1 - p) / n)`` and a Jeffreys interval."""
+    """Return the proportion ``p = x / n`` with its MCSE and a Jeffreys interval.
+
+    The MCSE is ``sqrt(p (1 - p) / n)``.
+    """
     if n <= 0:
         return Estimate(np.nan, np.nan, np.nan, np.nan, 0)
     p = successes / n
@@ -546,7 +559,7 @@ def absolute(est: Estimate) -> Estimate:
 
 
 def scaled(est: Estimate, factor: float) -> Estimate:
-    """The measure in other units: value, MCSE and interval times ``factor``."""
+    """Return the measure in other units: value, MCSE and interval times ``factor``."""
     return Estimate(
         est.value * factor, est.mcse * factor, est.lower * factor, est.upper * factor, est.n
     )

@@ -1,5 +1,6 @@
-"""Fit record files (``fits/<cell_id>/<replicate>.arrow``): a record tree encoded as an Arrow
-table and decoded back.
+"""Fit record files (``fits/<cell_id>/<replicate>.arrow``).
+
+A record tree encoded as an Arrow table and decoded back.
 
 The format is :mod:`mmm_workbench.reports.contract`'s: one row per estimand coordinate,
 the draws as fixed-size list columns, the attributes and the variables' dims and shapes in
@@ -118,7 +119,7 @@ class FitRecord:
     timings: dict[str, Any]
 
     def variable(self, name: str) -> Variable:
-        """The variable called ``name``.
+        """Return the variable called ``name``.
 
         Raises
         ------
@@ -157,8 +158,11 @@ class FitRecord:
         )
 
     def to_datatree(self) -> xr.DataTree:
-        """The record as the tree it was written from (variable attributes are not kept;
-        a dimension without a coordinate comes back with ``0, 1, ...``)."""
+        """Return the record as the tree it was written from.
+
+        Variable attributes are not kept; a dimension without a coordinate comes back with
+        ``0, 1, ...``.
+        """
         groups: dict[str, xr.Dataset] = {}
         for group in GROUPS:
             held = [v for v in self.variables if group in v.groups]
@@ -225,8 +229,11 @@ def _group_column(
     draws: int | None,
     where: str,
 ) -> NDArray[np.float64]:
-    """One variable's rows of a group's column: ``(k, draws)`` for a drawn group, ``(k,)``
-    for the truth, NaN where the group does not hold the variable."""
+    """One variable's rows of a group's column.
+
+    ``(k, draws)`` for a drawn group, ``(k,)`` for the truth, NaN where the group does not hold the
+    variable.
+    """
     k = math.prod(labels[d].size for d in dims)
     if name not in dataset.data_vars:
         return np.full((k,) if draws is None else (k, draws), np.nan)
@@ -255,7 +262,7 @@ def _coordinate_column(dim: str, labels: NDArray[Any], variables: list[dict[str,
 
 
 def encode_record(tree: xr.DataTree) -> pa.Table:
-    """A record tree as the contract's Arrow table.
+    """Return a record tree as the contract's Arrow table.
 
     Every variable of ``/posterior`` and ``/prior`` has a ``sample`` dimension; a variable
     has the same other dimensions in every group, and each group's coordinate labels are
@@ -320,8 +327,10 @@ def encode_record(tree: xr.DataTree) -> pa.Table:
 
 
 def write_record(path: str | Path, tree: xr.DataTree) -> None:
-    """Write a record tree to ``path`` (not atomically: callers write to a temporary name
-    and rename, as :func:`mmm_workbench.reports.contract.atomic_write` does).
+    """Write a record tree to ``path``, not atomically.
+
+    Callers write to a temporary name and rename, as
+    :func:`mmm_workbench.reports.contract.atomic_write` does.
 
     Raises
     ------
@@ -381,7 +390,7 @@ def _variables(raw: Any) -> tuple[Variable, ...]:
 
 
 def _header(schema: pa.Schema, path: str | Path) -> _Header:
-    """The decoded schema metadata; every error names ``path``."""
+    """Return the decoded schema metadata; every error names ``path``."""
     metadata = schema.metadata or {}
     try:
         check_format_version(_json(metadata, "format_version"), path)
@@ -435,8 +444,9 @@ def _unreadable(path: str | Path, exc: Exception) -> RecordError:
 
 
 def check_record(path: str | Path) -> None:
-    """Check a record file's structure and metadata without reading its values: what a
-    resumed run needs to tell a record from a corrupt file.
+    """Check a record file's structure and metadata without reading its values.
+
+    What a resumed run needs to tell a record from a corrupt file.
 
     Raises
     ------

@@ -1,6 +1,7 @@
-"""Rules: a rules file, and the judging of a run's measures against it (the gate's
-mechanism; :mod:`mmm_workbench.reports.gate` is its entry point, and
-:func:`mmm_workbench.reports.verdict.evaluate` puts the findings together).
+"""Rules: a rules file, and the judging of a run's measures against it.
+
+This is the gate's mechanism; :mod:`mmm_workbench.reports.gate` is its entry point, and
+:func:`mmm_workbench.reports.verdict.evaluate` puts the findings together.
 
 A rules file (TOML; :func:`default_rules_path` is the shipped default, ``mmm-workbench
 check --print-rules`` prints it)::
@@ -112,7 +113,7 @@ _PROPORTIONS = frozenset({"failed_share", "corrupt_share", "clean_share", TOLERA
 
 
 def default_rules_path() -> Path:
-    """The shipped default rule set (``mmm_workbench/reports/rules/default.toml``)."""
+    """Return the shipped default rule set (``mmm_workbench/reports/rules/default.toml``)."""
     return Path(str(importlib.resources.files("mmm_workbench.reports") / "rules" / "default.toml"))
 
 
@@ -200,8 +201,10 @@ class RuleSet:
 
 
 def metric_kind(metric: str) -> tuple[str, str, float] | None:
-    """``(stat, interval kind, level)`` of a levelled metric name, else None:
-    ``coverage_hdi_95 -> ("coverage", "hdi", 0.95)``."""
+    """``(stat, interval kind, level)`` of a levelled metric name, else None.
+
+    ``coverage_hdi_95 -> ("coverage", "hdi", 0.95)``.
+    """
     m = _LEVELLED.fullmatch(metric)
     if m is None:
         return None
@@ -414,10 +417,12 @@ def load_rules(rules: RulesLike | RuleSet | None = None) -> RuleSet:
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
-    """What judging needs besides the measures: the cells (id -> label); per cell the
-    truth design (``drawn``, ``fixed``, ``partly``) and whether it has successful fits;
-    per (cell, estimand, coords) the mean contraction and whether the truth is on a
-    support boundary; the estimand names of the run."""
+    """What judging needs besides the measures.
+
+    The cells (id -> label); per cell the truth design (``drawn``, ``fixed``, ``partly``) and
+    whether it has successful fits; per (cell, estimand, coords) the mean contraction and whether
+    the truth is on a support boundary; the estimand names of the run.
+    """
 
     cells: Mapping[str, str]  # id -> label
     truth: Mapping[str, str]
@@ -631,7 +636,7 @@ def _judge_baseline(rule: Rule, rows: pd.DataFrame, base: pd.DataFrame) -> list[
 
 
 def load_baseline(baseline: BaselineLike) -> pd.DataFrame | None:
-    """A baseline summary (``summary.json`` path or dict) as a frame of measures."""
+    """Return a baseline summary (``summary.json`` path or dict) as a frame of measures."""
     if baseline is None:
         return None
     if isinstance(baseline, str | Path):

@@ -53,6 +53,7 @@ class Run:
 
     @property
     def name(self) -> str:
+        """The scenario's name from the manifest, else the run directory's name."""
         return str(self.manifest.get("scenario", self.root.name))
 
     @property
@@ -62,6 +63,7 @@ class Run:
         return int(value) if isinstance(value, int | float) else None
 
     def label(self, cell_id: str) -> str:
+        """Return the label of cell ``cell_id`` (the id itself for a cell not in the manifest)."""
         return self.cells.get(cell_id, cell_id)
 
 

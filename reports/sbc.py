@@ -1,6 +1,8 @@
-"""Ranks of the truth among posterior draws, their uniformity tests (with a Holm
-correction), rank histograms and ECDF differences with simultaneous bands (Saeilynoja,
-Buerkner & Vehtari 2022, Statistics and Computing 32:32) as tidy frames, always per cell.
+"""Ranks of the truth among posterior draws and their calibration checks, always per cell.
+
+The ranks' uniformity tests (with a Holm correction), rank histograms and ECDF differences
+with simultaneous bands (Saeilynoja, Buerkner & Vehtari 2022, Statistics and Computing
+32:32), as tidy frames.
 
 What the ranks mean depends on how the truth was made:
 
@@ -69,8 +71,10 @@ SERIES_FAMILY = "series"
 
 
 def rank_rng(seed: int, cell: str, replicate: int, estimand: str) -> np.random.Generator:
-    """The generator that breaks rank ties for one (cell, replicate, estimand): the same
-    in every process and session (``zlib.crc32`` of the names, not Python's ``hash``)."""
+    """Return the generator that breaks rank ties for one (cell, replicate, estimand).
+
+    The same in every process and session (``zlib.crc32`` of the names, not Python's ``hash``).
+    """
     words = [seed, zlib.crc32(cell.encode()), replicate, zlib.crc32(estimand.encode())]
     return np.random.default_rng([int(w) for w in words])
 
@@ -104,8 +108,11 @@ def sbc_rank(
 
 
 def ecdf_gamma(pit: ArrayLike, z: ArrayLike | None = None) -> float:
-    """Saeilynoja et al. (2022) statistic: twice the smallest binomial tail probability of
-    the ECDF of ``pit`` at the points ``z`` (default ``i / N``); small means non-uniform."""
+    """Compute the Saeilynoja et al. (2022) ECDF uniformity statistic of ``pit``.
+
+    It is twice the smallest binomial tail probability of the ECDF of ``pit`` at the points
+    ``z`` (default ``i / N``); small means non-uniform.
+    """
     u = np.sort(np.asarray(pit, dtype=np.float64))
     n = u.size
     zz = np.arange(1, n) / n if z is None else np.asarray(z, dtype=np.float64)
@@ -195,8 +202,9 @@ def sbc_uniformity(
     n_simulations: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Rank uniformity per (cell, estimand, coords) of an estimand table, Holm-corrected
-    across the rows of each cell that ``table`` holds.
+    """Test rank uniformity per (cell, estimand, coords) of an estimand table.
+
+    The p-values are Holm-corrected across the rows of each cell that ``table`` holds.
 
     ``table`` needs ``cell, cell_label, estimand, coords, rank_draws, pit`` (as written by
     :func:`mmm_workbench.reports.tables.estimand_table`). Returns those keys and ``n,
@@ -230,7 +238,9 @@ def sbc_uniformity(
 
 
 def truth_design(table: pd.DataFrame, *, rtol: float = 1e-9) -> pd.DataFrame:
-    """Per cell: was the truth drawn per replicate (SBC) or fixed (PIT at a fixed truth)?
+    """Tell, per cell, whether the truth was drawn per replicate (SBC) or fixed (PIT).
+
+    PIT here means PIT at a fixed truth.
 
     Parameters
     ----------
@@ -277,9 +287,10 @@ def truth_design(table: pd.DataFrame, *, rtol: float = 1e-9) -> pd.DataFrame:
 
 
 def rank_histogram(table: pd.DataFrame, bins: int = 10, band: float = 0.99) -> pd.DataFrame:
-    """Rank counts in ``bins`` equal bins of the fractional rank (``pit``) per (cell,
-    estimand, coords), with the ``band`` binomial interval of a bin's count under uniform
-    ranks; never pooled over cells or coordinates (see the module notes).
+    """Count ranks in ``bins`` equal bins of the fractional rank (``pit``).
+
+    Counts are per (cell, estimand, coords), with the ``band`` binomial interval of a bin's
+    count under uniform ranks; never pooled over cells or coordinates (see the module notes).
 
     Returns ``cell, cell_label, estimand, coords, bin, count, band_lower, band_upper, n``;
     groups with fewer than ``bins`` finite ranks are left out.
@@ -322,8 +333,9 @@ def sbc_ecdf(
     seed: int = 0,
     estimands: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """ECDF of the rank PIT values minus the uniform CDF, with simultaneous bands, per
-    (cell, estimand, coords): SBC where the cell's truth is drawn per replicate, PIT at a
+    """Compute the ECDF of the rank PIT values minus the uniform CDF, with simultaneous bands.
+
+    Per (cell, estimand, coords): SBC where the cell's truth is drawn per replicate, PIT at a
     fixed truth otherwise (:func:`truth_design`).
 
     One row per (cell, estimand, coords, x) with ``x = i / N`` (``i = 0..N``, ``N`` the

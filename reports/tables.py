@@ -83,7 +83,7 @@ CORRELATION_COLUMNS = ["cell", "replicate", "a", "b", "corr", "log"]
 
 
 def estimand_family(name: str, dims: Sequence[str]) -> str:
-    """The family of an estimand, by its name and dimensions.
+    """Return the family of an estimand, by its name and dimensions.
 
     ``series``: indexed by time (a ``date`` dimension: per-date contributions, the
     baseline); ``summary``: the time mean of a series (``mean(<name>)``, added by
@@ -104,8 +104,10 @@ def estimand_family(name: str, dims: Sequence[str]) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class RunScores:
-    """A scored run: the estimand, fit and parameter-correlation tables and the options
-    that made them."""
+    """A scored run.
+
+    The estimand, fit and parameter-correlation tables and the options that made them.
+    """
 
     run: Run
     estimands: pd.DataFrame
@@ -249,7 +251,7 @@ class _Quantity:
 
 
 def _quantities(record: FitRecord, wanted: set[str] | None) -> list[_Quantity]:
-    """The record's estimands, and the time mean of each time-indexed one."""
+    """Return the record's estimands, and the time mean of each time-indexed one."""
     out = []
     for name in record.estimand_names():
         if wanted is not None and name not in wanted:
@@ -310,8 +312,10 @@ def _hashable(values: NDArray[Any]) -> tuple[Any, ...]:
 
 
 def _coord_labels(q: _Quantity) -> NDArray[Any]:
-    """``"channel=tv,date=2024-01-05"`` per coordinate (cached: the records of a cell
-    share their coordinates)."""
+    """Return ``"channel=tv,date=2024-01-05"`` per coordinate.
+
+    Cached: the records of a cell share their coordinates.
+    """
     key = (q.dims, *(_hashable(q.coords[d]) for d in q.dims))
     cached = _LABELS.get(key)
     if cached is not None and cached.size == q.truth.size:
@@ -335,8 +339,10 @@ def _coord_labels(q: _Quantity) -> NDArray[Any]:
 
 
 def _correlations(record: FitRecord, quantities: list[_Quantity]) -> Columns:
-    """Posterior correlations of every pair of parameter coordinates of one fit: of the
-    logs where both are positive in every draw, else of the values."""
+    """Posterior correlations of every pair of parameter coordinates of one fit.
+
+    Of the logs where both are positive in every draw, else of the values.
+    """
     names, columns, logs = [], [], []
     for q in quantities:
         if q.family != "parameter":
@@ -371,7 +377,7 @@ def _outside_prior(q: _Quantity) -> NDArray[np.bool_]:
 
 
 def _fill(values: NDArray[Any]) -> tuple[Any, Any]:
-    """The missing value and dtype of a coordinate column (NaT, NaN or None)."""
+    """Return the missing value and dtype of a coordinate column (NaT, NaN or None)."""
     if values.dtype.kind == "M":
         return np.datetime64("NaT"), values.dtype
     if values.dtype.kind in "fiub":
@@ -426,8 +432,10 @@ def _score_record(
 
 
 def _priors(quantities: list[_Quantity]) -> NDArray[np.float64] | None:
-    """Every quantity's prior draws side by side, NaN for a quantity without any; None
-    when no quantity has them or their sample counts differ."""
+    """Every quantity's prior draws side by side, NaN for a quantity without any.
+
+    None when no quantity has them or their sample counts differ.
+    """
     counts = {q.prior.shape[0] for q in quantities if q.prior is not None}
     if len(counts) != 1:
         return None
@@ -479,24 +487,33 @@ def scored(run: RunLike | RunScores, options: dict[str, Any]) -> RunScores:
 
 
 def estimand_table(run: RunLike | RunScores, **options: Any) -> pd.DataFrame:
-    """One row per (cell, replicate, estimand, coordinate): ``cell, cell_label, replicate,
-    estimand, coords``, one column per coordinate dimension (``channel``, ``date``, ...),
-    the columns of :func:`mmm_workbench.reports.metrics.summarize_draws`, and ``rank, rank_draws,
-    pit, draws``. ``options`` go to :func:`score_run`."""
+    """One row per (cell, replicate, estimand, coordinate).
+
+    ``cell, cell_label, replicate, estimand, coords``, one column per coordinate dimension
+    (``channel``, ``date``, ...), the columns of
+    :func:`mmm_workbench.reports.metrics.summarize_draws`, and ``rank, rank_draws, pit, draws``.
+    ``options`` go to :func:`score_run`.
+    """
     return scored(run, options).estimands
 
 
 def fit_table(run: RunLike | RunScores) -> pd.DataFrame:
-    """One row per fit: ``cell, cell_label, replicate, status`` (``ok``/``failed``/
-    ``corrupt``), ``backend``, the diagnostics (``draws, max_rhat, min_ess_bulk,
-    min_ess_tail, divergences, treedepth_hits, ebfmi, step_size``; NaN when absent), the
-    timings (``compile_s, tune_s, draw_s, post_s``), ``error`` and ``path``."""
+    """One row per fit.
+
+    ``cell, cell_label, replicate, status`` (``ok``/``failed``/``corrupt``), ``backend``, the
+    diagnostics (``draws, max_rhat, min_ess_bulk, min_ess_tail, divergences, treedepth_hits, ebfmi,
+    step_size``; NaN when absent), the timings (``compile_s, tune_s, draw_s, post_s``), ``error``
+    and ``path``.
+    """
     return scored(run, {}).fits
 
 
 def fit_counts(scores: RunScores) -> pd.DataFrame:
-    """Per cell: ``cell, cell_label, n_ok, n_failed, n_corrupt, n_missing`` (replicates
-    the manifest asks for with nothing on disk; NaN when it does not say)."""
+    """Count each cell's fits by status.
+
+    Per cell: ``cell, cell_label, n_ok, n_failed, n_corrupt, n_missing`` (replicates the manifest
+    asks for with nothing on disk; NaN when it does not say).
+    """
     fits = scores.fits
     rows = []
     expected = scores.run.replicates
@@ -523,7 +540,7 @@ def aggregate_table(
     health: Health | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """Performance measures in long form, one row per (cell, estimand, coords, metric).
+    """Compute performance measures in long form, one row per (cell, estimand, coords, metric).
 
     Columns: :data:`AGGREGATE_COLUMNS`. Rows with ``pooled == False`` are per coordinate;
     ``pooled == True`` rows (``coords == "*"``) pool all coordinates of an estimand, with
@@ -574,7 +591,7 @@ def _json_value(value: Any) -> Any:
 def summary_json(
     run: RunLike | RunScores, *, ci_prob: float = 0.95, **options: Any
 ) -> dict[str, Any]:
-    """The run's aggregates and fit counts as a JSON-ready dict (NaN written as null).
+    """Return the run's aggregates and fit counts as a JSON-ready dict (NaN written as null).
 
     Keys: ``summary_version``, ``run``, ``scenario``, ``options``, ``cells`` (per cell:
     label and ``n_ok, n_failed, n_corrupt, n_missing``), ``fits`` (totals), ``problems``

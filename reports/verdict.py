@@ -1,5 +1,7 @@
-"""The verdict on a run: one function, :func:`evaluate`, that ``mmm-workbench check``, the
-report's verdict banner and ``run``'s closing lines all call, so the three never disagree.
+"""The verdict on a run.
+
+One function, :func:`evaluate`, that ``mmm-workbench check``, the report's verdict banner and
+``run``'s closing lines all call, so the three never disagree.
 
 A verdict keeps four findings apart:
 
@@ -153,9 +155,12 @@ class Verdict:
         return f"verdict: FAILED ({', '.join(self.causes)}): {counts}{na} ({self.rules.source})"
 
     def lines(self) -> list[str]:
-        """The verdict in a few lines, for a terminal, the report's banner and ``run``'s
-        closing lines: headline, fit health, calibration design, what the data do not
-        inform, posterior ridges, where the problem lies, and warnings."""
+        """Return the verdict in a few lines.
+
+        For a terminal, the report's banner and ``run``'s closing lines: headline, fit health,
+        calibration design, what the data do not inform, posterior ridges, where the problem
+        lies, and warnings.
+        """
         out = [self.headline()]
         counts = self.health["health"].value_counts()
         corrupt = int((self.health["status"] == "corrupt").sum())
@@ -222,10 +227,12 @@ def _coords(coords: str) -> str:
 
 
 def score_options(rules: RulesLike | RuleSet | None = None) -> dict[str, Any]:
-    """The :func:`mmm_workbench.reports.tables.score_run` options (``levels``,
-    ``intervals``) that ``rules`` (default: the shipped set) need beside the default
-    levels: score a run once with them and pass the scores to :func:`evaluate` and to the
-    report, instead of reading every record twice."""
+    """Return the :func:`mmm_workbench.reports.tables.score_run` options that ``rules`` need.
+
+    These are the ``levels`` and ``intervals`` that ``rules`` (default: the shipped set) need
+    beside the default levels: score a run once with them and pass the scores to
+    :func:`evaluate` and to the report, instead of reading every record twice.
+    """
     levels, kinds = required_intervals(load_rules(rules))
     return {"levels": levels, "intervals": kinds}
 
