@@ -1,6 +1,8 @@
-"""Where the fits of a run execute: in this process, in local worker processes, or on a
-Dask cluster. Every executor takes the run's tasks in order and yields one
-:class:`~mmm_workbench.recover.tasks.FitResult` per task as it finishes.
+"""Where the fits of a run execute.
+
+In this process, in local worker processes, or on a Dask cluster. Every executor takes the run's
+tasks in order and yields one :class:`~mmm_workbench.recover.tasks.FitResult` per task as it
+finishes.
 
 * serial: one fit after another in this process; a task with a limit runs in a
   supervised child process (:class:`~mmm_workbench.recover.worker.FitProcess`).
@@ -68,8 +70,9 @@ def parse_dask_address(address: str) -> int | str:
 
 @contextlib.contextmanager
 def open_executor(workers: int, dask: str | None) -> Iterator[Execute]:
-    """The executor for ``--workers``/``--dask``, ready to run (a Dask scheduler is
-    reached here, before the caller writes anything).
+    """Open the executor for ``--workers``/``--dask``, ready to run.
+
+    A Dask scheduler is reached here, before the caller writes anything.
 
     Raises
     ------

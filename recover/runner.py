@@ -1,5 +1,6 @@
-"""Run a scenario's grid: every (cell, replicate) fit, resumably, serially, in local
-processes or on a Dask cluster.
+"""Run a scenario's grid.
+
+Every (cell, replicate) fit, resumably, serially, in local processes or on a Dask cluster.
 
 A run is planned once (:func:`plan_run`: the scenario parsed, its grid expanded and
 validated, once per distinct ``[model]``/``[fit]``), then executed
@@ -113,8 +114,7 @@ class RunOptions:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RunPlan:
-    """A validated run: the scenario read once (its text, spec and cells), and the fits
-    to do.
+    """A validated run: the scenario read once (its text, spec and cells), and the fits to do.
 
     Attributes
     ----------
@@ -154,7 +154,7 @@ class RunPlan:
         return ((cell, rep) for cell in self.chosen for rep in range(self.replicates))
 
     def manifest(self) -> dict[str, object]:
-        """The run directory's manifest at the start of a run."""
+        """Return the run directory's manifest at the start of a run."""
         return {
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
@@ -164,7 +164,7 @@ class RunPlan:
         }
 
     def task(self, cell: Cell, replicate: int, out: Path) -> FitTask:
-        """The task that fits ``cell``'s ``replicate`` into the run directory ``out``."""
+        """Return the task that fits ``cell``'s ``replicate`` into the run directory ``out``."""
         return FitTask(
             cell_id=cell.cell_id,
             overrides=cell.overrides,
@@ -178,7 +178,7 @@ class RunPlan:
 
 
 def select_cells(cells: Sequence[Cell], only: Sequence[str] = ()) -> tuple[Cell, ...]:
-    """The cells whose id starts with one of ``only`` (every cell when it is empty).
+    """Return the cells whose id starts with one of ``only`` (every cell when it is empty).
 
     Raises
     ------
@@ -194,8 +194,9 @@ def select_cells(cells: Sequence[Cell], only: Sequence[str] = ()) -> tuple[Cell,
 
 
 def plan_run(scenario: str | ScenarioSource, options: RunOptions | None = None) -> RunPlan:
-    """Validate a scenario for fitting (once per distinct ``[model]``/``[fit]``) and
-    choose its fits.
+    """Validate a scenario for fitting and choose its fits.
+
+    Validation runs once per distinct ``[model]``/``[fit]``.
 
     Parameters
     ----------
@@ -227,8 +228,10 @@ class RunListener(Protocol):
     """Told what a run does, as it does it (the command line's progress bar)."""
 
     def started(self, total: int, skipped: int) -> None:
-        """The run directory is locked and ready: ``total`` fits to do, ``skipped`` on
-        disk already."""
+        """Report that the run directory is locked and ready.
+
+        ``total`` fits to do, ``skipped`` on disk already.
+        """
 
     def finished(self, result: FitResult) -> None:
         """One fit finished (in any order)."""
@@ -270,7 +273,7 @@ def _open_store(plan: RunPlan, out: Path) -> RunStore:
 
 
 def _pending(plan: RunPlan, store: RunStore, out: Path) -> tuple[list[FitTask], int]:
-    """The tasks still to do, and how many fits are skipped (already on disk)."""
+    """Return the tasks still to do, and how many fits are skipped (already on disk)."""
     tasks, skipped = [], 0
     for cell, rep in plan.fits:
         if store.has_record(cell.cell_id, rep) or (
@@ -284,9 +287,12 @@ def _pending(plan: RunPlan, store: RunStore, out: Path) -> tuple[list[FitTask], 
 
 @contextlib.contextmanager
 def _sigint_marks_interrupted() -> Iterator[None]:
-    """While running: Ctrl-C sets :data:`~mmm_workbench.recover.tasks.INTERRUPTED` (so
-    that no fit in progress writes anything) and raises ``KeyboardInterrupt`` as usual.
-    Main thread only; elsewhere, nothing changes."""
+    """Make Ctrl-C mark the run interrupted while the block runs.
+
+    While running, Ctrl-C sets :data:`~mmm_workbench.recover.tasks.INTERRUPTED` (so that no fit in
+    progress writes anything) and raises ``KeyboardInterrupt`` as usual. Main thread only;
+    elsewhere, nothing changes.
+    """
     INTERRUPTED.clear()
 
     def interrupt(signum: int, frame: FrameType | None) -> None:

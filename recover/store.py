@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def _failure_info(path: Path) -> dict[str, Any]:
-    """A failure file's JSON object.
+    """Return a failure file's JSON object.
 
     Raises
     ------
@@ -70,7 +70,7 @@ class RunStore:
         return self.manifest_path.exists() and (self.root / contract.SCENARIO_FILE).exists()
 
     def manifest(self) -> dict[str, Any]:
-        """The manifest.
+        """Return the manifest.
 
         Raises
         ------
@@ -120,8 +120,10 @@ class RunStore:
         atomic_write(self.manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2)))
 
     def has_record(self, cell_id: str, replicate: int) -> bool:
-        """Whether a readable record of the fit is on disk; a corrupt one is logged and
-        counts as absent (the fit is run again and replaces it)."""
+        """Whether a readable record of the fit is on disk.
+
+        A corrupt one is logged and counts as absent (the fit is run again and replaces it).
+        """
         path = self.record_path(cell_id, replicate)
         if not path.is_file():
             return False
@@ -133,8 +135,10 @@ class RunStore:
         return True
 
     def has_failure(self, cell_id: str, replicate: int) -> bool:
-        """Whether a readable failure of the fit is on disk; a corrupt one is logged and
-        counts as absent."""
+        """Whether a readable failure of the fit is on disk.
+
+        A corrupt one is logged and counts as absent.
+        """
         path = self.failure_path(cell_id, replicate)
         if not path.is_file():
             return False
@@ -163,8 +167,10 @@ class RunStore:
         return contract.record_files(self.root)
 
     def failures(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        """``(cell_id, replicate, info)`` of every readable failure on disk (a corrupt one
-        is logged and skipped)."""
+        """Yield ``(cell_id, replicate, info)`` of every readable failure on disk.
+
+        A corrupt one is logged and skipped.
+        """
         for cell_id, replicate, path in contract.failure_files(self.root):
             try:
                 info = _failure_info(path)
@@ -174,7 +180,7 @@ class RunStore:
             yield cell_id, replicate, info
 
     def read_record(self, cell_id: str, replicate: int) -> xr.DataTree:
-        """A fit's record as the tree it was written from.
+        """Return a fit's record as the tree it was written from.
 
         Raises
         ------

@@ -1,5 +1,7 @@
-"""One fit as a unit of work: the task a worker receives, the typed result it returns, and
-the function that fits it and writes its record (or its failure record).
+"""One fit as a unit of work.
+
+The task a worker receives, the typed result it returns, and the function that fits it and writes
+its record (or its failure record).
 
 A task is plain data (it pickles): the cell's own scenario document (the base scenario
 with the cell's overrides applied, no grid), so a worker parses one cell, never the
@@ -121,8 +123,11 @@ _FITTERS: dict[str, CellFitter] = {}
 
 
 def _fitter(task: FitTask) -> CellFitter:
-    """The task's cell model: reused when this worker fitted the cell recently, else
-    built (and the least recently used one dropped)."""
+    """Return the task's cell model.
+
+    Reused when this worker fitted the cell recently, else built (and the least recently used one
+    dropped).
+    """
     fitter = _FITTERS.pop(task.cell_id, None)
     if fitter is None:
         cell = Cell(
@@ -138,7 +143,7 @@ def _fitter(task: FitTask) -> CellFitter:
 
 
 def _ignore(phase: Phase) -> None:
-    """The default phase callback."""
+    """Ignore a phase: the default phase callback."""
 
 
 def failure_result(
@@ -178,8 +183,7 @@ def _write_errno(err: OSError) -> bool:
 
 
 def fit_task(task: FitTask, on_phase: Callable[[Phase], None] = _ignore) -> FitResult:
-    """Fit one (cell, replicate) in this process and write its record, or its failure
-    record.
+    """Fit one (cell, replicate) in this process and write its record, or its failure record.
 
     Parameters
     ----------

@@ -54,8 +54,10 @@ class ChildDied(Exception):
 
 
 class Cancelled(Exception):
-    """The :class:`FitProcess` was shut down (the run is stopping): no result, and no
-    failure record, for the fit it was running."""
+    """The :class:`FitProcess` was shut down (the run is stopping).
+
+    No result, and no failure record, for the fit it was running.
+    """
 
 
 def _send(stream: IO[bytes], obj: object) -> None:
@@ -124,8 +126,11 @@ class FitProcess:
         return proc
 
     def _receive(self, proc: subprocess.Popen[bytes], deadline: float | None) -> Message:
-        """The next message; raises :class:`TimeoutError` at the deadline (monotonic time)
-        and :class:`ChildDied` when the child's pipe closes."""
+        """Return the next message.
+
+        Raises :class:`TimeoutError` at the deadline (monotonic time) and :class:`ChildDied` when
+        the child's pipe closes.
+        """
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         with selectors.DefaultSelector() as selector:
@@ -222,8 +227,11 @@ class FitProcess:
         return failure_result(task, "failed", f"WorkerDied: the worker process {why}", seconds)
 
     def shutdown(self) -> None:
-        """Kill the child for good (safe from another thread while :meth:`run` waits on
-        it: that call then raises :class:`Cancelled`)."""
+        """Kill the child for good.
+
+        This is safe from another thread while :meth:`run` waits on it: that call then raises
+        :class:`Cancelled`.
+        """
         self._stopped = True
         self.close()
 
@@ -245,8 +253,11 @@ _LOCAL = threading.local()
 
 
 def run_task(task: FitTask) -> FitResult:
-    """Fit ``task``: in this process, or, when it has a limit, in this thread's
-    supervised child process (the entry point of Dask workers)."""
+    """Fit ``task``.
+
+    In this process, or, when it has a limit, in this thread's supervised child process (the entry
+    point of Dask workers).
+    """
     if not task.supervised:
         return fit_task(task)
     proc: FitProcess | None = getattr(_LOCAL, "proc", None)
@@ -267,7 +278,7 @@ def _exit_with_parent() -> None:
 
 
 def main() -> None:
-    """The child's loop: read tasks from stdin until it closes, fit each, answer."""
+    """Run the child's loop: read tasks from stdin until it closes, fit each, answer."""
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints go to stderr, not into the protocol
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop

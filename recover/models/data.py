@@ -42,10 +42,12 @@ LIFT_CONTAINERS = ("lift_x", "lift_delta_x", "lift_delta_y", "lift_sigma")
 
 @dataclass(frozen=True, kw_only=True)
 class LiftTests:
-    """A dataset's lift tests as a model calibrates on them (``[model] lift_tests = true``),
-    raw units: per test, the channel's index, its spend per period ``x`` over the test
+    """A dataset's lift tests as a model calibrates on them (``[model] lift_tests = true``).
+
+    In raw units: per test, the channel's index, its spend per period ``x`` over the test
     window, the change ``delta_x``, the measured per-period lift ``delta_y`` and its
-    standard error ``sigma`` (:func:`mmm_workbench.simulate.truth.lift_test_truth`)."""
+    standard error ``sigma`` (:func:`mmm_workbench.simulate.truth.lift_test_truth`).
+    """
 
     channel_index: NDArray[np.int64]
     x: Array
@@ -54,7 +56,10 @@ class LiftTests:
     sigma: Array
 
     def scaled(self, spend_scale: Array, target_scale: float) -> dict[str, Array]:
-        """The lift containers' values: spend by its channel's scale, lift by the target's."""
+        """Return the lift containers' values.
+
+        Spend by its channel's scale, lift by the target's.
+        """
         by_channel = spend_scale[self.channel_index]
         return dict(
             zip(
@@ -99,7 +104,7 @@ class ModelData:
     lift: LiftTests | None = None
 
     def scaled(self) -> dict[str, Array]:
-        """The data containers of the model, in scaled units (lift tests included)."""
+        """Return the data containers of the model, in scaled units (lift tests included)."""
         out = {
             "spend": self.spend / self.spend_scale,
             "target": self.target / self.target_scale,
@@ -169,7 +174,7 @@ def _lift_tests(obs: xr.Dataset, channels: tuple[str, ...]) -> LiftTests:
 
 
 def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
-    """The truth of every estimand a model of ``spec`` is scored on, in data units.
+    """Return the truth of every estimand a model of ``spec`` is scored on, in data units.
 
     Per-period estimands are cut to the training rows. Transform parameters are included
     only where the model's family (and, for adstock, ``l_max`` and ``normalize``) equals

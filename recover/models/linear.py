@@ -1,5 +1,7 @@
-"""Teaching baselines: ordinary and non-negative least squares with normal-approximation
-uncertainty (``[model] kind = "ols"`` or ``"nnls"``).
+"""Teaching baselines.
+
+Ordinary and non-negative least squares with normal-approximation uncertainty (``[model] kind =
+"ols"`` or ``"nnls"``).
 
 The regressors are the model's media features with every transform parameter fixed in
 the scenario (``adstock = { kind = "geometric", l_max = 1, alpha = 0 }`` and
@@ -124,7 +126,7 @@ class LinearModel(MediaModel):
 
 
 def build_linear(spec: ModelSpec, data: ModelData) -> LinearModel:
-    """A least-squares model for a cell (``spec.kind`` is ``"ols"`` or ``"nnls"``)."""
+    """Return a least-squares model for a cell (``spec.kind`` is ``"ols"`` or ``"nnls"``)."""
     check_linear(spec)
     periods, n_ch = data.spend.shape
     media = compile_media(spec, ("saturation_beta",), False, n_ch, periods)

@@ -1,6 +1,8 @@
-"""The media part every model shares: the transform graph, its compiled batched form for
-counterfactual spend, and the conversion of posterior draws into estimands in the data's
-units (``MediaModel.estimands``)."""
+"""The media part every model shares.
+
+The transform graph, its compiled batched form for counterfactual spend, and the conversion of
+posterior draws into estimands in the data's units (``MediaModel.estimands``).
+"""
 
 from __future__ import annotations
 
@@ -57,8 +59,9 @@ def media_graph(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any:
 def lift_graph(
     spec: ModelSpec, params: Mapping[str, Any], channel_index: Any, x: Any, delta_x: Any
 ) -> Any:
-    """The model's per-period lift of each lift test, scaled units: the steady-state
-    contribution at spend ``x + delta_x`` per period minus that at ``x`` (what
+    """Return the model's per-period lift of each lift test, scaled units.
+
+    The steady-state contribution at spend ``x + delta_x`` per period minus that at ``x`` (what
     :func:`mmm_workbench.simulate.truth.lift_test_truth`'s ``delta_y`` measures, up to the adstock's
     ramp-up), for the test's channel (``channel_index``).
 
@@ -186,8 +189,10 @@ class MediaModel:
 def compile_media(
     spec: ModelSpec, free: tuple[str, ...], shared: bool, n_ch: int, periods: int
 ) -> Any:
-    """Compile the media graph batched over posterior draws: ``(free params with a leading
-    sample axis..., spend (T, 1, C)) -> contributions (T, S, C)``, scaled units.
+    """Compile the media graph batched over posterior draws.
+
+    ``(free params with a leading sample axis..., spend (T, 1, C)) -> contributions (T, S, C)``,
+    scaled units.
 
     ``shared`` transform parameters have shape ``(S,)``, per-channel ones (and
     ``saturation_beta``) ``(S, C)``; parameters not in ``free`` are fixed in ``spec``.

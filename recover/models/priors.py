@@ -69,7 +69,7 @@ def parameter_supports(spec: ModelSpec) -> dict[str, Support | None]:
 
 
 def prior_for(name: str, spec: ModelSpec) -> PriorSpec:
-    """The scenario's prior for a parameter, else the default."""
+    """Return the scenario's prior for a parameter, else the default."""
     if name in spec.priors:
         return spec.priors[name]
     if name in DEFAULT_PRIORS:

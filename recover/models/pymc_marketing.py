@@ -153,16 +153,20 @@ def check_pymc_marketing(spec: ModelSpec) -> None:
 
 
 def pymc_marketing_scales(data: ModelData) -> tuple[Array, float]:
-    """pymc-marketing's scales of a dataset: the max over the training rows of each
-    channel (``channel_scale``) and of the target (``target_scale``), its default
-    ``DataDerivedScaling(method="max")``."""
+    """pymc-marketing's scales of a dataset.
+
+    The max over the training rows of each channel (``channel_scale``) and of the target
+    (``target_scale``), its default ``DataDerivedScaling(method="max")``.
+    """
     return np.max(data.spend, axis=0), float(np.max(data.target))
 
 
 def training_frame(data: ModelData) -> pd.DataFrame:
-    """The training rows as pymc-marketing's MMM takes them: ``date``, one column per
-    channel, the model's controls, the target (:func:`mmm_workbench.simulate.observed_frame`'s
-    layout)."""
+    """Return the training rows as pymc-marketing's MMM takes them.
+
+    ``date``, one column per channel, the model's controls, the target
+    (:func:`mmm_workbench.simulate.observed_frame`'s layout).
+    """
     frame = pd.DataFrame({"date": data.dates})
     for i, channel in enumerate(data.channels):
         frame[channel] = data.spend[:, i]
@@ -182,7 +186,7 @@ def _prior(spec: PriorSpec, dims: tuple[str, ...]) -> Any:
 
 
 def _transform(spec: ModelSpec, role: str) -> Any:
-    """The pymc-marketing adstock or saturation object for the model's family."""
+    """Return the pymc-marketing adstock or saturation object for the model's family."""
     import pymc_marketing.mmm as pmm
 
     transform = spec.adstock if role == "adstock" else spec.saturation
@@ -233,8 +237,9 @@ def _model_config(spec: ModelSpec) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class PymcMarketingModel(MediaModel):
-    """A cell's pymc-marketing MMM (``mmm``, built), its ``pm.Model`` and the workbench
-    media function of the same families for counterfactual estimands.
+    """A cell's pymc-marketing MMM (``mmm``, built), its ``pm.Model`` and media function.
+
+    The media function is the workbench's, of the same families, for counterfactual estimands.
 
     Attributes
     ----------
@@ -247,8 +252,10 @@ class PymcMarketingModel(MediaModel):
     sigma_name: str = "y_sigma"
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
-        """One replicate's values of every data container, scales included (see the
-        module docstring)."""
+        """Return one replicate's values of every data container, scales included.
+
+        See the module docstring.
+        """
         channel_scale, target_scale = pymc_marketing_scales(data)
         values = {
             "channel_data": data.spend,
@@ -270,8 +277,9 @@ class PymcMarketingModel(MediaModel):
         x_scale: Array,
         multipliers: Array,
     ) -> xr.Dataset:
-        """Posterior (or prior) draws of every estimand in the data's units, over
-        ``sample``: :meth:`MediaModel.estimands` on pymc-marketing's scales.
+        """Posterior (or prior) draws of every estimand in the data's units, over ``sample``.
+
+        :meth:`MediaModel.estimands` on pymc-marketing's scales.
 
         Parameters
         ----------

@@ -75,12 +75,12 @@ class UnknownTransformError(KeyError, ValueError):
 
 
 def _const(values: FloatArray) -> Tensor:
-    """A constant in ``floatX``."""
+    """Return a constant in ``floatX``."""
     return pt.constant(np.asarray(values, dtype=config.floatX))
 
 
 def _tensor(value: TensorLike) -> Any:
-    """A symbolic value as is; numbers and arrays as ``floatX`` constants.
+    """Return a symbolic value as is; numbers and arrays as ``floatX`` constants.
 
     (PyTensor would make ``1.5`` a float32 constant, and ``log(1.5)`` a float32 result.)
     """
@@ -92,7 +92,7 @@ def _tensor(value: TensorLike) -> Any:
 def _tensors(
     role: str, name: str, expected: tuple[str, ...], params: Mapping[str, TensorLike]
 ) -> dict[str, Any]:
-    """The parameters as tensors, in declaration order; unknown or missing keys raise."""
+    """Return the parameters as tensors, in declaration order; unknown or missing keys raise."""
     unknown = [key for key in params if key not in expected]
     missing = [key for key in expected if key not in params]
     if unknown or missing:
@@ -172,7 +172,7 @@ class SaturationTwin:
     curve: Callable[..., Any]
 
     def __call__(self, x: TensorLike, **params: TensorLike) -> Tensor:
-        """The curve at ``x``; raises ``ValueError`` on unknown or missing parameters."""
+        """Return the curve at ``x``; raises ``ValueError`` on unknown or missing parameters."""
         values = _tensors("saturation", self.name, self.params, params)
         out: Tensor = self.curve(_tensor(x), **values)
         return out
@@ -187,8 +187,10 @@ def _geometric(lags: FloatArray, alpha: Tensor) -> Any:
 
 
 def _delayed(lags: FloatArray, alpha: Tensor, theta: Tensor) -> Any:
-    r"""Delayed (peaked) decay, :math:`w_l = \alpha^{(l - \theta)^2}`, :math:`\alpha \in (0, 1)`,
-    :math:`\theta \ge 0`."""
+    r"""Weigh lags by delayed (peaked) decay, :math:`w_l = \alpha^{(l - \theta)^2}`.
+
+    With :math:`\alpha \in (0, 1)`, :math:`\theta \ge 0`.
+    """
     return alpha ** ((_const(lags) - theta) ** 2)
 
 
@@ -230,8 +232,10 @@ def _weibull_cdf(lags: FloatArray, lam: Tensor, k: Tensor) -> Any:
 
 
 def _binomial(lags: FloatArray, alpha: Tensor) -> Any:
-    r"""Binomial decay, :math:`w_l = (1 - l / (l_{max} + 1))^{1/\alpha - 1}`, :math:`\alpha \in
-    [0, 1]`: 1 gives equal weights, 0 no carry-over."""
+    r"""Weigh lags by binomial decay, :math:`w_l = (1 - l / (l_{max} + 1))^{1/\alpha - 1}`.
+
+    With :math:`\alpha \in [0, 1]`: 1 gives equal weights, 0 no carry-over.
+    """
     return _const(1.0 - lags / (lags.size + 1.0)) ** (1.0 / alpha - 1.0)
 
 
@@ -335,12 +339,14 @@ def _twin(role: str, name: object) -> AdstockTwin | SaturationTwin:
 
 
 def param_names(role: str, name: str) -> tuple[str, ...]:
-    """The parameter names of a family, in declaration order (as the numpy original)."""
+    """Return the parameter names of a family, in declaration order (as the numpy original)."""
     return _twin(role, name).params
 
 
 def parameter_support(role: str, name: str, param: str) -> Support:
-    """The support a prior for ``param`` needs: ``"unit"``, ``"positive"`` or ``"nonnegative"``.
+    """Return the support a prior for ``param`` needs.
+
+    ``"unit"``, ``"positive"`` or ``"nonnegative"``.
 
     ``"unit"`` covers (0, 1), [0, 1) and [0, 1]: a prior on the open unit interval fits all.
 
@@ -360,7 +366,7 @@ def parameter_support(role: str, name: str, param: str) -> Support:
 def adstock_weights(
     name: str, params: Mapping[str, TensorLike], *, l_max: int, normalize: bool
 ) -> Tensor:
-    """The kernel of adstock ``name``, shape ``(*broadcast(param shapes), l_max)``.
+    """Return the kernel of adstock ``name``, shape ``(*broadcast(param shapes), l_max)``.
 
     See :meth:`AdstockTwin.weights`.
     """

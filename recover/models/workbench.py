@@ -49,7 +49,7 @@ class WorkbenchModel(MediaModel):
     model: pm.Model
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
-        """The data containers' new values for one replicate (shapes must match the cell)."""
+        """Return the data containers' new values for one replicate (shapes must match the cell)."""
         scaled = data.scaled()
         values = {"spend": scaled["spend"], "target": scaled["target"]}
         if self.spec.controls:
