@@ -1,5 +1,7 @@
-"""mmm-workbench: simulate marketing-mix data with exact truth, fit Bayesian MMMs to it many
-times, and score how well they recover it.
+"""mmm-workbench: a simulation-and-validation workbench for Bayesian marketing mix models.
+
+Simulate marketing-mix data with exact truth, fit Bayesian MMMs to it many times, and score how
+well they recover it.
 
 The four layers are subpackages: :mod:`mmm_workbench.scenarios` (the language),
 :mod:`mmm_workbench.simulate` (the truth), :mod:`mmm_workbench.reports` (scoring) and

@@ -28,7 +28,7 @@ Array = NDArray[np.float64]
 
 
 def dates(spec: DataSpec) -> pd.DatetimeIndex:
-    """The period start dates: ``periods`` steps of 7 days (``W``) or 1 day (``D``)."""
+    """Return the period start dates: ``periods`` steps of 7 days (``W``) or 1 day (``D``)."""
     step = "7D" if spec.freq == "W" else "D"
     return pd.date_range(spec.start, periods=spec.periods, freq=step, name="date")
 
@@ -110,7 +110,7 @@ def demand(spec: DemandSpec, index: pd.DatetimeIndex, rng: np.random.Generator) 
 
 
 def proxy(spec: ProxySpec, latent: Array, rng: np.random.Generator) -> Array:
-    """The observable demand proxy ``|demand_{t-lag} * (1 + bias) * N(1, noise_sd)|``.
+    """Return the observable demand proxy ``|demand_{t-lag} * (1 + bias) * N(1, noise_sd)|``.
 
     The first ``lag`` periods repeat ``demand_0`` (the proxy has no earlier data).
     """

@@ -1,5 +1,6 @@
-"""What a data spec needs checked with the simulator's own formulas, before anything is
-drawn or fitted.
+"""What a data spec needs checked with the simulator's own formulas.
+
+These checks run before anything is drawn or fitted.
 
 The specs check everything the scenario language can state (``scenarios/spec.py``); two
 things need the data-generating process's formulas: whether each channel's adstock kernel

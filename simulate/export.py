@@ -18,7 +18,7 @@ __all__ = ["lift_test_frame", "observed_frame", "read_dataset", "write_dataset"]
 
 
 def observed_frame(tree: xr.DataTree) -> pd.DataFrame:
-    """The modelling table: ``date``, one spend column per channel, controls, target.
+    """Return the modelling table: ``date``, one spend column per channel, controls, target.
 
     This is the layout pymc-marketing's MMM takes (``date_column="date"``,
     ``channel_columns`` = the channel names, ``control_columns`` = the controls).
@@ -36,9 +36,11 @@ def observed_frame(tree: xr.DataTree) -> pd.DataFrame:
 
 
 def lift_test_frame(tree: xr.DataTree) -> pd.DataFrame:
-    """Lift tests in pymc-marketing's calibration columns: channel, x, delta_x, delta_y, sigma
-    (per-period spend and target units; see :mod:`mmm_workbench.simulate.truth`), plus the
-    window."""
+    """Lift tests in pymc-marketing's calibration columns.
+
+    Channel, x, delta_x, delta_y, sigma (per-period spend and target units; see
+    :mod:`mmm_workbench.simulate.truth`), plus the window.
+    """
     obs = tree["observed"]
     return pd.DataFrame(
         {

@@ -94,7 +94,7 @@ def carry_over(spec: DataSpec) -> int:
 
 
 def extend(world: World, periods: int) -> World:
-    """The world continued ``periods`` periods past the end of the data.
+    """Return the world continued ``periods`` periods past the end of the data.
 
     There the baseline stays at its last value and there is no observation noise (no
     noise was realized there); the caller plans zero spend for those periods, so what
@@ -111,7 +111,7 @@ def extend(world: World, periods: int) -> World:
 
 
 def activity(channel: ChannelSpec, spend: Array) -> Array:
-    """A channel's adstocked spend, with its own adstock family (used by mediation)."""
+    """Return a channel's adstocked spend, with its own adstock family (used by mediation)."""
     a = channel.adstock
     return adstock(spend, a.kind, a.params, l_max=a.l_max, normalize=a.normalize)
 

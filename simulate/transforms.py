@@ -99,7 +99,7 @@ def _register(role: Role, name: str) -> Callable[[_F], _F]:
 
 
 def kernel(name: str) -> Callable[[_F], _F]:
-    """Decorator registering the numpy kernel of the declared adstock ``name``.
+    """Register the decorated function as the numpy kernel of the declared adstock ``name``.
 
     The function is ``kernel(lags, **params)``, its keyword parameters exactly the
     declared ones in order (see :data:`KERNELS`).
@@ -113,7 +113,7 @@ def kernel(name: str) -> Callable[[_F], _F]:
 
 
 def curve(name: str) -> Callable[[_F], _F]:
-    """Decorator registering the numpy curve of the declared saturation ``name``.
+    """Register the decorated function as the numpy curve of the declared saturation ``name``.
 
     The function is ``curve(x, **params)``, its keyword parameters exactly the declared
     ones in order (see :data:`CURVES`).
@@ -127,7 +127,7 @@ def curve(name: str) -> Callable[[_F], _F]:
 
 
 def implementation(role: str, name: object) -> tuple[Family, Callable[..., FloatArray]]:
-    """The declaration of a family and its numpy kernel or curve.
+    """Return the declaration of a family and its numpy kernel or curve.
 
     Raises
     ------
@@ -189,7 +189,9 @@ def _check_l_max(l_max: object) -> int:
 def adstock_weights(
     name: str, params: Mapping[str, ArrayLike], *, l_max: int, normalize: bool
 ) -> FloatArray:
-    """The adstock kernel ``w_0..w_{l_max-1}``, shape ``(*broadcast(param shapes), l_max)``.
+    """Return the adstock kernel ``w_0..w_{l_max-1}``.
+
+    Its shape is ``(*broadcast(param shapes), l_max)``.
 
     ``l_max`` (``1..MAX_L_MAX``) weights: the current period plus ``l_max - 1`` lags;
     ``normalize`` divides them by their sum. A normalized single weight is 1 for every
@@ -225,8 +227,10 @@ def adstock_weights(
 
 
 def check_kernels(data: DataSpec) -> None:
-    """Compute every channel's adstock kernel once: the check a scenario needs before
-    anything is drawn or fitted, beyond what the declarations can tell.
+    """Compute every channel's adstock kernel once, to check that each can be computed.
+
+    The check a scenario needs before anything is drawn or fitted, beyond what the declarations can
+    tell.
 
     Parameters
     ----------

@@ -29,7 +29,7 @@ _spec_json: tuple[DataSpec, str] | None = None
 
 
 def _json(spec: DataSpec) -> str:
-    """The spec as JSON, remembered for the last spec seen (replicates share one spec)."""
+    """Return the spec as JSON, remembered for the last spec seen (replicates share one spec)."""
     global _spec_json
     if _spec_json is None or _spec_json[0] is not spec:
         _spec_json = (spec, json.dumps(spec_to_dict(spec)))
@@ -63,9 +63,11 @@ def parameters(spec: DataSpec) -> dict[str, xr.Variable]:
 def _lift_variables(
     index: pd.DatetimeIndex, channels: list[str], lifts: Mapping[str, Array]
 ) -> tuple[dict[str, xr.Variable], dict[str, xr.Variable]]:
-    """Observed (``lift_channel``, ``lift_x``, ..., ``lift_start``, ``lift_end``) and true
-    (``lift_delta_y_true``, ``lift_total``, ``lift_total_noise_free``) lift-test variables
-    over ``experiment``."""
+    """Return the observed and the true lift-test variables over ``experiment``.
+
+    Observed: ``lift_channel``, ``lift_x``, ..., ``lift_start``, ``lift_end``; true:
+    ``lift_delta_y_true``, ``lift_total``, ``lift_total_noise_free``.
+    """
     idx = lifts["channel_index"].astype(int)
     exp = ("experiment",)
     dates = index.to_numpy()

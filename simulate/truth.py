@@ -233,8 +233,10 @@ def counterfactual_truth(
 
 
 def lift_test_plans(spec: DataSpec, planned: Array, rows: range | None = None) -> Array:
-    """The spend plans of the spec's lift tests ``rows`` (all by default),
-    ``(experiment, channel, date)``."""
+    """Return the spend plans of the spec's lift tests ``rows`` (all by default).
+
+    Their shape is ``(experiment, channel, date)``.
+    """
     rows = range(len(spec.lift_tests)) if rows is None else rows
     plans = np.repeat(planned[None], len(rows), axis=0)
     for k, i in enumerate(rows):
@@ -247,9 +249,10 @@ def lift_test_plans(spec: DataSpec, planned: Array, rows: range | None = None) -
 def lift_test_truth(
     world: World, planned: Array, factual: dict[str, Array], rng: np.random.Generator
 ) -> dict[str, Array]:
-    """Every lift test of the spec, from the re-simulated plans of :func:`lift_test_plans`
-    (``planned``: the factual planned spend; ``factual``: its
-    :func:`~mmm_workbench.simulate.media.simulate_outcome`).
+    """Compute every lift test of the spec, from the re-simulated plans of :func:`lift_test_plans`.
+
+    ``planned`` is the factual planned spend; ``factual`` is its
+    :func:`~mmm_workbench.simulate.media.simulate_outcome`.
 
     Returns
     -------
@@ -327,7 +330,7 @@ missing."""
 def pymc_marketing_truth(
     world: World, factual: dict[str, Array]
 ) -> tuple[dict[str, Array], dict[str, str], str]:
-    """The truth in pymc-marketing's parameterization and internal (max-abs) units.
+    """Return the truth in pymc-marketing's parameterization and internal (max-abs) units.
 
     pymc-marketing's MMM divides the target by ``max|y|`` and each channel by
     ``max|spend|``, both over the training rows; its channel contribution is
