@@ -96,7 +96,7 @@ def _validate_model(model: ModelSpec, fit: FitSpec) -> None:
         return
     if model.kind == "pymc-marketing":
         check_pymc_marketing(model)
-    get_backend(fit.backend)
+    get_backend(fit.backend).check_options(fit)
     validate_priors(model)
 
 

@@ -16,10 +16,12 @@ before any fitting, naming the extra to install.
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import numbers
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, cast
 
@@ -109,11 +111,50 @@ def sampler_diagnostics(
     return out
 
 
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _refuse_unknown(backend: str, options: Mapping[str, object], known: Iterable[str]) -> None:
+    known = sorted(set(known))
+    for name, value in options.items():
+        if name not in known:
+            takes = f"known: {', '.join(known)}" if known else "it takes no options"
+            raise ValueError(
+                f"fit.options.{name} = {_show(value)}: not an option of the {backend} backend; "
+                f"{takes}"
+            )
+
+
+def _parameters(func: Callable[..., object], reserved: Iterable[str]) -> set[str]:
+    """The keyword parameters of ``func`` a scenario may set: all but ``reserved`` (the ones
+    the workbench sets itself) and ``self``/``*args``/``**kwargs``."""
+    named = {
+        n
+        for n, p in inspect.signature(func).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n != "self"
+    }
+    return named - set(reserved)
+
+
+def _positive_int(path: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ValueError(f"{path} = {_show(value)}: must be an integer >= 1")
+
+
 class Backend(ABC):
     """One inference method; subclasses set ``name`` and override ``run`` (and ``prepare``)."""
 
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
+
+    def check_options(self, fit: FitSpec) -> None:
+        """Refuse ``fit.options`` this backend does not take, before anything is compiled.
+
+        The default takes no options. Raises ``ValueError`` naming the option and its value
+        (``fit.options.bogus = 1: not an option of the map backend; ...``).
+        """
+        _refuse_unknown(self.name, fit.options, ())
 
     def prepare(self, model: SampledModel, fit: FitSpec) -> object:
         """Compile what can be reused by every replicate of a cell (default: nothing); the
@@ -140,6 +181,60 @@ class Nutpie(Backend):
     CPUs measured slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit)."""
 
     name = "nutpie"
+    adaptations = ("diag", "draw_diag", "low_rank", "flow")
+    samplers = ("nuts", "mclmc")
+    reserved = (
+        "compiled_model", "draws", "tune", "chains", "seed", "progress_bar", "blocking",
+        "return_raw_trace", "progress_callback", "progress_template", "progress_style",
+        "progress_rate", "zarr_store", "init_mean", "target_accept",
+    )  # fmt: skip
+
+    def check_options(self, fit: FitSpec) -> None:
+        """Check ``fit.options`` as ``nutpie.sample`` would, without compiling a model.
+
+        ``cores``, ``adaptation``, ``sampler``, ``save_warmup`` and ``store_unconstrained``
+        are ``nutpie.sample``'s own arguments; any other name is one of nutpie's sampler
+        settings (``maxdepth``, ``mass_matrix_gamma``, ...) and is checked by nutpie's own
+        settings object, which refuses unknown names and values of the wrong type.
+        """
+        from nutpie import _lib  # nutpie's settings: the checks nutpie.sample applies
+
+        options = dict(fit.options)
+        for name in self.reserved:
+            if name in options:
+                raise ValueError(
+                    f"fit.options.{name} = {_show(options[name])}: set by the workbench "
+                    f"(from [fit] or per replicate), not an option"
+                )
+        if "cores" in options:
+            _positive_int("fit.options.cores", options.pop("cores"))
+        for name, allowed in (("adaptation", self.adaptations), ("sampler", self.samplers)):
+            if name in options and options[name] not in allowed:
+                raise ValueError(
+                    f"fit.options.{name} = {_show(options[name])}: must be one of "
+                    f"{', '.join(allowed)}"
+                )
+        for name in ("save_warmup", "store_unconstrained"):
+            if name in options and not isinstance(options[name], bool):
+                raise ValueError(f"fit.options.{name} = {_show(options[name])}: must be a boolean")
+        adaptation = options.pop("adaptation", "diag")
+        sampler = options.pop("sampler", "nuts")
+        for name in ("save_warmup", "store_unconstrained"):
+            options.pop(name, None)
+        settings = (
+            _lib.PyNutsSettings.LowRank(0)
+            if adaptation == "low_rank" and sampler == "nuts"
+            else _lib.PyNutsSettings.Flow(0)
+            if adaptation == "flow" and sampler == "nuts"
+            else _lib.PyNutsSettings.Diag(0)
+        )
+        for name, value in options.items():
+            try:
+                settings.update({name: value})
+            except (AttributeError, TypeError, ValueError, OverflowError) as err:
+                raise ValueError(
+                    f"fit.options.{name} = {_show(value)}: nutpie refuses it ({err})"
+                ) from None
 
     def prepare(self, model: SampledModel, fit: FitSpec) -> CompiledNutpie:
         import nutpie
@@ -195,6 +290,20 @@ class PymcNuts(Backend):
 
     name = "pymc"
     sampler = "pymc"
+    reserved = (
+        "draws", "tune", "chains", "cores", "random_seed", "progressbar", "nuts_sampler",
+        "compute_convergence_checks", "model", "step", "trace", "return_inferencedata",
+        "target_accept", "vars",
+    )  # fmt: skip
+
+    def check_options(self, fit: FitSpec) -> None:
+        """Allow ``pm.sample``'s own keyword arguments and those of its NUTS step."""
+        from pymc.step_methods.hmc.base_hmc import BaseHMC
+
+        known = _parameters(pm.sample, self.reserved)
+        known |= _parameters(pm.NUTS.__init__, self.reserved)
+        known |= _parameters(BaseHMC.__init__, self.reserved)
+        _refuse_unknown(self.name, fit.options, known)
 
     def run(
         self,
@@ -248,6 +357,13 @@ class Pathfinder(Backend):
     name = "pathfinder"
     requires = ("pymc_extras",)
 
+    def check_options(self, fit: FitSpec) -> None:
+        """Allow ``pymc_extras``' ``fit_pathfinder`` keyword arguments."""
+        from pymc_extras.inference.pathfinder import fit_pathfinder
+
+        reserved = ("model", "num_draws", "random_seed", "progressbar")
+        _refuse_unknown(self.name, fit.options, _parameters(fit_pathfinder, reserved))
+
     def run(
         self,
         prepared: object,
@@ -288,6 +404,12 @@ class Advi(Backend):
 
     name = "advi"
     method = "advi"
+
+    def check_options(self, fit: FitSpec) -> None:
+        """Allow ``iterations`` (a positive integer) only."""
+        _refuse_unknown(self.name, fit.options, ("iterations",))
+        if "iterations" in fit.options:
+            _positive_int("fit.options.iterations", fit.options["iterations"])
 
     def run(
         self,
