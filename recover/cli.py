@@ -29,6 +29,7 @@ from mmm_workbench.simulate.transforms import TransformError
 
 if TYPE_CHECKING:
     from mmm_workbench.recover.runner import FitResult, RunPlan, RunSummary
+    from mmm_workbench.reports.verdict import Verdict
 
 __all__ = ["main"]
 
@@ -222,12 +223,32 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         _error(f"interrupted: the finished fits are in {out}; run the same command to resume")
         return 130
     failed = _present(console, plan, out, summary, table=not args.quiet)
-    if args.report:
-        _write_report(out, None, console)
+    verdict = _write_report(out, None, console) if args.report else None
+    if not args.quiet:
+        _print_verdict(console, out, verdict)
     return 1 if failed else 0
 
 
-def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
+def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> None:
+    """The run's last lines: the verdict of ``check`` (default rules) and one plain
+    sentence per cell; a run without a readable record says so instead."""
+    from mmm_workbench.reports.report import cell_verdicts
+    from mmm_workbench.reports.rundir import RunError
+    from mmm_workbench.reports.verdict import evaluate
+
+    if verdict is None:
+        try:
+            verdict = evaluate(run_dir)
+        except RunError as err:
+            console.print(f"verdict: none ({err})", markup=False, highlight=False, soft_wrap=True)
+            return
+    for line in verdict.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for cell in cell_verdicts(verdict):
+        console.print(cell.line(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_report(run_dir: Path, out: Path | None, console: Console) -> Verdict:
     from mmm_workbench.reports.report import build_report
 
     paths = build_report(run_dir, out)
@@ -237,6 +258,7 @@ def _write_report(run_dir: Path, out: Path | None, console: Console) -> None:
         f"report: {paths.html}  ({len(paths.figures)} figures; summary {paths.summary}; "
         f"tables {', '.join(p.name for p in paths.tables.values())})"
     )
+    return paths.verdict
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:

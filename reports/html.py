@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["Section", "render_report"]
+__all__ = ["Banner", "Section", "render_report"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -24,6 +24,13 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; }
 figcaption { color: #555; font-size: 0.9rem; }
+.verdict { border: 2px solid; padding: .4rem 1rem .8rem; margin: 1rem 0; }
+.verdict.pass { border-color: #2a7a2a; background: #eef8ee; }
+.verdict.fail { border-color: #c62828; background: #fdeeee; }
+.verdict h2 { border: 0; padding-top: .3rem; margin: .3rem 0; }
+.verdict .cell { margin: .3rem 0; } .verdict .cell b { margin-right: .3rem; }
+.verdict .bad { color: #b71c1c; } .verdict .good { color: #1b5e20; }
+.verdict ul { margin: .4rem 0; padding-left: 1.2rem; color: #333; }
 """
 
 
@@ -37,6 +44,32 @@ window.addEventListener('load', () => {
 });
 </script>"""
 """A line at the foot of the page saying how many figures the browser decoded."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Banner:
+    """The verdict shown first on the page: the headline, one sentence per cell
+    (``(label, passed, text)``) and the run's remaining verdict lines (fit health,
+    calibration design, identifiability, causes, warnings)."""
+
+    headline: str
+    passed: bool
+    cells: Sequence[tuple[str, bool, str]]
+    lines: Sequence[str]
+
+
+def _banner(banner: Banner) -> str:
+    kind = "pass" if banner.passed else "fail"
+    cells = "".join(
+        f"<p class='cell'><b class='{'good' if ok else 'bad'}'>{html.escape(label)}</b>"
+        f"{html.escape(text)}</p>"
+        for label, ok, text in banner.cells
+    )
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in banner.lines)
+    return (
+        f"<section id='verdict' class='verdict {kind}'><h2>{html.escape(banner.headline)}</h2>"
+        f"{cells}<ul>{lines}</ul></section>"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +104,8 @@ def render_report(
     title: str,
     description: str,
     metadata: Mapping[str, object],
-    warnings: Sequence[str],
+    verdict: Banner | None = None,
+    warnings: Sequence[str] = (),
     errors: Sequence[str],
     sections: Sequence[Section],
 ) -> str:
@@ -83,8 +117,10 @@ def render_report(
         The scenario's name and description.
     metadata
         Run facts shown under the title (cells, replicates, backend, versions, times).
+    verdict
+        The verdict, shown first, right under the title.
     warnings, errors
-        Shown at the top, before anything else (divergent fits, failed fits, corrupt
+        Shown at the top, after the verdict (failed fits with their first error, corrupt
         records).
     sections
         The body, in order.
@@ -96,6 +132,8 @@ def render_report(
         "<p class='meta'>mmm-workbench recovery report, "
         f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
     ]
+    if verdict is not None:
+        parts.append(_banner(verdict))
     parts += [f"<div class='error'>{html.escape(e)}</div>" for e in errors]
     parts += [f"<div class='warning'>{html.escape(w)}</div>" for w in warnings]
     if description:

@@ -25,10 +25,11 @@ __all__ = [
 
 
 def coverage_frame(aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Pooled coverage per (cell, estimand, level): ``cell_label, estimand, nominal, value,
-    lower, upper``."""
+    """Pooled coverage of the central intervals per (cell, estimand, level): ``cell_label,
+    estimand, nominal, value, lower, upper`` (other interval kinds, ``coverage_hdi_90``,
+    are left out)."""
     rows = aggregates[
-        aggregates["metric"].astype(str).str.startswith("coverage_")
+        aggregates["metric"].astype(str).str.fullmatch(r"coverage_\d+(\.\d+)?")
         & aggregates["pooled"].astype(bool)
     ]
     out = rows[["cell_label", "estimand", "metric", "value", "lower", "upper"]].copy()

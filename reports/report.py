@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,11 +25,20 @@ import pandas as pd
 from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
 from mmm_workbench.reports.contract import atomic_write
-from mmm_workbench.reports.html import Section, render_report
+from mmm_workbench.reports.html import Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
+from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
 
-__all__ = ["FIGURES", "FigureSpec", "ReportData", "ReportPaths", "build_report"]
+__all__ = [
+    "FIGURES",
+    "CellVerdict",
+    "FigureSpec",
+    "ReportData",
+    "ReportPaths",
+    "build_report",
+    "cell_verdicts",
+]
 
 HEADLINE_METRICS = ("bias", "relative_bias", "rmse", "coverage_50", "coverage_90", "coverage_95")
 FIT_COLUMNS = (
@@ -47,6 +56,109 @@ class ReportPaths:
     tables: dict[str, Path]
     figures: dict[str, Path]
     warnings: list[str]
+    verdict: Verdict
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellVerdict:
+    """One cell's verdict in plain words: ``text`` starts with "trustworthy" or "not
+    trustworthy" and gives the failed checks with their numbers, the fit health, the
+    calibration design and the quantities not learned from the data."""
+
+    cell: str
+    label: str
+    passed: bool
+    text: str
+
+    def line(self) -> str:
+        """``label: text``, one line."""
+        return f"{self.label}: {self.text}"
+
+
+def _num(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def _failure_words(row: Mapping[Hashable, Any]) -> str:
+    coords = f"[{row['coords']}]" if row["coords"] else ""
+    interval = ""
+    if isinstance(row["lower"], float) and math.isfinite(row["lower"]):
+        interval = f" [{_num(row['lower'])}, {_num(row['upper'])}]"
+    why = str(row["detail"]).split(" (")[0]
+    return f"{row['estimand']}{coords} {row['metric']} {_num(row['value'])}{interval}, {why}"
+
+
+def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
+    """Each cell's verdict in one plain sentence, from the run's verdict.
+
+    Nothing is judged here: the checks, fit health, calibration design and identifiability
+    flags are those of :func:`mmm_workbench.reports.verdict.evaluate`.
+
+    Parameters
+    ----------
+    verdict
+        The run's verdict.
+    shown
+        Failed checks named per cell (the rest are counted).
+
+    Returns
+    -------
+    list of CellVerdict
+        In the verdict's cell order.
+    """
+    checks = verdict.checks[verdict.checks["subset"] == "all"]
+    out = []
+    for fit in verdict.fits.to_dict("records"):
+        cell = str(fit["cell"])
+        mine = checks[checks["cell"] == cell]
+        judged = int(mine["outcome"].isin(["pass", "fail"]).sum())
+        failed = verdict.failures[verdict.failures["cell"] == cell]
+        unlearned = verdict.unlearned
+        unlearned = unlearned[unlearned["cell"] == cell]
+        if len(failed):
+            causes = ", ".join(dict.fromkeys(failed["cause"].astype(str)))
+            head = f"not trustworthy ({causes}): {len(failed)} of {judged} checks failed"
+            # the unlearned quantities are named below; headline estimands first
+            named = failed[failed["cause"] != "identifiability"]
+            first = ~named["estimand"].isin(contract.HEADLINE)
+            named = named.iloc[first.to_numpy().argsort(kind="stable")]
+            rows = named.head(shown).to_dict("records")
+            if rows:
+                head += ": " + "; ".join(_failure_words(r) for r in rows)
+            if len(named) > shown:
+                head += f"; and {len(named) - shown} more"
+        elif judged:
+            head = f"trustworthy: {judged} checks passed"
+        else:
+            head = "not judged: no check applied"
+        parts = [head]
+        parts.append(
+            f"fits {fit['n_clean']} clean, {fit['n_warning']} sampler warning, "
+            f"{fit['n_failed']} failed"
+            + (f", {fit['n_corrupt']} corrupt" if fit["n_corrupt"] else "")
+        )
+        design = verdict.calibration[verdict.calibration["cell"] == cell]
+        if len(design):
+            parts.append(str(design["label"].iloc[0]))
+        for r in unlearned.to_dict("records"):
+            coords = f"[{r['coords']}]" if r["coords"] else ""
+            parts.append(
+                f"{r['estimand']}{coords} not learned from the data (contraction "
+                f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
+            )
+        for r in verdict.ridges[verdict.ridges["cell"] == cell].to_dict("records"):
+            parts.append(
+                f"posterior ridge {r['a']} ~ {r['b']} (|corr| {abs(float(r['corr'])):.2f})"
+            )
+        out.append(
+            CellVerdict(
+                cell=cell,
+                label=str(fit["cell_label"]),
+                passed=failed.empty and judged > 0,
+                text="; ".join(parts),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,9 +261,11 @@ def _scenario_text(run_dir: Path) -> str:
         return ""
 
 
-def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
+def _errors(scores: RunScores) -> list[str]:
+    """Failed fits and unreadable records, with the first error (the verdict counts them;
+    this says why)."""
     fits = scores.fits
-    errors, warnings = [], []
+    errors = []
     failed = fits[fits["status"] == "failed"]
     corrupt = fits[fits["status"] == "corrupt"]
     if len(failed):
@@ -165,14 +279,16 @@ def _warnings(scores: RunScores) -> tuple[list[str], list[str]]:
             f"{len(corrupt)} fit records could not be read and were skipped; first: "
             f"{corrupt.iloc[0]['error']}"
         )
-    ok = fits[fits["status"] == "ok"]
-    if "divergences" in ok and (ok["divergences"].fillna(0) > 0).any():
-        n = int((ok["divergences"].fillna(0) > 0).sum())
-        warnings.append(f"{n} of {len(ok)} fits had divergent transitions")
-    if "max_rhat" in ok and (ok["max_rhat"].fillna(1.0) > 1.01).any():
-        n = int((ok["max_rhat"].fillna(1.0) > 1.01).sum())
-        warnings.append(f"{n} of {len(ok)} fits had a max R-hat above 1.01")
-    return errors, warnings
+    return errors
+
+
+def _banner(verdict: Verdict) -> Banner:
+    return Banner(
+        headline=verdict.headline(),
+        passed=verdict.passed,
+        cells=[(c.label, c.passed, c.text) for c in cell_verdicts(verdict)],
+        lines=verdict.lines()[1:],
+    )
 
 
 def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
@@ -303,13 +419,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
     out
         Output directory (default ``RUN_DIR/report``).
 
+    Returns
+    -------
+    ReportPaths
+        The files written and the run's verdict (shown first on the page).
+
     Raises
     ------
     mmm_workbench.reports.rundir.RunError
         Not a run directory, another format version, or a run without a single record.
     """
     root = Path(run_dir)
-    scores = score_run(root)
+    scores = score_run(root, **score_options())
+    verdict = evaluate(scores)
     scenario_text = _scenario_text(root)
     data = report_data(scores, scenario_text)
     out_dir = Path(out) if out is not None else root / contract.REPORT_DIR
@@ -318,12 +440,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
     summary = json.dumps(summary_json(scores), indent=2, default=str)
     atomic_write(summary_path, lambda p: p.write_text(summary))
     figure_paths, figures = _figures(out_dir, data)
-    errors, warnings = _warnings(scores)
+    errors = _errors(scores)
     page = render_report(
         title=f"{scores.run.manifest.get('scenario', 'run')}: recovery report",
         description=_description(scenario_text),
         metadata=_metadata(scores),
-        warnings=warnings,
+        verdict=_banner(verdict),
         errors=errors,
         sections=_sections(data, figures),
     )
@@ -334,5 +456,6 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
         summary=summary_path,
         tables=table_paths,
         figures=figure_paths,
-        warnings=errors + warnings,
+        warnings=errors,
+        verdict=verdict,
     )

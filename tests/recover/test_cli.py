@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,36 @@ def test_run_quiet_prints_only_the_totals(
     assert main(["run", str(small), "--out", str(out), "--replicates", "1"]) == 0
     captured = capsys.readouterr()
     assert "median s" in captured.out and "this run: 0 fitted, 0 failed, 2 already" in captured.out
+
+
+def test_run_ends_with_the_verdict_per_cell(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's last lines are ``check``'s verdict and one sentence per cell, on stdout."""
+    from mmm_workbench.reports.report import cell_verdicts
+    from mmm_workbench.reports.verdict import evaluate
+
+    fast = small.read_text().replace(
+        'adstock = { kind = "geometric", l_max = 3 }\nsaturation = { kind = "logistic" }',
+        'kind = "ols"\nadstock = { kind = "geometric", l_max = 3, alpha = 0.35 }\n'
+        'saturation = { kind = "logistic", lam = 2.0 }',
+    )
+    small.write_text(fast)
+    out = tmp_path / "r"
+    assert main(["run", str(small), "--out", str(out), "--replicates", "2"]) == 0
+    captured = capsys.readouterr()
+    verdict = evaluate(out)
+    expected = verdict.lines() + [c.line() for c in cell_verdicts(verdict)]
+    lines = captured.out.strip().splitlines()
+    assert lines[-len(expected) :] == expected
+    assert lines[-len(expected) - 1].startswith("this run: 4 fitted")
+    assert len(cell_verdicts(verdict)) == 2
+    assert all(
+        re.match(r"(trustworthy|not trustworthy \(\w+(, \w+)*\)|not judged): ", c.text)
+        for c in cell_verdicts(verdict)
+    )
+    assert "verdict" not in captured.err
+    assert main(["run", str(small), "--out", str(out), "--replicates", "2", "--report"]) == 0
+    reported = capsys.readouterr().out.strip().splitlines()
+    assert reported[-len(expected) :] == expected
+    assert "report: " in "\n".join(reported[: -len(expected)])

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from reports_stubs import healthy, record_tree, stub_values, write_stub_run
+from verdict_stubs import Cell, Plant, write_run
 
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports import figures, report
-from mmm_workbench.reports.report import FIGURES, build_report
+from mmm_workbench.reports.html import Banner, render_report
+from mmm_workbench.reports.report import FIGURES, build_report, cell_verdicts
 
 
 def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
@@ -47,7 +49,8 @@ def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
     page = paths.html.read_text()
     assert "1 of" in page and "RuntimeError: boom" in page
     assert "could not be read and were skipped" in page and str(corrupt) in page
-    assert page.index("class='error'") < page.index("<h2>")
+    # the verdict first, then why fits are missing, then the body
+    assert page.index("id='verdict'") < page.index("class='error'") < page.index("<section><h2>")
 
 
 def test_cli_report_and_check(
@@ -147,3 +150,85 @@ def test_report_outputs_are_written_atomically(
         build_report(small_run)
     assert previous.read_text() == "cell,estimand\na,roas\n"
     assert [p.name for p in previous.parent.iterdir()] == ["estimands.csv"]  # no temporaries
+
+
+@pytest.fixture(scope="module")
+def verdict_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A passing run (one calibrated cell) and a failing one (posteriors shifted by one
+    sd; one parameter left at its prior), 20 replicates x 100 draws each."""
+    root = tmp_path_factory.mktemp("verdict")
+    good = {"calibrated": Cell()}
+    bad = {
+        "shifted": Cell(plants={"*": Plant(shift=1.0)}),
+        "unlearned": Cell(plants={"saturation_lam": Plant(prior=True)}),
+    }
+    return {
+        "good": write_run(root / "good", good, replicates=20, draws=100),
+        "bad": write_run(root / "bad", bad, replicates=20, draws=100),
+    }
+
+
+def _verdict_html(page: str) -> str:
+    start = page.index("<section id='verdict'")
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_verdict_comes_first_in_plain_words(
+    verdict_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "FIGURES", tuple(f for f in FIGURES if f.name == "shares"))
+    good = build_report(verdict_runs["good"], tmp_path / "good")
+    page = good.html.read_text()
+    assert good.verdict.passed
+    banner = _verdict_html(page)
+    assert page.index("id='verdict'") < page.index("<img ") < page.index("All measures")
+    assert "verdict: passed" in banner and "class='verdict pass'" in banner
+    assert re.search(r"calibrated</b>trustworthy: \d+ checks passed; fits 20 clean", banner)
+    assert "R-hat above" not in page
+
+    bad = build_report(verdict_runs["bad"], tmp_path / "bad")
+    page = bad.html.read_text()
+    banner = _verdict_html(page)
+    assert not bad.verdict.passed
+    assert page.index("id='verdict'") < page.index("<img ")
+    assert "verdict: FAILED (model, identifiability)" in banner
+    assert "class='verdict fail'" in banner
+    shifted = re.search(r"shifted</b>not trustworthy \(model\): (\d+) of \d+ checks failed", banner)
+    assert shifted and int(shifted.group(1)) == (bad.verdict.failures["cell"] == "shifted").sum()
+    # a failed headline check with its numbers: the measure, its interval, the bound missed
+    assert re.search(
+        r"shifted</b>[^<]*failed: (roas|contribution_share)\[channel=\w+\] \w+ -?[\d.]+ "
+        r"\[-?[\d.e-]+, -?[\d.]+\], (above max|below min) -?[\d.]+",
+        banner,
+    )
+    assert re.search(
+        r"unlearned</b>not trustworthy \(identifiability\).*saturation_lam\[channel=\w+\] "
+        r"not learned from the data \(contraction -?[\d.]+, prior overlap [\d.]+\)",
+        banner,
+    )
+    assert "calibrated</b>" not in banner
+
+
+def test_cell_verdicts_follow_the_verdict(verdict_runs: dict[str, Path]) -> None:
+    from mmm_workbench.reports.verdict import evaluate
+
+    verdict = evaluate(verdict_runs["bad"])
+    cells = {c.cell: c for c in cell_verdicts(verdict)}
+    assert set(cells) == {"shifted", "unlearned"}
+    assert not cells["shifted"].passed and not cells["unlearned"].passed
+    assert "not learned from the data" not in cells["shifted"].text
+    assert cells["unlearned"].line().startswith("unlearned: not trustworthy")
+
+
+def test_the_verdict_banner_escapes_its_text() -> None:
+    banner = Banner(
+        headline="verdict: <b>x</b>",
+        passed=False,
+        cells=[("<script>alert(1)</script>", False, "a & <i>b</i>")],
+        lines=["<img src=x onerror=alert(1)>"],
+    )
+    page = render_report(
+        title="t", description="", metadata={}, verdict=banner, errors=[], sections=[]
+    )
+    assert "<script>alert" not in page and "<img src=x" not in page and "<i>b" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a &amp; &lt;i&gt;b" in page
