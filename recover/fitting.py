@@ -83,10 +83,10 @@ def validate_for_fitting(scenario: Scenario) -> None:
     """
     if scenario.model is None:
         raise ValueError(f"{scenario.name}: the scenario has no [model] table; nothing to fit")
-    _validate_model(scenario.model, scenario.fit)
+    _validate_model(scenario.model, scenario.fit, len(scenario.data.channel_names))
 
 
-def _validate_model(model: ModelSpec, fit: FitSpec) -> None:
+def _validate_model(model: ModelSpec, fit: FitSpec, channels: int) -> None:
     if model.kind not in MODEL_KINDS:
         raise ValueError(
             f"model.kind = {model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
@@ -97,7 +97,10 @@ def _validate_model(model: ModelSpec, fit: FitSpec) -> None:
     if model.kind == "pymc-marketing":
         check_pymc_marketing(model)
     get_backend(fit.backend).check_options(fit)
-    validate_priors(model)
+    if model.kind == "workbench":
+        validate_priors(model, channels)
+    else:
+        validate_priors(model)
 
 
 def validate_cells(cells: Iterable[Cell]) -> None:
@@ -123,9 +126,10 @@ def validate_cells(cells: Iterable[Cell]) -> None:
         if scenario.model is None:
             validate_for_fitting(scenario)  # raises: nothing to fit
             continue
-        key = spec_hash({"model": scenario.model, "fit": scenario.fit})
+        channels = len(scenario.data.channel_names)
+        key = spec_hash({"model": scenario.model, "fit": scenario.fit, "channels": channels})
         if key not in seen:
-            _validate_model(scenario.model, scenario.fit)
+            _validate_model(scenario.model, scenario.fit, channels)
             seen.add(key)
 
 

@@ -20,7 +20,14 @@ import pymc as pm
 from mmm_workbench.recover.models.transforms import Support, param_names, parameter_support
 from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
-__all__ = ["DEFAULT_PRIORS", "make_prior", "parameter_supports", "prior_for", "validate_priors"]
+__all__ = [
+    "DEFAULT_PRIORS",
+    "make_prior",
+    "parameter_shapes",
+    "parameter_supports",
+    "prior_for",
+    "validate_priors",
+]
 
 
 def _p(dist: str, **args: float) -> PriorSpec:
@@ -111,18 +118,64 @@ def _fmt(args: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
-def validate_priors(spec: ModelSpec) -> None:
+def parameter_shapes(spec: ModelSpec, channels: int) -> dict[str, tuple[int, ...]]:
+    """The shape of each workbench-model parameter for ``channels`` channels.
+
+    Transform parameters are per channel (``pooling = "channel"``) or one shared value;
+    ``saturation_beta`` is per channel; ``gamma_fourier`` has ``2 * seasonality_order``
+    entries and ``gamma_control`` one per control; the rest are scalars.
+    """
+    per = (channels,) if spec.pooling == "channel" else ()
+    shapes: dict[str, tuple[int, ...]] = dict.fromkeys(parameter_supports(spec), ())
+    for name in shapes:
+        if name.startswith(("adstock_", "saturation_")):
+            shapes[name] = per
+    shapes["saturation_beta"] = (channels,)
+    shapes["gamma_fourier"] = (2 * spec.seasonality_order,)
+    shapes["gamma_control"] = (len(spec.controls),)
+    return shapes
+
+
+def _check_shapes(name: str, prior: PriorSpec, shape: tuple[int, ...]) -> None:
+    for arg, value in prior.args.items():
+        given = np.shape(value)
+        try:
+            fits = np.broadcast_shapes(given, shape) == shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"model.priors.{name}.{arg} = {np.asarray(value).tolist()}: shape {given} "
+                f"does not fit the "
+                f"parameter's shape {shape} (give one value, or one per entry)"
+            )
+
+
+def validate_priors(spec: ModelSpec, channels: int | None = None) -> None:
     """Check every prior the model would use, without fitting anything.
+
+    Parameters
+    ----------
+    spec
+        The model spec.
+    channels
+        The number of channels the model will be fitted to: when given, each prior
+        argument must also broadcast to its parameter's shape (:func:`parameter_shapes`),
+        so ``sigma = [1, 2, 3]`` on two channels is refused here, not in every fit.
 
     Raises
     ------
     ValueError
-        Unknown distribution, arguments that do not build it, a non-finite log density
-        at its initial point, or draws outside the parameter's support.
+        Unknown distribution, arguments that do not build it, arguments whose shape does
+        not fit the parameter, a non-finite log density at its initial point, or draws
+        outside the parameter's support.
     """
     supports = parameter_supports(spec)
+    shapes = parameter_shapes(spec, channels) if channels is not None else {}
     for name, support in supports.items():
         prior = prior_for(name, spec)
+        if name in shapes:
+            _check_shapes(name, prior, shapes[name])
         with pm.Model() as model:
             rv = make_prior(name, prior)
         label = f"model.priors.{name} = {prior.dist}({_fmt(prior.args)})"
