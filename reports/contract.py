@@ -41,6 +41,7 @@ estimands are the variables in both ``posterior`` and ``truth``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -189,11 +190,29 @@ def failure_files(root: str | Path) -> Iterator[tuple[str, int, Path]]:
     return _files(Path(root) / FAILURES_DIR, FAILURE_SUFFIX)
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask.
+
+    Read from ``/proc/self/status`` where it exists; elsewhere by setting and restoring the
+    umask once (the only portable way before Python 3.13's ``os.umask`` query)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     A writer that fails (a full disk, a kill) leaves ``path`` as it was; the temporary
-    file is removed.
+    file is removed. The file gets the mode of any file the user creates (0o666 less the
+    umask), not the temporary file's private 0o600.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -201,6 +220,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
