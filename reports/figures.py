@@ -145,21 +145,37 @@ def z_vs_contraction(table: pd.DataFrame, estimands: Sequence[str]) -> bytes | N
     return _png(fig)
 
 
-def rank_histograms(hist: pd.DataFrame) -> bytes | None:
-    """SBC rank histograms with the binomial 99% band; columns ``estimand, bin, count,
-    band_lower, band_upper`` (one cell)."""
+def rank_histograms(hist: pd.DataFrame, max_panels: int = 24) -> bytes | None:
+    """Rank histograms, one panel per cell and estimand, one line per coordinate, with the
+    99% binomial band under uniform ranks; columns of
+    :func:`mmm_workbench.reports.plotdata.rank_histogram_frame` (each panel titled with
+    its cell's design, SBC or PIT at a fixed truth); at most ``max_panels`` panels, the
+    title saying how many were left out."""
     if hist.empty:
         return None
-    names = list(dict.fromkeys(hist["estimand"]))
-    fig, axes = _grid(len(names), 3.6, 2.8)
-    for ax, name in zip(axes, names, strict=True):
-        d = hist[hist["estimand"] == name]
-        ax.bar(d["bin"], d["count"], width=1.0, color="#7aa6c2", edgecolor="white")
+    every = list(dict.fromkeys(zip(hist["cell_label"], hist["estimand"], strict=True)))
+    panels = every[:max_panels]
+    fig, axes = _grid(len(panels), 3.6, 2.8)
+    for ax, (cell, name) in zip(axes, panels, strict=True):
+        d = hist[(hist["cell_label"] == cell) & (hist["estimand"] == name)]
+        for coords, g in d.groupby("coords", sort=False):
+            ax.step(g["bin"], g["count"], where="mid", lw=1.2, label=str(coords) or name)
+        first = d.drop_duplicates("bin")
         ax.fill_between(
-            d["bin"], d["band_lower"], d["band_upper"], color="0.6", alpha=0.3, step="mid"
+            first["bin"],
+            first["band_lower"],
+            first["band_upper"],
+            color="0.6",
+            alpha=0.3,
+            step="mid",
         )
-        ax.set(title=name, xlabel="rank bin", ylabel="count")
-    fig.suptitle("SBC rank histograms (grey: 99% binomial band)")
+        design = str(d["design"].iloc[0]) if "design" in d else "SBC"
+        ax.set(title=f"{cell}: {name}\n({design})", xlabel="rank bin", ylabel="count")
+        ax.title.set_fontsize(9)
+        if d["coords"].nunique() > 1:
+            ax.legend(fontsize=7)
+    shown = f", first {len(panels)} of {len(every)} panels" if len(every) > len(panels) else ""
+    fig.suptitle(f"Rank histograms per cell (grey: 99% binomial band{shown})")
     return _png(fig)
 
 
@@ -179,7 +195,7 @@ def sbc_ecdf_differences(ecdf: pd.DataFrame) -> bytes | None:
             first["x"], first["lower_diff"], first["upper_diff"], color="0.6", alpha=0.3
         )
         ax.set(title=name, xlabel="fractional rank", ylabel="ECDF - uniform")
-    fig.suptitle("SBC ECDF differences (grey: simultaneous 95% band)")
+    fig.suptitle("Rank ECDF differences (grey: simultaneous 95% band)")
     return _png(fig)
 
 

@@ -1,5 +1,5 @@
 """Frames the figures draw, derived from the scored tables (so that figures compute
-nothing): coverage by level, a metric along each grid axis, contribution shares, SBC rank
+nothing): coverage by level, a metric along each grid axis, contribution shares, rank
 histograms with binomial bands, response curves."""
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import pandas as pd
 from scipy import stats
 
 from mmm_workbench.reports.contract import CHANNEL
+from mmm_workbench.reports.sbc import rank_histogram, truth_design
 
 __all__ = [
     "axis_frame",
     "channel_estimands",
     "coverage_frame",
     "curve_frame",
+    "design_words",
     "rank_histogram_frame",
     "share_frame",
 ]
@@ -130,29 +132,50 @@ def share_frame(table: pd.DataFrame, ci_prob: float = 0.95) -> pd.DataFrame:
     return out.drop(columns=["sd", "n"])
 
 
-def rank_histogram_frame(table: pd.DataFrame, bins: int = 10, band: float = 0.99) -> pd.DataFrame:
-    """SBC rank counts in ``bins`` equal bins of the fractional rank (``pit``) per
-    estimand, pooled over cells and coordinates, with the ``band`` binomial interval of a
-    bin's count under uniform ranks."""
-    rows = []
-    for name, g in table.groupby("estimand", sort=True):
-        pit = g["pit"].to_numpy(np.float64)
-        pit = pit[np.isfinite(pit)]
-        if pit.size < bins:
-            continue
-        counts = np.histogram(pit, bins=bins, range=(0.0, 1.0))[0]
-        lo, hi = stats.binom.interval(band, pit.size, 1.0 / bins)
-        for b, count in enumerate(counts):
-            rows.append(
-                {
-                    "estimand": name,
-                    "bin": b,
-                    "count": int(count),
-                    "band_lower": lo,
-                    "band_upper": hi,
-                }
-            )
-    return pd.DataFrame(rows, columns=["estimand", "bin", "count", "band_lower", "band_upper"])
+def rank_histogram_frame(
+    table: pd.DataFrame,
+    estimands: Sequence[str] | None = None,
+    bins: int = 10,
+    band: float = 0.99,
+) -> pd.DataFrame:
+    """Rank counts per cell, estimand and coordinate, never pooled over cells
+    (:func:`mmm_workbench.reports.sbc.rank_histogram`), with each cell's truth design.
+
+    Parameters
+    ----------
+    table
+        The estimand table.
+    estimands
+        The estimands drawn (default: all).
+    bins, band
+        Bins of the fractional rank, and the binomial band's level under uniform ranks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`~mmm_workbench.reports.sbc.rank_histogram` and ``design``:
+        "SBC" where the cell's truth is drawn per replicate, "PIT at a fixed truth" (or
+        partly drawn) otherwise (:func:`~mmm_workbench.reports.sbc.truth_design`).
+    """
+    if estimands is not None:
+        table = table[table["estimand"].isin(list(estimands))]
+    hist = rank_histogram(table, bins=bins, band=band)
+    if hist.empty:
+        return hist.assign(design=pd.Series(dtype=object))
+    design = truth_design(table).set_index("cell")["label"]
+    return hist.assign(design=hist["cell"].map(design).astype(str))
+
+
+def design_words(table: pd.DataFrame) -> str:
+    """Which cells' rank statistics are SBC and which are PIT at a fixed truth, in words
+    ("SBC: a, b; PIT at a fixed truth: c"), from :func:`~mmm_workbench.reports.sbc.truth_design`."""
+    if table.empty:
+        return ""
+    design = truth_design(table)
+    labels = table.drop_duplicates("cell").set_index("cell")["cell_label"]
+    design["cell_label"] = design["cell"].map(labels)
+    groups = design.groupby("label", sort=False)["cell_label"].agg(list)
+    return "; ".join(f"{label}: {', '.join(map(str, cells))}" for label, cells in groups.items())
 
 
 def curve_frame(table: pd.DataFrame) -> pd.DataFrame:

@@ -186,6 +186,9 @@ class FigureSpec:
     name: str
     build: Callable[[ReportData], bytes | None]
     caption: str
+    design: bool = False
+    """Rank statistics: the page's caption adds which cells are SBC and which PIT at a
+    fixed truth (:func:`mmm_workbench.reports.plotdata.design_words`)."""
 
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -219,13 +222,16 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         name="sbc_ranks",
-        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands)),
-        caption="SBC rank histograms, pooled over cells and channels.",
+        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands, d.headline)),
+        caption="Rank histograms of the headline estimands per cell and coordinate, never "
+        "pooled over cells.",
+        design=True,
     ),
     FigureSpec(
         name="sbc_ecdf",
         build=lambda d: fig.sbc_ecdf_differences(sbc_ecdf(d.estimands, estimands=list(d.headline))),
-        caption="SBC ECDF differences with simultaneous 95% bands.",
+        caption="Rank ECDF differences with simultaneous 95% bands.",
+        design=True,
     ),
     FigureSpec(
         name="response",
@@ -356,7 +362,10 @@ def _figures(out_dir: Path, data: ReportData) -> tuple[dict[str, Path], list[tup
             continue
         paths[spec.name] = out_dir / "figures" / f"{spec.name}.png"
         atomic_write(paths[spec.name], partial(_write_bytes, png))
-        shown.append((png, spec.caption))
+        caption = spec.caption
+        if spec.design:
+            caption += f" {plotdata.design_words(data.estimands)}."
+        shown.append((png, caption))
     return paths, shown
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from mmm_workbench.reports.plotdata import axis_frame
+from mmm_workbench.reports.plotdata import axis_frame, design_words, rank_histogram_frame
 
 
 def _aggregates(cells: list[str]) -> pd.DataFrame:
@@ -48,3 +49,42 @@ def test_without_axes_every_path_is_an_axis() -> None:
     frame = axis_frame(_aggregates(["a", "b", "c"]), OVERRIDES, ["roas"])
     assert sorted(frame["axis"].unique()) == ["data.proxy.noise_sd", "model.lift_tests"]
     assert len(frame) == 6
+
+
+def _ranks(cell: str, pit: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "cell": cell,
+            "cell_label": f"label {cell}",
+            "replicate": np.arange(pit.size),
+            "estimand": "saturation_lam",
+            "family": "parameter",
+            "coords": "channel=tv",
+            "truth": truth,
+            "pit": pit,
+        }
+    )
+
+
+def test_rank_histograms_are_per_cell_with_the_truth_design() -> None:
+    """Two miscalibrated cells whose pooled ranks look uniform: per cell they do not."""
+    n = 200
+    low = np.linspace(0.0, 0.499, n)  # every rank in the lower half
+    high = np.linspace(0.5, 0.999, n)  # every rank in the upper half
+    drawn = np.linspace(1.0, 2.0, n)
+    table = pd.concat(
+        [_ranks("a", low, drawn), _ranks("b", high, np.full(n, 1.5))], ignore_index=True
+    )
+    frame = rank_histogram_frame(table)
+    assert set(frame["cell"]) == {"a", "b"}
+    a = frame[frame["cell"] == "a"].sort_values("bin")
+    assert a["count"].sum() == n and (a["count"].to_numpy()[5:] == 0).all()
+    assert (a["count"] > a["band_upper"]).any()  # flagged per cell
+    pooled = frame.groupby("bin")["count"].sum()
+    assert pooled.nunique() == 1  # pooled over cells, the ranks would look uniform
+    assert dict(zip(frame["cell"], frame["design"], strict=True)) == {
+        "a": "SBC",
+        "b": "PIT at a fixed truth",
+    }
+    assert design_words(table) == "SBC: label a; PIT at a fixed truth: label b"
+    assert rank_histogram_frame(table, ["roas"]).empty

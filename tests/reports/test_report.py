@@ -37,6 +37,8 @@ def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
         spec = next(f for f in FIGURES if f.name == name)
         assert path == small_run / "report" / "figures" / f"{name}.png"
         assert spec.caption in page
+    # rank figures name each cell's design: SBC, or PIT at a fixed truth
+    assert re.search(r"95% bands\. (SBC|PIT at a fixed truth): stub=calibrated", page)
 
 
 def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
