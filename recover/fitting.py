@@ -1,5 +1,8 @@
-"""Fit one cell's replicates: simulate, swap the data into the cell's compiled model,
-sample, and turn the draws into a fit record (posterior and truth of every estimand)."""
+"""Fit one cell's replicates.
+
+Simulate, swap the data into the cell's compiled model, sample, and turn the draws into a fit record
+(posterior and truth of every estimand).
+"""
 
 from __future__ import annotations
 
@@ -73,8 +76,9 @@ def versions() -> dict[str, str]:
 
 
 def validate_for_fitting(scenario: Scenario) -> None:
-    """Everything that can be checked before any fitting: a model to fit, a known model
-    kind and backend, valid priors.
+    """Everything that can be checked before any fitting.
+
+    A model to fit, a known model kind and backend, valid priors.
 
     Raises
     ------
@@ -104,12 +108,13 @@ def _validate_model(model: ModelSpec, fit: FitSpec, channels: int) -> None:
 
 
 def validate_cells(cells: Iterable[Cell]) -> None:
-    """:func:`validate_for_fitting` for every cell of a grid, once per distinct
-    ``[model]``/``[fit]`` pair (what the checks depend on): cells that vary only the data
-    share one validation, so a grid of thousands of cells validates its priors once. Each
+    """Run :func:`validate_for_fitting` for every cell of a grid, once per distinct model and fit.
+
+    Once per distinct ``[model]``/``[fit]`` pair (what the checks depend on): cells that vary only
+    the data share one validation, so a grid of thousands of cells validates its priors once. Each
     distinct ``[data]`` table is checked once with the simulator's own formulas
-    (:func:`~mmm_workbench.simulate.check_data`: degenerate adstock kernels, demand that is
-    zero everywhere, a multiplicative baseline that is not positive).
+    (:func:`~mmm_workbench.simulate.check_data`: degenerate adstock kernels, demand that is zero
+    everywhere, a multiplicative baseline that is not positive).
 
     Raises
     ------
@@ -167,8 +172,10 @@ class CellFitter:
         self.fits = 0
 
     def _prior_draws(self, count: int) -> dict[str, np.ndarray]:
-        """Draws of the free parameters from their priors (data-independent: once per
-        cell); each replicate turns them into prior estimands for posterior contraction."""
+        """Draws of the free parameters from their priors (data-independent: once per cell).
+
+        Each replicate turns them into prior estimands for posterior contraction.
+        """
         assert not isinstance(self.model, LinearModel)
         sigma = self.model.sigma_name if isinstance(self.model, PymcMarketingModel) else "sigma"
         names = [n for n in (*self.model.free, sigma) if n in self.model.model.named_vars]
@@ -260,7 +267,7 @@ class CellFitter:
 
 
 def record_summary(record: xr.DataTree) -> tuple[dict[str, float], dict[str, float]]:
-    """A record's sampler diagnostics and its timings (s), as plain numbers."""
+    """Return a record's sampler diagnostics and its timings (s), as plain numbers."""
     diagnostics = json.loads(record.attrs["diagnostics"])
     timings = json.loads(record.attrs["timings"])
     return (

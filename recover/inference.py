@@ -50,12 +50,15 @@ class CompiledNutpie(Protocol):
     """nutpie's compiled model, as ``Nutpie.prepare`` returns it."""
 
     def with_data(self, **data: Array) -> object:
-        """The compiled model with its ``pm.Data`` replaced."""
+        """Return the compiled model with its ``pm.Data`` replaced."""
 
 
 class SampledModel(Protocol):
-    """What a backend needs of a model: its ``pm.Model``, with the free random variables,
-    ``channel_contribution`` and ``mu`` (the workbench model, the pymc-marketing adapter)."""
+    """What a backend needs of a model.
+
+    Its ``pm.Model``, with the free random variables, ``channel_contribution`` and ``mu`` (the
+    workbench model, the pymc-marketing adapter).
+    """
 
     @property
     def model(self) -> pm.Model:
@@ -84,8 +87,11 @@ def _needed(model: SampledModel) -> list[str]:
 def sampler_diagnostics(
     posterior: xr.Dataset, stats: xr.Dataset | None, free: list[str]
 ) -> dict[str, float]:
-    """Max R-hat, min bulk and tail ESS over the free parameters, and the sampler's
-    divergences, tree-depth hits, E-BFMI (min over chains) and final step size."""
+    """Return the sampler's diagnostics: convergence over the free parameters, and NUTS health.
+
+    Max R-hat, min bulk and tail ESS over the free parameters, and the sampler's divergences,
+    tree-depth hits, E-BFMI (min over chains) and final step size.
+    """
     params = posterior[[n for n in free if n in posterior]]
     out: dict[str, float] = {"draws": float(posterior.sizes["draw"] * posterior.sizes["chain"])}
     if posterior.sizes["chain"] * posterior.sizes["draw"] > 3:
@@ -127,8 +133,10 @@ def _refuse_unknown(backend: str, options: Mapping[str, object], known: Iterable
 
 
 def _parameters(func: Callable[..., object], reserved: Iterable[str]) -> set[str]:
-    """The keyword parameters of ``func`` a scenario may set: all but ``reserved`` (the ones
-    the workbench sets itself) and ``self``/``*args``/``**kwargs``."""
+    """Return the keyword parameters of ``func`` a scenario may set.
+
+    All but ``reserved`` (the ones the workbench sets itself) and ``self``/``*args``/``**kwargs``.
+    """
     named = {
         n
         for n, p in inspect.signature(func).parameters.items()
@@ -157,8 +165,10 @@ class Backend(ABC):
         _refuse_unknown(self.name, fit.options, ())
 
     def prepare(self, model: SampledModel, fit: FitSpec) -> object:
-        """Compile what can be reused by every replicate of a cell (default: nothing); the
-        result is handed back to :meth:`run` as ``prepared``."""
+        """Compile what can be reused by every replicate of a cell (default: nothing).
+
+        The result is handed back to :meth:`run` as ``prepared``.
+        """
         return None
 
     @abstractmethod
@@ -178,7 +188,8 @@ class Nutpie(Backend):
 
     ``options`` go to ``nutpie.sample`` (``adaptation = "low_rank"``, ``maxdepth``, ...);
     ``cores`` (chains sampled at once) defaults to ``min(chains, CPUs)``: more threads than
-    CPUs measured slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit)."""
+    CPUs measured slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit).
+    """
 
     name = "nutpie"
     adaptations = ("diag", "draw_diag", "low_rank", "flow")
@@ -284,9 +295,11 @@ class Nutpie(Backend):
 
 
 class PymcNuts(Backend):
-    """PyMC's own NUTS (chains in sequence). PyMC compiles its log density in every
-    ``pm.sample`` call; its C code is cached on disk, so only a cell's first fit pays the
-    full compilation."""
+    """PyMC's own NUTS (chains in sequence).
+
+    PyMC compiles its log density in every ``pm.sample`` call; its C code is cached on disk, so only
+    a cell's first fit pays the full compilation.
+    """
 
     name = "pymc"
     sampler = "pymc"
@@ -351,8 +364,10 @@ class Numpyro(PymcNuts):
 
 
 class Pathfinder(Backend):
-    """Multi-path Pathfinder from pymc-extras (the ``pathfinder`` extra);
-    ``options.num_paths`` (default 4)."""
+    """Multi-path Pathfinder from pymc-extras (the ``pathfinder`` extra).
+
+    Its option is ``options.num_paths`` (default 4).
+    """
 
     name = "pathfinder"
     requires = ("pymc_extras",)
@@ -472,7 +487,7 @@ _EXTRAS = {"numpyro": "jax", "pathfinder": "pathfinder"}
 
 
 def get_backend(name: str) -> Backend:
-    """The backend registered as ``name``.
+    """Return the backend registered as ``name``.
 
     Raises
     ------

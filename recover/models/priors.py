@@ -119,7 +119,7 @@ def _fmt(args: Mapping[str, object]) -> str:
 
 
 def parameter_shapes(spec: ModelSpec, channels: int) -> dict[str, tuple[int, ...]]:
-    """The shape of each workbench-model parameter for ``channels`` channels.
+    """Return the shape of each workbench-model parameter for ``channels`` channels.
 
     Transform parameters are per channel (``pooling = "channel"``) or one shared value;
     ``saturation_beta`` is per channel; ``gamma_fourier`` has ``2 * seasonality_order``
