@@ -192,10 +192,11 @@ def failure_files(root: str | Path) -> Iterator[tuple[str, int, Path]]:
 
 @functools.cache
 def _file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask.
+    """Return the mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask.
 
     Read from ``/proc/self/status`` where it exists; elsewhere by setting and restoring the
-    umask once (the only portable way before Python 3.13's ``os.umask`` query)."""
+    umask once (the only portable way before Python 3.13's ``os.umask`` query).
+    """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
