@@ -8,7 +8,7 @@ Spend plans carry any leading batch dimensions: ``planned`` has shape ``(..., ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,9 +18,11 @@ from mmm_workbench.scenarios.spec import ChannelSpec, DataSpec
 from mmm_workbench.simulate.transforms import adstock, saturation
 
 __all__ = [
+    "Known",
     "World",
     "activity",
     "carry_over",
+    "changed_terms",
     "draw_noise",
     "effect_factors",
     "extend",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+Known = tuple[Array, Sequence[NDArray[np.intp]]]
+"""Terms known without computing them (:func:`media_terms`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +97,26 @@ def carry_over(spec: DataSpec) -> int:
     return max(reach.values(), default=0)
 
 
+def changed_terms(spec: DataSpec, c: int) -> frozenset[int]:
+    """The channels whose term can change when channel ``c``'s planned spend changes.
+
+    ``c`` itself, every channel whose spend it reaches through spend-mediation links, and
+    the targets of effect-mediation links from any of those.
+    """
+    names = spec.channel_names
+    reached, frontier = {c}, [c]
+    while frontier:
+        s = names[frontier.pop()]
+        for m in spec.mediation:
+            t = names.index(m.target)
+            if m.on == "spend" and m.source == s and t not in reached:
+                reached.add(t)
+                frontier.append(t)
+    effect = {names.index(m.target) for m in spec.mediation if m.on == "effect"
+              and names.index(m.source) in reached}  # fmt: skip
+    return frozenset(reached | effect)
+
+
 def extend(world: World, periods: int) -> World:
     """Return the world continued ``periods`` periods past the end of the data.
 
@@ -152,8 +176,20 @@ def realized_spend(
     return out, new_refs
 
 
-def media_terms(world: World, spend: Array) -> Array:
+def media_terms(world: World, spend: Array, known: Known | None = None) -> Array:
     """Each channel's term in the outcome equation, shape ``(..., channel, date)``.
+
+    Parameters
+    ----------
+    world
+        The realized world.
+    spend
+        Realized spend, ``(..., channel, date)``.
+    known
+        Only for a batch of plans, ``spend`` of shape ``(plan, channel, date)``: terms known
+        to equal the given ``(channel, date)`` values (the factual plan's) and, per channel,
+        the plans whose term must be computed; the others take the known term. The values
+        are the same bit for bit; it only saves the work.
 
     Notes
     -----
@@ -162,21 +198,35 @@ def media_terms(world: World, spend: Array) -> Array:
     every effect-mediation link from a source ``s``. Additive model: the term is in data
     units; multiplicative model: in log units.
     """
-    spec = world.spec
-    terms = np.empty_like(spend)
-    for c, ch in enumerate(spec.channels):
-        x = spend[..., c, :] / world.x_scale[c]
-        ad, sat = ch.adstock, ch.saturation
-        if ch.order == "adstock_first":
-            x = adstock(x, ad.kind, ad.params, l_max=ad.l_max, normalize=ad.normalize)
-            x = saturation(x, sat.kind, sat.params)
-        else:
-            x = saturation(x, sat.kind, sat.params)
-            x = adstock(x, ad.kind, ad.params, l_max=ad.l_max, normalize=ad.normalize)
-        terms[..., c, :] = ch.beta * x
+    if known is None:
+        terms = np.empty_like(spend)
+        for c in range(len(world.spec.channels)):
+            terms[..., c, :] = _term(world, c, spend[..., c, :])
+        for t, factor in effect_factors(world, spend):
+            terms[..., t, :] *= factor
+        return terms
+    given, rows = known
+    terms = np.repeat(given[None], spend.shape[0], axis=0)
+    for c in range(len(world.spec.channels)):
+        if len(rows[c]):
+            terms[rows[c], c, :] = _term(world, c, spend[rows[c], c, :])
     for t, factor in effect_factors(world, spend):
-        terms[..., t, :] *= factor
+        terms[rows[t], t, :] *= factor[rows[t]]
     return terms
+
+
+def _term(world: World, c: int, spend: Array) -> Array:
+    """Channel ``c``'s term for its realized spend ``(..., date)``."""
+    ch = world.spec.channels[c]
+    x = spend / world.x_scale[c]
+    ad, sat = ch.adstock, ch.saturation
+    if ch.order == "adstock_first":
+        x = adstock(x, ad.kind, ad.params, l_max=ad.l_max, normalize=ad.normalize)
+        x = saturation(x, sat.kind, sat.params)
+    else:
+        x = saturation(x, sat.kind, sat.params)
+        x = adstock(x, ad.kind, ad.params, l_max=ad.l_max, normalize=ad.normalize)
+    return ch.beta * x
 
 
 def effect_factors(world: World, spend: Array) -> Iterator[tuple[int, Array]]:
@@ -204,7 +254,7 @@ def draw_noise(spec: DataSpec, periods: int, rng: np.random.Generator) -> Array:
     return spec.noise.sd * rng.standard_normal(periods)
 
 
-def simulate_outcome(world: World, planned: Array) -> dict[str, Array]:
+def simulate_outcome(world: World, planned: Array, known: Known | None = None) -> dict[str, Array]:
     """Re-simulate the world under a spend plan, noise held fixed.
 
     Parameters
@@ -213,6 +263,8 @@ def simulate_outcome(world: World, planned: Array) -> dict[str, Array]:
         The realized world.
     planned
         Planned spend, shape ``(..., channel, date)``.
+    known
+        As :func:`media_terms` (a batch of plans only).
 
     Returns
     -------
@@ -227,7 +279,7 @@ def simulate_outcome(world: World, planned: Array) -> dict[str, Array]:
     """
     spec = world.spec
     spend, _ = realized_spend(spec, planned, world.refs)
-    terms = media_terms(world, spend)
+    terms = media_terms(world, spend, known)
     if spec.model == "additive":
         mu = world.baseline + terms.sum(axis=-2)
         y = mu * np.exp(world.noise) if spec.noise.kind == "lognormal" else mu + world.noise

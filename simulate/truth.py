@@ -63,7 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mmm_workbench.scenarios.spec import DataSpec
-from mmm_workbench.simulate.media import World, effect_factors, simulate_outcome
+from mmm_workbench.simulate.media import World, changed_terms, effect_factors, simulate_outcome
 from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
@@ -147,13 +147,20 @@ def _n_plans(n_ch: int, n_m: int, switch_off_all: bool) -> int:
 
 
 def resimulate(
-    world: World, n_plans: int, build: Callable[[range], Array]
+    world: World,
+    n_plans: int,
+    build: Callable[[range], Array],
+    changed: Callable[[int], int],
+    factual: dict[str, Array],
 ) -> Iterator[tuple[range, dict[str, Array]]]:
     """Re-simulate ``n_plans`` spend plans a batch at a time.
 
     ``build(rows)`` returns the plans ``rows`` of the list, ``(len(rows), channel, date)``;
-    a batch holds at most :data:`BATCH_BYTES` of planned spend (at least one plan), so
-    memory is linear in channels x periods however many plans there are.
+    plan ``i`` changes channel ``changed(i)``'s planned spend only, so the terms of the
+    channels it cannot reach (:func:`~mmm_workbench.simulate.media.changed_terms`) are the
+    ``factual`` ones and are not computed again (the same values, bit for bit). A batch
+    holds at most :data:`BATCH_BYTES` of planned spend (at least one plan), so memory is
+    linear in channels x periods however many plans there are.
 
     Yields
     ------
@@ -161,12 +168,17 @@ def resimulate(
         The batch's rows and :func:`~mmm_workbench.simulate.media.simulate_outcome` of its
         plans.
     """
-    plan_bytes = 8 * len(world.spec.channels) * len(world.baseline)
+    spec = world.spec
+    n_ch = len(spec.channels)
+    reach = [changed_terms(spec, c) for c in range(n_ch)]
+    plan_bytes = 8 * n_ch * len(world.baseline)
     per_batch = max(1, BATCH_BYTES // max(plan_bytes, 1))
     for start in range(0, n_plans, per_batch):
         rows = range(start, min(n_plans, start + per_batch))
+        hit = [reach[changed(i)] for i in rows]
+        recompute = [np.flatnonzero([c in h for h in hit]) for c in range(n_ch)]
         with np.errstate(over="ignore"):
-            yield rows, simulate_outcome(world, build(rows))
+            yield rows, simulate_outcome(world, build(rows), (factual["terms"], recompute))
 
 
 def counterfactual_truth(
@@ -201,9 +213,19 @@ def counterfactual_truth(
     dy, dmu = np.empty(n_plans), np.empty(n_plans)  # sum over every period of plan - factual
     total_effect = np.empty((n_ch, spec.periods))
     first_off = n_plans - n_ch if off_all else 0  # the plans behind channel_total_effect
-    for rows, out in resimulate(
-        world, n_plans, lambda r: counterfactual_plans(planned, mults, spec.train_periods, r)
-    ):
+    n_m = len(mults)
+
+    def changed(i: int) -> int:  # the channel plan i changes (counterfactual_plans' order)
+        if i < 2 * n_ch:
+            return i % n_ch
+        if i < 2 * n_ch + n_ch * n_m:
+            return (i - 2 * n_ch) // n_m
+        return i - 2 * n_ch - n_ch * n_m
+
+    def plans(rows: range) -> Array:
+        return counterfactual_plans(planned, mults, spec.train_periods, rows)
+
+    for rows, out in resimulate(world, n_plans, plans, changed, factual):
         y_diff = out["y"] - factual["y"]
         dy[rows.start : rows.stop] = y_diff.sum(axis=-1)
         dmu[rows.start : rows.stop] = (out["mu"] - factual["mu"]).sum(axis=-1)
@@ -264,7 +286,12 @@ def lift_test_truth(
     spec = world.spec
     fields: dict[str, list[float]] = {k: [] for k in LIFT_FIELDS}
     n_tests = len(spec.lift_tests)
-    for rows, out in resimulate(world, n_tests, lambda r: lift_test_plans(spec, planned, r)):
+    channel = [spec.channel_names.index(t.channel) for t in spec.lift_tests]
+
+    def plans(rows: range) -> Array:
+        return lift_test_plans(spec, planned, rows)
+
+    for rows, out in resimulate(world, n_tests, plans, channel.__getitem__, factual):
         for k, i in enumerate(rows):
             values = _lift_values(world, factual, {key: v[k] for key, v in out.items()}, i, rng)
             for key in LIFT_FIELDS:
