@@ -10,7 +10,7 @@ of the original data before it is stored.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -102,6 +102,9 @@ class ModelData:
     control_scale: Array
     target_name: str = "y"
     lift: LiftTests | None = None
+    after: Array = field(default_factory=lambda: np.zeros((0, 0)))
+    """Realized spend of the periods after the training window (the holdout), ``(date,
+    channel)``: the causal estimands count the carry-over of training spend into them."""
 
     def scaled(self) -> dict[str, Array]:
         """Return the data containers of the model, in scaled units (lift tests included)."""
@@ -152,6 +155,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         control_scale=_scale(controls, axis=0) if spec.controls else np.ones(0),
         target_name=str(obs.attrs["target"]),
         lift=_lift_tests(obs, channels) if spec.lift_tests else None,
+        after=obs["spend"].isel(date=slice(train, None)).to_numpy().astype(float),
     )
 
 

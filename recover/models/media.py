@@ -126,31 +126,42 @@ class MediaModel:
         ys = data.target_scale
         spend_total = data.spend.sum(axis=0)
         params = [np.asarray(draws[name]) for name in self.free]
-        base = (data.spend / data.spend_scale)[:, None, :]
+        window = len(data.spend)
+        # The causal scope of the truth (simulate/truth.py): the training window's spend,
+        # scaled by m, with its carry-over summed into the holdout and past the data's end
+        # (the model's own kernel length); the holdout's own spend stays as it was.
+        after = data.after if data.after.size else np.zeros((0, len(data.channels)))
+        tail = np.zeros((self.spec.adstock.l_max - 1, len(data.channels)))
+        extended = np.concatenate([data.spend, after, tail]) / data.spend_scale
 
-        def per_period(scale: float) -> Array:
-            out = np.asarray(self.media(*params, base * scale), dtype=float)  # (T, S, C)
+        def per_period(scale: float, rows: int | None = None) -> Array:
+            x = extended.copy()
+            x[:window] *= scale
+            out = np.asarray(self.media(*params, x[:rows, None, :]), dtype=float)  # (T, S, C)
             return out * ys
 
-        def media(scale: float) -> Array:
-            summed: Array = per_period(scale).sum(axis=0)  # (S, C)
+        without = per_period(0.0).sum(axis=0)  # (S, C): the window's spend switched off
+
+        def effect(scale: float) -> Array:
+            summed: Array = per_period(scale).sum(axis=0) - without
             return summed
 
         if "channel_contribution" in draws:
             contrib = np.asarray(draws["channel_contribution"]) * ys  # (S, T, C)
         else:
-            contrib = per_period(1.0).transpose(1, 0, 2)
+            contrib = per_period(1.0, window).transpose(1, 0, 2)
         total = contrib.sum(axis=1)
 
-        plus = media(1.0 + MROAS_STEP)
-        response = np.stack([media(float(m)) for m in multipliers], axis=-1)  # (S, C, M)
+        factual = effect(1.0)
+        plus = effect(1.0 + MROAS_STEP)
+        response = np.stack([effect(float(m)) for m in multipliers], axis=-1)  # (S, C, M)
         sample, chan, date = ("sample",), ("sample", "channel"), ("sample", "date", "channel")
         out: dict[str, Any] = {
             "channel_contribution": (date, contrib),
             "contribution_total": (chan, total),
             "contribution_share": (chan, total / data.target.sum()),
-            "roas": (chan, total / spend_total),
-            "mroas": (chan, (plus - total) / (MROAS_STEP * spend_total)),
+            "roas": (chan, factual / spend_total),
+            "mroas": (chan, (plus - factual) / (MROAS_STEP * spend_total)),
             "response": (("sample", "channel", "multiplier"), response),
             "sigma": (sample, np.asarray(draws["sigma"]) * ys),
         }
