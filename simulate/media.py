@@ -98,7 +98,7 @@ def carry_over(spec: DataSpec) -> int:
 
 
 def changed_terms(spec: DataSpec, c: int) -> frozenset[int]:
-    """The channels whose term can change when channel ``c``'s planned spend changes.
+    """Return the channels whose term can change when channel ``c``'s planned spend changes.
 
     ``c`` itself, every channel whose spend it reaches through spend-mediation links, and
     the targets of effect-mediation links from any of those.
