@@ -62,7 +62,10 @@ def _records(out: Path) -> set[tuple[str, int]]:
 # --- limits -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("executor", ["serial", "processes", "dask"])
+@pytest.mark.parametrize(
+    "executor",
+    ["serial", "processes", pytest.param("dask", marks=pytest.mark.slow)],  # Dask: ~20 s start
+)
 def test_fit_timeout_limits_sampling_only_under_every_executor(
     stub_env: pytest.MonkeyPatch, tmp_path: Path, executor: str
 ) -> None:
@@ -300,7 +303,7 @@ def test_the_scenario_name_never_writes_outside_runs(
 # --- Ctrl-C -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_ctrl_c_stops_cleanly_and_loses_no_finished_record(tmp_path: Path, workers: str) -> None:
     scenario = tmp_path / "fast.toml"
     scenario.write_text(FAST)

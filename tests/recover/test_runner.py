@@ -59,6 +59,7 @@ def test_compiles_once_per_cell_and_resumes(small: Path, tmp_path: Path) -> None
     assert again.results == [] and again.skipped == 6
 
 
+@pytest.mark.slow  # about 30-60 s: two CLI processes with a kill between them
 def test_killed_run_resumes_without_losing_or_refitting(small: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [
@@ -133,6 +134,7 @@ def test_failing_fit_leaves_a_failure_record(
     assert list(RunStore(out).failures()) == []
 
 
+@pytest.mark.slow  # about 40-90 s: starts worker processes and a local Dask cluster
 def test_same_results_serial_processes_and_dask(small: Path, tmp_path: Path) -> None:
     run_grid(SMALL, tmp_path / "serial")
     run_grid(SMALL, tmp_path / "procs", RunOptions(workers=2))
