@@ -76,8 +76,9 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _default_run_dir(name: str) -> Path:
-    """``runs/<name>``, for a name that is one plain directory name (checked again here:
-    the scenario's name must never write outside ``runs/``).
+    """Return ``runs/<name>``, for a name that is one plain directory name.
+
+    The name is checked again here: the scenario's name must never write outside ``runs/``.
 
     Raises
     ------
@@ -153,8 +154,10 @@ class _RunProgress:
 def _present(
     console: Console, plan: RunPlan, out: Path, summary: RunSummary, *, table: bool
 ) -> int:
-    """Print the run's per-cell table (if ``table``) and totals; return the failures on
-    disk among the plan's fits."""
+    """Print the run's per-cell table (if ``table``) and totals.
+
+    Return the failures on disk among the plan's fits.
+    """
     store = RunStore(out)
     records: Counter[str] = Counter()
     failures: Counter[str] = Counter()
@@ -230,8 +233,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> None:
-    """The run's last lines: the verdict of ``check`` (default rules) and one plain
-    sentence per cell; a run without a readable record says so instead."""
+    """Print the run's last lines.
+
+    The verdict of ``check`` (default rules) and one plain sentence per cell; a run without a
+    readable record says so instead.
+    """
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.rundir import RunError
     from mmm_workbench.reports.verdict import evaluate
@@ -370,8 +376,11 @@ def _error(message: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``mmm-workbench``; returns the exit status: 0, 1 (failed fits or
-    checks, or an unwritable run directory), 2 (bad input), 130 (interrupted)."""
+    """Entry point of ``mmm-workbench``.
+
+    Returns the exit status: 0, 1 (failed fits or checks, or an unwritable run directory), 2 (bad
+    input), 130 (interrupted).
+    """
     args = _parser().parse_args(argv)
     console = Console()
     try:

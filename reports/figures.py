@@ -1,7 +1,9 @@
-"""Seaborn figures of a scored run. Each takes tidy frames (from
-:mod:`mmm_workbench.reports.tables`,
-:mod:`mmm_workbench.reports.sbc` and :mod:`mmm_workbench.reports.plotdata`), computes nothing, and
-returns PNG bytes (or ``None`` when its frame is empty)."""
+"""Seaborn figures of a scored run.
+
+Each takes tidy frames (from :mod:`mmm_workbench.reports.tables`, :mod:`mmm_workbench.reports.sbc`
+and :mod:`mmm_workbench.reports.plotdata`), computes nothing, and returns PNG bytes (or ``None``
+when its frame is empty).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _grid(n: int, width: float = 4.0, height: float = 3.4) -> tuple[Figure, list[Axes]]:
-    """A figure of ``n`` panels (pyplot-free: no global state, no display backend)."""
+    """Return a figure of ``n`` panels (pyplot-free: no global state, no display backend)."""
     cols = min(n, 3)
     rows = -(-n // cols)
     with sns.axes_style("whitegrid"):
@@ -47,8 +49,10 @@ def _grid(n: int, width: float = 4.0, height: float = 3.4) -> tuple[Figure, list
 def recovery_scatter(
     table: pd.DataFrame, estimands: Sequence[str], level: str = "90"
 ) -> bytes | None:
-    """True value against posterior mean with its ``level``% interval, one panel per
-    estimand, colour by channel; the diagonal is perfect recovery."""
+    """Plot the true value against the posterior mean with its ``level``% interval.
+
+    One panel per estimand, colour by channel; the diagonal is perfect recovery.
+    """
     data = table[table["estimand"].isin(estimands)]
     names = [e for e in estimands if e in set(data["estimand"])]
     if not names:
@@ -76,9 +80,11 @@ def recovery_scatter(
 
 
 def coverage_vs_nominal(coverage: pd.DataFrame) -> bytes | None:
-    """Empirical coverage against the nominal level with its Monte Carlo (Jeffreys)
-    interval, one panel per cell; columns ``cell_label, estimand, nominal, value, lower,
-    upper``."""
+    """Plot empirical coverage against the nominal level with its Monte Carlo interval.
+
+    The interval is Jeffreys', one panel per cell; columns ``cell_label, estimand, nominal,
+    value, lower, upper``.
+    """
     if coverage.empty:
         return None
     cells = list(dict.fromkeys(coverage["cell_label"]))
@@ -104,8 +110,11 @@ def coverage_vs_nominal(coverage: pd.DataFrame) -> bytes | None:
 
 
 def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
-    """A metric against each grid axis, per estimand and channel; columns ``axis, level,
-    estimand, channel, value, lower, upper`` (and ``order``, the levels' x order)."""
+    """Return a metric against each grid axis, per estimand and channel.
+
+    Columns ``axis, level, estimand, channel, value, lower, upper`` (and ``order``, the levels' x
+    order).
+    """
     if bias.empty:
         return None
     panels = list(dict.fromkeys(zip(bias["axis"], bias["estimand"], strict=True)))
@@ -130,8 +139,10 @@ def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
 
 
 def z_vs_contraction(table: pd.DataFrame, estimands: Sequence[str]) -> bytes | None:
-    """Posterior z-score against posterior contraction (Schad, Betancourt & Vasishth
-    2021): good fits sit near contraction 1 with |z| small."""
+    """Posterior z-score against posterior contraction (Schad, Betancourt & Vasishth 2021).
+
+    Good fits sit near contraction 1 with |z| small.
+    """
     data = table[table["estimand"].isin(estimands) & table["contraction"].notna()]
     if data.empty:
         return None
@@ -146,11 +157,13 @@ def z_vs_contraction(table: pd.DataFrame, estimands: Sequence[str]) -> bytes | N
 
 
 def rank_histograms(hist: pd.DataFrame, max_panels: int = 24) -> bytes | None:
-    """Rank histograms, one panel per cell and estimand, one line per coordinate, with the
-    99% binomial band under uniform ranks; columns of
+    """Plot rank histograms, one panel per cell and estimand, one line per coordinate.
+
+    Each has the 99% binomial band under uniform ranks; columns of
     :func:`mmm_workbench.reports.plotdata.rank_histogram_frame` (each panel titled with
     its cell's design, SBC or PIT at a fixed truth); at most ``max_panels`` panels, the
-    title saying how many were left out."""
+    title saying how many were left out.
+    """
     if hist.empty:
         return None
     every = list(dict.fromkeys(zip(hist["cell_label"], hist["estimand"], strict=True)))
@@ -180,8 +193,11 @@ def rank_histograms(hist: pd.DataFrame, max_panels: int = 24) -> bytes | None:
 
 
 def sbc_ecdf_differences(ecdf: pd.DataFrame) -> bytes | None:
-    """ECDF of the ranks minus the uniform CDF with simultaneous 95% bands (Saeilynoja et
-    al. 2022); columns of :func:`mmm_workbench.reports.sbc.sbc_ecdf`."""
+    """Plot the ECDF of the ranks minus the uniform CDF with simultaneous 95% bands.
+
+    The bands are Saeilynoja et al.'s (2022); columns of
+    :func:`mmm_workbench.reports.sbc.sbc_ecdf`.
+    """
     if ecdf.empty:
         return None
     names = list(dict.fromkeys(ecdf["estimand"]))
@@ -200,8 +216,11 @@ def sbc_ecdf_differences(ecdf: pd.DataFrame) -> bytes | None:
 
 
 def share_true_vs_estimated(shares: pd.DataFrame) -> bytes | None:
-    """Mean true and estimated contribution share per channel and cell, the estimate with
-    its Monte Carlo interval; columns ``cell_label, channel, truth, estimate, lower, upper``."""
+    """Plot the mean true and estimated contribution share per channel and cell.
+
+    The estimate comes with its Monte Carlo interval; columns ``cell_label, channel, truth,
+    estimate, lower, upper``.
+    """
     if shares.empty:
         return None
     cells = list(dict.fromkeys(shares["cell_label"]))
@@ -227,9 +246,11 @@ def share_true_vs_estimated(shares: pd.DataFrame) -> bytes | None:
 
 
 def response_curves(curves: pd.DataFrame, level: str = "90") -> bytes | None:
-    """True response curve against the posterior mean and ``level``% band for one
-    replicate per cell; columns ``cell_label, channel, spend, truth, mean, lower_L,
-    upper_L``."""
+    """Plot the true response curve against the posterior mean and ``level``% band.
+
+    For one replicate per cell; columns ``cell_label, channel, spend, truth, mean, lower_L,
+    upper_L``.
+    """
     if curves.empty:
         return None
     panels = list(dict.fromkeys(zip(curves["cell_label"], curves["channel"], strict=True)))

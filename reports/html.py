@@ -1,5 +1,8 @@
-"""One self-contained HTML report: figures embedded as base64 PNG, tables inline, no
-external resources (it opens from an e-mail attachment or a CI artifact as it is)."""
+"""One self-contained HTML report.
+
+Figures embedded as base64 PNG, tables inline, no external resources (it opens from an e-mail
+attachment or a CI artifact as it is).
+"""
 
 from __future__ import annotations
 
@@ -48,9 +51,11 @@ window.addEventListener('load', () => {
 
 @dataclass(frozen=True, kw_only=True)
 class Banner:
-    """The verdict shown first on the page: the headline, one sentence per cell
-    (``(label, passed, text)``) and the run's remaining verdict lines (fit health,
-    calibration design, identifiability, causes, warnings)."""
+    """The verdict shown first on the page.
+
+    The headline, one sentence per cell (``(label, passed, text)``) and the run's remaining verdict
+    lines (fit health, calibration design, identifiability, causes, warnings).
+    """
 
     headline: str
     passed: bool
@@ -109,7 +114,7 @@ def render_report(
     errors: Sequence[str],
     sections: Sequence[Section],
 ) -> str:
-    """The report as one HTML string.
+    """Return the report as one HTML string.
 
     Parameters
     ----------

@@ -1,6 +1,8 @@
-"""Frames the figures draw, derived from the scored tables (so that figures compute
-nothing): coverage by level, a metric along each grid axis, contribution shares, rank
-histograms with binomial bands, response curves."""
+"""Frames the figures draw, derived from the scored tables (so that figures compute nothing).
+
+Coverage by level, a metric along each grid axis, contribution shares, rank histograms with binomial
+bands, response curves.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +29,11 @@ __all__ = [
 
 
 def coverage_frame(aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Pooled coverage of the central intervals per (cell, estimand, level): ``cell_label,
-    estimand, nominal, value, lower, upper`` (other interval kinds, ``coverage_hdi_90``,
-    are left out)."""
+    """Pooled coverage of the central intervals per (cell, estimand, level).
+
+    ``cell_label, estimand, nominal, value, lower, upper`` (other interval kinds,
+    ``coverage_hdi_90``, are left out).
+    """
     rows = aggregates[
         aggregates["metric"].astype(str).str.fullmatch(r"coverage_\d+(\.\d+)?")
         & aggregates["pooled"].astype(bool)
@@ -40,9 +44,11 @@ def coverage_frame(aggregates: pd.DataFrame) -> pd.DataFrame:
 
 
 def channel_estimands(table: pd.DataFrame) -> list[str]:
-    """Estimands with one value per channel and no other dimension (shares, ROAS, the
-    transform parameters of whatever family a model has), in the order of the estimand
-    table, which is the records' order."""
+    """Return the estimands with one value per channel and no other dimension.
+
+    These are shares, ROAS, the transform parameters of whatever family a model has, in the
+    order of the estimand table, which is the records' order.
+    """
     if table.empty:
         return []
     pattern = re.compile(rf"{CHANNEL}=[^,]*")
@@ -63,8 +69,9 @@ def axis_frame(
     metric: str = "bias",
     axes: Sequence[Sequence[str]] | None = None,
 ) -> pd.DataFrame:
-    """``metric`` of per-channel estimands against every grid axis: ``axis, level, order,
-    estimand, channel, value, lower, upper`` (empty without a grid).
+    """``metric`` of per-channel estimands against every grid axis.
+
+    ``axis, level, order, estimand, channel, value, lower, upper`` (empty without a grid).
 
     ``axes`` lists each grid axis's paths (a ``[[grid.zip]]`` axis has several, varied
     together: one axis whose levels are labelled ``name=value`` per path, one per line); by
@@ -115,8 +122,10 @@ def axis_frame(
 
 
 def share_frame(table: pd.DataFrame, ci_prob: float = 0.95) -> pd.DataFrame:
-    """Mean true and estimated contribution share per (cell, channel) over replicates, the
-    estimate with its normal Monte Carlo interval."""
+    """Return the mean true and estimated contribution share per (cell, channel).
+
+    Means over replicates, the estimate with its normal Monte Carlo interval.
+    """
     d = table[table["estimand"] == "contribution_share"]
     if d.empty:
         return pd.DataFrame(
@@ -138,8 +147,9 @@ def rank_histogram_frame(
     bins: int = 10,
     band: float = 0.99,
 ) -> pd.DataFrame:
-    """Rank counts per cell, estimand and coordinate, never pooled over cells
-    (:func:`mmm_workbench.reports.sbc.rank_histogram`), with each cell's truth design.
+    """Return rank counts per cell, estimand and coordinate, with each cell's truth design.
+
+    Never pooled over cells (:func:`mmm_workbench.reports.sbc.rank_histogram`).
 
     Parameters
     ----------
@@ -167,8 +177,11 @@ def rank_histogram_frame(
 
 
 def design_words(table: pd.DataFrame) -> str:
-    """Which cells' rank statistics are SBC and which are PIT at a fixed truth, in words
-    ("SBC: a, b; PIT at a fixed truth: c"), from :func:`~mmm_workbench.reports.sbc.truth_design`."""
+    """Say in words which cells' rank statistics are SBC and which are PIT at a fixed truth.
+
+    E.g. "SBC: a, b; PIT at a fixed truth: c", from
+    :func:`~mmm_workbench.reports.sbc.truth_design`.
+    """
     if table.empty:
         return ""
     design = truth_design(table)
@@ -179,8 +192,10 @@ def design_words(table: pd.DataFrame) -> str:
 
 
 def curve_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The response curve of the first replicate of each cell: ``cell_label, channel,
-    spend`` (the spend multiplier), ``truth, mean`` and the interval bounds."""
+    """Return the response curve of the first replicate of each cell.
+
+    ``cell_label, channel, spend`` (the spend multiplier), ``truth, mean`` and the interval bounds.
+    """
     d = table[table["estimand"] == "response"]
     if d.empty or "multiplier" not in d:
         return pd.DataFrame(columns=["cell_label", "channel", "spend", "truth", "mean"])

@@ -1,6 +1,7 @@
-"""Build a run's report: ``report/index.html`` (self-contained), ``summary.json``, the tables
-as CSV and the figures as PNG, each written atomically (a failed write, a full disk, leaves
-no truncated file under its name).
+"""Build a run's report.
+
+``report/index.html`` (self-contained), ``summary.json``, the tables as CSV and the figures as PNG,
+each written atomically (a failed write, a full disk, leaves no truncated file under its name).
 
 The figures are a registry, :data:`FIGURES`: each a name (its PNG's file name), a builder
 from the scored run (:class:`ReportData`) to PNG bytes or None, and a caption. A new figure
@@ -61,9 +62,11 @@ class ReportPaths:
 
 @dataclass(frozen=True, kw_only=True)
 class CellVerdict:
-    """One cell's verdict in plain words: ``text`` starts with "trustworthy" or "not
-    trustworthy" and gives the failed checks with their numbers, the fit health, the
-    calibration design and the quantities not learned from the data."""
+    """One cell's verdict in plain words.
+
+    ``text`` starts with "trustworthy" or "not trustworthy" and gives the failed checks with their
+    numbers, the fit health, the calibration design and the quantities not learned from the data.
+    """
 
     cell: str
     label: str
@@ -163,8 +166,11 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportData:
-    """A scored run and what its figures need: the estimand and aggregate tables, the grid
-    (per-cell overrides, axes) and the estimand names taken from the records."""
+    """A scored run and what its figures need.
+
+    The estimand and aggregate tables, the grid (per-cell overrides, axes) and the estimand names
+    taken from the records.
+    """
 
     scores: RunScores
     aggregates: pd.DataFrame
@@ -243,8 +249,11 @@ FIGURES: tuple[FigureSpec, ...] = (
 
 
 def _grid_axes(scenario_text: str) -> list[list[str]] | None:
-    """The run's grid axes, each a list of paths (several for a ``[[grid.zip]]`` axis), from
-    the scenario text the run directory keeps; None when it is unreadable."""
+    """Return the run's grid axes, each a list of paths; None when unreadable.
+
+    Several paths for a ``[[grid.zip]]`` axis; read from the scenario text the run directory
+    keeps.
+    """
     try:
         grid = tomllib.loads(scenario_text).get("grid", {})
     except tomllib.TOMLDecodeError:
@@ -268,8 +277,10 @@ def _scenario_text(run_dir: Path) -> str:
 
 
 def _errors(scores: RunScores) -> list[str]:
-    """Failed fits and unreadable records, with the first error (the verdict counts them;
-    this says why)."""
+    """List failed fits and unreadable records, with the first error.
+
+    The verdict counts them; this says why.
+    """
     fits = scores.fits
     errors = []
     failed = fits[fits["status"] == "failed"]
@@ -319,7 +330,7 @@ def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
 
 
 def report_data(scores: RunScores, scenario_text: str) -> ReportData:
-    """What the figures and tables of a scored run's report are built from."""
+    """Return what the figures and tables of a scored run's report are built from."""
     cells = scores.run.manifest.get("cells", {})
     est = scores.estimands
     present = set(est["estimand"])
