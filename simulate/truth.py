@@ -242,7 +242,7 @@ def counterfactual_truth(
         "interaction": mu - world.baseline[data] - contribution.sum(axis=0),
         "channel_total_effect": total_effect.T,
         "contribution_total": contribution_total,
-        "contribution_share": contribution_total / factual["y"][train].sum(),
+        "contribution_share": _ratio(contribution_total, np.asarray(factual["y"][train].sum())),
         "response_spend": spend_train[:, None] * mults[None, :],
     }
     for suffix, delta in (("", dy), ("_noise_free", dmu)):

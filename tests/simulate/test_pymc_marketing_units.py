@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pymc_marketing.mmm as pmm
 import pytensor
 import pytensor.xtensor as ptx
 import pytest
 import xarray as xr
+
+with warnings.catch_warnings():  # pymc-extras imports a name better-optimize deprecated
+    warnings.filterwarnings("ignore", "better_optimize", DeprecationWarning)
+    import pymc_marketing.mmm as pmm
 
 from mmm_workbench.scenarios import parse_scenario
 from mmm_workbench.simulate import generate
@@ -185,3 +189,25 @@ def test_which_families_have_beta_is_pymc_marketings() -> None:
     from mmm_workbench.simulate.truth import NO_BETA
 
     assert set(NO_BETA) == {kind for kind in SATURATIONS if not _has_beta(kind)}
+
+
+def test_a_target_of_zero_in_training_has_unit_scale() -> None:
+    """A target that is 0 in every training period: pymc-marketing would divide by a zero
+    maximum; the group keeps target_scale = 1 (a surviving mutant showed the fallback was
+    untested)."""
+    raw = tiny_raw(intercept=0.0, train_periods=30)  # an event in the holdout only
+    raw["data"]["demand"]["effect"] = 0.0
+    raw["data"]["noise"] = {"kind": "normal", "sd": 0.0}
+    raw["data"]["events"] = [
+        {"name": "late", "dates": ["2021-08-20"], "effect": 5.0, "duration": 2}
+    ]
+    for ch in raw["data"]["channels"]:
+        ch["beta"] = 0.0
+    tree = _tree(raw)
+    sales = tree["observed"]["sales"].to_numpy()
+    assert np.all(sales[:30] == 0.0) and sales[30:].max() == 5.0
+    group = tree["truth/pymc_marketing"]
+    assert float(group["target_scale"]) == 1.0
+    np.testing.assert_array_equal(group["channel_contribution"], 0.0)
+    np.testing.assert_array_equal(group["saturation_beta"], 0.0)
+    assert np.all(np.isnan(tree["truth"]["contribution_share"]))  # 0 / 0: undefined
