@@ -179,6 +179,8 @@ def test_a_second_run_on_a_locked_directory_is_refused(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()  # an unclosed pipe is a ResourceWarning, an error here
     assert main(["run", str(scenario), "--out", str(out), "--replicates", "1"]) == 0
     assert len(_records(out)) == 1
 
