@@ -571,6 +571,24 @@ def _cannot_fail(rule: Rule, metric: str, row: Mapping[str, Any], level: float) 
     return ""
 
 
+def _too_coarse(rule: Rule, metric: str, row: Mapping[str, Any]) -> str:
+    """Say why a share judged at the point cannot be judged on so few replicates.
+
+    A share of ``n`` replicates moves in steps of ``1 / n``: when one miss alone takes it
+    below ``min`` (``(n - 1) / n < min``; fewer than 10 replicates for ``min = 0.9``), the
+    rule would fail a sound model on a single unlucky replicate, so it is not applicable.
+    """
+    n = int(row["n"]) if np.isfinite(row["n"]) else 0
+    if rule.judge != "point" or rule.min is None or not 0 < rule.min < 1 or n == 0:
+        return ""
+    if metric not in _PROPORTIONS and not metric.startswith("coverage_"):
+        return ""
+    if (n - 1) / n >= rule.min:
+        return ""
+    need = math.ceil(1 / (1 - rule.min) - 1e-9)
+    return f"{n} replicates: one miss alone breaks min {rule.min:g}; needs >= {need} to judge"
+
+
 def _judge_bounds(
     rule: Rule, rows: pd.DataFrame, ctx: Context, settings: RuleSet
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -591,6 +609,11 @@ def _judge_bounds(
             r["value"] = float(p)
     for row in live:
         metric = str(row["metric"])
+        coarse = _too_coarse(rule, metric, row)
+        if coarse:
+            warnings.append(f"rule {rule.label}, cell {row['cell_label']}: {coarse}")
+            out.append(_row(rule, row, NA, coarse))
+            continue
         note = _cannot_fail(rule, rule.metric if rule.metric in SBC_METRICS else metric, row, level)
         if note:
             warnings.append(f"rule {rule.label}, cell {row['cell_label']}: {note}")

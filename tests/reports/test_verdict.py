@@ -252,3 +252,17 @@ def test_a_cell_without_a_clean_fit_blames_the_sampler(tmp_path: Path) -> None:
     assert not verdict.passed and verdict.causes == ("sampler",), verdict.report()
     assert (verdict.failures["cause"] == "sampler").all()
     assert not (verdict.checks["subset"] == "clean").any()
+
+
+def test_a_point_share_too_coarse_for_its_bound_is_not_applicable() -> None:
+    """With 5 replicates a share moves in steps of 0.2: one miss alone would break
+    ``min = 0.9``, so the rule is not applicable there; with 60 replicates it judges."""
+    from mmm_workbench.reports.ruleset import Rule, _too_coarse
+
+    rule = Rule(metric="tolerance_share", min=0.9, judge="point", index=1)
+    row = {"n": 5.0}
+    assert "needs >= 10" in _too_coarse(rule, "tolerance_share", row)
+    assert _too_coarse(rule, "tolerance_share", {"n": 10.0}) == ""
+    assert _too_coarse(rule, "tolerance_share", {"n": 60.0}) == ""
+    interval = Rule(metric="tolerance_share", min=0.9, judge="interval", index=2)
+    assert _too_coarse(interval, "tolerance_share", row) == ""  # intervals handle it
