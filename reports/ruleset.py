@@ -572,7 +572,7 @@ def _cannot_fail(rule: Rule, metric: str, row: Mapping[str, Any], level: float) 
 
 
 def _too_coarse(rule: Rule, metric: str, row: Mapping[str, Any]) -> str:
-    """Say why a share judged at the point cannot be judged on so few replicates.
+    """Say why a tolerance share judged at the point cannot be judged on so few replicates.
 
     A share of ``n`` replicates moves in steps of ``1 / n``: when one miss alone takes it
     below ``min`` (``(n - 1) / n < min``; fewer than 10 replicates for ``min = 0.9``), the
@@ -581,7 +581,7 @@ def _too_coarse(rule: Rule, metric: str, row: Mapping[str, Any]) -> str:
     n = int(row["n"]) if np.isfinite(row["n"]) else 0
     if rule.judge != "point" or rule.min is None or not 0 < rule.min < 1 or n == 0:
         return ""
-    if metric not in _PROPORTIONS and not metric.startswith("coverage_"):
+    if metric != TOLERANCE:  # coverage at the point is a strictness a user asks for
         return ""
     if (n - 1) / n >= rule.min:
         return ""
