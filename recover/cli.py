@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -273,29 +274,46 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
-    from mmm_workbench.reports.gate import check, default_rules_path
+    from mmm_workbench.reports.gate import (
+        check,
+        default_rules_path,
+        failure_rows,
+        named_rules,
+        plain_table,
+        verdict_json,
+        verdict_junit,
+    )
 
     if args.print_rules:
         sys.stdout.write(default_rules_path().read_text())
         return 0
     if args.run_dir is None:
         raise ValueError("check: give a run directory (or --print-rules)")
-    result = check(args.run_dir, args.rules, args.baseline)
+    result = named_rules(check(args.run_dir, args.rules, args.baseline))
+    status = 0 if result.passed else 1
+    if args.format == "json":
+        sys.stdout.write(json.dumps(verdict_json(result), indent=2) + "\n")
+        return status
+    if args.format == "junit":
+        sys.stdout.write(verdict_junit(result))
+        return status
     for line in result.lines():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if result.passed:
         return 0
-    table = Table(title=f"failed: {len(result.failures)} of {result.checked} checks")
+    rows = failure_rows(result)
+    title = f"failed: {len(result.failures)} of {result.checked} checks"
     for rule in dict.fromkeys(result.failures["rule"].astype(str)):
-        console.print(f"rule {rule}", highlight=False)
-    result.failures["rule"] = result.failures["rule"].astype(str).str.split().str[0]
-    columns = ["rule", "cell", "estimand", "coords", "metric", "value", "bound", "detail"]
-    for col in columns:
+        console.print(f"rule {rule}", markup=False, highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a CI log: one line per failure, never folded
+        for line in [title, *plain_table(rows)]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return 1
+    table = Table(title=escape(title))
+    for col in rows[0]:
         table.add_column(col, overflow="fold")
-    for _, row in result.failures.iterrows():
-        table.add_row(
-            *[f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        )
+    for row in rows:
+        table.add_row(*(escape(v) for v in row.values()))
     console.print(table)
     return 1
 
@@ -363,6 +381,13 @@ def _parser() -> argparse.ArgumentParser:
         "--print-rules", action="store_true", help="print the default rule set, to copy and edit"
     )
     chk.add_argument("--baseline", type=Path, help="a summary.json to compare against")
+    chk.add_argument(
+        "--format",
+        choices=("text", "json", "junit"),
+        default="text",
+        help="text (default), json (the verdict per cell, failing and not-applicable checks) "
+        "or junit (JUnit XML for CI test reports); the exit status is the same",
+    )
     chk.set_defaults(func=_check)
     return parser
 

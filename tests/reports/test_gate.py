@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +426,226 @@ def test_no_successful_fits_fail_estimand_rules(tmp_path: Path) -> None:
 def test_options_only_apply_when_scoring(stub_scores: RunScores) -> None:
     with pytest.raises(TypeError, match="apply when scoring a path"):
         check(stub_scores, [{"metric": "rmse", "max": 1}], n_ranks=10)
+
+
+# ------------------------------------------------------- check --format text | json | junit
+
+STRICT = '[[rule]]\nmetric = "coverage_90"\nestimand = "*"\nmin = 0.99\njudge = "point"\n'
+LOOSE = '[[rule]]\nmetric = "coverage_90"\nestimand = "*"\nmin = 0.0\n'
+
+# The common JUnit schema (Jenkins' junit-4.xsd, which GitLab and GitHub reporters read):
+# the attributes each element may carry, the required ones and the children it may hold.
+JUNIT_ALLOWED = {
+    "testsuites": {"name", "tests", "failures", "errors", "skipped", "disabled", "time"},
+    "testsuite": {
+        "name", "tests", "failures", "errors", "skipped", "disabled", "time", "id",
+        "package", "hostname", "timestamp", "file",
+    },
+    "properties": set(),
+    "property": {"name", "value"},
+    "testcase": {"name", "classname", "time", "assertions", "status", "file", "line"},
+    "failure": {"message", "type"},
+    "error": {"message", "type"},
+    "skipped": {"message"},
+    "system-out": set(),
+    "system-err": set(),
+}  # fmt: skip
+JUNIT_REQUIRED = {
+    "testsuite": {"name", "tests"},
+    "testcase": {"name", "classname"},
+    "property": {"name", "value"},
+}
+JUNIT_CHILDREN = {
+    "testsuites": {"testsuite"},
+    "testsuite": {"properties", "testcase", "system-out", "system-err"},
+    "properties": {"property"},
+    "testcase": {"failure", "error", "skipped", "system-out", "system-err"},
+    "failure": set(),
+    "error": set(),
+    "skipped": set(),
+    "property": set(),
+}
+
+
+def _assert_junit(text: str) -> ET.Element:
+    root = ET.fromstring(text.encode())
+    assert root.tag == "testsuites"
+    for element in root.iter():
+        assert element.tag in JUNIT_ALLOWED, element.tag
+        assert set(element.attrib) <= JUNIT_ALLOWED[element.tag], (element.tag, element.attrib)
+        assert JUNIT_REQUIRED.get(element.tag, set()) <= set(element.attrib), element.tag
+        children = {child.tag for child in element}
+        assert children <= JUNIT_CHILDREN.get(element.tag, set()), (element.tag, children)
+    for suite in root.iter("testsuite"):
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests", -1)) == len(cases)
+        assert int(suite.get("failures", -1)) == sum(c.find("failure") is not None for c in cases)
+        assert int(suite.get("skipped", -1)) == sum(c.find("skipped") is not None for c in cases)
+        for case in cases:
+            assert len(list(case)) <= 1  # at most one outcome per test case
+            assert float(case.get("time", "0")) >= 0
+    suites = root.findall("testsuite")
+    for key in ("tests", "failures", "skipped"):
+        assert int(root.get(key, -1)) == sum(int(s.get(key, 0)) for s in suites)
+    return root
+
+
+@pytest.fixture(scope="module")
+def hashed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A calibrated and a biased cell with ids that look like the grid's hashes."""
+    from reports_stubs import write_stub_run
+
+    root = tmp_path_factory.mktemp("hashed") / "run"
+    return write_stub_run(
+        root, {"c0ffee12": "calibrated", "deadbeef": "biased"}, replicates=6, draws=50
+    )
+
+
+def test_check_json_lists_failures_and_inapplicable_checks(
+    hashed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmm_workbench.recover.cli import main
+
+    strict = tmp_path / "strict.toml"
+    strict.write_text(STRICT)
+    capsys.readouterr()
+    assert main(["check", str(hashed_run), "--rules", str(strict), "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    verdict = check(hashed_run, strict)
+    assert out["passed"] is False and out["failed"] == len(verdict.failures) > 0
+    assert [c["label"] for c in out["cells"]] == ["stub=calibrated", "stub=biased"]
+    assert {c["cell"] for c in out["cells"]} == {"c0ffee12", "deadbeef"}
+    assert all(c["backends"] == ["stub"] and c["verdict"] for c in out["cells"])
+    assert sum(c["failed"] for c in out["cells"]) == out["failed"]
+    first = out["failures"][0]
+    assert {"rule", "estimand", "coords", "value", "interval", "bound", "cause"} <= set(first)
+    assert first["bound"] == 0.99 and first["value"] < 0.99 and first["interval"] == [None, None]
+    # every check that did not apply is listed, with why
+    assert out["not_applicable"] == len(out["not_applicable_checks"])
+    assert all(r["detail"] for r in out["not_applicable_checks"])
+    loose = tmp_path / "loose.toml"
+    loose.write_text(LOOSE)
+    assert main(["check", str(hashed_run), "--rules", str(loose), "--format", "json"]) == 0
+    passed = json.loads(capsys.readouterr().out)
+    assert passed["passed"] is True and passed["failures"] == []
+
+
+def test_check_json_interval_judged_failures_carry_the_monte_carlo_interval(
+    hashed_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmm_workbench.recover.cli import main
+
+    assert main(["check", str(hashed_run), "--format", "json"]) == 1  # default rules
+    out = json.loads(capsys.readouterr().out)
+    assert out["rules"] == "default rules" and out["headline"].endswith("(default rules)")
+    judged = [
+        f
+        for f in out["failures"]
+        if f["judge"] == "interval" and f["metric"] != "uniformity_p_holm"
+    ]
+    assert judged
+    for f in judged:
+        lower, upper = f["interval"]
+        assert lower <= f["value"] <= upper
+        assert upper < f["bound"] or lower > f["bound"]
+    assert out["not_applicable"] > 0
+    assert any("one miss alone" in r["detail"] for r in out["not_applicable_checks"])
+
+
+def test_check_junit_is_valid_junit_xml(
+    hashed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmm_workbench.recover.cli import main
+    from mmm_workbench.reports.gate import load_rules
+
+    assert main(["check", str(hashed_run), "--format", "junit"]) == 1
+    text = capsys.readouterr().out
+    root = _assert_junit(text)
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["stub=calibrated", "stub=biased"]
+    rules = load_rules()
+    verdict = check(hashed_run)
+    for suite in suites:
+        names = [c.get("name") for c in suite.findall("testcase")]
+        assert names[: len(rules.rules)] == [r.label for r in rules.rules]
+        cell = suite.get("id")
+        failed = verdict.failures[verdict.failures["cell"] == cell]
+        failing = {
+            c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None
+        }
+        assert failing == set(failed["rule"])
+        for case in suite.findall("testcase"):
+            failure = case.find("failure")
+            if failure is not None:
+                assert failure.get("message") and failure.text
+                assert failure.get("type") in {
+                    "sampler",
+                    "model",
+                    "approximation",
+                    "identifiability",
+                    "records",
+                }
+    skipped = [c.find("skipped") for c in root.iter("testcase") if c.find("skipped") is not None]
+    assert skipped and all(s.get("message", "").startswith("not applicable") for s in skipped)
+    assert int(root.get("failures", 0)) > 0
+    loose = tmp_path / "loose.toml"
+    loose.write_text(LOOSE)
+    assert main(["check", str(hashed_run), "--rules", str(loose), "--format", "junit"]) == 0
+    passed = _assert_junit(capsys.readouterr().out)
+    assert passed.get("failures") == "0" and passed.find("testsuite/testcase/failure") is None
+
+
+def test_check_bad_input_exits_2_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmm_workbench.recover.cli import main
+
+    for fmt in ("text", "json", "junit"):
+        assert main(["check", str(tmp_path / "nope"), "--format", fmt]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and "error" in captured.err
+    with pytest.raises(SystemExit) as exc:
+        main(["check", str(tmp_path), "--format", "xml"])
+    assert exc.value.code == 2
+
+
+def test_check_text_for_a_ci_log_is_not_wrapped_and_names_cells_by_label(
+    hashed_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from mmm_workbench.recover.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(tmp_path)
+    Path("rules.toml").write_text(STRICT)
+    assert main(["check", str(hashed_run), "--rules", "rules.toml"]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].endswith("(rules.toml)") and str(tmp_path) not in lines[0]
+    start = next(i for i, line in enumerate(lines) if line.startswith("failed: "))
+    header, rows = lines[start + 1], lines[start + 2 :]
+    assert header.split()[:3] == ["rule", "cell", "estimand"]
+    verdict = check(hashed_run, tmp_path / "rules.toml")
+    assert len(rows) == len(verdict.failures)  # one line per failure: nothing folded
+    assert max(len(line) for line in rows) > 80
+    for row, failure in zip(rows, verdict.failures.to_dict("records"), strict=True):
+        assert row.split()[1] == failure["cell_label"]
+        assert failure["estimand"] in row.split() and failure["coords"] in row
+    assert "contribution_share" in out and "c0ffee12" not in out and "deadbeef" not in out
+    # the same rules given by an absolute path outside the working directory stay absolute;
+    # the shipped set is "default rules"
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-rules.toml"
+    elsewhere.write_text(STRICT)
+    assert main(["check", str(hashed_run), "--rules", str(elsewhere)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].endswith(f"({elsewhere})")
+    assert main(["check", str(hashed_run)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].endswith("(default rules)")
+
+
+def test_rules_name(tmp_path: Path) -> None:
+    from mmm_workbench.reports.gate import rules_name
+
+    assert rules_name(str(default_rules_path())) == "default rules"
+    assert rules_name(str(tmp_path / "a" / "r.toml"), tmp_path) == str(Path("a") / "r.toml")
+    assert rules_name("/elsewhere/r.toml", tmp_path) == "/elsewhere/r.toml"
+    assert rules_name("rules", tmp_path) == "rules"
