@@ -174,6 +174,7 @@ class RunPlan:
             fit_timeout=self.options.fit_timeout,
             compile_timeout=self.options.compile_timeout,
             worker_module=self.options.worker_module,
+            base=self.source.base,
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from mmm_workbench.recover.fitting import CellFitter, Phase, record_summary
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.scenarios import Cell, parse_scenario
+from mmm_workbench.scenarios.grid import cell_id
 
 __all__ = [
     "INTERRUPTED",
@@ -68,6 +69,9 @@ class FitTask:
         (:mod:`mmm_workbench.recover.worker`) that is killed at the limit.
     worker_module
         The module run as ``python -m`` for a supervised child process.
+    base
+        The folder the scenario's relative file paths are relative to (``None``: the
+        working directory).
     """
 
     cell_id: str
@@ -78,6 +82,7 @@ class FitTask:
     fit_timeout: float | None = None
     compile_timeout: float | None = None
     worker_module: str = "mmm_workbench.recover.worker"
+    base: str | None = None
 
     @property
     def supervised(self) -> bool:
@@ -130,11 +135,13 @@ def _fitter(task: FitTask) -> CellFitter:
     """
     fitter = _FITTERS.pop(task.cell_id, None)
     if fitter is None:
-        cell = Cell(
-            cell_id=task.cell_id,
-            overrides=task.overrides,
-            scenario=parse_scenario(task.document),
-        )
+        scenario = parse_scenario(task.document, base=task.base)
+        if cell_id(scenario) != task.cell_id:
+            raise ValueError(
+                f"cell {task.cell_id}: its scenario's files changed since the run was planned "
+                "(a plan, dataset or config now has other content); run again to refit"
+            )
+        cell = Cell(cell_id=task.cell_id, overrides=task.overrides, scenario=scenario)
         fitter = CellFitter(cell)
     _FITTERS[task.cell_id] = fitter  # (re)inserted last: the most recently used
     while len(_FITTERS) > FITTERS_KEPT:

@@ -22,7 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mmm_workbench.scenarios.families import TransformError, check_params
+from mmm_workbench.scenarios.families import Param, TransformError, check_params
+from mmm_workbench.scenarios.files import resolving
 from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
 from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
@@ -43,6 +44,7 @@ from mmm_workbench.scenarios.spec import (
     NoiseSpec,
     PiecewiseTrend,
     PowerTrend,
+    PriorSpec,
     ProxySpec,
     Scenario,
     ShockSpec,
@@ -51,6 +53,7 @@ from mmm_workbench.scenarios.spec import (
     TransformSpec,
     Trend,
 )
+from mmm_workbench.scenarios.truth_priors import check_truth_prior
 
 __all__ = [
     "MAX_DEPTH",
@@ -76,14 +79,46 @@ needs 6): deeper documents are refused before anything recurses into them."""
 # --------------------------------------------------------------------------- [data]
 
 
-def _transform(tab: Table, role: str) -> TransformSpec:
+def _truth_prior(value: object, path: str) -> tuple[PriorSpec, float]:
+    """Read a prior that stands for a number of the true world, and its mean.
+
+    ``path`` is the number's (``data.channels[0].beta``). Distribution and arguments are
+    checked here (:func:`~mmm_workbench.scenarios.truth_priors.check_truth_prior`); the
+    support against the parameter's by the spec that holds the prior.
+    """
+    tab = Table(value, path)
+    dist = tab.get("dist")
+    args = {k: v for k, v in tab.raw.items() if k != "dist"}
+    parent, _, key = path.rpartition(".")
+    prior = build(parent, PriorSpec, dist=dist, args=MappingProxyType(args))
+    mean = build(parent, check_truth_prior, name=key, prior=prior, param=Param(name=key))
+    return prior, mean
+
+
+def _numbers_or_priors(
+    tab: Table, keys: list[str], prefix: str
+) -> tuple[dict[str, object], dict[str, PriorSpec]]:
+    """Return the values of ``keys`` (a prior table by its mean) and the priors (``prefix.key``)."""
+    values: dict[str, object] = {}
+    priors: dict[str, PriorSpec] = {}
+    for key in keys:
+        value = tab.get(key)
+        if isinstance(value, Mapping):
+            priors[f"{prefix}{key}"], values[key] = _truth_prior(value, tab.sub(key))
+        else:
+            values[key] = value
+    return values, priors
+
+
+def _transform(tab: Table, role: str) -> tuple[TransformSpec, dict[str, PriorSpec]]:
+    """Return a data transform and the priors that stand for its parameters (``role.key``)."""
     family, l_max, normalize = transform_family(tab, role)
-    raw = {k: v for k, v in tab.raw.items() if k not in tab.seen}
+    raw, priors = _numbers_or_priors(tab, [k for k in tab.raw if k not in tab.seen], f"{role}.")
     try:
         params = check_params(role, family.name, raw, tab.path)
     except TransformError as err:
         raise ScenarioError(str(err)) from None
-    return build(
+    spec = build(
         tab.path,
         TransformSpec,
         kind=family.name,
@@ -91,6 +126,7 @@ def _transform(tab: Table, role: str) -> TransformSpec:
         l_max=l_max,
         normalize=normalize,
     )
+    return spec, priors
 
 
 def _trend(tab: Table) -> Trend:
@@ -220,16 +256,20 @@ def _channel(tab: Table, cal: Calendar) -> ChannelSpec:
 
 def _parse_channel(tab: Table, cal: Calendar) -> ChannelSpec:
     x_scale_raw = tab.get("x_scale", "max")
+    adstock, adstock_priors = _transform(tab.table("adstock"), "adstock")
+    saturation, saturation_priors = _transform(tab.table("saturation"), "saturation")
+    beta, beta_prior = _numbers_or_priors(tab, ["beta"], "")
     spec = build(
         tab.path,
         ChannelSpec,
         name=tab.string("name"),
         spend=_spend(tab.table("spend"), cal),
-        adstock=_transform(tab.table("adstock"), "adstock"),
-        saturation=_transform(tab.table("saturation"), "saturation"),
-        beta=tab.num("beta"),
+        adstock=adstock,
+        saturation=saturation,
+        beta=beta["beta"] if beta_prior else tab.num("beta"),
         order=tab.string("order", "adstock_first"),
         x_scale="max" if x_scale_raw == "max" else tab.num("x_scale"),
+        priors=MappingProxyType(adstock_priors | saturation_priors | beta_prior),
     )
     tab.done()
     return spec
@@ -321,16 +361,23 @@ def _data(tab: Table) -> DataSpec:
         )
         p.done()
     noise = NoiseSpec()
+    priors: dict[str, PriorSpec] = {}
     if tab.has("noise"):
         n = tab.table("noise")
+        sd, sd_prior = _numbers_or_priors(n, ["sd"] if n.has("sd") else [], "noise.")
+        priors |= sd_prior
         noise = build(
             n.path,
             NoiseSpec,
             kind=n.string("kind", "normal", ("normal", "student_t", "lognormal")),
-            sd=n.num("sd", 0.0),
+            sd=sd["sd"] if sd_prior else n.num("sd", 0.0),
             nu=n.num("nu", 5.0),
         )
         n.done()
+    intercept, intercept_prior = _numbers_or_priors(
+        tab, ["intercept"] if tab.has("intercept") else [], ""
+    )
+    priors |= intercept_prior
     multipliers = (
         numbers(tab, "response_multipliers")
         if tab.has("response_multipliers")
@@ -345,7 +392,7 @@ def _data(tab: Table) -> DataSpec:
         train_periods=tab.integer("train_periods", periods, low=1),
         target=tab.string("target", "sales"),
         model=tab.string("model", "additive"),
-        intercept=tab.num("intercept", 0.0),
+        intercept=intercept["intercept"] if intercept_prior else tab.num("intercept", 0.0),
         demand=_demand(tab.table("demand")) if tab.has("demand") else DemandSpec(),
         proxy=proxy,
         events=_events(tab),
@@ -356,6 +403,7 @@ def _data(tab: Table) -> DataSpec:
         noise=noise,
         lift_tests=_lift_tests(tab, cal),
         response_multipliers=tuple(multipliers),  # type: ignore[arg-type]
+        priors=MappingProxyType(priors),
     )
     tab.done()
     return spec
@@ -465,19 +513,21 @@ def expand_grid(scenario: Scenario) -> list[Cell]:
     return cells
 
 
-def parse_scenario(raw: Mapping[str, object]) -> Scenario:
+def parse_scenario(raw: Mapping[str, object], base: str | Path | None = None) -> Scenario:
     """Validate a parsed TOML document and return the frozen :class:`Scenario`.
 
     Every cell of its grid is validated too (and dropped: :func:`scenario_from_text` keeps
-    them).
+    them). Relative file paths in it are relative to ``base`` (default: the working
+    directory).
 
     Raises
     ------
     ScenarioError
         For any invalid, missing or unknown key; the message names its path and value.
     """
-    scenario = _parse(raw)
-    expand_grid(scenario)
+    with resolving(base):
+        scenario = _parse(raw)
+        expand_grid(scenario)
     return scenario
 
 
@@ -498,12 +548,16 @@ class ScenarioSource:
         The validated spec.
     cells : tuple of Cell
         Every cell of its grid, validated, in grid order (one ``base`` cell without a grid).
+    base : str or None
+        The folder relative file paths in it are resolved against (the scenario file's
+        folder), ``None`` for the working directory.
     """
 
     origin: str
     text: str
     scenario: Scenario
     cells: tuple[Cell, ...]
+    base: str | None = None
 
     @property
     def identity(self) -> str:
@@ -560,7 +614,9 @@ def _read_text(file: Path) -> str:
         ) from None
 
 
-def scenario_from_text(text: str, origin: str = "scenario") -> ScenarioSource:
+def scenario_from_text(
+    text: str, origin: str = "scenario", base: str | Path | None = None
+) -> ScenarioSource:
     """Parse a scenario document's text, validate it and expand its grid, once.
 
     Parameters
@@ -569,6 +625,9 @@ def scenario_from_text(text: str, origin: str = "scenario") -> ScenarioSource:
         The TOML text.
     origin
         The name error messages give for malformed TOML (the file's path).
+    base
+        The folder relative file paths (media plans, datasets, configs) are relative to;
+        ``None`` for the working directory.
 
     Raises
     ------
@@ -583,9 +642,15 @@ def scenario_from_text(text: str, origin: str = "scenario") -> ScenarioSource:
         raise ScenarioError(
             f"{origin}: malformed TOML: arrays or tables nested too deeply"
         ) from None
-    scenario = _parse(raw)
+    with resolving(base):
+        scenario = _parse(raw)
+        cells = tuple(expand_grid(scenario))
     return ScenarioSource(
-        origin=origin, text=text, scenario=scenario, cells=tuple(expand_grid(scenario))
+        origin=origin,
+        text=text,
+        scenario=scenario,
+        cells=cells,
+        base=None if base is None else str(Path(base).resolve()),
     )
 
 
@@ -604,7 +669,7 @@ def read_scenario(source: str | Path) -> ScenarioSource:
         invalid value; the message names the file or the path and value.
     """
     file = find_scenario(source)
-    return scenario_from_text(_read_text(file), str(file))
+    return scenario_from_text(_read_text(file), str(file), base=file.parent)
 
 
 def load_scenario(path: str | Path) -> Scenario:
