@@ -43,6 +43,10 @@ MODULES: dict[str, list[str]] = {
         "tests/simulate/test_scale.py",
     ],
     "recover/models/transforms.py": ["tests/recover/test_model_transforms.py"],
+    "reports/metrics.py": ["tests/reports/test_metrics_edges.py", "tests/reports/test_metrics.py"],
+    "reports/sbc.py": ["tests/reports/test_sbc.py"],
+    "reports/gate.py": ["tests/reports/test_gate.py"],
+    "reports/ruleset.py": ["tests/reports/test_gate.py", "tests/reports/test_verdict.py"],
 }
 """Each module under test and its test files (fastest and most specific first: ``-x``
 stops at the first failure). Add a module here to score it."""
@@ -60,6 +64,10 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     "simulate/transforms.py": [],
+    "reports/metrics.py": [],
+    "reports/sbc.py": [],
+    "reports/gate.py": [],
+    "reports/ruleset.py": [],
     "recover/models/transforms.py": [
         (
             r"def _twin\(role: str, name: object\) -> .*:",
