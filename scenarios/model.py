@@ -8,10 +8,12 @@ exists in PyMC, whether its arguments are valid and whether a backend exists is 
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from mmm_workbench.scenarios.families import Family, TransformError, fmt_value, get_family
+from mmm_workbench.scenarios.files import FileRef, file_ref, scenario_base
 from mmm_workbench.scenarios.reader import ScenarioError, Table, build
 from mmm_workbench.scenarios.spec import (
     GLOBAL_PARAMETERS,
@@ -74,6 +76,43 @@ def _prior(tab: Table) -> PriorSpec:
     return build(tab.path, PriorSpec, dist=dist, args=MappingProxyType(args))
 
 
+def _file(tab: Table, key: str) -> FileRef | None:
+    """Return the file named at ``key``: a path, or ``{ file = "...", sha256 = "..." }``."""
+    if not tab.has(key):
+        return None
+    value = tab.get(key)
+    if isinstance(value, dict):
+        inner = Table(value, tab.sub(key))
+        ref = file_ref(inner.sub("file"), inner.get("file"), pinned=inner.get("sha256", None))
+        inner.done()
+        return ref
+    return file_ref(tab.sub(key), value)
+
+
+def _builder(tab: Table) -> tuple[str | None, FileRef | None]:
+    """Return ``builder = "module:function"`` and its module's file next to the scenario.
+
+    The module ``a.b`` is looked for as ``a/b.py`` (or ``a/b/__init__.py``) in the scenario's
+    folder; found there, its content is part of the cell's identity (editing the model
+    refits). Otherwise it must be importable; ``recover`` checks that before any fitting.
+    """
+    if not tab.has("builder"):
+        return None, None
+    builder = tab.string("builder")
+    module, sep, function = builder.partition(":")
+    if not sep or not module or not function or ":" in function:
+        raise ScenarioError(
+            f"{tab.sub('builder')} = {fmt_value(builder)}: must read 'module:function' "
+            "(a module next to the scenario file or on the import path)"
+        )
+    parts = module.split(".")
+    base = scenario_base()
+    for candidate in (Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")):
+        if (base / candidate).is_file():
+            return builder, file_ref(tab.sub("builder"), str(candidate))
+    return builder, None
+
+
 def parse_model(tab: Table) -> ModelSpec:
     """Validate the ``[model]`` table.
 
@@ -86,10 +125,10 @@ def parse_model(tab: Table) -> ModelSpec:
     for i, name in enumerate(controls):
         if not isinstance(name, str):
             raise ScenarioError(f"{tab.sub('controls')}[{i}] = {fmt_value(name)}: must be a string")
-    names = model_parameters(adstock.kind, saturation.kind)
     priors: dict[str, PriorSpec] = {}
     if tab.has("priors"):
         table = tab.table("priors")
+        names = model_parameters(adstock.kind, saturation.kind)
         for key in list(table.raw):
             if key not in names:
                 expected = ", ".join(names)
@@ -97,6 +136,11 @@ def parse_model(tab: Table) -> ModelSpec:
                     f"{table.sub(key)}: no such model parameter; expected one of: {expected}"
                 )
             priors[key] = _prior(table.table(key))
+    builder, builder_file = _builder(tab)
+    options: dict[str, Any] = {}
+    if tab.has("options"):
+        opts = tab.table("options")
+        options = {k: opts.get(k) for k in opts.raw}
     spec = build(
         tab.path,
         ModelSpec,
@@ -113,6 +157,10 @@ def parse_model(tab: Table) -> ModelSpec:
         likelihood=tab.string("likelihood", "normal"),
         priors=MappingProxyType(priors),
         lift_tests=tab.boolean("lift_tests", False),
+        config=_file(tab, "config"),
+        builder=builder,
+        builder_file=builder_file,
+        options=MappingProxyType(options),
     )
     tab.done()
     return spec

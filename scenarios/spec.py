@@ -37,6 +37,7 @@ from mmm_workbench.scenarios.families import (
     get_family,
     subpath,
 )
+from mmm_workbench.scenarios.files import FileRef
 
 __all__ = [
     "CALENDAR",
@@ -133,6 +134,11 @@ GLOBAL_PARAMETERS = (
     "trend_slope",
 )
 """Model parameters every workbench model may have, besides the transforms' own."""
+
+_NEW_OPTIONAL = {"hash_if_set": True}
+"""Field metadata: a field added after specs were first hashed; left out of
+:func:`spec_to_dict` (and so of cell ids and seeds) while it is empty, so the specs that
+do not use it keep their ids and data bit for bit."""
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -979,6 +985,11 @@ class ModelSpec:
     ``gamma_control``, ``gamma_fourier``, ``trend_slope``) to a prior in the model's
     scaled units; missing ones get documented defaults. ``seasonality_order`` is at most
     half the ``seasonality_period`` (higher orders alias lower ones).
+
+    ``config`` is a model
+    configuration file (pymc-marketing's YAML); ``builder`` (``"module:function"``),
+    ``builder_file`` (the module's file where it lies next to the scenario) and ``options``
+    (the builder's keyword arguments) belong to ``kind = "python"``.
     """
 
     kind: str = "workbench"
@@ -994,10 +1005,22 @@ class ModelSpec:
     likelihood: Literal["normal", "student_t"] = "normal"
     priors: Mapping[str, PriorSpec] = field(default_factory=dict)
     lift_tests: bool = False
+    config: FileRef | None = field(default=None, metadata=_NEW_OPTIONAL)
+    builder: str | None = field(default=None, metadata=_NEW_OPTIONAL)
+    builder_file: FileRef | None = field(default=None, metadata=_NEW_OPTIONAL)
+    options: Mapping[str, Any] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError.invalid("kind", self.kind, "must be a model kind's name")
+        if self.builder is not None and (
+            not isinstance(self.builder, str) or self.builder.count(":") != 1
+        ):
+            raise SpecError.invalid("builder", self.builder, "must read 'module:function'")
+        if not isinstance(self.options, Mapping):
+            raise SpecError.invalid("options", self.options, "must be a table")
+        for key, value in self.options.items():
+            _option(subpath("options", key), value)
         _transform("adstock", "adstock", self.adstock, complete=False)
         _transform("saturation", "saturation", self.saturation, complete=False)
         _choice("order", self.order, ("adstock_first", "saturation_first"))
@@ -1142,14 +1165,24 @@ def _compared_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
 
 
+@functools.cache
+def _hash_if_set(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get("hash_if_set"))
+
+
 def spec_to_dict(spec: Any) -> Any:
     """Plain ``dict``/``list`` form of a spec (for hashing, JSON and netCDF attributes)."""
     if isinstance(spec, _SCALARS):
         return spec
     if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
         out = {"__type__": type(spec).__name__}
+        optional = _hash_if_set(type(spec))
         out.update(
-            {name: spec_to_dict(getattr(spec, name)) for name in _compared_fields(type(spec))}
+            {
+                name: spec_to_dict(getattr(spec, name))
+                for name in _compared_fields(type(spec))
+                if name not in optional or getattr(spec, name)
+            }
         )
         return out
     if isinstance(spec, tuple | list):
