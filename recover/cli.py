@@ -76,6 +76,37 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace, console: Console) -> int:
+    """List the shipped scenarios, show one, or copy one to edit."""
+    from mmm_workbench.scenarios.library import library, new_scenario, scenario_text
+
+    if args.action == "show":
+        sys.stdout.write(scenario_text(args.name))
+        return 0
+    if args.action == "new":
+        written = new_scenario(args.name, args.source, args.out)
+        console.print(
+            f"wrote {written} (a copy of {args.source}); run it with: mmm-workbench run {written}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 0
+    entries = library()
+    width = max(len(e.name) for e in entries)
+    for entry in entries:
+        line = f"{entry.name:<{width}}  {entry.summary}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "\nshow one: mmm-workbench scenarios show NAME; copy one to edit: "
+        "mmm-workbench scenarios new MYNAME --from NAME",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
 def _default_run_dir(name: str) -> Path:
     """Return ``runs/<name>``, for a name that is one plain directory name.
 
@@ -331,7 +362,10 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser(
         "simulate", help="generate one dataset of a scenario, with its truth", allow_abbrev=False
     )
-    sim.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
+    sim.add_argument(
+        "scenario",
+        help="scenario TOML file, or a shipped scenario's name (see: mmm-workbench scenarios)",
+    )
     sim.add_argument("--out", required=True, type=Path, help="output directory")
     sim.add_argument("--replicate", type=int, default=0, help="replicate number (default 0)")
     sim.add_argument("--cell", type=int, default=0, help="grid cell index (default 0)")
@@ -340,7 +374,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="fit the scenario's model over its grid and replicates", allow_abbrev=False
     )
-    run.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
+    run.add_argument(
+        "scenario",
+        help="scenario TOML file, or a shipped scenario's name (see: mmm-workbench scenarios)",
+    )
     run.add_argument("--out", type=Path, help="run directory (default runs/<scenario name>)")
     run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     run.add_argument("--dask", help="Dask scheduler address, or local:N for a local cluster")
@@ -389,6 +426,26 @@ def _parser() -> argparse.ArgumentParser:
         "or junit (JUnit XML for CI test reports); the exit status is the same",
     )
     chk.set_defaults(func=_check)
+
+    lib = sub.add_parser(
+        "scenarios",
+        help="list the shipped scenarios; show one; copy one to edit",
+        allow_abbrev=False,
+    )
+    lib.set_defaults(func=_scenarios, action="list")
+    actions = lib.add_subparsers(dest="action")
+    show = actions.add_parser("show", help="print a scenario's TOML", allow_abbrev=False)
+    show.add_argument("name", help="a shipped scenario's name, or a scenario file")
+    new = actions.add_parser(
+        "new", help="copy a scenario under a new name, to edit", allow_abbrev=False
+    )
+    new.add_argument("name", help="the new scenario's name (written to NAME.toml)")
+    new.add_argument(
+        "--from", dest="source", required=True, help="a shipped scenario's name, or a file"
+    )
+    new.add_argument(
+        "--out", type=Path, help="file to write (default NAME.toml; never overwritten)"
+    )
     return parser
 
 
