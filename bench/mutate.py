@@ -44,7 +44,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "recover/models/transforms.py": ["tests/recover/test_model_transforms.py"],
     "reports/metrics.py": ["tests/reports/test_metrics_edges.py", "tests/reports/test_metrics.py"],
-    "reports/sbc.py": ["tests/reports/test_sbc.py"],
+    "reports/sbc.py": ["tests/reports/test_sbc_edges.py", "tests/reports/test_sbc.py"],
     "reports/gate.py": ["tests/reports/test_gate.py"],
     "reports/ruleset.py": ["tests/reports/test_gate.py", "tests/reports/test_verdict.py"],
 }
