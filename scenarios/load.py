@@ -23,12 +23,13 @@ from types import MappingProxyType
 from typing import Any
 
 from mmm_workbench.scenarios.families import Param, TransformError, check_params
-from mmm_workbench.scenarios.files import resolving
+from mmm_workbench.scenarios.files import file_ref, resolving
 from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
 from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
 from mmm_workbench.scenarios.spec import (
     MAX_PERIODS,
+    SPEND_PATTERNS,
     ChannelSpec,
     ConstantTrend,
     DataSpec,
@@ -42,7 +43,9 @@ from mmm_workbench.scenarios.spec import (
     LogTrend,
     MediationSpec,
     NoiseSpec,
+    PatternSpec,
     PiecewiseTrend,
+    PlanFileSpec,
     PowerTrend,
     PriorSpec,
     ProxySpec,
@@ -52,6 +55,7 @@ from mmm_workbench.scenarios.spec import (
     StretchSpec,
     TransformSpec,
     Trend,
+    VarySpec,
 )
 from mmm_workbench.scenarios.truth_priors import check_truth_prior
 
@@ -217,7 +221,78 @@ def _stretches(tab: Table, key: str, cal: Calendar, shocks: bool) -> tuple[Any, 
     return tuple(out)
 
 
+def _pattern(tab: Table) -> PatternSpec:
+    """Read ``pattern = "<kind>"`` and the pattern's parameters from a spend table."""
+    kind = tab.string("pattern", choices=tuple(SPEND_PATTERNS))
+    params = {key: tab.num(key) for key in SPEND_PATTERNS[kind] if tab.has(key)}
+    return build(tab.path, PatternSpec, kind=kind, params=MappingProxyType(params))
+
+
+def _plan_file(tab: Table) -> PlanFileSpec:
+    """Read ``file``, ``column`` and the plan's options from a spend table."""
+    ref = file_ref(tab.sub("file"), tab.get("file"), pinned=tab.get("sha256", None))
+    date_column = tab.get("date_column", None)
+    return build(
+        tab.path,
+        PlanFileSpec,
+        file=ref,
+        column=tab.string("column"),
+        date_column=None if date_column is None else tab.string("date_column"),
+        scale=tab.num("scale", 1.0),
+        shift=tab.num("shift", 0.0),
+    )
+
+
+def _vary(tab: Table) -> VarySpec:
+    """Read ``vary = { kind = ..., block | sd }``."""
+    v = tab.table("vary")
+    kind = v.string("kind", choices=("block_bootstrap", "noise"))
+    spec = build(
+        v.path,
+        VarySpec,
+        kind=kind,
+        **({"block": v.integer("block", 8, low=1)} if kind == "block_bootstrap" else {}),
+        **({"sd": v.num("sd", 0.1)} if kind == "noise" else {}),
+    )
+    v.done()
+    return spec
+
+
 def _spend(tab: Table, cal: Calendar) -> SpendSpec:
+    """Read a channel's spend plan: demand-driven, a pattern or a file (:class:`SpendSpec`)."""
+    forms = [key for key in ("demand_share", "pattern", "file") if tab.has(key)]
+    if len(forms) > 1:
+        raise ScenarioError(
+            f"{tab.sub(forms[1])}: give one of demand_share, pattern or file ({forms[0]} is "
+            "given too): they are alternative plans, not combined"
+        )
+    if not forms:
+        raise ScenarioError(
+            f"{tab.path}: give demand_share, pattern or file (the channel needs a spend plan)"
+        )
+    form = forms[0]
+    if form != "demand_share":
+        own = SPEND_PATTERNS.get(str(tab.raw["pattern"]), {}) if form == "pattern" else {}
+        for key in ("demand_strength", "noise_sd", "noise", "flighting"):
+            if tab.has(key) and key not in own:
+                raise ScenarioError(
+                    f"{tab.sub(key)}: belongs to the demand-driven plan (demand_share); a "
+                    f"{form} plan is an alternative to it, not combined with it"
+                )
+        extra = {
+            "pattern": _pattern(tab) if form == "pattern" else None,
+            "plan": _plan_file(tab) if form == "file" else None,
+            "vary": _vary(tab) if tab.has("vary") else None,
+        }
+        spec = build(
+            tab.path,
+            SpendSpec,
+            dark=_stretches(tab, "dark", cal, shocks=False),
+            shocks=_stretches(tab, "shocks", cal, shocks=True),
+            **extra,
+        )
+        tab.done()
+        return spec
     flighting = None
     if tab.has("flighting"):
         f = tab.table("flighting")
@@ -235,6 +310,7 @@ def _spend(tab: Table, cal: Calendar) -> SpendSpec:
         flighting=flighting,
         dark=_stretches(tab, "dark", cal, shocks=False),
         shocks=_stretches(tab, "shocks", cal, shocks=True),
+        vary=_vary(tab) if tab.has("vary") else None,
     )
     tab.done()
     return spec
@@ -246,6 +322,9 @@ share most channels, and a spec is immutable (only successes are kept)."""
 
 
 def _channel(tab: Table, cal: Calendar) -> ChannelSpec:
+    spend = tab.raw.get("spend")
+    if isinstance(spend, Mapping) and "file" in spend:
+        return _parse_channel(tab, cal)  # the same text may name another file, or new content
     key = (repr(tab.raw), cal.origin, cal.step, cal.periods)
     if key not in _CHANNELS:
         if len(_CHANNELS) > 4096:

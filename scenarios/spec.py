@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -53,8 +54,10 @@ __all__ = [
     "MAX_REPLICATES",
     "MAX_SCALING",
     "MAX_TUNE",
+    "PLAN_SUFFIXES",
     "RESERVED_COLUMNS",
     "SEED_LIMIT",
+    "SPEND_PATTERNS",
     "UNGRIDDED",
     "ChannelSpec",
     "ConstantTrend",
@@ -71,7 +74,9 @@ __all__ = [
     "MediationSpec",
     "ModelSpec",
     "NoiseSpec",
+    "PatternSpec",
     "PiecewiseTrend",
+    "PlanFileSpec",
     "PowerTrend",
     "PriorSpec",
     "ProxySpec",
@@ -81,6 +86,7 @@ __all__ = [
     "StretchSpec",
     "TransformSpec",
     "Trend",
+    "VarySpec",
     "check_run_name",
     "model_parameters",
     "spec_hash",
@@ -542,31 +548,203 @@ class ShockSpec:
         _amount("factor", self.factor, low=0.0)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SpendSpec:
-    """How a channel's spend is planned.
+SPEND_PATTERNS: Mapping[str, Mapping[str, float]] = {
+    "uniform": {"low": 0.0, "high": 1.0},
+    "threshold": {"q": 0.9, "factor": 0.5, "level": 1.0},
+    "always_on": {"level": 1.0, "noise_sd": 0.0},
+    "flighted": {"level": 1.0, "on_mean": 4.0, "off_mean": 4.0, "noise_sd": 0.0},
+}
+"""The synthetic spend patterns and their parameters' defaults (:class:`PatternSpec`)."""
 
-    ``spend_t = |demand_share * driver_t * noise_t|`` with
-    ``driver_t = mean(demand) + demand_strength * (demand_t - mean(demand))``, so strength 1
-    ties spend to demand (confounding) and 0 plans it at a constant level.
-    ``noise = "normal"`` draws ``N(1, noise_sd)`` (correlated across channels through
-    ``DataSpec.spend_correlation``); ``"lognormal"`` draws ``exp(N(0, noise_sd))``.
-    ``demand_share`` is positive: a channel that never spends has no return to estimate.
+
+@dataclass(frozen=True, kw_only=True)
+class PatternSpec:
+    """A synthetic spend pattern, drawn afresh for every replicate.
+
+    ``kind`` is one of :data:`SPEND_PATTERNS`; ``params`` holds its parameters (missing ones
+    take the defaults there). With ``u_t ~ U(0, 1)`` and ``z_t ~ N(0, 1)``:
+
+    - ``uniform``: ``spend_t ~ U(low, high)``.
+    - ``threshold``: ``spend_t = level * u_t`` if ``u_t > q``, else ``level * factor * u_t``
+      (pymc-marketing's example data: ``q = 0.9, factor = 0.5`` and ``q = 0.8, factor = 0``).
+    - ``always_on``: ``spend_t = level * exp(noise_sd * z_t)``.
+    - ``flighted``: ``level * exp(noise_sd * z_t)`` while on, 0 while off; on/off is a
+      two-state Markov chain that starts on, with mean run lengths ``on_mean`` and
+      ``off_mean`` periods (as :class:`FlightingSpec`).
     """
 
-    demand_share: float
+    kind: str
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _choice("kind", self.kind, tuple(SPEND_PATTERNS))
+        defaults = SPEND_PATTERNS[self.kind]
+        for key in self.params:
+            if key not in defaults:
+                raise SpecError.wrong(
+                    key,
+                    f"not a parameter of the {self.kind} pattern; expected one of: "
+                    f"{', '.join(defaults)}",
+                )
+        params = {k: self.params.get(k, v) for k, v in defaults.items()}
+        object.__setattr__(self, "params", MappingProxyType(params))
+        for key in ("level", "low", "high"):
+            if key in params:
+                _amount(key, params[key], low=0.0, low_open=key != "low")
+        if self.kind == "uniform" and not params["high"] > params["low"]:
+            raise SpecError.invalid("high", params["high"], f"must exceed low = {params['low']:g}")
+        if self.kind == "threshold":
+            _real("q", params["q"], low=0.0, high=1.0, high_open=True)
+            _real("factor", params["factor"], low=0.0, high=MAX_SCALING)
+        if "noise_sd" in params:
+            _real("noise_sd", params["noise_sd"], low=0.0, high=MAX_LOG_SD)
+        for key in ("on_mean", "off_mean"):
+            if key in params:
+                _real(key, params[key], low=1.0, high=MAX_PERIODS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VarySpec:
+    """How a media plan from a file varies between replicates (seeded by the replicate).
+
+    ``block_bootstrap``: a moving-block bootstrap of the plan: blocks of ``block``
+    consecutive periods, each starting at a uniformly drawn period, laid end to end and cut
+    to the plan's length (the plan's level, spikes and short-run dynamics are kept, the
+    order of blocks is not). ``noise``: each period multiplied by
+    ``exp(sd * z - sd**2 / 2)``, ``z ~ N(0, 1)`` (mean 1, so the expected total is kept).
+    """
+
+    kind: Literal["block_bootstrap", "noise"]
+    block: int = 8
+    sd: float = 0.1
+
+    def __post_init__(self) -> None:
+        _choice("kind", self.kind, ("block_bootstrap", "noise"))
+        _integer("block", self.block, low=1, high=MAX_PERIODS)
+        _real("sd", self.sd, low=0.0, high=MAX_LOG_SD, low_open=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanFileSpec:
+    """A media plan read from a file (CSV or Parquet): one column of it is the channel's spend.
+
+    ``spend_t = scale * column_t + shift``. Without ``date_column`` the file has one row
+    per period of the data, in order; with it, its dates must be the data's calendar
+    (same start, frequency and length). The file's content is checked against the data
+    (columns, length, dates, values that are missing, not numeric or negative, no spend in
+    the training periods) before anything is simulated
+    (:func:`mmm_workbench.simulate.check_data`); ``scenarios`` never reads it.
+    """
+
+    file: FileRef
+    column: str
+    date_column: str | None = None
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.file, FileRef):
+            raise SpecError.invalid("file", self.file, "must be a FileRef (scenarios.files)")
+        if not isinstance(self.column, str) or not self.column:
+            raise SpecError.invalid("column", self.column, "must be a column's name")
+        if self.date_column is not None and (
+            not isinstance(self.date_column, str) or not self.date_column
+        ):
+            raise SpecError.invalid("date_column", self.date_column, "must be a column's name")
+        if self.file.suffix not in PLAN_SUFFIXES:
+            raise SpecError.invalid(
+                "file", self.file.path, f"must be a {' or '.join(PLAN_SUFFIXES)} file"
+            )
+        _amount("scale", self.scale, low=0.0, low_open=True)
+        _amount("shift", self.shift)
+
+
+PLAN_SUFFIXES = (".csv", ".parquet")
+"""The file formats a media plan or a dataset may have."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpendSpec:
+    """How a channel's spend is planned: driven by demand, a synthetic pattern, or a file.
+
+    Exactly one of three forms (``scenario: data.channels[i].spend``):
+
+    - **demand-driven** (``demand_share``): ``spend_t = |demand_share * driver_t * noise_t|``
+      with ``driver_t = mean(demand) + demand_strength * (demand_t - mean(demand))``, so
+      strength 1 ties spend to demand (confounding) and 0 plans it at a constant level.
+      ``noise = "normal"`` draws ``N(1, noise_sd)`` (correlated across channels through
+      ``DataSpec.spend_correlation``); ``"lognormal"`` draws ``exp(N(0, noise_sd))``;
+      ``flighting`` switches it on and off. ``demand_share`` is positive: a channel that
+      never spends has no return to estimate.
+    - **a pattern** (``pattern = "uniform"`` and its parameters, :class:`PatternSpec`),
+      independent of demand, drawn afresh for every replicate.
+    - **a file** (``file = "plan.csv", column = "tv"``, :class:`PlanFileSpec`): the plan
+      itself in every replicate, or varied per replicate by ``vary``
+      (:class:`VarySpec`).
+
+    Budget ``shocks`` and ``dark`` stretches apply to every form, in that order, then
+    ``DataSpec.total_budget``.
+    """
+
+    demand_share: float | None = None
     demand_strength: float = 1.0
     noise_sd: float = 0.0
     noise: Literal["normal", "lognormal"] = "normal"
     flighting: FlightingSpec | None = None
     dark: tuple[StretchSpec, ...] = ()
     shocks: tuple[ShockSpec, ...] = ()
+    pattern: PatternSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+    plan: PlanFileSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+    vary: VarySpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+
+    @property
+    def form(self) -> Literal["demand", "pattern", "file"]:
+        """Which of the three forms the plan takes."""
+        if self.plan is not None:
+            return "file"
+        return "pattern" if self.pattern is not None else "demand"
 
     def __post_init__(self) -> None:
-        _amount("demand_share", self.demand_share, low=0.0, low_open=True)
-        _amount("demand_strength", self.demand_strength, low=0.0)
-        _real("noise_sd", self.noise_sd, low=0.0, high=MAX_LOG_SD)
-        _choice("noise", self.noise, ("normal", "lognormal"))
+        given = [
+            name
+            for name, value in (("pattern", self.pattern), ("file", self.plan))
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise SpecError.wrong(
+                "", "give one of demand_share, pattern or file: they are alternative plans"
+            )
+        if given:
+            demand_keys = [
+                key
+                for key, value, default in (
+                    ("demand_share", self.demand_share, None),
+                    ("demand_strength", self.demand_strength, 1.0),
+                    ("noise_sd", self.noise_sd, 0.0),
+                    ("noise", self.noise, "normal"),
+                    ("flighting", self.flighting, None),
+                )
+                if value != default
+            ]
+            if demand_keys:
+                raise SpecError.wrong(
+                    demand_keys[0],
+                    f"belongs to the demand-driven plan; a {given[0]} plan is an alternative "
+                    "to it, not combined with it (drop one)",
+                )
+        else:
+            if self.demand_share is None:
+                raise SpecError.wrong(
+                    "", "give demand_share, a pattern or a file (the channel needs a plan)"
+                )
+            _amount("demand_share", self.demand_share, low=0.0, low_open=True)
+            _amount("demand_strength", self.demand_strength, low=0.0)
+            _real("noise_sd", self.noise_sd, low=0.0, high=MAX_LOG_SD)
+            _choice("noise", self.noise, ("normal", "lognormal"))
+        if self.vary is not None and self.plan is None:
+            raise SpecError.wrong(
+                "vary", "varies a plan from a file only (patterns and demand are drawn anew)"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
