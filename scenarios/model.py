@@ -43,10 +43,16 @@ def transform_family(tab: Table, role: str) -> tuple[Family, int, bool]:
 
 
 def _transform(tab: Table, role: str) -> TransformSpec:
-    """Return a model transform: family, and any parameters fixed at given values."""
+    """Return a model transform: family, and any parameters fixed at given values.
+
+    A fixed parameter is one number (every channel) or an array of numbers, one per
+    channel in the order of ``[[data.channels]]`` (``alpha = [0.3, 0.6]``; the count is
+    checked by the :class:`~mmm_workbench.scenarios.spec.Scenario`, which knows the
+    channels). An array is kept as a tuple of floats.
+    """
     family, l_max, normalize = transform_family(tab, role)
     known = {p.name: p for p in family.params}
-    fixed: dict[str, float] = {}
+    fixed: dict[str, float | tuple[float, ...]] = {}
     for key in [k for k in tab.raw if k not in tab.seen]:
         if key not in known:
             raise ScenarioError(
@@ -54,7 +60,15 @@ def _transform(tab: Table, role: str) -> TransformSpec:
                 f"{role}; expected one of: {', '.join(known)}"
             )
         try:
-            fixed[key] = known[key].check(tab.get(key), tab.sub(key))
+            if isinstance(value, list):
+                if not value:
+                    raise ScenarioError(f"{tab.sub(key)} = []: give one number, or one per channel")
+                fixed[key] = tuple(
+                    known[key].check(v, f"{tab.sub(key)}[{i}]") for i, v in enumerate(value)
+                )
+            else:
+                fixed[key] = known[key].check(value, tab.sub(key))
+        value = tab.get(key)
         except TransformError as err:
             raise ScenarioError(str(err)) from None
     return TransformSpec(

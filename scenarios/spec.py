@@ -291,7 +291,14 @@ def _transform(name: str, role: str, spec: TransformSpec, *, complete: bool) -> 
                         f"{family.name} "
                         f"{role}; expected one of: {', '.join(family.param_names)}"
                     )
-                family.params[family.param_names.index(key)].check(value, f"{name}.{key}")
+                param = family.params[family.param_names.index(key)]
+                if isinstance(value, tuple):  # a model's per-channel fixed values
+                    if not value:
+                        raise TransformError(f"{name}.{key} = []: one number, or one per channel")
+                    for i, v in enumerate(value):
+                        param.check(v, f"{name}.{key}[{i}]")
+                else:
+                    param.check(value, f"{name}.{key}")
     except TransformError as err:
         raise SpecError.below(name, str(err)) from None
     if role == "adstock":
@@ -325,7 +332,9 @@ class TransformSpec:
     """
 
     kind: str
-    params: Mapping[str, float]
+    params: Mapping[str, Any]
+    """Parameter values, floats. A model's transform (:class:`ModelSpec`) may also hold a
+    tuple of floats, one per channel (fixed per channel); a data channel's may not."""
     l_max: int = 0
     normalize: bool = True
 
@@ -1374,3 +1383,14 @@ def spec_hash(spec: Any, length: int = 12) -> str:
     """Stable hex digest of a spec's canonical JSON form (identical specs, identical ids)."""
     canonical = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+        channels = data.channel_names
+        for role in ("adstock", "saturation"):
+            transform = getattr(model, role)
+            for key, value in transform.params.items() if transform is not None else ():
+                if isinstance(value, tuple) and len(value) != len(channels):
+                    raise SpecError.invalid(
+                        f"model.{role}.{key}",
+                        list(value),
+                        f"one value per channel: {len(channels)} ({', '.join(channels)}), "
+                        f"not {len(value)}",
+                    )

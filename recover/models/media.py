@@ -206,13 +206,14 @@ def compile_media(
     scaled units.
 
     ``shared`` transform parameters have shape ``(S,)``, per-channel ones (and
-    ``saturation_beta``) ``(S, C)``; parameters not in ``free`` are fixed in ``spec``.
+    ``saturation_beta``) ``(S, C)``; parameters not in ``free`` are fixed in ``spec``
+    (one number, or one per channel).
     """
     params: dict[str, Any] = {}
     for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
         for p in param_names(role, transform.kind):
             if p in transform.params:
-                params[f"{role}_{p}"] = float(transform.params[p])
+                params[f"{role}_{p}"] = np.asarray(transform.params[p], dtype=float)
     inputs = []
     for name in free:
         one = shared and name != "saturation_beta"

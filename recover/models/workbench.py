@@ -83,7 +83,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
             for p in param_names(role, transform.kind):
                 name = f"{role}_{p}"
                 if p in transform.params:
-                    params[name] = float(transform.params[p])
+                    params[name] = np.asarray(transform.params[p], dtype=float)  # or (C,)
                 else:
                     params[name] = make_prior(name, prior_for(name, spec), dims=per)
                     free.append(name)
