@@ -26,6 +26,7 @@ import pandas as pd
 from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
 from mmm_workbench.reports.contract import atomic_write
+from mmm_workbench.reports.decision import DECISION_ESTIMANDS, decision_summary
 from mmm_workbench.reports.html import Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
@@ -149,6 +150,9 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
                 f"{r['estimand']}{coords} not learned from the data (contraction "
                 f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
             )
+        decision = _decision_words(mine)
+        if decision:
+            parts.append(decision)
         for r in verdict.ridges[verdict.ridges["cell"] == cell].to_dict("records"):
             parts.append(
                 f"posterior ridge {r['a']} ~ {r['b']} (|corr| {abs(float(r['corr'])):.2f})"
@@ -162,6 +166,23 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
             )
         )
     return out
+
+
+def _decision_words(checks: pd.DataFrame) -> str:
+    """Say the budget decision's regret of a cell's checks, if a rule judged it."""
+    rows = checks[(checks["estimand"] == "regret_share") & (checks["metric"] == "bias")]
+    rows = rows[rows["value"].astype(float).notna()]
+    if rows.empty:
+        return ""
+    r = rows.iloc[0]
+    interval = ""
+    lower, upper = float(r["lower"]), float(r["upper"])
+    if math.isfinite(lower) and math.isfinite(upper) and lower != upper:
+        interval = f" [{100 * lower:.2g}%, {100 * upper:.2g}%]"
+    return (
+        f"the model's budget plan loses {100 * float(r['value']):.2g}%{interval} of the "
+        "best achievable incremental outcome"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +321,9 @@ def _errors(scores: RunScores) -> list[str]:
 
 
 def _banner(verdict: Verdict) -> Banner:
+    from mmm_workbench.reports.gate import named_rules
+
+    verdict = named_rules(verdict)  # "default rules", not a path into site-packages
     return Banner(
         headline=verdict.headline(),
         passed=verdict.passed,
@@ -329,6 +353,24 @@ def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
     ]
 
 
+def _decision_table(estimands: pd.DataFrame) -> pd.DataFrame:
+    """Return the budget decision per cell and channel, for the page."""
+    d = decision_summary(estimands)
+    if d.empty:
+        return d
+    return pd.DataFrame(
+        {
+            "cell": d["cell_label"],
+            "channel": d["channel"],
+            "model plan share": d["plan_share"].map(lambda v: f"{100 * v:.1f}%"),
+            "true optimal share": d["true_share"].map(lambda v: f"{100 * v:.1f}%"),
+            "regret": d["regret"].map(lambda v: f"{v:.4g}"),
+            "regret share": d["regret_share"].map(lambda v: f"{100 * v:.2f}%"),
+            "fits": d["fits"],
+        }
+    )
+
+
 def report_data(scores: RunScores, scenario_text: str) -> ReportData:
     """Return what the figures and tables of a scored run's report are built from."""
     cells = scores.run.manifest.get("cells", {})
@@ -340,7 +382,9 @@ def report_data(scores: RunScores, scenario_text: str) -> ReportData:
         overrides={c: info.get("overrides", []) for c, info in cells.items()},
         axes=_grid_axes(scenario_text),
         headline=tuple(e for e in contract.HEADLINE if e in present),
-        per_channel=tuple(plotdata.channel_estimands(est)),
+        per_channel=tuple(  # a plan is not a posterior: no intervals to draw
+            e for e in plotdata.channel_estimands(est) if e not in DECISION_ESTIMANDS
+        ),
     )
 
 
@@ -408,7 +452,25 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
             for c, info in data.scores.run.manifest.get("cells", {}).items()
         ]
     )
+    decision = _decision_table(data.estimands)
+    first = (
+        [
+            Section(
+                title="Budget decision",
+                text="The allocation of the observed budget that maximises the model's "
+                "posterior expected response against the true optimum, per cell (means over "
+                "replicates): the budget share per channel, and the regret, the true "
+                "incremental outcome lost by following the model's plan (data units and "
+                "share of the optimum). Channels' curves are added as if independent: "
+                "with mediation or a multiplicative model this is an approximation.",
+                tables=[(decision, "budget decision per cell and channel")],
+            )
+        ]
+        if len(decision)
+        else []
+    )
     return [
+        *first,
         Section(
             title="Headline: recovery of shares, ROAS and mROAS",
             text="Per cell and channel, each measure with its Monte Carlo standard error.",

@@ -60,6 +60,7 @@ import pandas as pd
 from scipy import special
 
 from mmm_workbench.reports.aggregate import FIT_METRICS, Health, badness, estimand_metric_names
+from mmm_workbench.reports.decision import DECISION_ESTIMANDS
 from mmm_workbench.reports.metrics import INTERVALS, LEVELS, jeffreys_interval, level_name
 from mmm_workbench.reports.sbc import MIN_UNIFORMITY_REPLICATES, holm
 from mmm_workbench.reports.tables import FAMILIES, SBC_METRICS
@@ -471,7 +472,10 @@ def _select(
     fit_level = rows["estimand"] == ""
     if rule.estimand != "*":
         names = sorted(e for e in ctx.estimands if fnmatch.fnmatchcase(e, rule.estimand))
-        if not names and ctx.estimands:  # with no successful fit, the rule fails instead
+        # a decision estimand exists only where records hold response curves: a rule on it
+        # selects nothing (not applicable) in a run without them
+        optional = any(fnmatch.fnmatchcase(e, rule.estimand) for e in DECISION_ESTIMANDS)
+        if not names and ctx.estimands and not optional:  # no successful fit: rule fails instead
             raise ScenarioError(
                 f"{where}: unknown estimand {rule.estimand!r}; this run has "
                 f"{', '.join(sorted(ctx.estimands))}"

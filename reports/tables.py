@@ -38,6 +38,13 @@ from mmm_workbench.reports.aggregate import (
     fit_measures,
     performance_table,
 )
+from mmm_workbench.reports.contract import POSTERIOR
+from mmm_workbench.reports.decision import (
+    DECISION_ESTIMANDS,
+    DECISION_FAMILY,
+    DECISION_METRICS,
+    record_decision,
+)
 from mmm_workbench.reports.metrics import LEVELS, summary_columns
 from mmm_workbench.reports.records import FitRecord, RecordError, read_record
 from mmm_workbench.reports.rundir import Run, open_run
@@ -75,7 +82,7 @@ SBC_METRICS = ("uniformity_p", "uniformity_p_holm")
 is Holm-corrected over what a gate rule selects (:mod:`mmm_workbench.reports.gate`).
 They are SBC p-values only where the cell's truth was drawn per replicate
 (:func:`mmm_workbench.reports.sbc.truth_design`)."""
-FAMILIES = ("parameter", "derived", "series", "summary", "curve")
+FAMILIES = ("parameter", "derived", "series", "summary", "curve", DECISION_FAMILY)
 """Estimand families (:func:`estimand_family`)."""
 TIME_DIMS = ("date",)
 RunLike = str | Path | Run
@@ -89,8 +96,12 @@ def estimand_family(name: str, dims: Sequence[str]) -> str:
     baseline); ``summary``: the time mean of a series (``mean(<name>)``, added by
     :func:`score_run`); ``parameter``: a model parameter (``sigma``, ``adstock_*``,
     ``saturation_*``); ``curve``: the response curve (``response``, over spend
-    multipliers); ``derived``: the rest (ROAS, mROAS, contribution shares and totals).
+    multipliers); ``decision``: the budget decision of the response curves
+    (:data:`mmm_workbench.reports.decision.DECISION_ESTIMANDS`); ``derived``: the rest
+    (ROAS, mROAS, contribution shares and totals).
     """
+    if name in DECISION_ESTIMANDS:
+        return DECISION_FAMILY
     if any(d in TIME_DIMS for d in dims):
         return "series"
     if name.startswith("mean(") and name.endswith(")"):
@@ -271,9 +282,43 @@ def _quantities(record: FitRecord, wanted: set[str] | None) -> list[_Quantity]:
             summary = _time_mean(q)
             if summary is not None:
                 out.append(summary)
+    if wanted is None or wanted & set(DECISION_ESTIMANDS):
+        out += [q for q in _decision(record) if wanted is None or q.name in wanted]
     if len({q.draws.shape[0] for q in out}) > 1:
         raise RecordError(f"{record.cell_id}/{record.replicate}: estimands differ in draws")
     return out
+
+
+def _decision(record: FitRecord) -> list[_Quantity]:
+    """Return the fit's decision estimands (:mod:`mmm_workbench.reports.decision`), if any.
+
+    The model's plan is one allocation: its draws are its value repeated (as many as the
+    posterior's), the truth that of the true optimum (0 for ``regret``, ``regret_share``).
+    """
+    decision = record_decision(record)
+    if decision is None:
+        return []
+    n = record.values[POSTERIOR].shape[1]
+    channels = np.asarray(decision.channels, dtype=object)
+
+    def point(name: str, value: NDArray[np.float64], truth: NDArray[np.float64]) -> _Quantity:
+        dims = ("channel",) if value.size > 1 or name == "optimal_share" else ()
+        return _Quantity(
+            name=name,
+            family=DECISION_FAMILY,
+            dims=dims,
+            coords={"channel": channels} if dims else {},
+            draws=np.repeat(value.reshape(1, -1), n, axis=0),
+            truth=truth.reshape(-1),
+            prior=None,
+        )
+
+    zero = np.zeros(1)
+    return [
+        point("optimal_share", decision.plan.share, decision.optimum.share),
+        point("regret", np.array([decision.regret]), zero),
+        point("regret_share", np.array([decision.regret_share]), zero),
+    ]
 
 
 def _time_mean(q: _Quantity) -> _Quantity | None:
@@ -562,14 +607,16 @@ def aggregate_table(
     frames = [fit_rows.assign(family="")]
     if len(table):
         options = {"levels": levels, "intervals": intervals, "ci_prob": ci_prob}
+        options["percentage_points"] = ("contribution_share", "optimal_share")
         per = performance_table(table, keys, **options)
         pooled = performance_table(table.assign(coords="*"), keys, cluster="replicate", **options)
-        sbc = sbc_uniformity(table, method=sbc_method)
+        decision = table["family"].astype(str) == DECISION_FAMILY
+        sbc = sbc_uniformity(table[~decision], method=sbc_method)
         sbc = sbc.merge(table[["cell", "estimand", "family"]].drop_duplicates(), how="left")
         sbc_rows = sbc[[*keys, "n", "p_value"]].rename(columns={"p_value": "value"})
         frames += [
-            per.assign(pooled=False),
-            pooled.assign(pooled=True),
+            _point_only(per).assign(pooled=False),
+            _point_only(pooled).assign(pooled=True),
             sbc_rows.assign(metric="uniformity_p", pooled=False),
         ]
     out = pd.concat([f for f in frames if len(f)], ignore_index=True)
@@ -578,6 +625,12 @@ def aggregate_table(
     return out.sort_values(
         ["cell", "pooled", "estimand", "coords"], kind="stable", ignore_index=True
     )
+
+
+def _point_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop the spread measures of decision estimands (a plan has no posterior spread)."""
+    decision = frame["family"].astype(str) == DECISION_FAMILY
+    return frame[~decision | frame["metric"].isin(DECISION_METRICS)]
 
 
 def _json_value(value: Any) -> Any:
