@@ -94,7 +94,7 @@ def _truth_prior(value: object, path: str) -> tuple[PriorSpec, float]:
     dist = tab.get("dist")
     args = {k: v for k, v in tab.raw.items() if k != "dist"}
     parent, _, key = path.rpartition(".")
-    prior = build(parent, PriorSpec, dist=dist, args=MappingProxyType(args))
+    prior = build(path, PriorSpec, dist=dist, args=MappingProxyType(args))
     mean = build(parent, check_truth_prior, name=key, prior=prior, param=Param(name=key))
     return prior, mean
 

@@ -171,6 +171,7 @@ def parse_model(tab: Table) -> ModelSpec:
         likelihood=tab.string("likelihood", "normal"),
         priors=MappingProxyType(priors),
         lift_tests=tab.boolean("lift_tests", False),
+        target_scale=tab.num("target_scale", None),
         config=_file(tab, "config"),
         builder=builder,
         builder_file=builder_file,

@@ -39,6 +39,7 @@ from mmm_workbench.scenarios.families import (
     subpath,
 )
 from mmm_workbench.scenarios.files import FileRef
+from mmm_workbench.scenarios.truth_priors import check_truth_prior
 
 __all__ = [
     "CALENDAR",
@@ -763,6 +764,11 @@ class ChannelSpec:
     The transforms see ``spend / x_scale``; ``x_scale = "max"`` divides by the channel's
     maximum spend over all periods of the realized dataset (max-abs scaling, as in the
     confounded-demand article), a number divides by that fixed amount.
+
+    ``priors`` maps ``beta``, ``adstock.<param>`` or ``saturation.<param>`` to a prior over
+    that parameter (:mod:`mmm_workbench.scenarios.truth_priors`): each replicate draws it
+    (:func:`mmm_workbench.simulate.priors.draw_truth`). The numeric field then holds the
+    prior's mean, used by checks only, never simulated.
     """
 
     name: str
@@ -772,9 +778,12 @@ class ChannelSpec:
     beta: float
     order: Literal["adstock_first", "saturation_first"] = "adstock_first"
     x_scale: float | Literal["max"] = "max"
+    priors: Mapping[str, PriorSpec] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
 
     def __post_init__(self) -> None:
         _column("name", self.name)
+        for key, prior in self.priors.items():
+            check_truth_prior(key, prior, self._support(key))
         _transform("adstock", "adstock", self.adstock, complete=True)
         _transform("saturation", "saturation", self.saturation, complete=True)
         for role in ("adstock", "saturation"):
@@ -792,6 +801,21 @@ class ChannelSpec:
         _choice("order", self.order, ("adstock_first", "saturation_first"))
         if self.x_scale != "max":
             _real("x_scale", self.x_scale, low=1.0 / MAX_MAGNITUDE, high=MAX_MAGNITUDE)
+
+    def _support(self, key: str) -> Param:
+        """Return the values parameter ``key`` (``beta``, ``adstock.alpha``) may take."""
+        if key == "beta":
+            return Param(name="beta", low=0.0)
+        role, _, name = key.partition(".")
+        if role in ("adstock", "saturation"):
+            family = get_family(role, getattr(self, role).kind, role)
+            if name in family.param_names:
+                return family.params[family.param_names.index(name)]
+        raise SpecError.wrong(
+            subpath("priors", key),
+            "no such parameter of the channel; a prior may stand for beta, adstock.<param> "
+            "or saturation.<param>",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -874,6 +898,13 @@ def _zero_spend(spend: SpendSpec, train: int) -> bool:
     return bool(off.all())
 
 
+_DATA_PRIORS = {
+    "intercept": Param(name="intercept"),
+    "noise.sd": Param(name="sd", low=0.0),
+}
+"""What a prior may stand for in ``[data]`` itself, with the values it may take."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataSpec:
     """Everything the data-generating process needs (the ``[data]`` table)."""
@@ -895,6 +926,9 @@ class DataSpec:
     noise: NoiseSpec = field(default_factory=NoiseSpec)
     lift_tests: tuple[LiftTestSpec, ...] = ()
     response_multipliers: tuple[float, ...] = tuple(round(0.1 * i, 10) for i in range(21))
+    priors: Mapping[str, PriorSpec] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
+    """Priors over ``intercept`` and ``noise.sd`` (as a channel's ``priors``): drawn per
+    replicate; the numeric fields hold the priors' means, for checks only."""
 
     @property
     def channel_names(self) -> tuple[str, ...]:
@@ -926,6 +960,13 @@ class DataSpec:
                 list(self.demand.day_of_week),
                 "needs daily data (freq = 'D') and exactly 7 effects, Monday first",
             )
+        for key, prior in self.priors.items():
+            if key not in _DATA_PRIORS:
+                raise SpecError.wrong(
+                    subpath("priors", key),
+                    f"no such parameter; a prior in [data] may stand for {', '.join(_DATA_PRIORS)}",
+                )
+            check_truth_prior(key, prior, _DATA_PRIORS[key])
         self._check_channels()
         self._check_columns()
         if self.proxy is not None and self.proxy.lag >= self.periods:
@@ -1192,6 +1233,10 @@ class ModelSpec:
     likelihood: Literal["normal", "student_t"] = "normal"
     priors: Mapping[str, PriorSpec] = field(default_factory=dict)
     lift_tests: bool = False
+    target_scale: float | None = field(default=None, metadata=_NEW_OPTIONAL)
+    """The workbench model's divisor of the target; ``None``: ``max|y|`` over the training
+    rows (the default, data-dependent). A fixed number makes the scaled priors a prior in
+    the data's units, which exact SBC needs (docs/sbc.md)."""
     config: FileRef | None = field(default=None, metadata=_NEW_OPTIONAL)
     builder: str | None = field(default=None, metadata=_NEW_OPTIONAL)
     builder_file: FileRef | None = field(default=None, metadata=_NEW_OPTIONAL)
@@ -1200,6 +1245,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError.invalid("kind", self.kind, "must be a model kind's name")
+        if self.target_scale is not None:
+            _amount("target_scale", self.target_scale, low=0.0, low_open=True)
         if self.builder is not None and (
             not isinstance(self.builder, str) or self.builder.count(":") != 1
         ):

@@ -35,18 +35,22 @@ from mmm_workbench.simulate.media import (
     realized_spend,
     simulate_outcome,
 )
+from mmm_workbench.simulate.priors import draw_truth
 from mmm_workbench.simulate.spend import planned_spend
 from mmm_workbench.simulate.tree import assemble
 from mmm_workbench.simulate.truth import (
     counterfactual_truth,
     lift_test_truth,
+    log_likelihood,
     pymc_marketing_truth,
 )
 
 __all__ = ["generate"]
 
 Array = NDArray[np.float64]
-_STREAMS = ("demand", "proxy", "spend", "noise", "lift_tests")
+_STREAMS = ("demand", "proxy", "spend", "noise", "lift_tests", "truth")
+"""The replicate's child streams, in spawn order; ``truth`` (the priors' draws) comes last,
+so a spec without priors draws its data from the same streams as before it existed."""
 
 
 def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
@@ -58,8 +62,10 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         A validated data spec (``mmm_workbench.scenarios.load_scenario(...).data``).
     rng
         The replicate's generator; independent child streams are spawned from it for
-        demand, proxy, spend, noise and lift tests, so adding e.g. a lift test leaves the
-        rest of the data unchanged.
+        demand, proxy, spend, noise, lift tests and the truth, so adding e.g. a lift test
+        leaves the rest of the data unchanged. Where the spec gives priors instead of
+        numbers, the truth is first drawn from them (its own stream;
+        :func:`~mmm_workbench.simulate.priors.draw_truth`) and the dataset is that world's.
 
     Returns
     -------
@@ -73,6 +79,7 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         When a multiplicative model meets a non-positive baseline.
     """
     streams = dict(zip(_STREAMS, rng.spawn(len(_STREAMS)), strict=True))
+    spec = draw_truth(spec, streams["truth"])
     index = bl.dates(spec)
     periods = len(index)
     latent = bl.demand(spec.demand, index, streams["demand"])
@@ -137,6 +144,9 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         "interaction": truth["interaction"],
         **latent,
     }
+    scalars = {
+        "log_likelihood": log_likelihood(spec, factual["y"][: spec.train_periods], factual["mu"])
+    }
     per_channel = {
         "planned_spend": planned.T,
         "x_scale": x_scale,
@@ -166,4 +176,5 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         lifts=lifts,
         pmm=pmm,
         carry_over=horizon,
+        scalars=scalars,
     )

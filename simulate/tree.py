@@ -95,6 +95,7 @@ def assemble(
     lifts: Mapping[str, Array],
     pmm: tuple[Mapping[str, Array], Mapping[str, str], str],
     carry_over: int = 0,
+    scalars: Mapping[str, float] | None = None,
 ) -> xr.DataTree:
     """Build the dataset's tree (layout in :mod:`mmm_workbench.simulate.generator`).
 
@@ -120,6 +121,8 @@ def assemble(
     carry_over
         Periods the causal estimands run past the data (``/truth`` attribute
         ``carry_over_periods``; :func:`mmm_workbench.simulate.media.carry_over`).
+    scalars
+        Further scalar truth variables (``log_likelihood``).
     """
     channels = list(spec.channel_names)
     date = ("date",)
@@ -152,6 +155,7 @@ def assemble(
     truth["intercept"] = xr.Variable((), spec.intercept)
     truth["demand_effect"] = xr.Variable((), spec.demand.effect)
     truth["sigma"] = xr.Variable((), spec.noise.sd)
+    truth.update({k: xr.Variable((), v) for k, v in (scalars or {}).items()})
     pmm_values, pmm_notes, pmm_target = pmm
     pmm_vars = {
         k: xr.Variable(

@@ -57,6 +57,7 @@ Definitions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -76,6 +77,7 @@ __all__ = [
     "counterfactual_truth",
     "lift_test_plans",
     "lift_test_truth",
+    "log_likelihood",
     "pymc_marketing_truth",
     "resimulate",
 ]
@@ -430,3 +432,48 @@ def pymc_marketing_truth(
             out.setdefault(f"saturation_{name}", np.full(n_ch, np.nan))[c] = value
     notes = {k: v for k, v in PYMC_MARKETING_NOTES.items() if k in out}
     return out, notes, f"log({spec.target})" if log else spec.target
+
+
+def log_likelihood(spec: DataSpec, y: Array, mu: Array) -> float:
+    """Return the log density of the observed target ``y`` at the true world.
+
+    A data-dependent test quantity of simulation-based calibration (Modrak et al. 2023,
+    Bayesian Analysis, doi:10.1214/23-BA1404): ranked like a parameter, it catches a
+    posterior that equals the prior, which every parameter's ranks alone may miss.
+
+    Parameters
+    ----------
+    spec
+        The (drawn) data spec: the noise's kind, ``sd`` and ``nu``, and the model.
+    y
+        The observed target over the periods to score (the training window).
+    mu
+        The expected target (at least as many periods as ``y``).
+
+    Returns
+    -------
+    float
+        ``sum_t log p(y_t | mu_t)`` in the data's units: additive normal or Student-t noise
+        is a density of ``y - mu`` (Student-t scaled by ``sd``); log-normal noise and the
+        multiplicative model's are densities of ``log y - log mu`` on the log scale, with the
+        Jacobian ``-log y``. NaN when ``noise.sd`` is 0 (no density) or a log is undefined.
+    """
+    noise = spec.noise
+    sd = float(noise.sd)
+    mean = mu[: len(y)]
+    if not sd > 0:
+        return math.nan
+    on_log = spec.model == "multiplicative" or noise.kind == "lognormal"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = ((np.log(y) - np.log(mean)) if on_log else (y - mean)) / sd
+    if noise.kind == "student_t":
+        nu = float(noise.nu)
+        const = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+        density = const - (nu + 1) / 2 * np.log1p(z**2 / nu)
+    else:
+        density = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+    total = float(np.sum(density)) - len(y) * math.log(sd)
+    if on_log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total -= float(np.sum(np.log(y)))
+    return total if math.isfinite(total) else math.nan

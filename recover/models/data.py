@@ -1,10 +1,11 @@
 """What a model sees of one dataset, and the truth its estimates are scored against.
 
 Scaling (the workbench model's documented convention, the same as pymc-marketing's
-defaults): over the training rows, the target is divided by ``max|y|``, each channel's
-spend by its ``max|spend|`` and each control by its ``max|control|`` (1 where the maximum
-is 0). Priors live in those scaled units; every estimand is converted back to the units
-of the original data before it is stored.
+defaults): over the training rows, the target is divided by ``max|y|`` (or by the
+model's fixed ``target_scale`` where it gives one), each channel's spend by its
+``max|spend|`` and each control by its ``max|control|`` (1 where the maximum is 0).
+Priors live in those scaled units; every estimand is converted back to the units of the
+original data before it is stored.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         target=target,
         controls=controls,
         spend_scale=_scale(spend, axis=0),
-        target_scale=float(_scale(target)),
+        target_scale=float(_scale(target) if spec.target_scale is None else spec.target_scale),
         control_scale=_scale(controls, axis=0) if spec.controls else np.ones(0),
         target_name=str(obs.attrs["target"]),
         lift=_lift_tests(obs, channels) if spec.lift_tests else None,
@@ -203,6 +204,8 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
             same = same_adstock if role == "adstock" else same_saturation
             out[name] = truth[name].where(same)
     out["saturation_beta"] = truth["saturation_beta"].where(same_saturation)
+    if "log_likelihood" in truth:  # the SBC test quantity; models that compute it rank it
+        out["log_likelihood"] = truth["log_likelihood"]
     for var in out.data_vars:
         out[var].attrs = {}
     return out

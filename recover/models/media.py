@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
+from scipy import special
 
 from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.transforms import adstock, param_names, saturation
@@ -168,6 +169,9 @@ class MediaModel:
         if "mu" in draws:
             mu = np.asarray(draws["mu"]) * ys
             out["baseline"] = (("sample", "date"), mu - contrib.sum(axis=-1))
+            loglik = self._log_likelihood(data.target, mu, out["sigma"][1], draws)
+            if loglik is not None:
+                out["log_likelihood"] = (sample, loglik)
         n_ch = len(data.channels)
         for p in param_names("adstock", self.spec.adstock.kind):
             out[f"adstock_{p}"] = (chan, self._param(draws, f"adstock_{p}", n_ch))
@@ -186,6 +190,29 @@ class MediaModel:
             out,
             coords={"date": data.dates, "channel": list(data.channels), "multiplier": multipliers},
         )
+
+    def _log_likelihood(
+        self, y: Array, mu: Array, sigma: Array, draws: Mapping[str, Array]
+    ) -> Array | None:
+        """Return the log density of the training target per draw, data units, ``(sample,)``.
+
+        The SBC test quantity of Modrak et al. (2023), the twin of the truth's
+        ``log_likelihood`` (:func:`mmm_workbench.simulate.truth.log_likelihood`): the
+        model's likelihood at each draw's ``mu`` and ``sigma`` (and ``nu`` for a Student-t
+        likelihood; ``None`` where the draws lack it).
+        """
+        s = sigma[:, None]
+        z = (y[None, :] - mu) / s
+        if self.spec.likelihood == "student_t":
+            if "nu" not in draws:
+                return None
+            nu = np.asarray(draws["nu"], dtype=float)[:, None]
+            const = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
+            density = const - 0.5 * np.log(nu * np.pi) - (nu + 1) / 2 * np.log1p(z**2 / nu)
+        else:
+            density = -0.5 * z**2 - 0.5 * np.log(2 * np.pi)
+        result: Array = (density - np.log(s)).sum(axis=1)
+        return result
 
     def _param(self, draws: Mapping[str, Array], name: str, n_ch: int) -> Array:
         role, param = name.split("_", 1)
