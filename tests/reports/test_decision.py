@@ -270,3 +270,27 @@ def test_the_default_regret_rule_passes_the_right_plan_and_fails_the_biased_one(
     # (stub runs of the other tests hold none); an unknown name is still an error
     with pytest.raises(ValueError, match="unknown estimand 'regrets'"):
         check(decision_run, [{"metric": "bias", "estimand": "regrets", "max": 1}])
+
+
+def test_a_regret_rule_without_response_curves_is_not_applicable(tmp_path: Path) -> None:
+    from reports_stubs import write_stub_run
+
+    root = write_stub_run(tmp_path / "run", {"a": "calibrated"}, replicates=3, draws=20)
+    verdict = check(root)  # the default rules, which judge regret_share
+    rows = verdict.checks[verdict.checks["rule"].astype(str).str.contains("regret_share")]
+    assert list(rows["outcome"]) == ["not applicable"]
+    assert rows["detail"].iloc[0] == "selects nothing in this run"
+
+
+def test_the_report_shows_the_decision_first(decision_run: Path, tmp_path: Path) -> None:
+    from mmm_workbench.reports.report import build_report, cell_verdicts
+
+    paths = build_report(decision_run, tmp_path / "report")
+    page = paths.html.read_text()
+    assert page.index("id='verdict'") < page.index("Budget decision") < page.index("Headline")
+    assert "model plan share" in page and "true optimal share" in page
+    words = {c.cell: c.text for c in cell_verdicts(paths.verdict)}
+    assert "budget plan loses 0%" in words["right"]
+    share = float(words["search6x"].split("budget plan loses ")[1].split("%")[0])
+    assert share > 5
+    assert "(default rules)" in page
