@@ -8,7 +8,8 @@ yearly Fourier seasonality. The ``[model]`` table selects:
 
 - ``adstock``, ``saturation``: the pymc-marketing classes of the same family
   (``Family.pymc_marketing`` in :mod:`mmm_workbench.simulate.transforms`), with ``l_max`` and
-  ``normalize``; a parameter given in the scenario is fixed (passed as a number);
+  ``normalize``; a parameter given in the scenario is fixed (passed as a number, or as a
+  ``channel``-dim array where the scenario gives one value per channel);
 - ``order`` -> ``adstock_first``; ``controls`` -> ``control_columns``;
   ``seasonality_order`` -> ``yearly_seasonality`` (day-of-year Fourier modes);
 - ``pooling = "shared"``: transform priors with ``dims = ()``;
@@ -21,6 +22,23 @@ yearly Fourier seasonality. The ``[model]`` table selects:
 - ``lift_tests = true``: the dataset's lift tests through pymc-marketing's lift-test
   calibration (``MMM.add_lift_test_measurements``), rebuilt on data containers
   (:func:`add_lift_tests`; the Notes say why).
+
+Or the model is the user's own pymc-marketing YAML (``[model] config = "mmm.yml"``,
+:func:`build_from_config`): pymc-marketing's ``build_mmm_from_yaml`` builds it on the
+training rows, so its classes, priors, seasonality and likelihood are exactly the
+config's. The config's ``channel_columns`` must be the scenario's channels in their order
+and its ``control_columns`` the table's ``controls`` (the data containers are filled in
+that order); its ``date_column`` and ``target_column`` name the frame's columns, whatever
+they are. :func:`config_spec` reads back what the workbench needs (families, ``l_max``,
+``normalize``, fixed parameters, order, pooling, likelihood) and the model is then swapped
+and converted exactly as below. Refused before any fitting (:func:`check_config`), each
+with ``model.config = '<path>':`` and pymc-marketing's own message where it rejects the
+file: what pymc-marketing rejects; MMM arguments beyond :data:`CONFIG_KWARGS` (panel
+``dims``, another ``scaling``, time-varying terms, a log link: each changes what the swapped
+containers and scales mean); sections beyond ``model`` and ``original_scale_vars``;
+transforms the workbench has no twin of or with another ``prefix``; a mix of per-channel
+and shared priors; a ``[model]`` table that contradicts the config (it may repeat the
+config's transforms; priors, order, seasonality and likelihood are the config's).
 
 Refused before any fitting (:func:`check_pymc_marketing`): ``trend = true``,
 ``intercept = false``, a ``saturation_beta`` prior for a
@@ -71,9 +89,10 @@ pymc-marketing (:mod:`mmm_workbench.simulate.transforms`).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -87,15 +106,19 @@ from mmm_workbench.recover.models.media import MediaModel, compile_media
 from mmm_workbench.recover.models.priors import prior_for
 from mmm_workbench.recover.models.transforms import param_names
 from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS
-from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
+from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec, TransformSpec
 
 __all__ = [
+    "CONFIG_KWARGS",
     "MISSING_MESSAGE",
     "YEAR_PERIODS",
     "PymcMarketingModel",
     "add_lift_tests",
+    "build_from_config",
     "build_pymc_marketing",
+    "check_config",
     "check_pymc_marketing",
+    "config_spec",
     "pymc_marketing_scales",
     "training_frame",
 ]
@@ -122,17 +145,30 @@ def _has_beta(kind: str) -> bool:
     return kind not in _AMPLITUDE
 
 
-def check_pymc_marketing(spec: ModelSpec) -> None:
+def check_pymc_marketing(spec: ModelSpec, channels: Sequence[str] | None = None) -> None:
     """Everything about a ``pymc-marketing`` model that can be checked before fitting.
+
+    Parameters
+    ----------
+    spec
+        The ``[model]`` table.
+    channels
+        The data's channel names in order, where known: a ``config`` must name exactly
+        these (:func:`check_config`).
 
     Raises
     ------
     ValueError
-        pymc-marketing is not installed, or the ``[model]`` table asks for something
-        pymc-marketing's MMM does not have (named with its value).
+        pymc-marketing is not installed, the ``[model]`` table asks for something
+        pymc-marketing's MMM does not have (named with its value), or its ``config`` is
+        one pymc-marketing or the workbench refuses (:func:`check_config`).
     """
     if importlib.util.find_spec("pymc_marketing") is None:
         raise ValueError(MISSING_MESSAGE)
+    if spec.config is not None:
+        check_config(spec, channels)
+        return
+    saturation = _transforms(spec)[1]
     refused = {
         "trend": (spec.trend, "pymc-marketing's MMM has no linear trend term here"),
         "intercept": (not spec.intercept, "pymc-marketing's MMM always has an intercept"),
@@ -145,11 +181,30 @@ def check_pymc_marketing(spec: ModelSpec) -> None:
             f"model.seasonality_period = {spec.seasonality_period!r}: pymc-marketing's "
             "seasonality is yearly (day of year); use 52 (weekly) or 365.25 (daily data)"
         )
-    if "saturation_beta" in spec.priors and not _has_beta(spec.saturation.kind):
+    if "saturation_beta" in spec.priors and not _has_beta(saturation.kind):
         raise ValueError(
-            f"model.priors.saturation_beta: pymc-marketing's {spec.saturation.kind} "
+            f"model.priors.saturation_beta: pymc-marketing's {saturation.kind} "
             "saturation has no beta"
         )
+
+
+def _transforms(spec: ModelSpec) -> tuple[TransformSpec, TransformSpec]:
+    """Return the ``[model]`` table's adstock and saturation.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing table (a ``pymc-marketing`` model without ``config`` is built
+        from them).
+    """
+    if not (spec.adstock.kind and spec.saturation.kind):  # a table left out
+        role = "saturation" if spec.adstock.kind else "adstock"
+        raise ValueError(
+            f"model.{role}: missing; model.kind = 'pymc-marketing' is built from "
+            "[model.adstock] and [model.saturation], or from a pymc-marketing YAML "
+            "(model.config = 'mmm.yml')"
+        )
+    return spec.adstock, spec.saturation
 
 
 def pymc_marketing_scales(data: ModelData) -> tuple[Array, float]:
@@ -188,8 +243,10 @@ def _prior(spec: PriorSpec, dims: tuple[str, ...]) -> Any:
 def _transform(spec: ModelSpec, role: str) -> Any:
     """Return the pymc-marketing adstock or saturation object for the model's family."""
     import pymc_marketing.mmm as pmm
+    from pytensor.xtensor.type import as_xtensor
 
-    transform = spec.adstock if role == "adstock" else spec.saturation
+    adstock, saturation = _transforms(spec)
+    transform = adstock if role == "adstock" else saturation
     family = (ADSTOCKS if role == "adstock" else SATURATIONS)[transform.kind]
     cls = getattr(pmm, family.pymc_marketing or "")
     kwargs = (
@@ -200,7 +257,12 @@ def _transform(spec: ModelSpec, role: str) -> Any:
     priors: dict[str, Any] = {}
     for p in param_names(role, transform.kind):
         if p in transform.params:
-            priors[p] = float(transform.params[p])
+            value = transform.params[p]
+            priors[p] = (  # fixed: one number, or one per channel
+                as_xtensor(np.asarray(value, dtype=float), dims=("channel",))
+                if isinstance(value, tuple)
+                else float(value)
+            )
         elif f"{role}_{p}" in spec.priors:
             priors[p] = _prior(spec.priors[f"{role}_{p}"], dims)
         elif not dims:
@@ -299,7 +361,7 @@ class PymcMarketingModel(MediaModel):
         renamed = dict(draws)
         if self.sigma_name in renamed:
             renamed["sigma"] = renamed.pop(self.sigma_name)
-        kind = self.spec.saturation.kind
+        kind = _transforms(self.spec)[1].kind
         if _has_beta(kind):
             return super().estimands(scaled, renamed, x_scale, multipliers)
         renamed["saturation_beta"] = np.ones((len(renamed["sigma"]), len(data.channels)))
@@ -355,30 +417,39 @@ def add_lift_tests(mmm: Any, data: ModelData) -> None:
 def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel:
     """Build pymc-marketing's MMM for a cell from its first replicate's data.
 
+    From the ``[model]`` table's options, or with ``config`` by pymc-marketing's own YAML
+    builder (:func:`build_from_config`); either way on data containers, swappable, with the
+    same scales and unit conversion.
+
     Raises
     ------
     ValueError
-        As :func:`check_pymc_marketing`.
+        As :func:`check_pymc_marketing`; for a ``config``, also a config pymc-marketing's
+        builder rejects on the data (its own message) or whose channels the data lacks.
     RuntimeError
         If pymc-marketing's own scales differ from :func:`pymc_marketing_scales` (the rule
         every later replicate's scales are computed by).
     """
-    check_pymc_marketing(spec)
-    from pymc_marketing.mmm import MMM
+    check_pymc_marketing(spec, data.channels)
+    if spec.config is not None:
+        mmm = build_from_config(spec, data)
+        spec = config_spec(spec, mmm)
+    else:
+        from pymc_marketing.mmm import MMM
 
-    mmm = MMM(
-        date_column="date",
-        channel_columns=list(data.channels),
-        target_column=data.target_name,
-        adstock=_transform(spec, "adstock"),
-        saturation=_transform(spec, "saturation"),
-        control_columns=list(data.control_names) or None,
-        yearly_seasonality=spec.seasonality_order or None,
-        adstock_first=spec.order == "adstock_first",
-        model_config=_model_config(spec),
-    )
-    frame = training_frame(data)
-    mmm.build_model(frame.drop(columns=[data.target_name]), frame[data.target_name])
+        mmm = MMM(
+            date_column="date",
+            channel_columns=list(data.channels),
+            target_column=data.target_name,
+            adstock=_transform(spec, "adstock"),
+            saturation=_transform(spec, "saturation"),
+            control_columns=list(data.control_names) or None,
+            yearly_seasonality=spec.seasonality_order or None,
+            adstock_first=spec.order == "adstock_first",
+            model_config=_model_config(spec),
+        )
+        frame = training_frame(data)
+        mmm.build_model(frame.drop(columns=[data.target_name]), frame[data.target_name])
     channel_scale, target_scale = pymc_marketing_scales(data)
     built = mmm.scalers["_channel"].sel(channel=list(data.channels)).to_numpy()
     if not (np.array_equal(built, channel_scale) and float(mmm.scalers["_target"]) == target_scale):
@@ -388,9 +459,10 @@ def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel
         )
     if spec.lift_tests:
         add_lift_tests(mmm, data)
+    adstock, saturation = _transforms(spec)
     free = tuple(
         f"{role}_{p}"
-        for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation))
+        for role, transform in (("adstock", adstock), ("saturation", saturation))
         for p in param_names(role, transform.kind)
         if p not in transform.params
     )
@@ -398,3 +470,278 @@ def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel
     free = (*free, "saturation_beta")
     media = compile_media(spec, free, spec.pooling == "shared", n_ch, periods)
     return PymcMarketingModel(spec=spec, free=free, media=media, model=mmm.model, mmm=mmm)
+
+
+# --------------------------------------------------------------------------- YAML configs
+
+CONFIG_KWARGS = (
+    "date_column",
+    "channel_columns",
+    "target_column",
+    "control_columns",
+    "adstock",
+    "saturation",
+    "adstock_first",
+    "yearly_seasonality",
+    "model_config",
+    "sampler_config",
+)
+"""The MMM arguments a config may set: the model the workbench swaps data into and converts
+the units of (``dims``, ``scaling``, time-varying terms, a ``log`` link, ``cost_per_unit``
+and a causal DAG change what the data containers and scales mean)."""
+
+_CONFIG_SECTIONS = ("model", "original_scale_vars")
+"""Top-level config sections the workbench fits; the data, the lift tests (``lift_tests =
+true``) and the sampling are the scenario's."""
+
+_MODEL_DEFAULTS = {
+    "order": "adstock_first",
+    "pooling": "channel",
+    "intercept": True,
+    "trend": False,
+    "seasonality_order": 0,
+    "likelihood": "normal",
+}
+"""``[model]`` keys a config decides: given beside ``config`` they must keep these values."""
+
+
+def _config_error(spec: ModelSpec, detail: str) -> ValueError:
+    assert spec.config is not None
+    return ValueError(f"model.config = {spec.config.path!r}: {detail}")
+
+
+def _one_line(err: BaseException) -> str:
+    """pymc-marketing's own message, on one line."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+def _load_config(spec: ModelSpec) -> tuple[dict[str, Any], Any]:
+    """Validate the config with pymc-marketing's schema and build its MMM, without data.
+
+    Returns the ``model`` build spec (``class``, ``kwargs``) and the unbuilt MMM.
+
+    Raises
+    ------
+    ValueError
+        pymc-marketing rejects the file (its message), or it has a section the workbench
+        does not fit.
+    """
+    from pymc_marketing.mmm import MMM
+    from pymc_marketing.mmm.builders.factories import build
+    from pymc_marketing.mmm.builders.schema import MMMYamlConfig
+
+    assert spec.config is not None
+    try:
+        config = MMMYamlConfig.from_yaml_file(spec.config.resolved)
+    except Exception as err:  # pydantic's, yaml's: pymc-marketing's verdict on the file
+        raise _config_error(spec, f"pymc-marketing rejects it: {_one_line(err)}") from None
+    for section in config.model_fields_set - set(_CONFIG_SECTIONS):
+        if getattr(config, section):
+            raise _config_error(
+                spec,
+                f"{section}: the workbench fits the model section only (the data, lift tests "
+                "with model.lift_tests = true, and sampling with [fit] are the scenario's)",
+            )
+    model = config.model.model_dump(by_alias=True)
+    for key in model.get("kwargs", {}):
+        if key not in CONFIG_KWARGS:
+            raise _config_error(
+                spec,
+                f"model.kwargs.{key}: the workbench swaps each replicate's data into the "
+                f"model and converts its units knowing only {', '.join(CONFIG_KWARGS)}",
+            )
+    try:
+        mmm = build(model)
+    except Exception as err:  # any failure of pymc-marketing's builder is its verdict
+        raise _config_error(spec, f"pymc-marketing rejects it: {_one_line(err)}") from None
+    if not isinstance(mmm, MMM):
+        raise _config_error(
+            spec, f"model.class = {model['class']!r}: must be pymc_marketing.mmm.MMM"
+        )
+    return model, mmm
+
+
+def check_config(spec: ModelSpec, channels: Sequence[str] | None = None) -> None:
+    """Check a ``[model]`` table with ``config`` (pymc-marketing's YAML), before any data.
+
+    pymc-marketing validates the file and builds its MMM (unfitted, no data); then the
+    config's names must be the scenario's: ``channel_columns`` its channels in order (where
+    ``channels`` is given), ``control_columns`` the table's ``controls`` in order; its
+    transforms must be families the workbench has, with the default variable names; the
+    ``[model]`` table may repeat the config's transforms but not contradict them, and leaves
+    what the config decides (priors, order, seasonality, likelihood) to it.
+
+    Raises
+    ------
+    ValueError
+        ``model.config = 'mmm.yml': ...`` with pymc-marketing's own message, or naming the
+        config's key and value and what the scenario has.
+    """
+    _, mmm = _load_config(spec)
+    names = list(mmm.channel_columns)
+    if channels is not None:
+        for i, name in enumerate(names):
+            if name not in channels:
+                raise _config_error(
+                    spec,
+                    f"model.kwargs.channel_columns[{i}] = {name!r}: the data has no such "
+                    f"channel; channels: {', '.join(channels)}",
+                )
+        if names != list(channels):
+            raise _config_error(
+                spec,
+                f"model.kwargs.channel_columns = {names}: must be the scenario's channels, "
+                f"in its order: {list(channels)}",
+            )
+    controls = list(mmm.control_columns or [])
+    if controls != list(spec.controls):
+        raise _config_error(
+            spec,
+            f"model.kwargs.control_columns = {controls}: must equal model.controls = "
+            f"{list(spec.controls)} (the workbench hands the model those columns)",
+        )
+    if spec.priors:
+        raise _config_error(spec, "model.priors: the config's priors are used; remove them")
+    for key, default in _MODEL_DEFAULTS.items():
+        if getattr(spec, key) != default:
+            raise _config_error(
+                spec, f"model.{key} = {getattr(spec, key)!r}: the config decides it; remove it"
+            )
+    derived = config_spec(spec, mmm)
+    for role in ("adstock", "saturation"):
+        given, built = getattr(spec, role), getattr(derived, role)
+        if given.kind and given != built:  # given, and not the config's
+            raise _config_error(
+                spec,
+                f"model.{role} = {_describe(given)} contradicts the config's "
+                f"{_describe(built)}; leave model.{role} out or make them agree",
+            )
+
+
+def _describe(transform: TransformSpec) -> str:
+    fixed = {k: list(v) if isinstance(v, tuple) else v for k, v in transform.params.items()}
+    extra = (
+        f", l_max = {transform.l_max}, normalize = {transform.normalize}" if transform.l_max else ""
+    )
+    return f"{{ kind = {transform.kind!r}{extra}, fixed {fixed} }}"
+
+
+def _config_transform(spec: ModelSpec, role: str, obj: Any) -> tuple[TransformSpec, bool]:
+    """Return the workbench's twin of a pymc-marketing transform, and whether it is shared.
+
+    Numbers in its priors are fixed parameters (one per channel for a ``channel``-dim
+    array); every prior must have dims ``("channel",)`` or none, the same for all.
+    """
+    families = ADSTOCKS if role == "adstock" else SATURATIONS
+    cls = type(obj).__name__
+    kind = next((f.name for f in families.values() if f.pymc_marketing == cls), None)
+    if kind is None:
+        known = ", ".join(f.pymc_marketing for f in families.values() if f.pymc_marketing)
+        raise _config_error(
+            spec, f"model.kwargs.{role}.class = {cls!r}: the workbench knows {known}"
+        )
+    if obj.prefix != role:
+        raise _config_error(
+            spec, f"model.kwargs.{role}.kwargs.prefix = {obj.prefix!r}: keep the default {role!r}"
+        )
+    fixed: dict[str, float | tuple[float, ...]] = {}
+    dims: set[tuple[str, ...]] = set()
+    for p in param_names(role, kind):
+        value = obj.function_priors[p]
+        if hasattr(value, "create_variable"):
+            dims.add(tuple(value.dims))
+            continue
+        array = np.asarray(getattr(value, "data", value), dtype=float)
+        fixed[p] = float(array) if array.ndim == 0 else tuple(float(v) for v in array)
+    if role == "saturation" and "beta" in obj.function_priors:
+        beta = obj.function_priors["beta"]
+        if not hasattr(beta, "create_variable") or tuple(beta.dims) != ("channel",):
+            raise _config_error(
+                spec,
+                f"model.kwargs.saturation.kwargs.priors.beta = {beta!r}: the workbench "
+                "scores a beta per channel; give it a prior with dims ('channel',)",
+            )
+    if len(dims) > 1 or not dims <= {(), ("channel",)}:
+        raise _config_error(
+            spec,
+            f"model.kwargs.{role}: prior dims {sorted(dims)}: give every free parameter "
+            "dims ('channel',), or every one none (shared by all channels)",
+        )
+    transform = TransformSpec(
+        kind=kind,
+        params=MappingProxyType(fixed),
+        l_max=int(obj.l_max) if role == "adstock" else 0,
+        normalize=bool(obj.normalize) if role == "adstock" else True,
+    )
+    return transform, dims == {()}
+
+
+def config_spec(spec: ModelSpec, mmm: Any) -> ModelSpec:
+    """Return the ``[model]`` table the config's MMM amounts to.
+
+    Its transforms (families, ``l_max``, ``normalize``, fixed parameters), order, pooling,
+    yearly seasonality and likelihood, for the media function and the unit conversion
+    the workbench shares with the TOML path.
+
+    Raises
+    ------
+    ValueError
+        A transform or likelihood the workbench cannot convert (see :func:`check_config`).
+    """
+    adstock, shared_a = _config_transform(spec, "adstock", mmm.adstock)
+    saturation, shared_s = _config_transform(spec, "saturation", mmm.saturation)
+    free_a = len(param_names("adstock", adstock.kind)) > len(adstock.params)
+    free_s = len(param_names("saturation", saturation.kind)) > len(saturation.params)
+    shared = {flag for flag, free in ((shared_a, free_a), (shared_s, free_s)) if free}
+    if len(shared) > 1:
+        raise _config_error(
+            spec,
+            "adstock and saturation priors: one is per channel and the other shared; "
+            "give both dims ('channel',) or both none",
+        )
+    likelihood = mmm.model_config["likelihood"].distribution
+    if likelihood not in ("Normal", "StudentT"):
+        raise _config_error(
+            spec,
+            f"model.kwargs.model_config.likelihood: {likelihood!r}: the workbench scores "
+            "Normal and StudentT likelihoods",
+        )
+    period = spec.seasonality_period if spec.seasonality_period in YEAR_PERIODS else 52.0
+    return replace(
+        spec,
+        adstock=adstock,
+        saturation=saturation,
+        order="adstock_first" if mmm.adstock_first else "saturation_first",
+        pooling="shared" if shared == {True} else "channel",
+        seasonality_period=period,
+        seasonality_order=int(mmm.yearly_seasonality or 0),
+        likelihood="normal" if likelihood == "Normal" else "student_t",
+    )
+
+
+def build_from_config(spec: ModelSpec, data: ModelData) -> Any:
+    """Build and return pymc-marketing's MMM from the config, on the first replicate's data.
+
+    pymc-marketing's ``build_mmm_from_yaml`` with the training rows as ``X`` and ``y``
+    (:func:`training_frame`, the date and target columns named as the config names them),
+    so its priors, seasonality and likelihood are exactly the config's; the model is then
+    swapped and converted like one built from the ``[model]`` table.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_config`, or pymc-marketing's builder fails on the data (its message).
+    """
+    from pymc_marketing.mmm.builders.yaml import build_mmm_from_yaml
+
+    assert spec.config is not None
+    model, _ = _load_config(spec)
+    kwargs = model.get("kwargs", {})
+    date, target = kwargs.get("date_column", "date"), kwargs.get("target_column", "y")
+    frame = training_frame(data).rename(columns={"date": date, data.target_name: target})
+    try:
+        return build_mmm_from_yaml(
+            spec.config.resolved, X=frame.drop(columns=[target]), y=frame[target]
+        )
+    except Exception as err:  # pymc-marketing's builder on the data: its verdict
+        raise _config_error(spec, f"pymc-marketing rejects it: {_one_line(err)}") from None
