@@ -59,6 +59,7 @@ def _transform(tab: Table, role: str) -> TransformSpec:
                 f"{tab.sub(key)} = {fmt_value(tab.raw[key])}: unknown parameter of {family.name} "
                 f"{role}; expected one of: {', '.join(known)}"
             )
+        value = tab.get(key)
         try:
             if isinstance(value, list):
                 if not value:
@@ -68,7 +69,6 @@ def _transform(tab: Table, role: str) -> TransformSpec:
                 )
             else:
                 fixed[key] = known[key].check(value, tab.sub(key))
-        value = tab.get(key)
         except TransformError as err:
             raise ScenarioError(str(err)) from None
     return TransformSpec(

@@ -1389,6 +1389,17 @@ class Scenario:
             )
         if model.lift_tests and not data.lift_tests:
             raise SpecError("model.lift_tests", " = true: data has no [[data.lift_tests]]")
+        channels = data.channel_names
+        for role in ("adstock", "saturation"):
+            transform = getattr(model, role)
+            for key, value in transform.params.items() if transform is not None else ():
+                if isinstance(value, tuple) and len(value) != len(channels):
+                    raise SpecError.invalid(
+                        f"model.{role}.{key}",
+                        list(value),
+                        f"one value per channel: {len(channels)} ({', '.join(channels)}), "
+                        f"not {len(value)}",
+                    )
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -1430,14 +1441,3 @@ def spec_hash(spec: Any, length: int = 12) -> str:
     """Stable hex digest of a spec's canonical JSON form (identical specs, identical ids)."""
     canonical = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
-        channels = data.channel_names
-        for role in ("adstock", "saturation"):
-            transform = getattr(model, role)
-            for key, value in transform.params.items() if transform is not None else ():
-                if isinstance(value, tuple) and len(value) != len(channels):
-                    raise SpecError.invalid(
-                        f"model.{role}.{key}",
-                        list(value),
-                        f"one value per channel: {len(channels)} ({', '.join(channels)}), "
-                        f"not {len(value)}",
-                    )
