@@ -10,7 +10,10 @@ hand here (no run is scored), so these tests are fast and come first in the muta
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,17 +23,27 @@ from scipy import stats
 from mmm_workbench.reports.aggregate import Health
 from mmm_workbench.reports.gate import (
     CHECK_COLUMNS,
+    DEFAULT_RULES_NAME,
+    JSON_VERSION,
     Context,
     Identifiability,
     Rule,
     RuleSet,
     assert_recovery,
     check,
+    check_message,
+    default_rules_path,
+    failure_rows,
     judge_rules,
     load_baseline,
     load_rules,
     metric_kind,
+    named_rules,
+    plain_table,
     required_intervals,
+    rules_name,
+    verdict_json,
+    verdict_junit,
 )
 from mmm_workbench.reports.metrics import jeffreys_interval
 from mmm_workbench.reports.verdict import IDENTIFIABILITY_COLUMNS, RIDGE_COLUMNS, Verdict
@@ -653,9 +666,19 @@ def test_metric_names_and_required_intervals() -> None:
 # ------------------------------------------------------------------------ the report
 
 
-def _verdict(checks: pd.DataFrame, warnings: list[str], causes: tuple[str, ...] = ()) -> Verdict:
+def _verdict(
+    checks: pd.DataFrame,
+    warnings: list[str],
+    causes: tuple[str, ...] = (),
+    rules: RuleSet | None = None,
+) -> Verdict:
     failures = checks[checks["outcome"] == "fail"].drop(
         columns=["outcome", "n", "subset", "rule_index"]
+    )
+    fits = pd.DataFrame(
+        {"cell": ["c", "d"], "cell_label": ["Cell C", "Cell D"], "n_ok": [3, 0]}
+        | {"n_failed": [0, 1], "n_corrupt": [0, 0], "n_missing": [0, 0]}
+        | {"n_clean": [2, 0], "n_warning": [1, 0]}
     )
     return Verdict(
         passed=failures.empty,
@@ -663,9 +686,11 @@ def _verdict(checks: pd.DataFrame, warnings: list[str], causes: tuple[str, ...] 
         failures=failures.assign(cause="model").reset_index(drop=True),
         checks=checks,
         checked=int(checks["outcome"].isin(["pass", "fail"]).sum()),
-        fits=pd.DataFrame(),
+        fits=fits,
         health=pd.DataFrame(
-            {"health": ["clean", "clean", "sampler warning"], "status": ["ok", "ok", "ok"]}
+            {"cell": ["c", "c", "c", "d"], "backend": ["nuts", "nuts", "advi", "nuts"]}
+            | {"health": ["clean", "clean", "sampler warning", "failed"]}
+            | {"status": ["ok", "ok", "ok", "failed"]}
         ),
         calibration=pd.DataFrame(
             {"cell": ["c", "d"], "label": ["SBC", "SBC"], "cell_label": ["Cell C", "Cell D"]}
@@ -673,7 +698,7 @@ def _verdict(checks: pd.DataFrame, warnings: list[str], causes: tuple[str, ...] 
         identifiability=pd.DataFrame(columns=IDENTIFIABILITY_COLUMNS),
         ridges=pd.DataFrame(columns=RIDGE_COLUMNS),
         warnings=tuple(warnings),
-        rules=load_rules([{"metric": "rmse", "max": 1}]),
+        rules=rules or load_rules([{"metric": "rmse", "max": 1}]),
     )
 
 
@@ -685,7 +710,7 @@ def test_the_report_of_a_passing_gate() -> None:
     assert verdict.passed and verdict.checked == 3 and verdict.not_applicable == 1
     assert verdict.report() == (
         "verdict: passed: 3 checks, 1 not applicable (rules)\n"
-        "fits: 2 clean, 1 sampler warning, 0 failed\n"
+        "fits: 2 clean, 1 sampler warning, 1 failed\n"
         "SBC: Cell C, Cell D"
     )
 
@@ -717,6 +742,182 @@ def test_many_warnings_are_cut_at_ten() -> None:
     assert lines[3:] == [f"warning: note {i}" for i in range(10)] + ["... and 3 more warnings"]
     lines = _verdict(checks, notes[:10]).lines()
     assert lines[-1] == "warning: note 9"
+
+
+# ------------------------------------------------------------- check's output formats
+
+
+def _two_rules() -> tuple[pd.DataFrame, RuleSet]:
+    """Rule 1 fails two coordinates of cell c and judges d; rule 2 applies nowhere in c."""
+    rules = load_rules(
+        [
+            {"metric": "coverage_90", "min": 0.8},
+            {"metric": "abs_bias", "max": 1.0, "cell": "d"},
+        ]
+    )
+    agg = _agg(
+        {"metric": "coverage_90", "value": 0.5},
+        {"metric": "coverage_90", "coords": "channel=search", "value": 0.6},
+        {"metric": "coverage_90", "cell": "d", "cell_label": "Cell D", "value": 0.9},
+        {"metric": "abs_bias", "cell": "d", "cell_label": "Cell D", "value": np.nan},
+    )
+    checks, _ = judge_rules(rules, agg, _ctx())
+    return checks, rules
+
+
+def test_check_messages() -> None:
+    row: dict[Hashable, Any] = {"estimand": "roas", "coords": "channel=tv"}
+    row |= {"metric": "coverage_90", "value": 0.5}
+    row |= {"lower": 0.361234, "upper": 0.64, "bound": 0.8, "detail": "below min 0.8"}
+    assert check_message(row | {"outcome": "fail"}) == (
+        "roas[channel=tv] coverage_90 = 0.5 (Monte Carlo interval [0.3612, 0.64]), "
+        "bound 0.8: below min 0.8"
+    )
+    assert check_message(row) == check_message(row | {"outcome": "fail"})  # fail by default
+    assert check_message(row | {"lower": 0.5, "upper": 0.5}) == (
+        "roas[channel=tv] coverage_90 = 0.5, bound 0.8: below min 0.8"
+    )
+    assert check_message(row | {"upper": np.nan}) == (
+        "roas[channel=tv] coverage_90 = 0.5, bound 0.8: below min 0.8"
+    )
+    na = row | {"value": np.nan, "outcome": "not applicable", "detail": "undefined"}
+    assert check_message(na) == (
+        "roas[channel=tv] coverage_90 (Monte Carlo interval [0.3612, 0.64]): undefined"
+    )
+    fit: dict[Hashable, Any] = {"estimand": "", "coords": "", "metric": "n_failed"}
+    fit |= {"value": 3, "bound": 0}
+    assert check_message(fit) == "fits n_failed = 3, bound 0"
+    bare: dict[Hashable, Any] = {"metric": "rmse", "value": None, "detail": ""}
+    assert check_message(bare) == "fits rmse"
+
+
+def test_failure_rows_and_the_plain_table() -> None:
+    checks, rules = _two_rules()
+    verdict = _verdict(checks, [], ("model",), rules)
+    rows = failure_rows(verdict)
+    lo, hi = jeffreys_interval(25, 50, 1 - 0.05 / 3)
+    assert rows[0] == {
+        "rule": "#1",
+        "cell": "Cell C",
+        "estimand": "roas",
+        "coords": "channel=tv",
+        "metric": "coverage_90",
+        "value": "0.5",
+        "interval": f"[{lo:.4g}, {hi:.4g}]",
+        "bound": "0.8",
+        "detail": "below min 0.8 (Monte Carlo interval at 98.3%, 3 measures)",
+    }
+    assert [r["coords"] for r in rows] == ["channel=tv", "channel=search"]
+    nameless = _verdict(checks.assign(cell_label=""), [], ("model",), rules)
+    assert failure_rows(nameless)[0]["cell"] == "c"
+    point = _verdict(checks.assign(lower=np.nan), [], ("model",), rules)
+    assert failure_rows(point)[0]["interval"] == ""
+    table = [{"a": "x", "bb": "long"}, {"a": "yyy", "bb": ""}]
+    assert plain_table(table) == ["a    bb", "x    long", "yyy"]
+    assert plain_table([]) == []
+
+
+def test_rules_are_named_for_a_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    inside = tmp_path / "sub" / "r.toml"
+    assert rules_name(str(inside)) == str(Path("sub") / "r.toml")  # below the cwd
+    assert rules_name("sub/r.toml") == "sub/r.toml"  # relative: as given
+    assert rules_name(str(default_rules_path()), tmp_path) == DEFAULT_RULES_NAME
+    checks, rules = _two_rules()
+    verdict = _verdict(checks, [], ("model",), rules)
+    assert named_rules(verdict) is verdict  # "rules": nothing to rename
+    moved = _verdict(checks, [], ("model",), RuleSet(source=str(inside), rules=rules.rules))
+    renamed = named_rules(moved)
+    assert renamed.rules.source == str(Path("sub") / "r.toml")
+    assert renamed.rules.rules == rules.rules and moved.rules.source == str(inside)
+
+
+def test_verdict_json_by_hand() -> None:
+    checks, rules = _two_rules()
+    verdict = _verdict(checks, ["w1"], ("model",), rules)
+    out = verdict_json(verdict)
+    assert out["format_version"] == JSON_VERSION == 1
+    assert (out["passed"], out["causes"], out["rules"]) == (False, ["model"], "rules")
+    assert (out["checked"], out["failed"], out["not_applicable"]) == (3, 2, 1)
+    assert out["headline"] == verdict.headline() and out["lines"] == verdict.lines()
+    assert out["warnings"] == ["w1"]
+    c, d = out["cells"]
+    assert (c["cell"], c["label"], c["backends"], c["passed"], c["failed"]) == (
+        "c", "Cell C", ["advi", "nuts"], False, 2,
+    )  # fmt: skip
+    assert (d["cell"], d["backends"], d["passed"], d["failed"]) == ("d", ["nuts"], True, 0)
+    assert c["verdict"].startswith("not trustworthy (model): 2 of 2 checks failed")
+    assert (c["n_ok"], c["n_clean"], c["n_warning"], d["n_failed"]) == (3, 2, 1, 1)
+    assert isinstance(c["n_ok"], int)
+    first = out["failures"][0]
+    lo, hi = jeffreys_interval(25, 50, 1 - 0.05 / 3)
+    assert first["interval"] == pytest.approx([lo, hi])
+    assert (first["rule"], first["cell"], first["cell_label"], first["value"]) == (
+        "#1 coverage_90 >= 0.8", "c", "Cell C", 0.5,
+    )  # fmt: skip
+    assert (first["bound"], first["judge"], first["cause"]) == (0.8, "interval", "model")
+    (na,) = out["not_applicable_checks"]
+    assert (na["cell"], na["metric"], na["value"], na["interval"]) == (
+        "d", "abs_bias", None, [None, None],
+    )  # fmt: skip
+    assert na["detail"].startswith("undefined for these fits")
+    assert "cause" not in na and "judge" not in na
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.float64(np.nan), None),
+        (float("inf"), None),
+        (np.float32(1.5), 1.5),
+        (np.int64(3), 3),
+        (np.bool_(True), True),
+        (None, None),
+        ("x", "x"),
+    ],
+)
+def test_json_values(value: object, expected: object) -> None:
+    checks, rules = _two_rules()
+    checks = checks.astype({"value": object})
+    checks.loc[0, "value"] = value  # type: ignore[call-overload]
+    out = verdict_json(_verdict(checks, [], ("model",), rules))
+    got = out["failures"][0]["value"]
+    assert got == expected and type(got) is type(expected)
+
+
+def test_verdict_junit_by_hand() -> None:
+    checks, rules = _two_rules()
+    root = ET.fromstring(verdict_junit(_verdict(checks, [], ("model",), rules)).encode())
+    assert (root.tag, root.get("name")) == ("testsuites", "mmm-workbench check")
+    assert [root.get(k) for k in ("tests", "failures", "skipped", "errors", "time")] == [
+        "4", "1", "2", "0", "0",
+    ]  # fmt: skip
+    c, d = root.findall("testsuite")
+    assert (c.get("name"), c.get("id"), d.get("name")) == ("Cell C", "c", "Cell D")
+    props = {p.get("name"): p.get("value") for p in c.iter("property")}
+    assert props == {"cell_id": "c", "backend": "advi, nuts", "rules": "rules"}
+    assert [c.get(k) for k in ("tests", "failures", "errors", "skipped")] == ["2", "1", "0", "1"]
+    first, second = c.findall("testcase")
+    assert (first.get("name"), first.get("classname"), first.get("time")) == (
+        "#1 coverage_90 >= 0.8", "mmm-workbench.Cell C", "0",
+    )  # fmt: skip
+    failure = first.find("failure")
+    assert failure is not None and failure.get("type") == "model"
+    lines = [check_message(r) for r in checks.iloc[:2].to_dict("records")]
+    assert failure.get("message") == f"{lines[0]} (and 1 more)"
+    assert failure.text == "\n".join(lines)
+    skipped = second.find("skipped")
+    assert second.get("name") == "#2 abs_bias <= 1"
+    assert (
+        skipped is not None
+        and skipped.get("message") == "not applicable: selects nothing in this cell"
+    )
+    d_first, d_second = d.findall("testcase")
+    assert list(d_first) == []  # passed
+    d_skip = d_second.find("skipped")
+    assert d_skip is not None and d_skip.get("message", "").startswith(
+        "not applicable: undefined for these fits"
+    )
 
 
 def test_assert_recovery_returns_the_verdict_or_raises_its_report(small_run: Path) -> None:
