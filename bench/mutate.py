@@ -140,7 +140,8 @@ def score_module(
         pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
         baseline = subprocess.run(pytest, cwd=tree, env=env, capture_output=True, text=True)
         if baseline.returncode != 0:
-            raise RuntimeError(f"{module}: the unmutated tests fail:\n{baseline.stdout[-3000:]}")
+            output = (baseline.stdout + baseline.stderr)[-3000:]
+            raise RuntimeError(f"{module}: the unmutated tests fail:\n{output}")
         config = tree / "cosmic-ray.toml"
         command = " ".join(pytest)
         config.write_text(
