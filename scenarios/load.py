@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mmm_workbench.scenarios.families import Param, TransformError, check_params
-from mmm_workbench.scenarios.files import file_ref, resolving
+from mmm_workbench.scenarios.files import FileRef, file_ref, resolving
 from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
 from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
@@ -31,6 +31,7 @@ from mmm_workbench.scenarios.spec import (
     MAX_PERIODS,
     SPEND_PATTERNS,
     ChannelSpec,
+    ChannelTruth,
     ConstantTrend,
     DataSpec,
     DemandSpec,
@@ -51,6 +52,7 @@ from mmm_workbench.scenarios.spec import (
     ProxySpec,
     Scenario,
     ShockSpec,
+    SourceSpec,
     SpendSpec,
     StretchSpec,
     TransformSpec,
@@ -419,7 +421,109 @@ def _events(tab: Table) -> tuple[EventSpec, ...]:
     return tuple(events)
 
 
+_SOURCE_KEYS = (
+    "source",
+    "periods",
+    "freq",
+    "start",
+    "train_periods",
+    "target",
+    "response_multipliers",
+)
+"""The ``[data]`` keys that describe an external dataset (``source = {...}``)."""
+
+
+def _truth_file(ref: FileRef, where: str) -> dict[str, Any]:
+    """Read an external dataset's truth file (TOML) into :class:`SourceSpec` fields."""
+    try:
+        raw = tomllib.loads(Path(ref.resolved).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{where} = {ref.path!r}: cannot read it: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{where} = {ref.path!r}: malformed TOML: {err}") from None
+    top = Table(raw, where)  # its keys read as below the path that named it
+    channels = []
+    for name, value in Table(top.get("channels"), top.sub("channels")).raw.items():
+        c = Table(value, f"{top.sub('channels')}.{name}")
+        fields: dict[str, Any] = {"name": name}
+        for key in ("beta", "roas", "contribution_total", "contribution_share"):
+            fields[key] = c.num(key, None)
+        for role in ("adstock", "saturation"):
+            if c.has(role):
+                fields[role], priors = _transform(c.table(role), role)
+                if priors:
+                    raise ScenarioError(f"{c.sub(role)}: the truth holds numbers, not priors")
+        x_scale = c.get("x_scale", "max")
+        fields["x_scale"] = "max" if x_scale == "max" else c.num("x_scale")
+        c.done()
+        channels.append(build(c.path, ChannelTruth, **fields))
+    fields = {"channels": tuple(channels), "sigma": top.num("sigma", None)}
+    if top.has("contributions"):
+        t = top.table("contributions")
+        with resolving(Path(ref.resolved).parent):  # beside the truth file
+            fields["contributions"] = file_ref(
+                t.sub("file"), t.get("file"), pinned=t.get("sha256", None)
+            )
+        fields["contributions_date_column"] = t.string("date_column", "date")
+        t.done()
+    top.done()
+    return fields
+
+
+def _source(tab: Table) -> SourceSpec:
+    """Read ``[data] source = { file, truth, date_column, controls }`` and the truth file."""
+    s = tab.table("source")
+    file = file_ref(s.sub("file"), s.get("file"), pinned=s.get("sha256", None))
+    truth = file_ref(s.sub("truth"), s.get("truth"), pinned=s.get("truth_sha256", None))
+    controls = s.array("controls", [])
+    spec = build(
+        s.path,
+        SourceSpec,
+        file=file,
+        truth=truth,
+        date_column=s.string("date_column", "date"),
+        controls=tuple(controls),
+        **_truth_file(truth, s.sub("truth")),
+    )
+    s.done()
+    return spec
+
+
+def _external(tab: Table) -> DataSpec:
+    """Read a ``[data]`` table that names an external dataset (``source = {...}``)."""
+    for key in tab.raw:
+        if key not in _SOURCE_KEYS:
+            raise ScenarioError(
+                f"{tab.sub(key)}: describes a simulated world; with data.source the data "
+                f"is the file's (keys here: {', '.join(_SOURCE_KEYS)})"
+            )
+    periods = tab.integer("periods", low=1)
+    if periods > MAX_PERIODS:
+        raise ScenarioError(f"{tab.sub('periods')} = {periods}: must be <= {MAX_PERIODS}")
+    multipliers = (
+        numbers(tab, "response_multipliers")
+        if tab.has("response_multipliers")
+        else DataSpec.__dataclass_fields__["response_multipliers"].default
+    )
+    spec = build(
+        tab.path,
+        DataSpec,
+        periods=periods,
+        freq=tab.string("freq", "W", ("W", "D")),
+        start=tab.date("start", "2021-01-01"),
+        train_periods=tab.integer("train_periods", periods, low=1),
+        target=tab.string("target", "sales"),
+        demand=DemandSpec(),
+        source=_source(tab),
+        response_multipliers=tuple(multipliers),  # type: ignore[arg-type]
+    )
+    tab.done()
+    return spec
+
+
 def _data(tab: Table) -> DataSpec:
+    if tab.has("source"):
+        return _external(tab)
     periods = tab.integer("periods", low=1)
     if periods > MAX_PERIODS:
         raise ScenarioError(f"{tab.sub('periods')} = {periods}: must be <= {MAX_PERIODS}")

@@ -61,6 +61,7 @@ __all__ = [
     "SPEND_PATTERNS",
     "UNGRIDDED",
     "ChannelSpec",
+    "ChannelTruth",
     "ConstantTrend",
     "DataSpec",
     "DemandSpec",
@@ -83,6 +84,7 @@ __all__ = [
     "ProxySpec",
     "Scenario",
     "ShockSpec",
+    "SourceSpec",
     "SpendSpec",
     "StretchSpec",
     "TransformSpec",
@@ -758,6 +760,83 @@ class SpendSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChannelTruth:
+    """What an external dataset's truth file says about one channel; every field optional.
+
+    ``adstock``/``saturation`` are complete transforms (family and every parameter) of
+    ``spend / x_scale`` and ``beta`` the channel's coefficient, as in :class:`ChannelSpec`;
+    ``roas``, ``contribution_total`` and ``contribution_share`` are the estimands of the
+    same names (docs/definitions.md). What is not given is fitted and shown, not scored.
+    """
+
+    name: str
+    beta: float | None = None
+    adstock: TransformSpec | None = None
+    saturation: TransformSpec | None = None
+    x_scale: float | Literal["max"] = "max"
+    roas: float | None = None
+    contribution_total: float | None = None
+    contribution_share: float | None = None
+
+    def __post_init__(self) -> None:
+        _column("name", self.name)
+        if self.beta is not None:
+            _amount("beta", self.beta, low=0.0)
+        if self.adstock is not None:
+            _transform("adstock", "adstock", self.adstock, complete=True)
+        if self.saturation is not None:
+            _transform("saturation", "saturation", self.saturation, complete=True)
+        if self.x_scale != "max":
+            _real("x_scale", self.x_scale, low=1.0 / MAX_MAGNITUDE, high=MAX_MAGNITUDE)
+        for key in ("roas", "contribution_total"):
+            if getattr(self, key) is not None:
+                _amount(key, getattr(self, key))
+        if self.contribution_share is not None:
+            _real("contribution_share", self.contribution_share, low=-MAX_SCALING, high=MAX_SCALING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceSpec:
+    """An external dataset fitted instead of a simulated one (``[data] source = {...}``).
+
+    ``file`` (CSV or Parquet) has a ``date_column`` on the data's calendar, the target
+    (``DataSpec.target``), one spend column per channel and the ``controls`` a model may
+    use. ``truth`` is the TOML file beside it that names the channels (``[channels.<name>]``,
+    :class:`ChannelTruth`) and optionally ``sigma`` (the noise sd) and ``contributions``, a
+    CSV or Parquet of per-date channel contributions (``date_column`` and one column per
+    channel; contribution totals and shares over the training periods follow from it where
+    the truth does not give them). Every replicate is this one dataset.
+    """
+
+    file: FileRef
+    truth: FileRef
+    date_column: str = "date"
+    controls: tuple[str, ...] = ()
+    channels: tuple[ChannelTruth, ...]
+    sigma: float | None = None
+    contributions: FileRef | None = None
+    contributions_date_column: str = "date"
+
+    def __post_init__(self) -> None:
+        for key in ("file", "truth"):
+            if not isinstance(getattr(self, key), FileRef):
+                raise SpecError.invalid(key, getattr(self, key), "must be a FileRef")
+        for key, ref in (("file", self.file), ("contributions", self.contributions)):
+            if ref is not None and ref.suffix not in PLAN_SUFFIXES:
+                raise SpecError.invalid(
+                    key, ref.path, f"must be a {' or '.join(PLAN_SUFFIXES)} file"
+                )
+        if not self.channels:
+            raise SpecError.wrong("truth", "names no channel ([channels.<name>] tables)")
+        _unique("channels", [c.name for c in self.channels], "channel")
+        for i, name in enumerate(self.controls):
+            _column(f"controls[{i}]", name)
+        _unique("controls", self.controls, "control")
+        if self.sigma is not None:
+            _amount("sigma", self.sigma, low=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChannelSpec:
     """A media channel: spend plan, transforms and effect size.
 
@@ -907,7 +986,13 @@ _DATA_PRIORS = {
 
 @dataclass(frozen=True, kw_only=True)
 class DataSpec:
-    """Everything the data-generating process needs (the ``[data]`` table)."""
+    """Everything the data-generating process needs (the ``[data]`` table).
+
+    With ``source`` (:class:`SourceSpec`) the data is an external dataset instead: only the
+    calendar (``periods``, ``freq``, ``start``), ``train_periods``, ``target`` and
+    ``response_multipliers`` describe it, its channels are the truth file's, and nothing is
+    simulated; ``replicates`` must be 1 (every replicate would be the same data).
+    """
 
     periods: int
     freq: Literal["W", "D"] = "W"
@@ -919,7 +1004,7 @@ class DataSpec:
     demand: DemandSpec
     proxy: ProxySpec | None = None
     events: tuple[EventSpec, ...] = ()
-    channels: tuple[ChannelSpec, ...]
+    channels: tuple[ChannelSpec, ...] = ()
     spend_correlation: tuple[tuple[float, ...], ...] = ()
     total_budget: float | None = None
     mediation: tuple[MediationSpec, ...] = ()
@@ -929,18 +1014,35 @@ class DataSpec:
     priors: Mapping[str, PriorSpec] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
     """Priors over ``intercept`` and ``noise.sd`` (as a channel's ``priors``): drawn per
     replicate; the numeric fields hold the priors' means, for checks only."""
+    source: SourceSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+    """An external dataset fitted instead of a simulated one (:class:`SourceSpec`): the
+    calendar, ``target`` and ``train_periods`` describe it; nothing else is simulated."""
 
     @property
     def channel_names(self) -> tuple[str, ...]:
         """Channel names in spec order."""
+        if self.source is not None:
+            return tuple(c.name for c in self.source.channels)
         return tuple(c.name for c in self.channels)
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The observed columns besides ``date``: channels, proxy, events, target."""
+        if self.source is not None:
+            return (*self.channel_names, *self.source.controls, self.target)
         proxy = (self.proxy.name,) if self.proxy else ()
         events = tuple(f"event_{e.name}" for e in self.events)
         return (*self.channel_names, *proxy, *events, self.target)
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        """The observed columns a model may take as controls."""
+        if self.source is not None:
+            return self.source.controls
+        return (
+            *((self.proxy.name,) if self.proxy else ()),
+            *(f"event_{e.name}" for e in self.events),
+        )
 
     def __post_init__(self) -> None:
         _integer("periods", self.periods, low=1, high=MAX_PERIODS)
@@ -952,6 +1054,9 @@ class DataSpec:
                 "train_periods", self.train_periods, f"exceeds data.periods = {self.periods}"
             )
         _column("target", self.target)
+        if self.source is not None:
+            self._check_source()
+            return
         _choice("model", self.model, ("additive", "multiplicative"))
         _amount("intercept", self.intercept)
         if self.demand.day_of_week and self.freq != "D":
@@ -1003,6 +1108,22 @@ class DataSpec:
             _real(f"response_multipliers[{i}]", m, low=0.0, high=MAX_SCALING)
         if self.model == "multiplicative":
             self._check_log_effects()
+
+    def _check_source(self) -> None:
+        """Refuse what describes a simulated world beside an external dataset."""
+        simulated = [
+            name
+            for name in ("channels", "proxy", "events", "mediation", "lift_tests", "priors")
+            if getattr(self, name)
+        ]
+        if simulated or self.total_budget is not None or self.spend_correlation:
+            first = simulated[0] if simulated else "total_budget"
+            raise SpecError.wrong(
+                first,
+                "describes a simulated world; with source = {...} the data is the file's "
+                "(give the channels' truth in the truth file)",
+            )
+        self._check_columns()
 
     def _check_log_effects(self) -> None:
         """Bound each channel's log-scale effect (multiplicative model).
@@ -1099,6 +1220,10 @@ class DataSpec:
             return "target"
         if self.proxy is not None and column == self.proxy.name:
             return "proxy.name"
+        if self.source is not None:
+            if column in self.source.controls:
+                return f"source.controls[{self.source.controls.index(column)}]"
+            return f"source.truth.channels.{column}"
         for i, e in enumerate(self.events):
             if column == f"event_{e.name}":
                 return f"events[{i}].name"
@@ -1363,6 +1488,13 @@ class Scenario:
             raise SpecError.invalid("description", self.description, "must be a string")
         _integer("seed", self.seed, low=0, high=SEED_LIMIT - 1)
         _integer("replicates", self.replicates, low=1, high=MAX_REPLICATES)
+        if self.data.source is not None and self.replicates > 1:
+            raise SpecError.invalid(
+                "replicates",
+                self.replicates,
+                "data.source is one external dataset: every replicate would fit the same "
+                "data (use replicates = 1)",
+            )
         if self.model is not None:
             self._check_model(self.model)
         paths = [p for axis in self.grid for p in axis.paths]
@@ -1370,9 +1502,7 @@ class Scenario:
 
     def _check_model(self, model: ModelSpec) -> None:
         data = self.data
-        available = ([data.proxy.name] if data.proxy else []) + [
-            f"event_{e.name}" for e in data.events
-        ]
+        available = list(data.controls)
         for i, name in enumerate(model.controls):
             if name not in available:
                 raise SpecError.invalid(

@@ -22,6 +22,7 @@ import numpy as np
 from mmm_workbench.scenarios.errors import ScenarioError
 from mmm_workbench.scenarios.spec import DataSpec
 from mmm_workbench.simulate import baseline as bl
+from mmm_workbench.simulate.external import check_external
 from mmm_workbench.simulate.sources import plan_values
 from mmm_workbench.simulate.transforms import check_kernels
 
@@ -45,8 +46,18 @@ def check_data(data: DataSpec) -> None:
         noise-free baseline is not positive (``data.intercept = ...``), or a media plan from
         a file that does not fit the data (``data.channels[0].spend.column = 'tvv': no such
         column in plan.csv; columns: tv, search``; missing, non-numeric or negative spend,
-        another length, dates off the calendar, no spend in the training periods).
+        another length, dates off the calendar, no spend in the training periods), or an
+        external dataset (``data.source``) that does not match its scenario and truth
+        (:func:`~mmm_workbench.simulate.external.check_external`).
     """
+    if data.source is not None:  # an external dataset: its file against the scenario
+        try:
+            check_external(data)
+        except ScenarioError:
+            raise
+        except ValueError as err:
+            raise ScenarioError(str(err)) from None
+        return
     check_kernels(data)
     for c, channel in enumerate(data.channels):
         if channel.spend.plan is not None:

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from mmm_workbench.scenarios.spec import DataSpec
 from mmm_workbench.simulate import baseline as bl
+from mmm_workbench.simulate.external import external_dataset
 from mmm_workbench.simulate.media import (
     World,
     carry_over,
@@ -66,6 +67,8 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         leaves the rest of the data unchanged. Where the spec gives priors instead of
         numbers, the truth is first drawn from them (its own stream;
         :func:`~mmm_workbench.simulate.priors.draw_truth`) and the dataset is that world's.
+        A spec with ``source`` is an external dataset: its file and truth
+        (:func:`~mmm_workbench.simulate.external.external_dataset`), whatever ``rng``.
 
     Returns
     -------
@@ -78,6 +81,8 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
     ValueError
         When a multiplicative model meets a non-positive baseline.
     """
+    if spec.source is not None:  # an external dataset: the same data in every replicate
+        return external_dataset(spec)
     streams = dict(zip(_STREAMS, rng.spawn(len(_STREAMS)), strict=True))
     spec = draw_truth(spec, streams["truth"])
     index = bl.dates(spec)
