@@ -218,6 +218,15 @@ class FigureSpec:
     fixed truth (:func:`mmm_workbench.reports.plotdata.design_words`)."""
 
 
+def _ranked(d: ReportData) -> list[str]:
+    """Return the estimands of the rank figures: the headline, and the log-likelihood.
+
+    The log-likelihood of the data is SBC's data-dependent test quantity (docs/sbc.md).
+    """
+    test_quantity = ["log_likelihood"] if "log_likelihood" in set(d.estimands["estimand"]) else []
+    return [*d.headline, *test_quantity]
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="recovery",
@@ -249,14 +258,14 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         name="sbc_ranks",
-        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands, d.headline)),
-        caption="Rank histograms of the headline estimands per cell and coordinate, never "
-        "pooled over cells.",
+        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands, _ranked(d))),
+        caption="Rank histograms of the headline estimands and the log-likelihood of the "
+        "data (docs/sbc.md) per cell and coordinate, never pooled over cells.",
         design=True,
     ),
     FigureSpec(
         name="sbc_ecdf",
-        build=lambda d: fig.sbc_ecdf_differences(sbc_ecdf(d.estimands, estimands=list(d.headline))),
+        build=lambda d: fig.sbc_ecdf_differences(sbc_ecdf(d.estimands, estimands=_ranked(d))),
         caption="Rank ECDF differences with simultaneous 95% bands.",
         design=True,
     ),
@@ -519,7 +528,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
     out_dir = Path(out) if out is not None else root / contract.REPORT_DIR
     table_paths = _write_tables(out_dir, data)
     summary_path = out_dir / "summary.json"
-    summary = json.dumps(summary_json(scores), indent=2, default=str)
+    summary = json.dumps(summary_json(scores), default=str)  # compact: per-date rows in the CSV
     atomic_write(summary_path, lambda p: p.write_text(summary))
     figure_paths, figures = _figures(out_dir, data)
     errors = _errors(scores)

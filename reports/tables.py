@@ -71,7 +71,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
+"""Version of :func:`summary_json`'s dict. 2: per-date measures of time-indexed estimands
+left out (they are in ``aggregates.csv``)."""
 DIAGNOSTICS = (
     "draws", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "treedepth_hits",
     "ebfmi", "step_size",
@@ -648,12 +650,17 @@ def summary_json(
 
     Keys: ``summary_version``, ``run``, ``scenario``, ``options``, ``cells`` (per cell:
     label and ``n_ok, n_failed, n_corrupt, n_missing``), ``fits`` (totals), ``problems``
-    (failed and corrupt fits: cell, replicate, status, error) and ``aggregates`` (the rows
-    of :func:`aggregate_table`). Suitable for ``report/summary.json`` and as the baseline
-    of :func:`mmm_workbench.reports.gate.check`.
+    (failed and corrupt fits: cell, replicate, status, error), ``aggregates`` (the rows
+    of :func:`aggregate_table` but the per-date ones of time-indexed estimands, which no
+    rule judges one by one: their pooled rows and their time means ``mean(...)`` stay)
+    and ``left_out`` (how many per-date rows were left out; ``aggregates.csv`` has them
+    all). Suitable for ``report/summary.json`` and as the baseline of
+    :func:`mmm_workbench.reports.gate.check`.
     """
     scores = scored(run, options)
     aggregates = aggregate_table(scores, ci_prob=ci_prob)
+    per_date = (aggregates["family"].astype(str) == "series") & ~aggregates["pooled"]
+    aggregates = aggregates[~per_date]
     counts = fit_counts(scores)
     cells = {
         str(r["cell"]): {k: _json_value(v) for k, v in r.items() if k != "cell"}
@@ -678,4 +685,5 @@ def summary_json(
         "aggregates": [
             {k: _json_value(v) for k, v in r.items()} for r in aggregates.to_dict("records")
         ],
+        "left_out": {"per_date_rows": int(per_date.sum()), "in": "aggregates.csv"},
     }

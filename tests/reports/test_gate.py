@@ -649,3 +649,28 @@ def test_rules_name(tmp_path: Path) -> None:
     assert rules_name(str(tmp_path / "a" / "r.toml"), tmp_path) == str(Path("a") / "r.toml")
     assert rules_name("/elsewhere/r.toml", tmp_path) == "/elsewhere/r.toml"
     assert rules_name("rules", tmp_path) == "rules"
+
+
+def test_summary_json_leaves_per_date_rows_to_the_csv_and_still_serves_as_baseline(
+    small_run: Path, tmp_path: Path
+) -> None:
+    from mmm_workbench.reports.tables import aggregate_table
+
+    summary = summary_json(small_run)
+    full = aggregate_table(small_run)
+    rows = pd.DataFrame(summary["aggregates"])
+    per_date = (full["family"] == "series") & ~full["pooled"]
+    assert per_date.any() and summary["left_out"]["per_date_rows"] == int(per_date.sum())
+    assert len(rows) == len(full) - int(per_date.sum())
+    assert not ((rows["family"] == "series") & ~rows["pooled"]).any()
+    assert {"baseline", "mean(baseline)"} <= set(rows["estimand"])  # pooled and time mean
+    assert summary["summary_version"] == 2
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary, allow_nan=False))
+    rule = {"metric": "abs_bias", "estimand": "baseline", "baseline": True}
+    result = check(small_run, [rule], path)
+    judged = result.checks[
+        (result.checks["subset"] == "all") & (result.checks["metric"] == "abs_bias")
+    ]
+    assert len(judged) == 2 and (judged["outcome"] == "pass").all()  # one per cell
+    assert set(judged["coords"]) == {"*"}  # series are judged pooled, as before
