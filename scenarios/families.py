@@ -2,7 +2,8 @@
 
 Every adstock (carry-over) and saturation (diminishing returns) family that a scenario may
 name is declared here, once, with :func:`declare`: its role, name, parameters with their
-admissible intervals, a one-line formula, the equivalent pymc-marketing class and, for a
+admissible intervals and typical ranges (:attr:`Param.typical`, what tests and examples draw
+from), a one-line formula, the equivalent pymc-marketing class (if any) and, for a
 saturation, its ``rescale`` rule and whether it is bounded. These are statements about a
 parameterization, not computations of the data-generating process, so this module is a
 leaf: pure Python and numpy, importing nothing of the project. Loading a scenario
@@ -124,7 +125,31 @@ def fmt_value(value: object) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Param:
-    """A real parameter of a family, with its admissible interval."""
+    """A real parameter of a family, with its admissible interval.
+
+    Attributes
+    ----------
+    name : str
+        The name scenario files use.
+    low, high : float
+        The ends of the admissible interval (infinite: unbounded on that side).
+    low_open, high_open : bool
+        Whether an end is excluded.
+    doc : str
+        What the parameter means, in a few words.
+    typical : tuple of float or None
+        ``(lo, hi)``, the range of values worth exploring: the range the tests (property
+        tests of both implementations, the scenario fuzzer) and examples draw this
+        parameter from. Finite, ``lo < hi``, both ends admissible. Every parameter of a
+        declared family has one (:func:`declare`); other uses of :class:`Param` (scenario
+        fields) leave it ``None``.
+
+    Raises
+    ------
+    ValueError
+        On construction, for a ``typical`` range that is not two finite admissible
+        numbers with ``lo < hi``.
+    """
 
     name: str
     low: float = -math.inf
@@ -132,6 +157,21 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     doc: str = ""
+    typical: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.typical is None:
+            return
+        where = f"Param {self.name!r}: typical = {_REPR.repr(self.typical)}"
+        if not (isinstance(self.typical, tuple) and len(self.typical) == 2):
+            raise ValueError(f"{where}: must be a tuple (lo, hi)")
+        lo, hi = self.typical
+        for end in (lo, hi):
+            reason = self.problem(end)
+            if reason is not None:
+                raise ValueError(f"{where}: {fmt_value(end)} {reason}")
+        if not float(lo) < float(hi):
+            raise ValueError(f"{where}: lo must be below hi")
 
     def describe(self) -> str:
         """Return the admissible values in words, e.g. ``in [0, 1)`` or ``> 0``."""
@@ -201,8 +241,10 @@ class Family:
         The parameters with their admissible intervals, in declaration order.
     doc : str
         The formula in one line.
-    pymc_marketing : str
-        The equivalent class in ``pymc_marketing.mmm``.
+    pymc_marketing : str or None
+        The equivalent class in ``pymc_marketing.mmm``; ``None`` for a family pymc-marketing
+        does not have (it is simulated and fitted by the workbench's model, and the tests
+        that compare with pymc-marketing skip it).
     rescale : callable or None
         Saturations only: ``rescale(params, c) -> (params2, m)`` with ``f(x; params) ==
         m * f(c * x; params2)`` for all ``x >= 0, c > 0``.
@@ -218,7 +260,7 @@ class Family:
     name: str
     params: tuple[Param, ...]
     doc: str
-    pymc_marketing: str
+    pymc_marketing: str | None = None
     rescale: Rescale | None = None
     ceiling: Callable[[Mapping[str, float]], float] | None = None
     min_l_max_unnormalized: int = 1
@@ -259,11 +301,18 @@ def declare(family: Family) -> Family:
     Raises
     ------
     ValueError
-        For a duplicate name, a bad role, or a rule that does not apply to the role.
+        For a duplicate name, a bad role, a parameter without its ``typical`` range, or a
+        rule that does not apply to the role.
     """
     families = registry(family.role)
     if family.name in families:
         raise ValueError(f"{family.role} {family.name!r} is already declared")
+    for param in family.params:
+        if param.typical is None:
+            raise ValueError(
+                f"{family.role} {family.name!r}: parameter {param.name!r} needs "
+                "typical=(lo, hi), the range tests and examples draw it from"
+            )
     if family.role == "adstock" and (family.rescale is not None or family.ceiling is not None):
         raise ValueError("rescale and ceiling apply to saturations only")
     if family.role == "saturation" and family.rescale is None:
@@ -331,18 +380,25 @@ def check_params(role: str, name: str, params: Mapping[str, object], path: str) 
 # --------------------------------------------------------------------------- declarations
 
 
-def _positive(name: str, doc: str) -> Param:
-    return Param(name=name, low=0.0, low_open=True, doc=doc)
+def _positive(name: str, doc: str, typical: tuple[float, float]) -> Param:
+    return Param(name=name, low=0.0, low_open=True, doc=doc, typical=typical)
 
 
 _RETENTION = "retention rate of the ad effect"
-_WEIBULL = (_positive("lam", "Weibull scale"), _positive("k", "Weibull shape"))
+_WEIBULL = (
+    _positive("lam", "Weibull scale", (0.3, 10.0)),
+    _positive("k", "Weibull shape", (0.3, 6.0)),
+)
 
 declare(
     Family(
         role="adstock",
         name="geometric",
-        params=(Param(name="alpha", low=0.0, high=1.0, high_open=True, doc=_RETENTION),),
+        params=(
+            Param(
+                name="alpha", low=0.0, high=1.0, high_open=True, doc=_RETENTION, typical=(0.0, 0.99)
+            ),
+        ),
         doc="geometric decay, w_l = alpha^l (Jin et al. 2017)",
         pymc_marketing="GeometricAdstock",
     )
@@ -352,8 +408,16 @@ declare(
         role="adstock",
         name="delayed",
         params=(
-            Param(name="alpha", low=0.0, high=1.0, low_open=True, high_open=True, doc=_RETENTION),
-            Param(name="theta", low=0.0, doc="lag of the peak"),
+            Param(
+                name="alpha",
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+                doc=_RETENTION,
+                typical=(0.01, 0.99),
+            ),
+            Param(name="theta", low=0.0, doc="lag of the peak", typical=(0.0, 10.0)),
         ),
         doc="delayed (peaked) decay, w_l = alpha^((l - theta)^2) (Jin et al. 2017, eq. 1)",
         pymc_marketing="DelayedAdstock",
@@ -382,7 +446,7 @@ declare(
     Family(
         role="adstock",
         name="binomial",
-        params=(Param(name="alpha", low=0.0, high=1.0, doc=_RETENTION),),
+        params=(Param(name="alpha", low=0.0, high=1.0, doc=_RETENTION, typical=(0.0, 1.0)),),
         doc="binomial decay, w_l = (1 - l / (l_max + 1))^(1/alpha - 1) (Google Meridian)",
         pymc_marketing="BinomialAdstock",
     )
@@ -391,7 +455,7 @@ declare(
     Family(
         role="saturation",
         name="logistic",
-        params=(_positive("lam", "efficiency"),),
+        params=(_positive("lam", "efficiency", (0.05, 20.0)),),
         doc="logistic, f = (1 - exp(-lam x)) / (1 + exp(-lam x)) < 1",
         pymc_marketing="LogisticSaturation",
         rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
@@ -403,8 +467,8 @@ declare(
         role="saturation",
         name="hill",
         params=(
-            _positive("slope", "steepness; S-shaped above 1"),
-            _positive("kappa", "half-saturation point"),
+            _positive("slope", "steepness; S-shaped above 1", (0.2, 6.0)),
+            _positive("kappa", "half-saturation point", (0.05, 5.0)),
         ),
         doc="Hill, f = x^slope / (kappa^slope + x^slope) <= 1 (Jin et al. 2017, eq. 5)",
         pymc_marketing="HillSaturation",
@@ -417,8 +481,8 @@ declare(
         role="saturation",
         name="michaelis_menten",
         params=(
-            _positive("alpha", "maximum (the bound)"),
-            _positive("lam", "half-saturation point"),
+            _positive("alpha", "maximum (the bound)", (0.1, 10.0)),
+            _positive("lam", "half-saturation point", (0.05, 5.0)),
         ),
         doc="Michaelis-Menten, f = alpha x / (lam + x) <= alpha",
         pymc_marketing="MichaelisMentenSaturation",
@@ -431,8 +495,8 @@ declare(
         role="saturation",
         name="tanh",
         params=(
-            _positive("b", "saturation level (the bound)"),
-            _positive("c", "initial cost per unit (slope at 0 is 1 / c)"),
+            _positive("b", "saturation level (the bound)", (0.1, 10.0)),
+            _positive("c", "initial cost per unit (slope at 0 is 1 / c)", (0.05, 5.0)),
         ),
         doc="tanh, f = b tanh(x / (b c)) <= b (PyMC Labs' HelloFresh CAC case study)",
         pymc_marketing="TanhSaturation",
@@ -444,7 +508,7 @@ declare(
     Family(
         role="saturation",
         name="root",
-        params=(_positive("alpha", "exponent; concave below 1"),),
+        params=(_positive("alpha", "exponent; concave below 1", (0.05, 3.0)),),
         doc="root (power), f = x^alpha for x > 0, 0 otherwise; unbounded",
         pymc_marketing="RootSaturation",
         rescale=lambda p, c: ({"alpha": p["alpha"]}, c ** -p["alpha"]),

@@ -60,6 +60,12 @@ def symbols(role: str, name: str, shared: bool) -> dict[str, Any]:
     return {p: make(p) for p in tw.param_names(role, name)}
 
 
+def typical_mid(param: fam.Param) -> float:
+    """The middle of a parameter's declared typical range."""
+    assert param.typical is not None
+    return (param.typical[0] + param.typical[1]) / 2
+
+
 def spend(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float64]:
     """Non-negative series with some zero periods."""
     return rng.gamma(2.0, 1.0, size=shape) * (rng.random(shape) < 0.8)
@@ -149,8 +155,8 @@ def test_adstock_twin_equals_numpy_original(
     channels: int,
     seed: int,
 ) -> None:
-    if name == "weibull_pdf" and not normalize:
-        l_max = max(l_max, 2)  # one min-max scaled weight is 0 / 0 (see the error test)
+    if not normalize:  # weibull_pdf: one min-max scaled weight is 0 / 0 (see the error test)
+        l_max = max(l_max, fam.ADSTOCKS[name].min_l_max_unnormalized)
     params = draw_params(data, fam.ADSTOCKS[name], channels, shared)
     x = spend(np.random.default_rng(seed), (periods, channels))
     try:
@@ -270,7 +276,7 @@ def test_adstock_is_a_causal_convolution_with_time_first() -> None:
 def test_a_single_normalized_weight_is_one_and_weibull_pdf_needs_two() -> None:
     x = np.arange(5.0)[:, None]
     for name in ADSTOCK_NAMES:
-        params = {p: np.array([0.5]) for p in tw.param_names("adstock", name)}
+        params = {p.name: np.array([typical_mid(p)]) for p in fam.ADSTOCKS[name].params}
         np.testing.assert_array_equal(
             evaluate(tw.adstock(x, name, params, l_max=1, normalize=True)), x
         )
@@ -339,9 +345,8 @@ def test_a_declared_family_without_twin_names_what_to_add() -> None:
         fam.Family(
             role="saturation",
             name="exponential",
-            params=(fam.Param(name="lam", low=0.0, low_open=True),),
+            params=(fam.Param(name="lam", low=0.0, low_open=True, typical=(0.1, 5.0)),),
             doc="test",
-            pymc_marketing="None",
             rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
         )
     )
@@ -363,7 +368,7 @@ def test_a_declared_family_without_twin_names_what_to_add() -> None:
 
 
 def test_unknown_family_names() -> None:
-    known = "binomial, delayed, geometric, weibull_cdf, weibull_pdf"
+    known = ", ".join(sorted(fam.ADSTOCKS))
     message = re.escape(f"'geometrik': unknown adstock; known: {known}")
     with pytest.raises(ValueError, match=message) as err:
         tw.adstock(np.ones(3), "geometrik", {"alpha": 0.5}, l_max=2, normalize=True)
@@ -372,7 +377,7 @@ def test_unknown_family_names() -> None:
     assert str(err.value).startswith("'geometrik'")  # not KeyError's quoted repr
     with pytest.raises(KeyError, match=message):
         tw.param_names("adstock", "geometrik")
-    known = "hill, logistic, michaelis_menten, root, tanh"
+    known = ", ".join(sorted(fam.SATURATIONS))
     with pytest.raises(
         ValueError, match=re.escape(f"'geometric': unknown saturation; known: {known}")
     ):

@@ -36,7 +36,7 @@ from mmm_workbench.scenarios import (
     parse_scenario,
     replicate_rng,
 )
-from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS, get_family
+from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS, Family, get_family
 from mmm_workbench.simulate import check_data, generate
 from mmm_workbench.simulate.truth import NO_BETA
 
@@ -248,7 +248,38 @@ MINIMAL: Doc = {
         ],
     },
 }
-BASES = (FULL, DAILY, POWER, LOG, MINIMAL)
+
+
+def _every_family() -> Doc:
+    """A scenario whose channels between them use every declared family, each parameter at
+    a value inside its typical range: a newly declared family is fuzzed without editing
+    this file."""
+
+    def table(family: Family, at: float) -> Doc:
+        values = {
+            p.name: p.typical[0] + at * (p.typical[1] - p.typical[0])
+            for p in family.params
+            if p.typical
+        }
+        return {"kind": family.name, **values}
+
+    adstocks, saturations = list(ADSTOCKS.values()), list(SATURATIONS.values())
+    channels = [
+        {
+            "name": f"ch{i}",
+            "spend": {"demand_share": 1.0 + i},
+            "adstock": {**table(adstocks[i % len(adstocks)], 0.3), "l_max": 3},
+            "saturation": table(saturations[i % len(saturations)], 0.6),
+            "beta": 2.0,
+        }
+        for i in range(max(len(adstocks), len(saturations)))
+    ]
+    data = {"periods": 16, "noise": {"kind": "normal", "sd": 1.0}, "channels": channels}
+    return {"name": "families", "data": data}
+
+
+EVERY_FAMILY = _every_family()
+BASES = (FULL, DAILY, POWER, LOG, MINIMAL, EVERY_FAMILY)
 TOP = ("name", "description", "seed", "replicates", "data", "model", "fit", "grid")
 """The top-level keys of the format: an error's path starts with one (or an unknown key)."""
 
@@ -449,6 +480,13 @@ def test_every_base_loads_and_simulates() -> None:
     for base in BASES:
         check(base)
         assert parse_scenario(base).name == base["name"]
+    used = {
+        (role, ch[role]["kind"])
+        for base in BASES
+        for ch in base["data"]["channels"]
+        for role in ("adstock", "saturation")
+    }
+    assert {(f.role, f.name) for f in (*ADSTOCKS.values(), *SATURATIONS.values())} <= used
 
 
 @settings(

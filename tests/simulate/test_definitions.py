@@ -9,23 +9,23 @@ import tomllib
 import numpy as np
 
 from mmm_workbench.scenarios import parse_scenario
+from mmm_workbench.scenarios.families import FAMILIES
 from mmm_workbench.simulate import generate
 from tests.conftest import ROOT, tiny_raw
 
-ADSTOCKS = [
-    {"kind": "geometric", "alpha": 0.5, "l_max": 4},
-    {"kind": "delayed", "alpha": 0.5, "theta": 1.0, "l_max": 4},
-    {"kind": "weibull_pdf", "lam": 2.0, "k": 1.5, "l_max": 4},
-    {"kind": "weibull_cdf", "lam": 2.0, "k": 1.5, "l_max": 4},
-    {"kind": "binomial", "alpha": 0.5, "l_max": 4},
-]
-SATURATIONS = [
-    {"kind": "logistic", "lam": 1.5},
-    {"kind": "hill", "slope": 1.5, "kappa": 0.5},
-    {"kind": "michaelis_menten", "alpha": 2.0, "lam": 0.6},
-    {"kind": "tanh", "b": 1.2, "c": 0.8},
-    {"kind": "root", "alpha": 0.6},
-]
+
+def _tables(role: str, **extra: object) -> list[dict[str, object]]:
+    """One transform table per declared family of ``role``, its parameters inside their
+    typical ranges (every family: its parameters' truth variables must be documented)."""
+    return [
+        {"kind": f.name, **{p.name: sum(p.typical) / 2 for p in f.params if p.typical}, **extra}
+        for f in FAMILIES
+        if f.role == role
+    ]
+
+
+ADSTOCKS = _tables("adstock", l_max=4)
+SATURATIONS = _tables("saturation")
 
 
 def _every_name() -> set[str]:
@@ -43,7 +43,8 @@ def _every_name() -> set[str]:
     base = raw["data"]["channels"][0]
     raw["data"]["channels"] = [
         {**base, "name": f"ch{i}", "adstock": ad, "saturation": sat}
-        for i, (ad, sat) in enumerate(zip(ADSTOCKS, SATURATIONS, strict=True))
+        for i in range(max(len(ADSTOCKS), len(SATURATIONS)))  # every family in some channel
+        for ad, sat in [(ADSTOCKS[i % len(ADSTOCKS)], SATURATIONS[i % len(SATURATIONS)])]
     ]
     tree = generate(parse_scenario(raw).data, np.random.default_rng(0))
     names = set(tree["truth"].data_vars) | set(tree["truth/pymc_marketing"].data_vars)
