@@ -217,6 +217,11 @@ def plan_run(scenario: str | ScenarioSource, options: RunOptions | None = None) 
     source = scenario_from_text(scenario) if isinstance(scenario, str) else scenario
     validate_cells(source.cells)
     count = options.replicates if options.replicates is not None else source.scenario.replicates
+    if count > 1 and any(c.scenario.data.source is not None for c in source.cells):
+        raise ValueError(
+            f"--replicates = {count}: data.source is one external dataset; every replicate "
+            "would fit the same data (use --replicates 1)"
+        )
     return RunPlan(
         source=source,
         chosen=select_cells(source.cells, options.only),

@@ -197,3 +197,11 @@ def test_cli_exits_2_without_a_run_directory(world: dict[str, Any], tmp_path: Pa
     scenario.write_text(_text(world, **{'"y"': '"sales"'}))
     assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 2
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_refuses_more_replicates_of_one_dataset(world: dict[str, Any], tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(_text(world))
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "--replicates", "2"]) == 2
+    assert not out.exists()
