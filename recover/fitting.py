@@ -1,7 +1,8 @@
 """Fit one cell's replicates.
 
 Simulate, swap the data into the cell's compiled model, sample, and turn the draws into a fit record
-(posterior and truth of every estimand).
+(posterior and truth of every estimand). What a model is, how it is checked, built and fitted is its
+kind's (:mod:`mmm_workbench.recover.models.kinds`); this module knows no kind by name.
 """
 
 from __future__ import annotations
@@ -15,31 +16,16 @@ from importlib import metadata
 from typing import Literal
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
-from mmm_workbench.recover.inference import Posterior, get_backend
 from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
-from mmm_workbench.recover.models.linear import (
-    LINEAR_KINDS,
-    LinearModel,
-    build_linear,
-    check_linear,
-)
-from mmm_workbench.recover.models.priors import validate_priors
-from mmm_workbench.recover.models.pymc_marketing import (
-    PymcMarketingModel,
-    build_pymc_marketing,
-    check_pymc_marketing,
-)
-from mmm_workbench.recover.models.workbench import WorkbenchModel, build_workbench
+from mmm_workbench.recover.models.kinds import Context, get_model_kind
 from mmm_workbench.recover.store import FORMAT_VERSION
-from mmm_workbench.scenarios import Cell, FitSpec, ModelSpec, Scenario, replicate_rng, spec_hash
+from mmm_workbench.scenarios import Cell, Scenario, replicate_rng, spec_hash
 from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
 from mmm_workbench.simulate import check_data, generate
 
 __all__ = [
-    "MODEL_KINDS",
     "CellFitter",
     "Phase",
     "record_summary",
@@ -48,8 +34,6 @@ __all__ = [
     "validate_for_fitting",
     "versions",
 ]
-
-MODEL_KINDS = ("workbench", "pymc-marketing", *LINEAR_KINDS)
 
 Phase = Literal["compiled", "sampling", "sampled"]
 """Where a fit is: its cell's model is ready; the sampler starts; the sampler returned."""
@@ -78,7 +62,8 @@ def versions() -> dict[str, str]:
 def validate_for_fitting(scenario: Scenario) -> None:
     """Everything that can be checked before any fitting.
 
-    A model to fit, a known model kind and backend, valid priors.
+    A model to fit, a known model kind, and what that kind checks (backend and options,
+    priors; a ``kind = "python"`` builder's contract, on the first two replicates' data).
 
     Raises
     ------
@@ -87,24 +72,26 @@ def validate_for_fitting(scenario: Scenario) -> None:
     """
     if scenario.model is None:
         raise ValueError(f"{scenario.name}: the scenario has no [model] table; nothing to fit")
-    _validate_model(scenario.model, scenario.fit, len(scenario.data.channel_names))
+    _validate_model(scenario, _replicates(scenario, None))
 
 
-def _validate_model(model: ModelSpec, fit: FitSpec, channels: int) -> None:
-    if model.kind not in MODEL_KINDS:
-        raise ValueError(
-            f"model.kind = {model.kind!r}: unknown model; known: {', '.join(MODEL_KINDS)}"
-        )
-    if model.kind in LINEAR_KINDS:
-        check_linear(model)
-        return
-    if model.kind == "pymc-marketing":
-        check_pymc_marketing(model)
-    get_backend(fit.backend).check_options(fit)
-    if model.kind == "workbench":
-        validate_priors(model, channels)
-    else:
-        validate_priors(model)
+def _replicates(scenario: Scenario, data_id: str | None) -> Callable[[int], ModelData]:
+    """Return a function of ``i`` that generates replicate ``i``'s data for the model."""
+    key = data_id if data_id is not None else spec_hash(scenario.data)
+
+    def replicate(i: int) -> ModelData:
+        assert scenario.model is not None
+        tree = generate(scenario.data, replicate_rng(scenario.seed, key, i))
+        return model_data(tree, scenario.model)
+
+    return replicate
+
+
+def _validate_model(scenario: Scenario, replicate: Callable[[int], ModelData]) -> None:
+    assert scenario.model is not None
+    kind = get_model_kind(scenario.model.kind)
+    context = Context(channels=scenario.data.channel_names, replicate=replicate)
+    kind.validate(scenario.model, scenario.fit, context)
 
 
 def validate_cells(cells: Iterable[Cell]) -> None:
@@ -131,10 +118,10 @@ def validate_cells(cells: Iterable[Cell]) -> None:
         if scenario.model is None:
             validate_for_fitting(scenario)  # raises: nothing to fit
             continue
-        channels = len(scenario.data.channel_names)
+        channels = scenario.data.channel_names
         key = spec_hash({"model": scenario.model, "fit": scenario.fit, "channels": channels})
         if key not in seen:
-            _validate_model(scenario.model, scenario.fit, channels)
+            _validate_model(scenario, _replicates(scenario, cell.data_id))
             seen.add(key)
 
 
@@ -147,7 +134,17 @@ def thin(draws: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
 
 
 class CellFitter:
-    """A cell's model, built and compiled once, fitted to any of its replicates."""
+    """A cell's model, built and compiled once, fitted to any of its replicates.
+
+    Attributes
+    ----------
+    model
+        The kind's :class:`~mmm_workbench.recover.models.kinds.CellModel`.
+    prior
+        Draws of the model's parameters from their priors (once per cell: data-independent),
+        or ``None`` for a model without a prior; each replicate turns them into prior
+        estimands for posterior contraction.
+    """
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
@@ -155,49 +152,16 @@ class CellFitter:
         assert scenario.model is not None
         first = model_data(self._dataset(0), scenario.model)
         t0 = time.perf_counter()
-        self.model: WorkbenchModel | PymcMarketingModel | LinearModel
-        if scenario.model.kind in LINEAR_KINDS:
-            self.model = build_linear(scenario.model, first)
-            self.method = scenario.model.kind
-        else:
-            self.backend = get_backend(scenario.fit.backend)
-            if scenario.model.kind == "pymc-marketing":
-                self.model = build_pymc_marketing(scenario.model, first)
-            else:
-                self.model = build_workbench(scenario.model, first)
-            self.prepared = self.backend.prepare(self.model, scenario.fit)
-            self.method = scenario.fit.backend
-            self.prior = self._prior_draws(scenario.fit.keep_draws)
+        kind = get_model_kind(scenario.model.kind)
+        self.model = kind.build(scenario.model, scenario.fit, first)
+        seed = prior_seed(scenario.seed, cell.cell_id)
+        self.prior = self.model.prior(scenario.fit.keep_draws, seed)
         self.compile_s = time.perf_counter() - t0
         self.fits = 0
-
-    def _prior_draws(self, count: int) -> dict[str, np.ndarray]:
-        """Draws of the free parameters from their priors (data-independent: once per cell).
-
-        Each replicate turns them into prior estimands for posterior contraction.
-        """
-        assert not isinstance(self.model, LinearModel)
-        sigma = self.model.sigma_name if isinstance(self.model, PymcMarketingModel) else "sigma"
-        names = [n for n in (*self.model.free, sigma) if n in self.model.model.named_vars]
-        seed = prior_seed(self.cell.scenario.seed, self.cell.cell_id)
-        values = pm.draw([self.model.model[n] for n in names], draws=count, random_seed=seed)
-        return {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
 
     def _dataset(self, replicate: int) -> xr.DataTree:
         scenario = self.cell.scenario
         return generate(scenario.data, replicate_rng(scenario.seed, self.cell.data_id, replicate))
-
-    def _posterior(self, data: ModelData, seed: int) -> Posterior:
-        fit = self.cell.scenario.fit
-        if isinstance(self.model, LinearModel):
-            t0 = time.perf_counter()
-            draws, diagnostics = self.model.fit(data, fit.draws, seed)
-            return Posterior(
-                draws=draws,
-                diagnostics=diagnostics,
-                timings={"tune_s": 0.0, "draw_s": time.perf_counter() - t0},
-            )
-        return self.backend.run(self.prepared, self.model, self.model.set_data(data), fit, seed)
 
     def fit(self, replicate: int, on_phase: Callable[[Phase], None] | None = None) -> xr.DataTree:
         """Fit one replicate and return its record.
@@ -219,7 +183,7 @@ class CellFitter:
         t0 = time.perf_counter()
         if on_phase is not None:
             on_phase("sampling")
-        posterior = self._posterior(data, seed)
+        posterior = self.model.posterior(data, seed)
         if on_phase is not None:
             on_phase("sampled")
         sampled = time.perf_counter() - t0
@@ -239,7 +203,7 @@ class CellFitter:
             "post_s": time.perf_counter() - t0 - sampled,
         }
         groups = {"/posterior": estimates, "/truth": truth}
-        if not isinstance(self.model, LinearModel):
+        if self.prior is not None:
             groups["/prior"] = self.model.estimands(
                 data,
                 self.prior,
@@ -254,7 +218,7 @@ class CellFitter:
             "cell_label": self.cell.label,
             "overrides": json.dumps(self.cell.overrides, default=str),
             "replicate": replicate,
-            "backend": self.method,
+            "backend": self.model.method,
             "seed": scenario.seed,
             "sampler_seed": seed,
             "compiled": int(compiled_here),

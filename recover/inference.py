@@ -11,10 +11,18 @@ through PyMC; the ``jax`` extra), ``pathfinder`` (pymc-extras; the ``pathfinder`
 ``advi`` and ``fullrank_advi`` (PyMC's variational inference; ``options.iterations``),
 ``map`` (a point estimate for smoke runs). A backend whose packages are missing is refused
 before any fitting, naming the extra to install.
+
+Every backend fits through one template, :meth:`Backend.run`: swap the replicate's data in
+(:meth:`Backend.swap`), sample (:meth:`Backend.sample`), compute the deterministics the
+method did not return, and keep the draws the model needs. A backend is a
+:class:`Backend` subclass registered under its ``name``: :func:`register_backend` in code,
+or the entry-point group ``mmm_workbench.backends`` in an installed package's metadata
+(``name = "module:Class"``), loaded the first time an unknown name is looked up.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import numbers
@@ -23,6 +31,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import ClassVar, Protocol, cast
 
 import numpy as np
@@ -35,11 +44,15 @@ from mmm_workbench.scenarios.spec import FitSpec
 
 __all__ = [
     "BACKENDS",
+    "BACKEND_ENTRY_POINTS",
     "Backend",
     "CompiledNutpie",
     "Posterior",
+    "Sample",
     "SampledModel",
+    "backends",
     "get_backend",
+    "register_backend",
     "sampler_diagnostics",
 ]
 
@@ -57,7 +70,8 @@ class SampledModel(Protocol):
     """What a backend needs of a model.
 
     Its ``pm.Model``, with the free random variables, ``channel_contribution`` and ``mu`` (the
-    workbench model, the pymc-marketing adapter).
+    workbench model, the pymc-marketing adapter, a ``kind = "python"`` builder's model). A
+    model may also name deterministics to keep, ``extra_draws`` (a tuple of names).
     """
 
     @property
@@ -81,7 +95,30 @@ def _draws(posterior: xr.Dataset, names: list[str]) -> dict[str, Array]:
 
 
 def _needed(model: SampledModel) -> list[str]:
-    return [v.name for v in model.model.free_RVs] + ["channel_contribution", "mu"]
+    extra = [str(n) for n in getattr(model, "extra_draws", ())]
+    return [v.name for v in model.model.free_RVs] + ["channel_contribution", "mu", *extra]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sample:
+    """What :meth:`Backend.sample` returns; :meth:`Backend.run` turns it into a :class:`Posterior`.
+
+    Attributes
+    ----------
+    posterior
+        The draws, dims ``(chain, draw, ...)``; deterministics it lacks are computed after.
+    stats
+        Sampler statistics (NUTS), for :func:`sampler_diagnostics`; ``None`` for other methods.
+    diagnostics
+        The method's own numbers (``final_loss``), added to the diagnostics.
+    tune_share
+        The share of the sampling wall time spent tuning (or fitting an approximation).
+    """
+
+    posterior: xr.Dataset
+    stats: xr.Dataset | None = None
+    diagnostics: Mapping[str, float] = field(default_factory=dict)
+    tune_share: float = 0.0
 
 
 def sampler_diagnostics(
@@ -151,7 +188,11 @@ def _positive_int(path: str, value: object) -> None:
 
 
 class Backend(ABC):
-    """One inference method; subclasses set ``name`` and override ``run`` (and ``prepare``)."""
+    """One inference method; subclasses set ``name`` and override ``sample``.
+
+    They may override ``prepare`` (compile once per cell), ``swap`` (put a replicate's data
+    in) and ``check_options``; :meth:`run` is the one template every backend fits through.
+    """
 
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
@@ -171,7 +212,18 @@ class Backend(ABC):
         """
         return None
 
+    def swap(self, prepared: object, model: SampledModel, data: Mapping[str, Array]) -> object:
+        """Put one replicate's data into the model; return what :meth:`sample` samples.
+
+        The default sets the ``pm.Data`` containers of ``model.model`` and returns it.
+        """
+        pm.set_data(dict(data), model=model.model)
+        return model.model
+
     @abstractmethod
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Sample ``target`` (what :meth:`swap` returned) with the ``[fit]`` settings."""
+
     def run(
         self,
         prepared: object,
@@ -180,7 +232,36 @@ class Backend(ABC):
         fit: FitSpec,
         seed: int,
     ) -> Posterior:
-        """Fit one replicate's data."""
+        """Fit one replicate's data: swap it in, sample, and keep the draws the model needs.
+
+        Deterministics the method did not return (``channel_contribution``, ``mu``) are
+        computed from the draws; diagnostics are :func:`sampler_diagnostics` plus the
+        method's own; the wall time is split into tuning and drawing by the method's share.
+        """
+        target = self.swap(prepared, model, data)
+        t0 = time.perf_counter()
+        result = self.sample(target, model, fit, seed)
+        wall = time.perf_counter() - t0
+        posterior = result.posterior
+        wanted = [n for n in _needed(model) if n in model.model.named_vars]
+        missing = [n for n in wanted if n not in posterior]
+        if missing:
+            posterior = posterior.merge(
+                pm.compute_deterministics(
+                    posterior, var_names=missing, model=model.model, progressbar=False
+                )
+            )
+        if result.stats is not None:
+            free = [v.name for v in model.model.free_RVs]
+            diagnostics = sampler_diagnostics(posterior, result.stats, free)
+        else:  # an approximation's draws are independent: no convergence to diagnose
+            diagnostics = {"draws": float(posterior.sizes["chain"] * posterior.sizes["draw"])}
+        diagnostics.update({k: float(v) for k, v in result.diagnostics.items()})
+        return Posterior(
+            draws=_draws(posterior, wanted),
+            diagnostics=diagnostics,
+            timings={"tune_s": wall * result.tune_share, "draw_s": wall * (1 - result.tune_share)},
+        )
 
 
 class Nutpie(Backend):
@@ -252,21 +333,17 @@ class Nutpie(Backend):
 
         return cast(CompiledNutpie, nutpie.compile_pymc_model(model.model))
 
-    def run(
-        self,
-        prepared: object,
-        model: SampledModel,
-        data: Mapping[str, Array],
-        fit: FitSpec,
-        seed: int,
-    ) -> Posterior:
+    def swap(self, prepared: object, model: SampledModel, data: Mapping[str, Array]) -> object:
+        """Return the compiled model with the replicate's data (nutpie's ``with_data``)."""
+        return cast(CompiledNutpie, prepared).with_data(**data)
+
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Sample with ``nutpie.sample``; the tuning share is that of the leapfrog steps."""
         import nutpie
 
-        compiled = cast(CompiledNutpie, prepared).with_data(**data)
         options = dict(fit.options)
-        t0 = time.perf_counter()
         trace = nutpie.sample(
-            compiled,
+            target,
             draws=fit.draws,
             tune=fit.tune,
             chains=fit.chains,
@@ -276,8 +353,6 @@ class Nutpie(Backend):
             cores=int(options.pop("cores", min(fit.chains, os.cpu_count() or 1))),
             **options,
         )
-        wall = time.perf_counter() - t0
-        posterior = trace["posterior"].to_dataset()
         stats = trace["sample_stats"].to_dataset()
         steps_draw = float(stats["n_steps"].sum())
         steps_tune = (
@@ -286,12 +361,7 @@ class Nutpie(Backend):
             else 0.0
         )
         share = steps_tune / (steps_tune + steps_draw) if steps_tune + steps_draw else 0.0
-        free = [v.name for v in model.model.free_RVs]
-        return Posterior(
-            draws=_draws(posterior, _needed(model)),
-            diagnostics=sampler_diagnostics(posterior, stats, free),
-            timings={"tune_s": wall * share, "draw_s": wall * (1 - share)},
-        )
+        return Sample(posterior=trace["posterior"].to_dataset(), stats=stats, tune_share=share)
 
 
 class PymcNuts(Backend):
@@ -318,18 +388,9 @@ class PymcNuts(Backend):
         known |= _parameters(BaseHMC.__init__, self.reserved)
         _refuse_unknown(self.name, fit.options, known)
 
-    def run(
-        self,
-        prepared: object,
-        model: SampledModel,
-        data: Mapping[str, Array],
-        fit: FitSpec,
-        seed: int,
-    ) -> Posterior:
-        pm.set_data(dict(data), model=model.model)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        with model.model:
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Sample with ``pm.sample`` (chains in sequence)."""
+        with cast(pm.Model, target):
             trace = pm.sample(
                 nuts_sampler=self.sampler,  # PyMC 6 would pick nutpie when it is installed
                 draws=fit.draws,
@@ -342,16 +403,10 @@ class PymcNuts(Backend):
                 compute_convergence_checks=False,
                 **dict(fit.options),
             )
-        wall = time.perf_counter() - t0
-        share = fit.tune / (fit.tune + fit.draws)
-        timings = {"tune_s": wall * share, "draw_s": wall * (1 - share)}
-        posterior = trace["posterior"].to_dataset()
-        stats = trace["sample_stats"].to_dataset()
-        free = [v.name for v in model.model.free_RVs]
-        return Posterior(
-            draws=_draws(posterior, _needed(model)),
-            diagnostics=sampler_diagnostics(posterior, stats, free),
-            timings=timings,
+        return Sample(
+            posterior=trace["posterior"].to_dataset(),
+            stats=trace["sample_stats"].to_dataset(),
+            tune_share=fit.tune / (fit.tune + fit.draws),
         )
 
 
@@ -379,39 +434,19 @@ class Pathfinder(Backend):
         reserved = ("model", "num_draws", "random_seed", "progressbar")
         _refuse_unknown(self.name, fit.options, _parameters(fit_pathfinder, reserved))
 
-    def run(
-        self,
-        prepared: object,
-        model: SampledModel,
-        data: Mapping[str, Array],
-        fit: FitSpec,
-        seed: int,
-    ) -> Posterior:
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Fit with ``pymc_extras.fit(method="pathfinder")`` (all of it counted as tuning)."""
         import pymc_extras
 
-        pm.set_data(dict(data), model=model.model)
-        t0 = time.perf_counter()
         trace = pymc_extras.fit(
             method="pathfinder",
-            model=model.model,
+            model=target,
             num_draws=fit.draws,
             random_seed=seed,
             progressbar=False,
             **dict(fit.options),
         )
-        posterior = trace["posterior"].to_dataset()
-        missing = [n for n in ("channel_contribution", "mu") if n not in posterior]
-        if missing:
-            posterior = posterior.merge(
-                pm.compute_deterministics(
-                    posterior, var_names=missing, model=model.model, progressbar=False
-                )
-            )
-        return Posterior(
-            draws=_draws(posterior, _needed(model)),
-            diagnostics={"draws": float(fit.draws)},
-            timings={"tune_s": time.perf_counter() - t0, "draw_s": 0.0},
-        )
+        return Sample(posterior=trace["posterior"].to_dataset(), tune_share=1.0)
 
 
 class Advi(Backend):
@@ -426,26 +461,19 @@ class Advi(Backend):
         if "iterations" in fit.options:
             _positive_int("fit.options.iterations", fit.options["iterations"])
 
-    def run(
-        self,
-        prepared: object,
-        model: SampledModel,
-        data: Mapping[str, Array],
-        fit: FitSpec,
-        seed: int,
-    ) -> Posterior:
-        pm.set_data(dict(data), model=model.model)
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Fit the approximation with ``pm.fit``, then draw from it."""
         iterations = int(fit.options.get("iterations", 20000))
         t0 = time.perf_counter()
-        with model.model:
+        with cast(pm.Model, target):
             approx = pm.fit(n=iterations, method=self.method, random_seed=seed, progressbar=False)
             tuned = time.perf_counter()
             trace = approx.sample(draws=fit.draws, random_seed=seed)
-        posterior = trace["posterior"].to_dataset()
-        return Posterior(
-            draws=_draws(posterior, _needed(model)),
-            diagnostics={"draws": float(fit.draws), "final_loss": float(approx.hist[-1])},
-            timings={"tune_s": tuned - t0, "draw_s": time.perf_counter() - tuned},
+        total = time.perf_counter() - t0
+        return Sample(
+            posterior=trace["posterior"].to_dataset(),
+            diagnostics={"final_loss": float(approx.hist[-1])},
+            tune_share=(tuned - t0) / total if total > 0 else 1.0,
         )
 
 
@@ -461,42 +489,94 @@ class Map(Backend):
 
     name = "map"
 
-    def run(
-        self,
-        prepared: object,
-        model: SampledModel,
-        data: Mapping[str, Array],
-        fit: FitSpec,
-        seed: int,
-    ) -> Posterior:
-        pm.set_data(dict(data), model=model.model)
-        t0 = time.perf_counter()
-        point = pm.find_MAP(model=model.model, progressbar=False, seed=seed)
-        draws = {n: np.asarray(point[n])[None, None] for n in _needed(model) if n in point}
-        return Posterior(
-            draws=draws,
-            diagnostics={"draws": 1.0},
-            timings={"tune_s": time.perf_counter() - t0, "draw_s": 0.0},
+    def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
+        """Find the MAP point with ``pm.find_MAP``: one chain of one draw."""
+        point = pm.find_MAP(model=cast(pm.Model, target), progressbar=False, seed=seed)
+        posterior = xr.Dataset(
+            {
+                str(name): (
+                    ("chain", "draw", *(f"{name}_dim_{i}" for i in range(np.ndim(value)))),
+                    np.asarray(value)[None, None],
+                )
+                for name, value in point.items()
+            }
         )
+        return Sample(posterior=posterior, tune_share=1.0)
 
 
 BACKENDS: dict[str, type[Backend]] = {
     b.name: b for b in (Nutpie, PymcNuts, Numpyro, Pathfinder, Advi, FullRankAdvi, Map)
 }
+"""The registry: backend classes by name (the built-in ones, then registered ones)."""
+
+BACKEND_ENTRY_POINTS = "mmm_workbench.backends"
+"""The entry-point group an installed package adds backends by (``name = "module:Class"``)."""
+
 _EXTRAS = {"numpyro": "jax", "pathfinder": "pathfinder"}
 
 
-def get_backend(name: str) -> Backend:
-    """Return the backend registered as ``name``.
+def register_backend(backend: type[Backend]) -> type[Backend]:
+    """Register a :class:`Backend` subclass under its ``name`` (usable as a class decorator).
 
     Raises
     ------
     ValueError
-        ``fit.backend = 'name': unknown backend; known: ...``.
+        If it is not a ``Backend`` subclass with a ``name``, or the name is taken by
+        another class.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"fit.backend = {name!r}: unknown backend; known: {', '.join(BACKENDS)}")
-    backend = BACKENDS[name]
+    if not (isinstance(backend, type) and issubclass(backend, Backend)):
+        raise ValueError(f"{backend!r}: a backend must be a subclass of Backend")
+    name = getattr(backend, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{backend.__name__}: a backend needs a class attribute name = '...'")
+    if BACKENDS.get(name, backend) is not backend:
+        raise ValueError(f"backend {name!r} is registered already ({BACKENDS[name].__name__})")
+    BACKENDS[name] = backend
+    return backend
+
+
+@functools.cache
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    """Return the installed packages' backends by name (read once; ``cache_clear`` rereads)."""
+    return {ep.name: ep for ep in metadata.entry_points(group=BACKEND_ENTRY_POINTS)}
+
+
+def backends() -> tuple[str, ...]:
+    """Return the names of every backend: registered, and installed through entry points."""
+    return tuple(dict.fromkeys([*BACKENDS, *_entry_points()]))
+
+
+def _load(name: str) -> type[Backend] | None:
+    """Load the entry point ``name`` of :data:`BACKEND_ENTRY_POINTS` into the registry."""
+    entry = _entry_points().get(name)
+    if entry is None:
+        return None
+    try:
+        loaded = entry.load()
+    except Exception as err:  # a plugin's import error, named with its entry point
+        raise ValueError(
+            f"fit.backend = {name!r}: its entry point {entry.value!r} "
+            f"({BACKEND_ENTRY_POINTS}) cannot be loaded: {type(err).__name__}: {err}"
+        ) from None
+    return register_backend(loaded)
+
+
+def get_backend(name: str) -> Backend:
+    """Return the backend registered as ``name`` (or installed through an entry point).
+
+    Raises
+    ------
+    ValueError
+        ``fit.backend = 'name': unknown backend; known: ...``, or a backend whose packages
+        are missing.
+    """
+    backend = BACKENDS.get(name) or _load(name)
+    if backend is None:
+        raise ValueError(
+            f"fit.backend = {name!r}: unknown backend; known: {', '.join(backends())} "
+            f"(a package adds one through the entry-point group {BACKEND_ENTRY_POINTS!r}, "
+            "or code through register_backend)"
+        )
     missing = [m for m in backend.requires if importlib.util.find_spec(m) is None]
     if missing:
         raise ValueError(

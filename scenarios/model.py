@@ -17,10 +17,12 @@ from mmm_workbench.scenarios.files import FileRef, file_ref, scenario_base
 from mmm_workbench.scenarios.reader import ScenarioError, Table, build
 from mmm_workbench.scenarios.spec import (
     GLOBAL_PARAMETERS,
+    NO_TRANSFORM,
     FitSpec,
     ModelSpec,
     PriorSpec,
     TransformSpec,
+    declared,
     model_parameters,
 )
 
@@ -131,10 +133,14 @@ def parse_model(tab: Table) -> ModelSpec:
     """Validate the ``[model]`` table.
 
     Its references to the data are checked by the
-    :class:`~mmm_workbench.scenarios.spec.Scenario` that holds both.
+    :class:`~mmm_workbench.scenarios.spec.Scenario` that holds both. ``[model.adstock]`` and
+    ``[model.saturation]`` may be left out (:data:`~mmm_workbench.scenarios.spec.NO_TRANSFORM`):
+    the model kinds that need them say so before any fitting.
     """
-    adstock = _transform(tab.table("adstock"), "adstock")
-    saturation = _transform(tab.table("saturation"), "saturation")
+    adstock = _transform(tab.table("adstock"), "adstock") if tab.has("adstock") else NO_TRANSFORM
+    saturation = (
+        _transform(tab.table("saturation"), "saturation") if tab.has("saturation") else NO_TRANSFORM
+    )
     controls = tab.array("controls", [])
     for i, name in enumerate(controls):
         if not isinstance(name, str):
@@ -142,6 +148,11 @@ def parse_model(tab: Table) -> ModelSpec:
     priors: dict[str, PriorSpec] = {}
     if tab.has("priors"):
         table = tab.table("priors")
+        if not (declared(adstock) and declared(saturation)):
+            raise ScenarioError(
+                f"{table.path}: priors name parameters of [model.adstock] and "
+                "[model.saturation]; give both tables"
+            )
         names = model_parameters(adstock.kind, saturation.kind)
         for key in list(table.raw):
             if key not in names:

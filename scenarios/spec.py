@@ -74,6 +74,7 @@ __all__ = [
     "LinearTrend",
     "LogTrend",
     "MediationSpec",
+    "NO_TRANSFORM",
     "ModelSpec",
     "NoiseSpec",
     "PatternSpec",
@@ -91,6 +92,7 @@ __all__ = [
     "Trend",
     "VarySpec",
     "check_run_name",
+    "declared",
     "model_parameters",
     "spec_hash",
     "spec_to_dict",
@@ -1327,6 +1329,15 @@ class PriorSpec:
                 _real(subpath("", key), float(item))
 
 
+NO_TRANSFORM = TransformSpec(kind="", params={})
+"""The transform a ``[model]`` table leaves out (``kind = "python"`` may): no family declared."""
+
+
+def declared(transform: TransformSpec) -> bool:
+    """Return whether a model's transform names a family (is not :data:`NO_TRANSFORM`)."""
+    return bool(transform.kind)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """The model to fit (the ``[model]`` table).
@@ -1339,15 +1350,19 @@ class ModelSpec:
     scaled units; missing ones get documented defaults. ``seasonality_order`` is at most
     half the ``seasonality_period`` (higher orders alias lower ones).
 
-    ``config`` is a model
-    configuration file (pymc-marketing's YAML); ``builder`` (``"module:function"``),
-    ``builder_file`` (the module's file where it lies next to the scenario) and ``options``
-    (the builder's keyword arguments) belong to ``kind = "python"``.
+    ``adstock`` and ``saturation`` are :data:`NO_TRANSFORM` where the table leaves them out
+    (:func:`declared` is false): kinds built from the transforms (``workbench``,
+    ``pymc-marketing``, ``ols``, ``nnls``) refuse that before fitting; ``kind = "python"``
+    takes them as a declaration of the families its builder uses (its transform parameters
+    are scored only then). ``config`` is a model configuration file (pymc-marketing's
+    YAML); ``builder`` (``"module:function"``), ``builder_file`` (the module's file where it
+    lies next to the scenario) and ``options`` (the builder's keyword arguments) belong to
+    ``kind = "python"``.
     """
 
     kind: str = "workbench"
-    adstock: TransformSpec
-    saturation: TransformSpec
+    adstock: TransformSpec = NO_TRANSFORM
+    saturation: TransformSpec = NO_TRANSFORM
     order: Literal["adstock_first", "saturation_first"] = "adstock_first"
     pooling: Literal["channel", "shared"] = "channel"
     controls: tuple[str, ...] = ()
@@ -1370,8 +1385,6 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError.invalid("kind", self.kind, "must be a model kind's name")
-        if self.target_scale is not None:
-            _amount("target_scale", self.target_scale, low=0.0, low_open=True)
         if self.builder is not None and (
             not isinstance(self.builder, str) or self.builder.count(":") != 1
         ):
@@ -1380,8 +1393,12 @@ class ModelSpec:
             raise SpecError.invalid("options", self.options, "must be a table")
         for key, value in self.options.items():
             _option(subpath("options", key), value)
-        _transform("adstock", "adstock", self.adstock, complete=False)
-        _transform("saturation", "saturation", self.saturation, complete=False)
+        if self.target_scale is not None:
+            _amount("target_scale", self.target_scale, low=0.0, low_open=True)
+        if declared(self.adstock):
+            _transform("adstock", "adstock", self.adstock, complete=False)
+        if declared(self.saturation):
+            _transform("saturation", "saturation", self.saturation, complete=False)
         _choice("order", self.order, ("adstock_first", "saturation_first"))
         _choice("pooling", self.pooling, ("channel", "shared"))
         _unique("controls", self.controls, "control")
@@ -1397,7 +1414,15 @@ class ModelSpec:
                 f"must be <= {highest}, half the seasonality_period (higher orders alias)",
             )
         _choice("likelihood", self.likelihood, ("normal", "student_t"))
-        names = model_parameters(self.adstock.kind, self.saturation.kind)
+        if self.priors and not (declared(self.adstock) and declared(self.saturation)):
+            raise SpecError.wrong(
+                "priors", "names model parameters of [model.adstock] and [model.saturation]"
+            )
+        names = (
+            model_parameters(self.adstock.kind, self.saturation.kind)
+            if declared(self.adstock) and declared(self.saturation)
+            else ()
+        )
         for key in self.priors:
             if key not in names:
                 raise SpecError.wrong(
