@@ -17,7 +17,8 @@ Each declared family has two implementations, registered against its name:
 
 The two never share code; each one's lookup names the file and the function to add when a
 declared family has no implementation there. :data:`FAMILIES` lists every declaration, the
-one list that drives the tests of both.
+one list that drives the tests of both. ``docs/tutorials/05-new-transformation.md`` walks
+through adding a family.
 
 Parameterizations are identical to pymc-marketing 1.3.0 (``pymc_marketing.mmm``; the class
 named by :attr:`Family.pymc_marketing`):

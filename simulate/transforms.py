@@ -6,7 +6,8 @@ numpy implementation is registered here against that name with :func:`kernel` (a
 :func:`curve` (saturation). Pure numpy: the fitted models' PyTensor twins
 (``recover/models/transforms.py``) share no code with it. The simulator calls
 :func:`adstock` and :func:`saturation` to build the truth; :func:`check_kernels` checks a
-data spec's adstock kernels before anything is drawn.
+data spec's adstock kernels and saturation curves before anything is drawn. A walk-through
+that adds a family: ``docs/tutorials/05-new-transformation.md``.
 
 Conventions are pymc-marketing 1.3.0's (see the declarations' module): ``l_max`` kernel
 weights, ``normalize`` divides by their sum (the Weibull PDF kernel is min-max scaled
@@ -227,10 +228,11 @@ def adstock_weights(
 
 
 def check_kernels(data: DataSpec) -> None:
-    """Compute every channel's adstock kernel once, to check that each can be computed.
+    """Compute every channel's adstock kernel once, and find its saturation curve.
 
     The check a scenario needs before anything is drawn or fitted, beyond what the declarations can
-    tell.
+    tell: that each kernel can be computed, and that each family has its numpy implementation
+    (a family declared but not yet implemented is refused here, not in every fit).
 
     Parameters
     ----------
@@ -240,9 +242,12 @@ def check_kernels(data: DataSpec) -> None:
     Raises
     ------
     ScenarioError
-        For a degenerate kernel, naming the channel's path: ``data.channels[0].adstock:
-        delayed adstock with l_max = 2 and alpha = 0.01, theta = 14: degenerate kernel
-        (weights not finite or summing to zero)``.
+        For a degenerate kernel or a family without numpy implementation, naming the
+        channel's path: ``data.channels[0].adstock: delayed adstock with l_max = 2 and alpha
+        = 0.01, theta = 14: degenerate kernel (weights not finite or summing to zero)``,
+        ``data.channels[1].saturation: saturation 'exponential' is declared in
+        scenarios/families.py but has no numpy curve: add a function decorated with
+        @curve('exponential') to simulate/transforms.py``.
     """
     for i, channel in enumerate(data.channels):
         a = channel.adstock
@@ -250,6 +255,10 @@ def check_kernels(data: DataSpec) -> None:
             adstock_weights(a.kind, a.params, l_max=a.l_max, normalize=a.normalize)
         except TransformError as err:
             raise ScenarioError(f"data.channels[{i}].adstock: {err}") from None
+        try:
+            implementation("saturation", channel.saturation.kind)
+        except TransformError as err:
+            raise ScenarioError(f"data.channels[{i}].saturation: {err}") from None
 
 
 def adstock(

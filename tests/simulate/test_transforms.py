@@ -197,6 +197,17 @@ def test_a_declared_family_without_implementation_names_the_function_to_add() ->
             ),
         ):
             tr.saturation([1.0], "exponential", {"lam": 1.0})
+        raw = tiny_raw()
+        raw["data"]["channels"][1]["saturation"] = {"kind": "exponential", "lam": 0.7}
+        with pytest.raises(  # the pre-flight check, before anything is drawn or fitted
+            ScenarioError,
+            match=re.escape(
+                "data.channels[1].saturation: saturation 'exponential' is declared in "
+                "scenarios/families.py but has no numpy curve: add a function decorated with "
+                "@curve('exponential') to simulate/transforms.py"
+            ),
+        ):
+            tr.check_kernels(parse_scenario(raw).data)
         with pytest.raises(ValueError, match=r"parameters \('rate',\) differ from the declared"):
             tr.curve("exponential")(lambda x, rate: x)
     finally:
@@ -494,6 +505,26 @@ def test_good_parameters_are_returned_as_floats_in_declaration_order() -> None:
     assert out == {"alpha": 0.5, "theta": 2.0}
     assert all(type(v) is float for v in out.values())
     assert fam.check_params("adstock", "binomial", {"alpha": 1}, PATH) == {"alpha": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("typical", "message"),
+    [
+        ((0.0, 1.0), "Param 'lam': typical = (0.0, 1.0): 0 must be > 0"),
+        ((0.5, math.inf), "Param 'lam': typical = (0.5, inf): inf must be a finite number"),
+        ((2.0, 1.0), "Param 'lam': typical = (2.0, 1.0): lo must be below hi"),
+        ((1.0, 1.0), "Param 'lam': typical = (1.0, 1.0): lo must be below hi"),
+        ([0.5, 1.0], "Param 'lam': typical = [0.5, 1.0]: must be a tuple (lo, hi)"),
+        ((0.5, "2"), "Param 'lam': typical = (0.5, '2'): '2' must be a finite number"),
+    ],
+)
+def test_a_typical_range_lies_inside_the_admissible_interval(typical: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fam.Param(name="lam", low=0.0, low_open=True, typical=typical)  # type: ignore[arg-type]
+    assert fam.Param(name="lam", low=0.0, low_open=True, typical=(1e-3, 5.0)).typical == (
+        1e-3,
+        5.0,
+    )
 
 
 def test_param_check_messages() -> None:
