@@ -34,7 +34,43 @@ figcaption { color: #555; font-size: 0.9rem; }
 .verdict .cell { margin: .3rem 0; } .verdict .cell b { margin-right: .3rem; }
 .verdict .bad { color: #b71c1c; } .verdict .good { color: #1b5e20; }
 .verdict ul { margin: .4rem 0; padding-left: 1.2rem; color: #333; }
+table.sortable th { cursor: pointer; } table.sortable th:hover { background: #e4e4e4; }
+input.filter { margin: .3rem 0; padding: 2px 6px; width: 18rem; }
 """
+
+SORTABLE_ROWS = 15
+"""Tables with more rows than this get a filter box and columns sortable by a click."""
+
+_SORTABLE = """<script>
+document.querySelectorAll('table.sortable').forEach((table) => {
+  const body = table.tBodies[0];
+  const box = table.previousElementSibling;
+  if (box && box.classList.contains('filter')) {
+    box.addEventListener('input', () => {
+      const words = box.value.toLowerCase();
+      Array.from(body.rows).forEach((row) => {
+        row.hidden = !row.textContent.toLowerCase().includes(words);
+      });
+    });
+  }
+  Array.from(table.tHead.rows[0].cells).forEach((th, col) => {
+    th.title = 'sort';
+    th.addEventListener('click', () => {
+      const up = th.dataset.sorted !== 'up';
+      th.dataset.sorted = up ? 'up' : 'down';
+      const key = (row) => row.cells[col].textContent.trim();
+      const rows = Array.from(body.rows).sort((a, b) => {
+        const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+        const cmp = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+        return up ? cmp : -cmp;
+      });
+      rows.forEach((row) => body.appendChild(row));
+    });
+  });
+});
+</script>"""
+"""Sort a long table by a click on a column's header (numbers as numbers) and filter its
+rows by the text typed above it: plain JavaScript, nothing loaded from elsewhere."""
 
 
 _RENDER_CHECK = """<p id='render-check' class='meta'></p>
@@ -92,8 +128,16 @@ def _table(frame: pd.DataFrame, caption: str, max_rows: int = 400) -> str:
     more = (
         f" (first {max_rows} of {len(frame)} rows; all in the CSV)" if len(frame) > max_rows else ""
     )
-    body = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
-    return f"<p class='meta'>{html.escape(caption)}{more}</p>{body}"
+    long = len(shown) > SORTABLE_ROWS
+    body = shown.to_html(
+        index=False,
+        na_rep="",
+        float_format=lambda v: f"{v:.4g}",
+        border=0,
+        classes="sortable" if long else None,
+    )
+    box = "<input class='filter' type='search' placeholder='filter rows'>" if long else ""
+    return f"<p class='meta'>{html.escape(caption)}{more}</p>{box}{body}"
 
 
 def _figure(png: bytes, caption: str) -> str:
@@ -155,6 +199,7 @@ def render_report(
         parts += [_figure(png, caption) for png, caption in section.figures]
         parts += [_table(frame, caption) for frame, caption in section.tables]
         parts.append("</section>")
+    parts.append(_SORTABLE)
     parts.append(_RENDER_CHECK)
     parts.append("</body></html>")
     return "\n".join(parts)

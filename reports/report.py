@@ -362,6 +362,12 @@ def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
     ]
 
 
+def _without_dates(agg: pd.DataFrame) -> pd.DataFrame:
+    """Leave out the per-date rows of time-indexed estimands (pooled rows stay)."""
+    per_date = (agg["family"].astype(str) == "series") & ~agg["pooled"].astype(bool)
+    return agg[~per_date]
+
+
 def _decision_table(estimands: pd.DataFrame) -> pd.DataFrame:
     """Return the budget decision per cell and channel, for the page."""
     d = decision_summary(estimands)
@@ -496,7 +502,10 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
             title="Fits",
             tables=[(fits[[c for c in FIT_COLUMNS if c in fits]], "one row per fit")],
         ),
-        Section(title="All measures", tables=[(data.aggregates, "aggregates.csv")]),
+        Section(
+            title="All measures",
+            tables=[(_without_dates(data.aggregates), "aggregates.csv (per-date rows in the CSV)")],
+        ),
     ]
 
 
