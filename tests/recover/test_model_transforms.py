@@ -344,7 +344,7 @@ def test_a_declared_family_without_twin_names_what_to_add() -> None:
     family = fam.declare(
         fam.Family(
             role="saturation",
-            name="exponential",
+            name="unimplemented",
             params=(fam.Param(name="lam", low=0.0, low_open=True, typical=(0.1, 5.0)),),
             doc="test",
             rescale=lambda p, c: ({"lam": p["lam"] / c}, 1.0),
@@ -354,12 +354,12 @@ def test_a_declared_family_without_twin_names_what_to_add() -> None:
         with pytest.raises(
             tw.UnknownTransformError,
             match=re.escape(
-                "saturation 'exponential' is declared in scenarios/families.py but has no "
+                "saturation 'unimplemented' is declared in scenarios/families.py but has no "
                 "PyTensor twin: add its curve function and an entry in SATURATIONS to "
                 "recover/models/transforms.py"
             ),
         ):
-            tw.saturation(np.ones(3), "exponential", {"lam": 1.0})
+            tw.saturation(np.ones(3), "unimplemented", {"lam": 1.0})
     finally:
         del fam.SATURATIONS[family.name]
 

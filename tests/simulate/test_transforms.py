@@ -186,33 +186,34 @@ def test_declarations_and_registrations_reject_mistakes() -> None:
 
 
 def test_a_declared_family_without_implementation_names_the_function_to_add() -> None:
-    family = fam.declare(_declaration("saturation", "exponential", "lam"))
+    # a name no real family takes (docs/tutorials/05-new-transformation.md adds "exponential")
+    family = fam.declare(_declaration("saturation", "unimplemented", "lam"))
     try:
         with pytest.raises(
             tr.TransformError,
             match=re.escape(
-                "saturation 'exponential' is declared in scenarios/families.py but has no "
-                "numpy curve: add a function decorated with @curve('exponential') to "
+                "saturation 'unimplemented' is declared in scenarios/families.py but has no "
+                "numpy curve: add a function decorated with @curve('unimplemented') to "
                 "simulate/transforms.py"
             ),
         ):
-            tr.saturation([1.0], "exponential", {"lam": 1.0})
+            tr.saturation([1.0], "unimplemented", {"lam": 1.0})
         raw = tiny_raw()
-        raw["data"]["channels"][1]["saturation"] = {"kind": "exponential", "lam": 0.7}
+        raw["data"]["channels"][1]["saturation"] = {"kind": "unimplemented", "lam": 0.7}
         with pytest.raises(  # the pre-flight check, before anything is drawn or fitted
             ScenarioError,
             match=re.escape(
-                "data.channels[1].saturation: saturation 'exponential' is declared in "
+                "data.channels[1].saturation: saturation 'unimplemented' is declared in "
                 "scenarios/families.py but has no numpy curve: add a function decorated with "
-                "@curve('exponential') to simulate/transforms.py"
+                "@curve('unimplemented') to simulate/transforms.py"
             ),
         ):
             tr.check_kernels(parse_scenario(raw).data)
         with pytest.raises(ValueError, match=r"parameters \('rate',\) differ from the declared"):
-            tr.curve("exponential")(lambda x, rate: x)
+            tr.curve("unimplemented")(lambda x, rate: x)
     finally:
         del fam.SATURATIONS[family.name]
-    assert "exponential" not in tr.CURVES
+    assert "unimplemented" not in tr.CURVES
 
 
 def _imports(module: Any) -> set[str]:
