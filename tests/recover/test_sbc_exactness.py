@@ -84,6 +84,7 @@ def test_at_the_true_parameters_the_models_estimands_are_the_truth(cell: Any) ->
     truth = truth_estimands(tree, model)
     t = tree["truth"]
     scale = data.target_scale
+    assert scale == model.target_scale == 100  # not max|y|: the model honours the fixed scale
     np.testing.assert_array_equal(data.spend_scale, t["x_scale"].to_numpy())  # same spend unit
     draws = {
         "adstock_alpha": t["adstock_alpha"].to_numpy()[None],

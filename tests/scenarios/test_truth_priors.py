@@ -241,3 +241,17 @@ def test_fixed_number_scenarios_keep_their_cell_ids_and_data_bit_for_bit() -> No
             digest.update(str(name).encode())
             digest.update(np.ascontiguousarray(ds[name].to_numpy()).tobytes())
     assert digest.hexdigest()[:16] == "a95dd26abd782d23"
+
+
+@pytest.mark.parametrize("value", [0, -5, "max", True])
+def test_a_bad_model_target_scale_is_a_path_named_error(value: object) -> None:
+    raw = tiny_raw()
+    raw["model"] = {
+        "adstock": {"kind": "geometric", "l_max": 6},
+        "saturation": {"kind": "logistic"},
+        "target_scale": value,
+    }
+    _error(raw, r"^model\.target_scale = .*: must be")
+    raw["model"]["target_scale"] = 250
+    model = parse_scenario(raw).model
+    assert model is not None and model.target_scale == 250.0
