@@ -73,3 +73,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/bench_simulate_scale.py")
     session.run("python", "bench/bench_scale.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)
+    session.run("python", "bench/bench_families.py")
