@@ -240,7 +240,7 @@ class PymcMarketingKind:
         if model.config is None:
             require_transforms(model)
         _refuse_python_keys(model)
-        check_pymc_marketing(model)
+        check_pymc_marketing(model, context.channels)
         _check_backend(model, fit, None)
 
     def build(self, model: ModelSpec, fit: FitSpec, data: ModelData) -> CellModel:
