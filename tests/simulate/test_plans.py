@@ -205,3 +205,20 @@ def test_pymc_marketing_recovery_world() -> None:
     assert np.all(x1[~on] <= 0.45) and np.all(x1 >= 0) and 0 < on.sum() < 40
     x2 = truth["planned_spend"].sel(channel="x2").to_numpy()
     assert np.all((x2 >= 0) & (x2 <= 1)) and x2.mean() > 0.3
+
+
+def test_demand_driven_plans_keep_their_hash() -> None:
+    """The new plan fields stay out of a demand-driven plan's hash (cell ids unchanged)."""
+    from mmm_workbench.scenarios.spec import spec_to_dict
+
+    spend = parse_scenario(tiny_raw()).data.channels[0].spend
+    assert set(spec_to_dict(spend)) == {
+        "__type__",
+        "demand_share",
+        "demand_strength",
+        "noise_sd",
+        "noise",
+        "flighting",
+        "dark",
+        "shocks",
+    }
