@@ -64,7 +64,12 @@ def recovery_scatter(
         ax.errorbar(
             d["truth"],
             d["mean"],
-            yerr=[d["mean"] - d[f"lower_{level}"], d[f"upper_{level}"] - d["mean"]],
+            # clipped: with every draw equal (a fixed parameter, a point estimate) the mean
+            # can differ from the interval's bounds by a rounding error of either sign
+            yerr=[
+                (d["mean"] - d[f"lower_{level}"]).clip(lower=0.0),
+                (d[f"upper_{level}"] - d["mean"]).clip(lower=0.0),
+            ],
             fmt="none",
             ecolor="0.75",
             lw=0.8,
