@@ -15,7 +15,8 @@ included), this module finds
   model's plan (data units, >= 0), and ``regret_share``, that regret over the true
   response at the optimum;
 - ``optimal_share``: per channel, ``x_c / B`` of the model's plan (the estimate) and of
-  the true optimum (the truth).
+  the true optimum (the truth); ``optimal_multiplier``: the same as ``m_c``, the plan's
+  spend over the observed (at the grid's edge, the optimum may lie beyond the grid).
 
 Curves are piecewise linear in spend between the grid's points. The optimiser is exact
 for that objective (:func:`optimal_allocation`). The posterior expected curve is the mean
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 DECISION_FAMILY = "decision"
-DECISION_ESTIMANDS = ("optimal_share", "regret", "regret_share")
+DECISION_ESTIMANDS = ("optimal_share", "optimal_multiplier", "regret", "regret_share")
 """The decision estimands of a fit whose record holds response curves and their spend.
 
 The model's plan is a decision, not a posterior: its "draws" are its value repeated, and
@@ -408,34 +409,57 @@ def decision_summary(estimands: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     estimands
-        :func:`mmm_workbench.reports.tables.estimand_table`, with its ``decision`` rows.
+        :func:`mmm_workbench.reports.tables.estimand_table`, with its ``decision`` rows
+        (and the ``response`` rows, whose multipliers give the grid's range).
 
     Returns
     -------
     pandas.DataFrame
-        ``cell, cell_label, channel, plan_share, true_share`` (means over the cell's fits
-        of the model plan's and the true optimum's budget share), ``regret`` and
-        ``regret_share`` (means over the fits; the same on each row of a cell) and
-        ``fits``. Empty when no record held response curves.
+        ``cell, cell_label, channel``; ``plan_share, true_share`` and ``plan_multiplier,
+        true_multiplier`` (means over the cell's fits of the model plan's and the true
+        optimum's budget share and spend multiplier); ``at_edge``: the fits where either
+        puts the channel at the grid's lowest or highest multiplier (the optimum may lie
+        beyond the grid); ``regret`` and ``regret_share`` (means over the fits; the same on
+        each row of a cell) and ``fits``. Empty when no record held response curves.
     """
-    columns = ["cell", "cell_label", "channel", "plan_share", "true_share", "regret"]
-    columns += ["regret_share", "fits"]
+    columns = ["cell", "cell_label", "channel", "plan_share", "true_share", "plan_multiplier"]
+    columns += ["true_multiplier", "at_edge", "regret", "regret_share", "fits"]
     d = estimands[estimands["family"].astype(str) == DECISION_FAMILY]
     if d.empty:
         return pd.DataFrame(columns=columns)
+    keys = ["cell", "cell_label", "channel"]
     shares = d[d["estimand"] == "optimal_share"]
+    out = (
+        shares.groupby(keys, sort=False, observed=True)
+        .agg(plan_share=("mean", "mean"), true_share=("truth", "mean"))
+        .reset_index()
+    )
+    mult = d[d["estimand"] == "optimal_multiplier"]
+    curves = estimands[estimands["estimand"] == "response"]
+    if len(mult) and "multiplier" in curves:
+        grid = curves.groupby("cell")["multiplier"].agg(["min", "max"])
+        lo = mult["cell"].map(grid["min"]).astype(float)
+        hi = mult["cell"].map(grid["max"]).astype(float)
+        values = mult[["mean", "truth"]].astype(float)
+        edge = (values.le(lo + 1e-9, axis=0) | values.ge(hi - 1e-9, axis=0)).any(axis=1)
+        per = (
+            mult.assign(edge=edge)
+            .groupby(keys, sort=False, observed=True)
+            .agg(
+                plan_multiplier=("mean", "mean"),
+                true_multiplier=("truth", "mean"),
+                at_edge=("edge", "sum"),
+            )
+            .reset_index()
+        )
+        out = out.merge(per, on=keys, how="left")
     per_cell = (
         d[d["estimand"].isin(["regret", "regret_share"])]
         .pivot_table(index="cell", columns="estimand", values="mean", aggfunc="mean")
         .reindex(columns=["regret", "regret_share"])
     )
     fits = d[d["estimand"] == "regret"].groupby("cell")["replicate"].nunique()
-    out = (
-        shares.groupby(["cell", "cell_label", "channel"], sort=False, observed=True)
-        .agg(plan_share=("mean", "mean"), true_share=("truth", "mean"))
-        .reset_index()
-    )
     out["regret"] = out["cell"].map(per_cell["regret"])
     out["regret_share"] = out["cell"].map(per_cell["regret_share"])
     out["fits"] = out["cell"].map(fits).fillna(0).astype(int)
-    return out[columns]
+    return out.reindex(columns=columns)

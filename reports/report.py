@@ -379,6 +379,12 @@ def _decision_table(estimands: pd.DataFrame) -> pd.DataFrame:
             "channel": d["channel"],
             "model plan share": d["plan_share"].map(lambda v: f"{100 * v:.1f}%"),
             "true optimal share": d["true_share"].map(lambda v: f"{100 * v:.1f}%"),
+            "model plan x spend": d["plan_multiplier"].map(lambda v: f"{v:.2f}"),
+            "true optimum x spend": d["true_multiplier"].map(lambda v: f"{v:.2f}"),
+            "at the grid's edge": [
+                f"{int(e)} of {n}" if pd.notna(e) else ""
+                for e, n in zip(d["at_edge"], d["fits"], strict=True)
+            ],
             "regret": d["regret"].map(lambda v: f"{v:.4g}"),
             "regret share": d["regret_share"].map(lambda v: f"{100 * v:.2f}%"),
             "fits": d["fits"],
@@ -476,7 +482,9 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
                 "posterior expected response against the true optimum, per cell (means over "
                 "replicates): the budget share per channel, and the regret, the true "
                 "incremental outcome lost by following the model's plan (data units and "
-                "share of the optimum). Channels' curves are added as if independent: "
+                "share of the optimum). A channel at the grid's edge (its lowest or highest "
+                "spend multiplier) may have its optimum beyond the grid, which hides regret. "
+                "Channels' curves are added as if independent: "
                 "with mediation or a multiplicative model this is an approximation.",
                 tables=[(decision, "budget decision per cell and channel")],
             )

@@ -304,7 +304,7 @@ def _decision(record: FitRecord) -> list[_Quantity]:
     channels = np.asarray(decision.channels, dtype=object)
 
     def point(name: str, value: NDArray[np.float64], truth: NDArray[np.float64]) -> _Quantity:
-        dims = ("channel",) if value.size > 1 or name == "optimal_share" else ()
+        dims = ("channel",) if name.startswith("optimal_") else ()
         return _Quantity(
             name=name,
             family=DECISION_FAMILY,
@@ -318,6 +318,7 @@ def _decision(record: FitRecord) -> list[_Quantity]:
     zero = np.zeros(1)
     return [
         point("optimal_share", decision.plan.share, decision.optimum.share),
+        point("optimal_multiplier", decision.plan.multiplier, decision.optimum.multiplier),
         point("regret", np.array([decision.regret]), zero),
         point("regret_share", np.array([decision.regret_share]), zero),
     ]

@@ -230,7 +230,7 @@ def test_decision_estimands_in_the_tables(decision_run: Path) -> None:
     est = scores.estimands
     d = est[est["family"] == "decision"]
     assert set(d["estimand"]) == set(DECISION_ESTIMANDS)
-    assert len(d) == 2 * 12 * 4  # two shares, regret, regret share per fit
+    assert len(d) == 2 * 12 * 6  # two shares, two multipliers, regret, regret share per fit
     shares = d[d["estimand"] == "optimal_share"]
     sums = shares.groupby(["cell", "replicate"])[["mean", "truth"]].sum()
     np.testing.assert_allclose(sums.to_numpy(), 1.0)
@@ -241,7 +241,16 @@ def test_decision_estimands_in_the_tables(decision_run: Path) -> None:
     row = d[(d["cell"] == "search6x") & (d["replicate"] == 0) & (d["estimand"] == "regret")]
     assert float(row["mean"].iloc[0]) == pytest.approx(direct.regret)
     assert float(row["truth"].iloc[0]) == 0.0
+    mult = d[(d["cell"] == "search6x") & (d["replicate"] == 0)]
+    mult = mult[mult["estimand"] == "optimal_multiplier"].set_index("channel")
+    np.testing.assert_allclose(mult.loc[["tv", "search"], "mean"], direct.plan.multiplier)
+    np.testing.assert_allclose(mult.loc[["tv", "search"], "truth"], direct.optimum.multiplier)
     summary = decision_summary(est).set_index(["cell", "channel"])
+    # over-credited sixfold, search gets far more than its optimum, often the grid's most
+    over = summary.loc[("search6x", "search")]
+    assert over["plan_multiplier"] > over["true_multiplier"] + 0.5
+    assert 0 < over["at_edge"] <= 12
+    assert (summary["at_edge"] <= summary["fits"]).all()
     assert summary.loc[("right", "tv"), "regret_share"] < 1e-3
     assert summary.loc[("search6x", "tv"), "regret_share"] > 0.05
     assert (
