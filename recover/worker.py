@@ -42,6 +42,8 @@ from mmm_workbench.recover.tasks import FitResult, FitTask, failure_result, fit_
 __all__ = ["Cancelled", "FitProcess", "main", "run_task"]
 
 _HEADER = struct.Struct("!Q")
+POLL_S = 0.25
+"""How often a wait for the child looks for a shutdown from another thread (seconds)."""
 Message = (
     tuple[Literal["ready"], int]
     | tuple[Literal["phase"], Phase]
@@ -128,8 +130,13 @@ class FitProcess:
     def _receive(self, proc: subprocess.Popen[bytes], deadline: float | None) -> Message:
         """Return the next message.
 
-        Raises :class:`TimeoutError` at the deadline (monotonic time) and :class:`ChildDied` when
-        the child's pipe closes.
+        Raises :class:`TimeoutError` at the deadline (monotonic time), :class:`ChildDied` when
+        the child's pipe closes and :class:`Cancelled` once :meth:`shutdown` was called.
+
+        The wait wakes every :data:`POLL_S` seconds to look for a shutdown: another thread's
+        :meth:`close` may close the pipe while this one waits on it, and a closed descriptor
+        silently leaves the selector, which would then wait forever (Ctrl-C under
+        ``--workers N`` hung that way).
         """
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
@@ -143,8 +150,10 @@ class FitProcess:
                         message: Message = pickle.loads(self._buffer[_HEADER.size : end])
                         self._buffer = self._buffer[end:]
                         return message
-                wait = None if deadline is None else deadline - time.monotonic()
-                if wait is not None and wait <= 0:
+                if self._stopped:
+                    raise Cancelled
+                wait = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+                if deadline is not None and wait <= 0:
                     raise TimeoutError
                 if not selector.select(wait):
                     continue

@@ -305,13 +305,23 @@ def test_the_scenario_name_never_writes_outside_runs(
 # --- Ctrl-C -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
-def test_ctrl_c_stops_cleanly_and_loses_no_finished_record(tmp_path: Path, workers: str) -> None:
+@pytest.mark.parametrize(
+    "executor",
+    [
+        ["--workers", "1"],
+        pytest.param(["--workers", "2"], marks=pytest.mark.slow, id="workers-2"),
+        pytest.param(["--dask", "local:1"], marks=pytest.mark.slow, id="dask"),
+    ],
+    ids=lambda e: "-".join(e).strip("-"),
+)
+def test_ctrl_c_stops_cleanly_and_loses_no_finished_record(
+    tmp_path: Path, executor: list[str]
+) -> None:
     scenario = tmp_path / "fast.toml"
     scenario.write_text(FAST)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "mmm_workbench.recover.cli", "run", str(scenario)]
-    command += ["--out", str(out), "--replicates", "400", "--workers", workers]
+    command += ["--out", str(out), "--replicates", "400", *executor]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(_records(out)) < 3:
