@@ -100,7 +100,10 @@ def coverage_vs_nominal(coverage: pd.DataFrame) -> bytes | None:
             ax.errorbar(
                 g["nominal"],
                 g["value"],
-                yerr=[g["value"] - g["lower"], g["upper"] - g["value"]],
+                yerr=[
+                    (g["value"] - g["lower"]).clip(lower=0.0),
+                    (g["upper"] - g["value"]).clip(lower=0.0),
+                ],
                 marker="o",
                 ms=3,
                 lw=0.8,
@@ -131,7 +134,10 @@ def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
             ax.errorbar(
                 g["level"].astype(str),
                 g["value"],
-                yerr=[g["value"] - g["lower"], g["upper"] - g["value"]],
+                yerr=[
+                    (g["value"] - g["lower"]).clip(lower=0.0),
+                    (g["upper"] - g["value"]).clip(lower=0.0),
+                ],
                 marker="o",
                 capsize=3,
                 label=str(channel),
@@ -240,7 +246,10 @@ def share_true_vs_estimated(shares: pd.DataFrame) -> bytes | None:
             width=0.4,
             label="estimated",
             color="#d9822b",
-            yerr=[d["estimate"] - d["lower"], d["upper"] - d["estimate"]],
+            yerr=[
+                (d["estimate"] - d["lower"]).clip(lower=0.0),
+                (d["upper"] - d["estimate"]).clip(lower=0.0),
+            ],
             capsize=3,
         )
         ax.set_xticks(list(x), d["channel"])
