@@ -82,7 +82,13 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
         (ANNOTATION, ANNOTATION_WHY),
     ],
     "reports/sbc.py": [],
-    "reports/gate.py": [],
+    "reports/gate.py": [
+        (
+            r'elif rows\.empty or \(rows\["outcome"\] <= NA\)\.all\(\):',
+            "the branch sees no failed row (the one before takes them), so an outcome is "
+            "'pass' or 'not applicable', and 'pass' > 'not applicable': <= NA is == NA",
+        ),
+    ],
     "reports/ruleset.py": [],
     "recover/models/transforms.py": [
         (

@@ -462,6 +462,10 @@ def test_baseline_rules() -> None:
     tolerance = 2 * math.hypot(0.03, 0.03)
     assert checks["detail"].iloc[1] == f"worse than baseline 0.9 by more than {tolerance:.3g}"
     assert checks["rule"].iloc[0] == "#1 * not worse than baseline"
+    # a rule with bounds only ignores a baseline that is given for other rules
+    bounds = load_rules([{"metric": "rmse", "max": 5.0}])
+    checks, _ = judge_rules(bounds, rows, _ctx(), baseline=base)
+    assert list(checks["outcome"]) == ["pass"] and list(checks["bound"]) == [5.0]
     strict = load_rules([{"metric": "rmse", "baseline": True, "z": 1.9}])
     assert list(judge_rules(strict, rows, _ctx(), baseline=base)[0]["outcome"]) == ["fail"]
     with pytest.raises(
