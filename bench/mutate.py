@@ -16,7 +16,8 @@ records the scores.
 Usage: ``python bench/mutate.py [--modules simulate/truth.py,...] [--sample 40] [--seed 17]
 [--jobs 1] [--commit HEAD]``; writes ``bench/results/mutation-<UTC time>.json``.
 ``--rescore FILE`` classifies an earlier result's mutants again (after :data:`EQUIVALENT`
-changed).
+changed); ``--session tree/session.sqlite --commit REV`` scores what a run still under way
+(or interrupted) in that temporary tree has done so far.
 """
 
 from __future__ import annotations
@@ -167,25 +168,51 @@ def score_module(
             skipped = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
             db.set_multiple_results([i.job_id for i in items if i.job_id not in keep], skipped)
         subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", config, session], **run)
-        rows = []
-        with use_db(str(session), WorkDB.Mode.open) as db:
-            for item, result in db.completed_work_items:
-                if item.job_id not in keep:
-                    continue
-                mutation = item.mutations[0]
-                line = _mutated_line(result.diff or "")
-                rows.append(
-                    {
-                        "operator": mutation.operator_name,
-                        "line": mutation.start_pos[0],
-                        "mutated": line,
-                        "outcome": str((result.test_outcome or result.worker_outcome).value),
-                        "diff": result.diff,
-                    }
-                )
+        rows = _session_rows(session)
     return _score(
         {"module": module, "tests": tests, "mutants_in_module": len(items), "mutants": rows}
     )
+
+
+def _session_rows(session: Path) -> list[dict[str, Any]]:
+    """The sampled mutants a cosmic-ray session has run so far (the rest were skipped)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome
+
+    rows = []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue
+            mutation = item.mutations[0]
+            rows.append(
+                {
+                    "operator": mutation.operator_name,
+                    "line": mutation.start_pos[0],
+                    "mutated": _mutated_line(result.diff or ""),
+                    "outcome": str((result.test_outcome or result.worker_outcome).value),
+                    "diff": result.diff,
+                }
+            )
+    return rows
+
+
+def session_result(session: Path) -> dict[str, Any]:
+    """Score a running or interrupted session (``tree/session.sqlite`` of a run): the
+    mutants it has run so far; ``pending`` counts the sampled ones still to run."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    config = (session.parent / "cosmic-ray.toml").read_text()
+    found = re.search(r'^module-path = "(.*)"$', config, re.MULTILINE)
+    if found is None:
+        raise ValueError(f"{session}: no module-path in the cosmic-ray.toml beside it")
+    module = found.group(1)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total = db.num_work_items
+        pending = sum(1 for _ in db.pending_work_items)
+    rows = _session_rows(session)
+    result = {"module": module, "tests": MODULES.get(module, []), "mutants_in_module": total}
+    return _score(result | {"mutants": rows, "pending": pending})
 
 
 def _score(result: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +246,16 @@ def main() -> None:
     parser.add_argument(
         "--rescore", type=Path, help="classify the mutants of an earlier result file again"
     )
+    parser.add_argument(
+        "--session",
+        type=Path,
+        help="score the mutants a running or interrupted run's session.sqlite has run so far "
+        "(give its --commit)",
+    )
     args = parser.parse_args()
+    if args.session:
+        _report([session_result(args.session)], args.sample, args.seed, args.commit)
+        return
     if args.rescore:
         earlier = json.loads(args.rescore.read_text())
         results = [_score(r) for r in earlier["results"]]
@@ -254,6 +290,8 @@ def _report(results: list[dict[str, Any]], sample: int, seed: int, commit: str) 
             f"{r['module']:<32}{r['killed']:>8}{r['survived']:>10}{r['equivalent']:>12}"
             f"{r['other']:>7}{share:>8}"
         )
+        if r.get("pending"):
+            print(f"  {r['pending']} sampled mutants not run yet (a partial score)")
         for m in r["mutants"]:
             if m["outcome"] in ("survived", "equivalent"):
                 why = f"  ({m['why_equivalent']})" if m["why_equivalent"] else ""
