@@ -204,8 +204,10 @@ class SampledCell:
 
 
 def _check_backend(model: ModelSpec, fit: FitSpec, channels: int | None) -> None:
+    """Check the backend and its options, and the priors of the declared transforms."""
     get_backend(fit.backend).check_options(fit)
-    validate_priors(model, channels)
+    if declared(model.adstock) and declared(model.saturation):  # else priors come from a config
+        validate_priors(model, channels)
 
 
 class WorkbenchKind:

@@ -21,9 +21,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mmm_workbench.recover import executors, fitting, tasks
+from mmm_workbench.recover import executors, tasks
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.lock import RunLock
+from mmm_workbench.recover.models import kinds
 from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid
 from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
@@ -404,7 +405,7 @@ def test_a_run_parses_expands_and_validates_once(
 
     monkeypatch.setattr(load, "_parse", counting("parse", load._parse))
     monkeypatch.setattr(load, "expand_grid", counting("expand", load.expand_grid))
-    monkeypatch.setattr(fitting, "validate_priors", counting("priors", fitting.validate_priors))
+    monkeypatch.setattr(kinds, "validate_priors", counting("priors", kinds.validate_priors))
     two_data_cells = SMALL  # the grid varies [data] only
     plan = plan_run(two_data_cells)
     # the document, then each of the 2 cells from scratch; one expansion
