@@ -206,18 +206,17 @@ def test_shares_that_cannot_fail() -> None:
     assert jeffreys_interval(0, 3, 0.95)[1] >= 0.5 and jeffreys_interval(3, 3, 0.95)[0] <= 0.9
     row = {"metric": "coverage_90", "value": 0.0, "n": 3}
     checks, warnings = _judge([{"metric": "coverage_90", "min": 0.5}], row)
-    assert warnings == [
-        "rule #1 coverage_90 >= 0.5, cell Cell C: 3 replicates: cannot fall below 0.5 even if "
-        "every one misses"
-    ]
-    assert checks["outcome"].iloc[0] == "pass"
-    assert (
-        checks["detail"].iloc[0] == "3 replicates: cannot fall below 0.5 even if every one misses"
+    below = (
+        "coverage_90 >= 0.5 cannot fail with 3 replicates: even 0 of 3 covered is not shown "
+        "below 0.5 at this rule's level (95%)"
     )
+    assert warnings == [f"rule #1 coverage_90 >= 0.5, cell Cell C: {below}"]
+    assert checks["outcome"].iloc[0] == "pass"
+    assert checks["detail"].iloc[0] == below
     _, warnings = _judge([{"metric": "coverage_90", "max": 0.9}], row | {"value": 1.0})
     assert warnings == [
-        "rule #1 coverage_90 <= 0.9, cell Cell C: 3 replicates: cannot exceed 0.9 even if "
-        "every one hits"
+        "rule #1 coverage_90 <= 0.9, cell Cell C: coverage_90 <= 0.9 cannot fail with 3 "
+        "replicates: even 3 of 3 covered is not shown above 0.9 at this rule's level (95%)"
     ]
     # 50 replicates can fail either bound: no warning
     assert _judge([{"metric": "coverage_90", "min": 0.5}], row | {"n": 50})[1] == []
@@ -570,6 +569,14 @@ def test_baseline_files(tmp_path: Path) -> None:
         (
             {"rule": [{"metric": "warning_share", "max": 1, "family": "parameter"}]},
             "rules: rule[0]: 'warning_share' is a fit-level metric; it takes no estimand",
+        ),
+        (
+            {"rule": [{"metric": "n_failed", "max": 1, "estimand": ""}]},
+            "rules: rule[0]: 'n_failed' is a fit-level metric; it takes no estimand",
+        ),
+        (
+            {"rule": [{"metric": "n_failed", "max": 1, "estimand": "roas"}]},
+            "rules: rule[0]: 'n_failed' is a fit-level metric; it takes no estimand",
         ),
         (
             {"rule": [{"metric": "rmse", "max": 1}], "identifiability": {"correlation_above": 1.5}},
