@@ -71,3 +71,14 @@ def test_bad_input_is_one_line_and_exit_2(
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", shipped_scenarios())
+def test_every_shipped_scenario_runs_with_two_replicates(name: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    status = main(["run", name, "--replicates", "2", "--out", str(out), "--quiet"])
+    assert status in (0, 1)  # 1: the verdict may fail (many scenarios teach a failure)
+    cells = read_scenario(name).cells
+    records = sorted(out.glob("fits/*/*.arrow"))
+    assert len(records) == 2 * len(cells), f"{name}: a fit failed ({len(records)} records)"
