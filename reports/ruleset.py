@@ -566,10 +566,23 @@ def _cannot_fail(rule: Rule, metric: str, row: Mapping[str, Any], level: float) 
         row["pooled"]
     )
     if proportion and rule.judge == "interval" and n > 0:
-        if rule.min is not None and jeffreys_interval(0, n, level)[1] >= rule.min:
-            return f"{n} replicates: cannot fall below {rule.min:g} even if every one misses"
-        if rule.max is not None and jeffreys_interval(n, n, level)[0] <= rule.max:
-            return f"{n} replicates: cannot exceed {rule.max:g} even if every one hits"
+        # the rule judges the Jeffreys interval at ``level``: say what no outcome can show
+        hits = " covered" if metric.startswith("coverage_") else ""
+        low = rule.min is not None and jeffreys_interval(0, n, level)[1] >= rule.min
+        high = rule.max is not None and jeffreys_interval(n, n, level)[0] <= rule.max
+        at = f"at this rule's level ({100 * level:.3g}%)"
+        head = f"cannot fail with {n} replicates: even"
+        if low and high:
+            return (
+                f"{metric} >= {rule.min:g} and <= {rule.max:g} {head} 0 of {n}{hits} is not "
+                f"shown below {rule.min:g}, nor {n} of {n} above {rule.max:g}, {at}"
+            )
+        if low:
+            below = f"0 of {n}{hits} is not shown below {rule.min:g}"
+            return f"{metric} >= {rule.min:g} {head} {below} {at}"
+        if high:
+            above = f"{n} of {n}{hits} is not shown above {rule.max:g}"
+            return f"{metric} <= {rule.max:g} {head} {above} {at}"
     if not proportion and metric not in SBC_METRICS and n < 2 and rule.judge == "interval":
         return f"{n} replicate: no Monte Carlo error; judged at the point"
     return ""

@@ -188,9 +188,37 @@ class Verdict:
             out.append(f"posterior ridges: {_names(items)}")
         for cause in self.causes:
             out.append(f"{cause}: {_EXPLAIN[cause]}")
-        out += [f"warning: {w}" for w in self.warnings[:10]]
-        if len(self.warnings) > 10:
-            out.append(f"... and {len(self.warnings) - 10} more warnings")
+        grouped = self.grouped_warnings()
+        out += [f"warning: {w}" for w in grouped[:10]]
+        if len(grouped) > 10:
+            out.append(f"... and {len(grouped) - 10} more warnings")
+        return out
+
+    def grouped_warnings(self) -> list[str]:
+        """Return :attr:`warnings` with the same warning for several cells on one line.
+
+        A rule's warning (``rule R, cell C: note``) or a cell's (``C: note``) that holds for
+        several cells becomes one line naming them (``rule R, cells A, B and C: note``), in the
+        order first seen; other warnings are kept as they are.
+        """
+        rules = sorted({r.label for r in self.rules.rules}, key=len, reverse=True)
+        labels = {str(c) for c in self.fits.get("cell_label", pd.Series(dtype=str))}
+        labels |= {str(c) for c in self.calibration.get("cell_label", pd.Series(dtype=str))}
+        cells = sorted(labels, key=len, reverse=True)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for warning in self.warnings:
+            key, cell = _warning_key(warning, rules, cells)
+            groups.setdefault(key, [])
+            if cell and cell not in groups[key]:
+                groups[key].append(cell)
+        out = []
+        for (rule, note), named in groups.items():
+            if not named:
+                out.append(note)
+            elif rule:
+                out.append(f"rule {rule}, {_cells(named)}: {note}")
+            else:
+                out.append(f"{_cells(named)}: {note}")
         return out
 
     def report(self) -> str:
@@ -215,6 +243,27 @@ _EXPLAIN = {
     "MAP): its posterior is not the model's; refit with NUTS to tell the two apart",
     "identifiability": "the data do not inform a quantity (its posterior is its prior)",
 }
+
+
+def _warning_key(warning: str, rules: list[str], cells: list[str]) -> tuple[tuple[str, str], str]:
+    """Split a warning into ``((rule, note), cell)``; ``(("", warning), "")`` if per no cell."""
+    for rule in rules:
+        for cell in cells:
+            prefix = f"rule {rule}, cell {cell}: "
+            if warning.startswith(prefix):
+                return (rule, warning[len(prefix) :]), cell
+    for cell in cells:
+        if warning.startswith(f"{cell}: "):
+            return ("", warning[len(cell) + 2 :]), cell
+    return ("", warning), ""
+
+
+def _cells(names: list[str], limit: int = 6) -> str:
+    if len(names) == 1:
+        return f"cell {names[0]}"
+    if len(names) > limit:
+        return f"cells {', '.join(names[:limit])} and {len(names) - limit} more"
+    return f"cells {', '.join(names[:-1])} and {names[-1]}"
 
 
 def _names(items: list[str], limit: int = 6) -> str:

@@ -1,0 +1,85 @@
+"""What a first-time reader sees: one line per warning however many cells share it, the
+headline table with the cells side by side and proportions with their Jeffreys intervals,
+and the rules named as ``check`` names them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from verdict_stubs import Cell, write_run
+
+from mmm_workbench.reports.tables import RunScores, score_run
+from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
+
+CELLS = {"ols": Cell(), "nnls": Cell(), "workbench": Cell()}
+"""Three calibrated cells of 10 replicates: coverage_50 <= 0.7 cannot fail in any."""
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> RunScores:
+    root = write_run(tmp_path_factory.mktemp("three") / "run", CELLS, replicates=10, draws=100)
+    return score_run(root, **score_options())
+
+
+@pytest.fixture(scope="module")
+def verdict(scores: RunScores) -> Verdict:
+    return evaluate(scores)
+
+
+def test_a_warning_shared_by_three_cells_is_one_line(verdict: Verdict) -> None:
+    note = (
+        "PIT at a fixed truth; rank statistics are not SBC (truth not drawn per replicate) "
+        "and calibration rules judge data-dominated quantities only"
+    )
+    shared = dataclasses.replace(
+        verdict, warnings=tuple(f"{c}: {note}" for c in ("ols", "nnls", "workbench"))
+    )
+    assert shared.grouped_warnings() == [f"cells ols, nnls and workbench: {note}"]
+    lines = [line for line in verdict.lines() if line.startswith("warning:")]
+    assert lines and len(lines) < len(verdict.warnings)  # the real run: grouped
+    for line in lines:  # no line names a single cell when all three share its note
+        assert not re.search(r", cell (ols|nnls|workbench): ", line)
+
+
+def test_the_power_warning_says_what_cannot_fail(verdict: Verdict) -> None:
+    power = [line for line in verdict.lines() if "cannot fail with 10 replicates" in line]
+    assert power, verdict.lines()
+    assert any(
+        "coverage_50 >= 0.4 and <= 0.7 cannot fail with 10 replicates: even 0 of 10 covered is "
+        "not shown below 0.4, nor 10 of 10 above 0.7, at this rule's level" in line
+        for line in power
+    )
+    assert all("cells nnls, ols and workbench" in line for line in power)
+
+
+def test_different_notes_stay_apart(verdict: Verdict) -> None:
+    """Only identical notes are grouped: a cell with another note keeps its own line."""
+    rule = verdict.rules.rules[0].label
+    warnings = (
+        f"rule {rule}, cell ols: 20 replicates: x",
+        f"rule {rule}, cell nnls: 19 replicates: x",
+        f"rule {rule}, cell workbench: 20 replicates: x",
+        "workbench: something else",
+        "a warning of no cell",
+    )
+    grouped = dataclasses.replace(verdict, warnings=warnings).grouped_warnings()
+    assert grouped == [
+        f"rule {rule}, cells ols and workbench: 20 replicates: x",
+        f"rule {rule}, cell nnls: 19 replicates: x",
+        "cell workbench: something else",
+        "a warning of no cell",
+    ]
+
+
+def test_check_text_groups_the_warnings(
+    scores: RunScores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmm_workbench.recover.cli import main
+
+    main(["check", str(scores.run.root)])
+    out = capsys.readouterr().out
+    assert out.count("coverage_50 >= 0.4 and <= 0.7 cannot fail with 10 replicates") == 1
+    assert "default rules" in out and str(Path.cwd()) not in out
