@@ -270,6 +270,7 @@ def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> 
     The verdict of ``check`` (default rules) and one plain sentence per cell; a run without a
     readable record says so instead.
     """
+    from mmm_workbench.reports.gate import named_rules
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.rundir import RunError
     from mmm_workbench.reports.verdict import evaluate
@@ -280,6 +281,7 @@ def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> 
         except RunError as err:
             console.print(f"verdict: none ({err})", markup=False, highlight=False, soft_wrap=True)
             return
+    verdict = named_rules(verdict)  # "default rules" or a path relative to the cwd, as check
     for line in verdict.lines():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     for cell in cell_verdicts(verdict):

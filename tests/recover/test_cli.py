@@ -144,6 +144,7 @@ def test_run_ends_with_the_verdict_per_cell(
     small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The run's last lines are ``check``'s verdict and one sentence per cell, on stdout."""
+    from mmm_workbench.reports.gate import named_rules
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.verdict import evaluate
 
@@ -156,10 +157,11 @@ def test_run_ends_with_the_verdict_per_cell(
     out = tmp_path / "r"
     assert main(["run", str(small), "--out", str(out), "--replicates", "2"]) == 0
     captured = capsys.readouterr()
-    verdict = evaluate(out)
+    verdict = named_rules(evaluate(out))
     expected = verdict.lines() + [c.line() for c in cell_verdicts(verdict)]
     lines = captured.out.strip().splitlines()
     assert lines[-len(expected) :] == expected
+    assert lines[-len(expected)].endswith("(default rules)")  # not a path into site-packages
     assert lines[-len(expected) - 1].startswith("this run: 4 fitted")
     assert len(cell_verdicts(verdict)) == 2
     assert all(
