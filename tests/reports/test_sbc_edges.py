@@ -104,6 +104,16 @@ def test_ecdf_p_value_counts_the_simulated_null() -> None:
     assert p_uniform == pytest.approx(round(p_uniform * 10) / 10) and p_uniform > 0.5
 
 
+def test_ecdf_null_distribution_is_seeded_with_0_by_default() -> None:
+    """The simulated null of the ECDF test is reproducible: seed 0 unless told otherwise
+    (a p-value a multiple of 1 / 100 with 99 simulations, and another seed draws another)."""
+    pit = ((np.arange(20) + 0.5) / 20) ** 1.3
+    default = uniformity_pvalue(pit, "ecdf", n_simulations=99)
+    assert default == uniformity_pvalue(pit, "ecdf", n_simulations=99, seed=0)
+    assert default[1] != uniformity_pvalue(pit, "ecdf", n_simulations=99, seed=1)[1]
+    assert default[1] * 100 == pytest.approx(round(default[1] * 100))
+
+
 def test_ecdf_gamma_by_hand() -> None:
     # N = 2 at z = 1/2: one value at or below it; P(X <= 1) = P(X >= 1) = 3/4 for Bin(2, 1/2)
     assert ecdf_gamma([0.25, 0.75]) == pytest.approx(1.5)
