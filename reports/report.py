@@ -42,7 +42,6 @@ __all__ = [
     "cell_verdicts",
 ]
 
-HEADLINE_METRICS = ("bias", "relative_bias", "rmse", "coverage_50", "coverage_90", "coverage_95")
 FIT_COLUMNS = (
     "cell", "replicate", "status", "max_rhat", "min_ess_bulk", "divergences", "tune_s",
     "draw_s", "error",
@@ -341,25 +340,78 @@ def _banner(verdict: Verdict) -> Banner:
     )
 
 
-def _headline(agg: pd.DataFrame, headline: Sequence[str]) -> pd.DataFrame:
+def _percent(value: float) -> str:
+    scaled = 100 * value
+    return f"{scaled:+.0f}%" if abs(scaled) >= 10 else f"{scaled:+.1f}%"
+
+
+def _bias_words(row: Mapping[Hashable, Any] | None, absolute: Mapping[Hashable, Any] | None) -> str:
+    """Say the relative bias with its Monte Carlo interval (the bias where there is none)."""
+    if row is not None and math.isfinite(float(row["value"])):
+        text = f"bias {_percent(float(row['value']))}"
+        if math.isfinite(float(row["lower"])) and math.isfinite(float(row["upper"])):
+            text += f" [{_percent(float(row['lower']))}, {_percent(float(row['upper']))}]"
+        return text
+    if absolute is not None and math.isfinite(float(absolute["value"])):
+        text = f"bias {float(absolute['value']):+.3g}"
+        if math.isfinite(float(absolute["lower"])) and math.isfinite(float(absolute["upper"])):
+            text += f" [{float(absolute['lower']):.3g}, {float(absolute['upper']):.3g}]"
+        return text
+    return ""
+
+
+def _coverage_words(row: Mapping[Hashable, Any] | None) -> str:
+    """Say the 90% intervals' coverage: covered of n, and the share with its Jeffreys interval."""
+    if row is None or not math.isfinite(float(row["value"])) or not float(row["n"]) > 0:
+        return ""
+    n = int(row["n"])
+    covered = round(float(row["value"]) * n)
+    return (
+        f"coverage 90: {covered} of {n}, {float(row['value']):.2f} "
+        f"[{float(row['lower']):.2f}, {float(row['upper']):.2f}]"
+    )
+
+
+def _headline(
+    agg: pd.DataFrame, headline: Sequence[str], order: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Return the headline table: estimand and channel in rows, one column per cell.
+
+    Each entry is the relative bias with its Monte Carlo interval and the 90% intervals'
+    coverage, counted and with its Jeffreys interval (``aggregate_table``'s intervals), so
+    models of one scenario read side by side. Cells in ``order`` (ids) come first, in it.
+    """
     d = agg[
         agg["estimand"].isin(headline)
-        & agg["metric"].isin(HEADLINE_METRICS)
+        & agg["metric"].isin(["bias", "relative_bias", "coverage_90"])
         & ~agg["pooled"].astype(bool)
     ]
-    d = d.assign(
-        text=[
-            f"{v:.3g} ± {m:.2g}" if isinstance(m, float) and math.isfinite(m) else f"{v:.3g}"
-            for v, m in zip(d["value"], d["mcse"], strict=True)
-        ]
-    )
-    wide = d.pivot_table(
-        index=["cell_label", "estimand", "coords"], columns="metric", values="text", aggfunc="first"
-    )
-    wide.columns.name = None
-    return wide.reset_index()[
-        ["cell_label", "estimand", "coords", *[m for m in HEADLINE_METRICS if m in wide]]
-    ]
+    present = list(dict.fromkeys(d["cell"].astype(str)))
+    cells = [c for c in order if c in set(present)] + [c for c in present if c not in order]
+    labels = dict(zip(d["cell"].astype(str), d["cell_label"].astype(str), strict=False))
+    names = {c: labels[c] for c in cells}
+    if len(set(names.values())) < len(names):  # two cells with one label: add the id
+        names = {c: f"{labels[c]} ({c})" for c in cells}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    by = {
+        (str(r["cell"]), str(r["estimand"]), str(r["coords"]), str(r["metric"])): r
+        for r in d.to_dict("records")
+    }
+    order = [e for e in headline if e in set(d["estimand"])]
+    for estimand in order:
+        coords = list(dict.fromkeys(d.loc[d["estimand"] == estimand, "coords"].astype(str)))
+        for coord in coords:
+            channel = coord.split("=", 1)[1] if "=" in coord else coord
+            entry: dict[str, Any] = {"estimand": estimand, "channel": channel}
+            for cell in cells:
+                key = (cell, estimand, coord)
+                parts = [
+                    _bias_words(by.get((*key, "relative_bias")), by.get((*key, "bias"))),
+                    _coverage_words(by.get((*key, "coverage_90"))),
+                ]
+                entry[names[cell]] = "; ".join(p for p in parts if p)
+            rows[(estimand, coord)] = entry
+    return pd.DataFrame(list(rows.values()), columns=["estimand", "channel", *names.values()])
 
 
 def _without_dates(agg: pd.DataFrame) -> pd.DataFrame:
@@ -496,11 +548,14 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
         *first,
         Section(
             title="Headline: recovery of shares, ROAS and mROAS",
-            text="Per cell and channel, each measure with its Monte Carlo standard error.",
+            text="One column per cell, one row per estimand and channel: the relative bias of "
+            "the posterior mean with its 95% Monte Carlo interval, and how many 90% intervals "
+            "held the truth, with the share's 95% Jeffreys interval. Every measure is in the "
+            "last table and in aggregates.csv.",
             tables=[
                 (
-                    _headline(data.aggregates, data.headline),
-                    "bias, relative bias, RMSE and coverage",
+                    _headline(data.aggregates, data.headline, list(data.scores.run.cells)),
+                    "relative bias and 90% coverage per cell (columns)",
                 ),
                 (cells, "grid cells"),
             ],

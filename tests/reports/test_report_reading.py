@@ -83,3 +83,43 @@ def test_check_text_groups_the_warnings(
     out = capsys.readouterr().out
     assert out.count("coverage_50 >= 0.4 and <= 0.7 cannot fail with 10 replicates") == 1
     assert "default rules" in out and str(Path.cwd()) not in out
+
+
+def test_the_headline_table_has_the_cells_in_columns(scores: RunScores) -> None:
+    from mmm_workbench.reports.metrics import jeffreys_interval
+    from mmm_workbench.reports.report import _headline
+    from mmm_workbench.reports.tables import aggregate_table
+
+    agg = aggregate_table(scores)
+    table = _headline(agg, ("contribution_share", "roas", "mroas"), ["ols", "nnls", "workbench"])
+    assert list(table.columns) == ["estimand", "channel", "ols", "nnls", "workbench"]
+    assert list(table["estimand"].unique()) == ["contribution_share", "roas"]
+    assert set(table["channel"]) == {"tv", "search"}
+    row = agg[
+        (agg["cell"] == "nnls")
+        & (agg["estimand"] == "roas")
+        & (agg["coords"] == "channel=tv")
+        & ~agg["pooled"].astype(bool)
+    ].set_index("metric")
+    entry = table[(table["estimand"] == "roas") & (table["channel"] == "tv")]["nnls"].iloc[0]
+    n = int(row.loc["coverage_90", "n"])
+    covered = round(float(row.loc["coverage_90", "value"]) * n)
+    lo, hi = jeffreys_interval(covered, n, 0.95)
+    assert f"coverage 90: {covered} of {n}, {covered / n:.2f} [{lo:.2f}, {hi:.2f}]" in entry
+    bias = 100 * float(row.loc["relative_bias", "value"])
+    assert entry.startswith(f"bias {bias:+.1f}%" if abs(bias) < 10 else f"bias {bias:+.0f}%")
+    every = " ".join(table[["ols", "nnls", "workbench"]].to_numpy().ravel())
+    assert "±" not in every and every.count("coverage 90:") == 3 * len(table)
+
+
+def test_a_coverage_of_one_is_shown_with_its_jeffreys_interval(scores: RunScores) -> None:
+    """Five of five covered is "5 of 5, 1.00 [0.62, 1.00]", never "1 ± 0"."""
+    from mmm_workbench.reports.report import _headline
+    from mmm_workbench.reports.tables import aggregate_table
+
+    agg = aggregate_table(scores).copy()
+    cover = (agg["metric"] == "coverage_90") & (agg["cell"] == "ols")
+    agg.loc[cover, ["value", "mcse", "lower", "upper", "n"]] = [1.0, 0.0, 0.6220, 1.0, 5]
+    table = _headline(agg, ("roas",))
+    assert all("coverage 90: 5 of 5, 1.00 [0.62, 1.00]" in e for e in table["ols"])
+    assert not any("5 of 5" in e for e in table["nnls"])
