@@ -61,6 +61,16 @@ def test_every_truth_variable_is_defined_in_the_docs() -> None:
     assert not names - defined, f"not in docs/definitions.md: {sorted(names - defined)}"
 
 
+def test_every_decision_estimand_is_defined_in_the_docs() -> None:
+    """The report's own estimands (scored from the curves, not in /truth) are defined too."""
+    from mmm_workbench.reports.decision import DECISION_ESTIMANDS
+
+    text = (ROOT / "docs" / "definitions.md").read_text()
+    defined = set(re.findall(r"`([a-z_]+)(?=[`[])", text))
+    assert "regret" in DECISION_ESTIMANDS
+    assert not set(DECISION_ESTIMANDS) - defined, sorted(set(DECISION_ESTIMANDS) - defined)
+
+
 def test_the_readmes_scenario_example_is_complete() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Scenario files") :]
