@@ -570,7 +570,11 @@ def _cannot_fail(rule: Rule, metric: str, row: Mapping[str, Any], level: float) 
         hits = " covered" if metric.startswith("coverage_") else ""
         low = rule.min is not None and jeffreys_interval(0, n, level)[1] >= rule.min
         high = rule.max is not None and jeffreys_interval(n, n, level)[0] <= rule.max
-        at = f"at this rule's level ({100 * level:.3g}%)"
+        percent = next(
+            (f"{100 * level:.{d}g}" for d in range(3, 9) if f"{100 * level:.{d}g}" != "100"),
+            f"{100 * level:.8g}",
+        )
+        at = f"at this rule's level ({percent}%)"  # 99.96%, never a rounded 100%
         head = f"cannot fail with {n} replicates: even"
         if low and high:
             return (

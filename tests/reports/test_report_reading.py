@@ -123,3 +123,9 @@ def test_a_coverage_of_one_is_shown_with_its_jeffreys_interval(scores: RunScores
     table = _headline(agg, ("roas",))
     assert all("coverage 90: 5 of 5, 1.00 [0.62, 1.00]" in e for e in table["ols"])
     assert not any("5 of 5" in e for e in table["nnls"])
+
+
+def test_the_rules_level_is_never_rounded_to_100_percent(verdict: Verdict) -> None:
+    power = [line for line in verdict.lines() if "cannot fail with 10 replicates" in line]
+    levels = [re.search(r"at this rule's level \(([\d.]+)%\)", line) for line in power]
+    assert levels and all(m is not None and float(m.group(1)) < 100 for m in levels)
