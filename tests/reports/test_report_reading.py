@@ -129,3 +129,13 @@ def test_the_rules_level_is_never_rounded_to_100_percent(verdict: Verdict) -> No
     power = [line for line in verdict.lines() if "cannot fail with 10 replicates" in line]
     levels = [re.search(r"at this rule's level \(([\d.]+)%\)", line) for line in power]
     assert levels and all(m is not None and float(m.group(1)) < 100 for m in levels)
+
+
+def test_the_readme_shows_the_reports_first_screen() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", readme)
+    assert "docs/report-first-screen.png" in images
+    picture = root / "docs" / "report-first-screen.png"
+    data = picture.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) < 300_000
