@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s lint typecheck tests slow smoke bench mutate``."""
+"""Developer sessions: ``nox -s lint typecheck tests slow smoke bench power mutate``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,15 @@ def mutate(session: nox.Session) -> None:
     40 --jobs 2``); the scores are recorded in docs/mutation.md."""
     session.install("-e", ".[test]", "cosmic-ray")
     session.run("python", "bench/mutate.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def power(session: nox.Session) -> None:
+    """Power study of the default rule set on real fits: the false-alarm rate of the correct
+    model and how often each broken variant (ADVI, MAP, planted model bugs) is caught
+    (``bench/power.py``; ``-- --replicates 40 --group 10``)."""
+    session.install("-e", ".")
+    session.run("python", "bench/power.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,358 @@
+"""Power study of the default rule set: how often `check` says no to a broken model, and yes
+to a sound one, on real fits.
+
+One well-specified world (two channels, geometric adstock and logistic saturation, the
+true demand as a control, no confounding) is fitted by the correct model with NUTS and by
+broken variants, all on the same datasets (cells that differ only in ``[model]``/``[fit]``
+share their data):
+
+- approximations: mean-field ADVI, full-rank ADVI, MAP (real backends);
+- posteriors broken after sampling: over-confident (every parameter's draws pulled to their
+  mean, sd / 3) and shifted (every parameter moved by one posterior sd: on the log scale
+  for positive parameters, the logit scale for those in (0, 1));
+- model bugs: the adstock lag off by one (the model sees spend one period late), the adstock
+  normalization dropped (``normalize = false``: the model's kernel does not sum to one),
+  the channels' labels swapped, and one observation dropped (the target after it shifted
+  one period against the spend).
+
+The planted variants are model kinds registered here, in the benchmark, wrapping the
+workbench kind: none is reachable from the shipped model. Each variant is fitted to
+``--replicates`` datasets (default 40); the replicates are split into disjoint groups of
+``--group`` (default 10, the count the README recommends), each group judged alone by the
+default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the run holding
+that variant's records of that group only). The false-alarm rate is the share of groups in
+which the correct model fails; a variant's power is the share in which it fails.
+
+Usage: ``python bench/power.py [--replicates 40] [--group 10] [--variants a,b]
+[--out DIR]`` (``nox -s power``); writes ``bench/results/power-<UTC time>.json`` and prints
+the table. Fits run serially in this process (the planted kinds are registered here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mmm_workbench.recover.inference import Posterior
+from mmm_workbench.recover.models.data import ModelData
+from mmm_workbench.recover.models.kinds import (
+    CellModel,
+    Context,
+    WorkbenchKind,
+    register_model_kind,
+)
+from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid
+from mmm_workbench.reports.verdict import evaluate
+from mmm_workbench.scenarios import scenario_from_text
+from mmm_workbench.scenarios.spec import FitSpec, ModelSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+Array = NDArray[np.float64]
+
+WORLD = """
+name = "power"
+description = "The power study's well-specified world (bench/power.py)."
+seed = 29
+replicates = 40
+
+[data]
+periods = 104
+freq = "W"
+start = "2022-01-07"
+target = "sales"
+
+[data.demand]
+scale = 1000
+noise_sd = 0.05
+seasonality = [{ period = 52, sin = [0.1] }]
+
+[data.proxy]
+noise_sd = 0.0
+
+[data.noise]
+kind = "normal"
+sd = 20.0
+
+[[data.channels]]
+name = "tv"
+spend = { demand_share = 10, demand_strength = 0, noise_sd = 0.5, noise = "lognormal" }
+adstock = { kind = "geometric", alpha = 0.5, l_max = 6 }
+saturation = { kind = "logistic", lam = 1.5 }
+beta = 350
+
+[[data.channels]]
+name = "search"
+spend = { demand_share = 8, demand_strength = 0, noise_sd = 0.5, noise = "lognormal" }
+adstock = { kind = "geometric", alpha = 0.2, l_max = 6 }
+saturation = { kind = "logistic", lam = 3.0 }
+beta = 200
+
+[model]
+adstock = { kind = "geometric", l_max = 6 }
+saturation = { kind = "logistic" }
+controls = ["demand_proxy"]
+
+[fit]
+backend = "nutpie"
+draws = 500
+tune = 500
+chains = 2
+target_accept = 0.9
+"""
+
+# variant -> (model.kind, fit.backend, model.adstock.normalize)
+VARIANTS: dict[str, tuple[str, str, bool]] = {
+    "nuts (correct)": ("workbench", "nutpie", True),
+    "mean-field ADVI": ("workbench", "advi", True),
+    "full-rank ADVI": ("workbench", "fullrank_advi", True),
+    "MAP": ("workbench", "map", True),
+    "over-confident (sd / 3)": ("planted-overconfident", "nutpie", True),
+    "shifted posterior": ("planted-shifted", "nutpie", True),
+    "adstock lag off by one": ("planted-lag", "nutpie", True),
+    "normalization dropped": ("workbench", "nutpie", False),
+    "labels swapped": ("planted-swap", "nutpie", True),
+    "observation dropped": ("planted-drop", "nutpie", True),
+}
+
+
+# --------------------------------------------------------------------------- planted kinds
+
+
+def lag_spend(data: ModelData) -> ModelData:
+    """The model sees every period's spend one period late (its adstock off by one lag)."""
+    spend = np.zeros_like(data.spend)
+    spend[1:] = data.spend[:-1]
+    return dataclasses.replace(data, spend=spend)
+
+
+def swap_labels(data: ModelData) -> ModelData:
+    """The spend columns reach the model in reverse channel order (labels swapped)."""
+    return dataclasses.replace(
+        data, spend=data.spend[:, ::-1].copy(), spend_scale=data.spend_scale[::-1].copy()
+    )
+
+
+def drop_observation(data: ModelData) -> ModelData:
+    """One target value (the middle one) dropped: later targets shift one period earlier."""
+    target = data.target.copy()
+    k = len(target) // 2
+    target[k:-1] = data.target[k + 1 :]
+    return dataclasses.replace(data, target=target)
+
+
+def _transform(values: Array, how: Callable[[Array, Array], Array]) -> Array:
+    """Apply ``how(draws, sd)`` on the scale where a parameter is unbounded."""
+    flat = values.reshape(-1, *values.shape[2:])
+    if np.all((flat > 0) & (flat < 1)):
+        z = np.log(values / (1 - values))
+        moved = how(z, z.reshape(flat.shape).std(axis=0))
+        return np.asarray(1 / (1 + np.exp(-moved)))
+    if np.all(flat > 0):
+        z = np.log(values)
+        return np.asarray(np.exp(how(z, z.reshape(flat.shape).std(axis=0))))
+    return how(values, flat.std(axis=0))
+
+
+def overconfident(draws: Mapping[str, Array]) -> dict[str, Array]:
+    """Every parameter's draws pulled to their mean: a posterior sd a third of the sampler's."""
+
+    def shrink(z: Array, sd: Array) -> Array:
+        mean = z.reshape(-1, *z.shape[2:]).mean(axis=0)
+        return np.asarray(mean + (z - mean) / 3.0)
+
+    return {k: _transform(np.asarray(v, dtype=float), shrink) for k, v in draws.items()}
+
+
+def shifted(draws: Mapping[str, Array]) -> dict[str, Array]:
+    """Every parameter moved up by one posterior sd (on its unbounded scale)."""
+    return {
+        k: _transform(np.asarray(v, dtype=float), lambda z, sd: np.asarray(z + sd))
+        for k, v in draws.items()
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedCell:
+    """A workbench cell model fitted to perturbed data or with its draws broken."""
+
+    inner: CellModel
+    data_bug: Callable[[ModelData], ModelData] | None = None
+    draws_bug: Callable[[Mapping[str, Array]], dict[str, Array]] | None = None
+
+    @property
+    def method(self) -> str:
+        """The inner model's backend."""
+        return self.inner.method
+
+    def _data(self, data: ModelData) -> ModelData:
+        return data if self.data_bug is None else self.data_bug(data)
+
+    def posterior(self, data: ModelData, seed: int) -> Posterior:
+        """Fit the (perturbed) data; break the draws where planted."""
+        post = self.inner.posterior(self._data(data), seed)
+        if self.draws_bug is None:
+            return post
+        return dataclasses.replace(post, draws=self.draws_bug(post.draws))
+
+    def prior(self, count: int, seed: int) -> Mapping[str, Array] | None:
+        """The inner model's prior."""
+        return self.inner.prior(count, seed)
+
+    def estimands(
+        self, data: ModelData, draws: Mapping[str, Array], x_scale: Array, multipliers: Array
+    ) -> object:
+        """Estimands as the broken model sees its data."""
+        return self.inner.estimands(self._data(data), draws, x_scale, multipliers)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedKind:
+    """The workbench kind with a planted bug (a benchmark test double)."""
+
+    name: str
+    data_bug: Callable[[ModelData], ModelData] | None = None
+    draws_bug: Callable[[Mapping[str, Array]], dict[str, Array]] | None = None
+
+    def validate(self, model: ModelSpec, fit: FitSpec, context: Context) -> None:
+        """As the workbench kind."""
+        WorkbenchKind().validate(model, fit, context)
+
+    def build(self, model: ModelSpec, fit: FitSpec, data: ModelData) -> CellModel:
+        """Build the workbench model on the (perturbed) first replicate."""
+        bugged = data if self.data_bug is None else self.data_bug(data)
+        inner = WorkbenchKind().build(model, fit, bugged)
+        return PlantedCell(inner, self.data_bug, self.draws_bug)  # type: ignore[return-value]
+
+
+PLANTED = (
+    PlantedKind("planted-overconfident", draws_bug=overconfident),
+    PlantedKind("planted-shifted", draws_bug=shifted),
+    PlantedKind("planted-lag", data_bug=lag_spend),
+    PlantedKind("planted-swap", data_bug=swap_labels),
+    PlantedKind("planted-drop", data_bug=drop_observation),
+)
+
+
+def register_planted() -> None:
+    """Register the planted kinds (idempotent)."""
+    from mmm_workbench.recover.models import kinds
+
+    for kind in PLANTED:
+        if kind.name not in kinds.model_kinds():
+            register_model_kind(kind)
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def scenario_text(variants: list[str], replicates: int) -> str:
+    """The world with one grid cell per variant (zipped kind, backend, normalization)."""
+    kinds = [VARIANTS[v][0] for v in variants]
+    backends = [VARIANTS[v][1] for v in variants]
+    normalize = [VARIANTS[v][2] for v in variants]
+    grid = (
+        "\n[[grid.zip]]\n"
+        f'"model.kind" = {json.dumps(kinds)}\n'
+        f'"fit.backend" = {json.dumps(backends)}\n'
+        f'"model.adstock.normalize" = {json.dumps(normalize)}\n'
+    )
+    return WORLD.replace("replicates = 40", f"replicates = {replicates}") + grid
+
+
+def _view(run: Path, cell: str, replicates: list[int], where: Path) -> Path:
+    """A run directory holding one cell's records of the given replicates (symlinks)."""
+    where.mkdir(parents=True)
+    for name in ("scenario.toml", "manifest.json"):
+        (where / name).symlink_to(run / name)
+    (where / "fits" / cell).mkdir(parents=True)
+    for rep in replicates:
+        for record in (run / "fits" / cell).glob(f"{rep}.*"):
+            (where / "fits" / cell / record.name).symlink_to(record)
+    return where
+
+
+def study(out: Path, variants: list[str], replicates: int, group: int) -> dict[str, object]:
+    """Fit every variant, judge each group of replicates alone; return the results."""
+    register_planted()
+    text = scenario_text(variants, replicates)
+    source = scenario_from_text(text, "power.toml")
+    plan = plan_run(source, RunOptions(replicates=replicates))
+    started = time.perf_counter()
+    summary = run_grid(plan, out)
+    fit_s = time.perf_counter() - started
+    label_of = {c.cell_id: v for c, v in zip(source.cells, variants, strict=True)}
+    groups = [list(range(i, i + group)) for i in range(0, replicates - group + 1, group)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for cell, variant in label_of.items():
+            failed = []
+            causes = []
+            for g, reps in enumerate(groups):
+                view = _view(out, cell, reps, Path(tmp) / f"{cell}-{g}")
+                verdict = evaluate(view)
+                failed.append(not verdict.passed)
+                causes.append(list(verdict.causes))
+            rows.append(
+                {
+                    "variant": variant,
+                    "cell": cell,
+                    "groups": len(groups),
+                    "failed": int(sum(failed)),
+                    "fail_share": float(np.mean(failed)) if failed else float("nan"),
+                    "causes": causes,
+                }
+            )
+    return {
+        "replicates": replicates,
+        "group": group,
+        "fits": summary.done,
+        "failed_fits": summary.failed,
+        "fit_seconds": round(fit_s, 1),
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    """Run the study and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicates", type=int, default=40)
+    parser.add_argument("--group", type=int, default=10)
+    parser.add_argument("--variants", help="comma-separated subset (default: all)")
+    parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
+    args = parser.parse_args()
+    variants = list(VARIANTS) if not args.variants else args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out if args.out is not None else Path(tmp) / "power"
+        result = study(out, variants, args.replicates, args.group)
+    result |= {
+        "variants": variants,
+        "python": platform.python_version(),
+        "load_1min": os.getloadavg()[0],
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    print(f"{'variant':<26} {'gate failed':>12}   (groups of {args.group} replicates)")
+    for row in result["rows"]:  # type: ignore[attr-defined]
+        print(f"{row['variant']:<26} {row['failed']:>5} of {row['groups']:<4}")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = ROOT / "bench" / "results" / f"power-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {path} ({result['fits']} fits in {result['fit_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

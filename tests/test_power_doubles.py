@@ -1,0 +1,95 @@
+"""The power study's planted bugs (bench/power.py) do exactly what the study says they do."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from mmm_workbench.recover.models.data import ModelData
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def power() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("power", ROOT / "bench" / "power.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["power"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _data() -> ModelData:
+    rng = np.random.default_rng(0)
+    return ModelData(
+        dates=np.arange("2022-01-07", 6 * 7, 7, dtype="datetime64[D]")[:6],
+        channels=("tv", "search"),
+        control_names=(),
+        spend=rng.uniform(1, 2, (6, 2)),
+        target=np.arange(6, dtype=float),
+        controls=np.zeros((6, 0)),
+        spend_scale=np.array([2.0, 3.0]),
+        target_scale=5.0,
+        control_scale=np.ones(0),
+    )
+
+
+def test_the_lag_moves_spend_one_period_late(power: ModuleType) -> None:
+    data = _data()
+    lagged = power.lag_spend(data)
+    assert np.array_equal(lagged.spend[1:], data.spend[:-1])
+    assert np.array_equal(lagged.spend[0], [0.0, 0.0])
+
+
+def test_swapped_labels_swap_spend_and_its_scale(power: ModuleType) -> None:
+    data = _data()
+    swapped = power.swap_labels(data)
+    assert np.array_equal(swapped.spend, data.spend[:, ::-1])
+    assert np.array_equal(swapped.spend_scale, [3.0, 2.0])
+    assert swapped.channels == data.channels  # the labels stay: the data under them move
+
+
+def test_a_dropped_observation_shifts_the_later_target(power: ModuleType) -> None:
+    dropped = power.drop_observation(_data())
+    assert dropped.target.tolist() == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_overconfident_keeps_the_mean_and_divides_the_sd_by_three(power: ModuleType) -> None:
+    rng = np.random.default_rng(1)
+    draws = {
+        "intercept": rng.normal(0.0, 1.0, (2, 500)),
+        "sigma": rng.lognormal(0.0, 0.5, (2, 500)),
+        "adstock_alpha": rng.beta(2, 5, (2, 500, 2)),
+    }
+    out = power.overconfident(draws)
+    assert out["intercept"].mean() == pytest.approx(draws["intercept"].mean())
+    assert out["intercept"].std() == pytest.approx(draws["intercept"].std() / 3)
+    log = np.log(draws["sigma"])
+    assert np.log(out["sigma"]).std() == pytest.approx(log.std() / 3)
+    assert ((out["adstock_alpha"] > 0) & (out["adstock_alpha"] < 1)).all()
+
+
+def test_shifted_moves_one_sd_and_stays_in_the_support(power: ModuleType) -> None:
+    rng = np.random.default_rng(2)
+    draws = {"intercept": rng.normal(0.0, 2.0, (2, 400)), "alpha": rng.beta(5, 2, (2, 400))}
+    out = power.shifted(draws)
+    assert out["intercept"].mean() - draws["intercept"].mean() == pytest.approx(
+        draws["intercept"].std()
+    )
+    assert ((out["alpha"] > 0) & (out["alpha"] < 1)).all()
+    assert out["alpha"].mean() > draws["alpha"].mean()
+
+
+def test_every_variant_is_a_cell_of_one_valid_scenario(power: ModuleType) -> None:
+    from mmm_workbench.scenarios import scenario_from_text
+
+    power.register_planted()
+    source = scenario_from_text(power.scenario_text(list(power.VARIANTS), 4), "p.toml")
+    assert len(source.cells) == len(power.VARIANTS)
+    assert len({c.data_id for c in source.cells}) == 1  # every variant fits the same datasets
