@@ -537,6 +537,7 @@ def test_baseline_files(tmp_path: Path) -> None:
             {"rule": [{"metric": "coverage_9.9.9", "min": 1}]},
             "rules: rule[0].metric: unknown metric 'coverage_9.9.9'",
         ),
+        ({"rule": [{"metric": "", "min": 1}]}, "rules: rule[0].metric: unknown metric ''; known"),
         (
             {"rule": [{"metric": "zz*", "min": 1}]},
             "rules: rule[0].metric: unknown metric 'zz*'; known: bias, abs_bias",
