@@ -54,7 +54,10 @@ MODULES: dict[str, list[str]] = {
 """Each module under test and its test files (fastest and most specific first: ``-x``
 stops at the first failure). Add a module here to score it."""
 
-_TYPE = r"(?:None|[A-Z]\w*|str|int|float|bool|bytes|object|tuple|list|dict|set|type)(?:\[[^\]]*\])?"
+_TYPE = (
+    r"(?:None|(?:\w+\.)*[A-Z]\w*|str|int|float|bool|bytes|object|tuple|list|dict|set|type)"
+    r"(?:\[[^\]]*\])?"
+)
 _OP = r"(?:-|\+|\*|/|//|%|\*\*|<<|>>|&|\^|@)"
 _UNION = rf"(?:{_TYPE} \| )*{_TYPE} {_OP} {_TYPE}(?: \| {_TYPE})*"
 ANNOTATIONS = [
