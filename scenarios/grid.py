@@ -22,7 +22,7 @@ from typing import Any
 from mmm_workbench.scenarios.reader import ScenarioError, Table, build
 from mmm_workbench.scenarios.spec import GridAxis, Scenario, spec_hash
 
-__all__ = ["Cell", "apply_override", "cell_id", "parse_grid"]
+__all__ = ["Cell", "apply_override", "cell_id", "cell_label", "level_label", "parse_grid"]
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -46,8 +46,36 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """``path=value`` pairs, or ``base`` for a scenario without a grid."""
-        return ", ".join(f"{p}={v!r}" for p, v in self.overrides) or "base"
+        """``path=value`` pairs, or ``base`` for a scenario without a grid (:func:`cell_label`)."""
+        return cell_label(self.overrides) or "base"
+
+
+LABEL_ITEMS = 3
+"""How many entries of a table-valued grid level its label shows."""
+
+
+def level_label(value: Any) -> str:
+    """Return a grid level as a cell's label shows it.
+
+    Numbers and strings as Python writes them (``0.2``, ``'nnls'``). A table (a whole
+    ``[model]`` or ``spend`` table on an axis) by its ``kind`` or ``pattern`` and its first
+    other plain entries, at most :data:`LABEL_ITEMS`: ``{kind='python',
+    builder='my_model:build', ...}``; an array of tables by its length.
+    """
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (k not in ("kind", "pattern"), list(value).index(k)))
+        plain = [k for k in keys if not isinstance(value[k], dict | list)]
+        shown = [f"{k}={value[k]!r}" for k in plain[:LABEL_ITEMS]]
+        more = len(value) > len(shown)
+        return "{" + ", ".join(shown) + (", ...}" if more else "}")
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        return f"[{len(value)} tables]" if value else "[]"
+    return repr(value)
+
+
+def cell_label(overrides: Sequence[tuple[str, Any]]) -> str:
+    """Return ``path=value`` pairs joined by commas (values by :func:`level_label`)."""
+    return ", ".join(f"{p}={level_label(v)}" for p, v in overrides)
 
 
 def cell_id(scenario: Scenario) -> str:

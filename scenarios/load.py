@@ -24,7 +24,7 @@ from typing import Any
 
 from mmm_workbench.scenarios.families import Param, TransformError, check_params
 from mmm_workbench.scenarios.files import FileRef, file_ref, resolving
-from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, parse_grid
+from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, cell_label, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
 from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
 from mmm_workbench.scenarios.spec import (
@@ -641,7 +641,7 @@ def _parse(raw: Mapping[str, object], *, cell: bool = False) -> Scenario:
 
 
 def _cell_label(overrides: Sequence[tuple[str, Any]]) -> str:
-    return ", ".join(f"{p}={v!r}" for p, v in overrides)
+    return cell_label(overrides)
 
 
 def expand_grid(scenario: Scenario) -> list[Cell]:
