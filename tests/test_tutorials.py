@@ -9,6 +9,8 @@ A tutorial is Markdown. Its code blocks run in order, in one fresh working direc
   how a tutorial checks the numbers its text quotes, so a tutorial goes stale loudly.
 - ```` ```toml file=NAME ```` (or any language with ``file=NAME``) writes the block to ``NAME``.
 
+``$REPO`` (shell) and ``REPO`` (Python) name the repository's root, for its ``examples/``.
+
 Other blocks (```` ```text ````, plain ```` ``` ````) are not run.
 """
 
@@ -66,7 +68,11 @@ def run_tutorial(path: Path, workdir: Path) -> None:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MPLBACKEND"] = "Agg"
-    namespace: dict[str, object] = {"__name__": f"tutorial_{path.stem.replace('-', '_')}"}
+    env["REPO"] = str(TUTORIALS.parents[1])
+    namespace: dict[str, object] = {
+        "__name__": f"tutorial_{path.stem.replace('-', '_')}",
+        "REPO": TUTORIALS.parents[1],
+    }
     here = Path.cwd()
     for block in blocks(path.read_text(encoding="utf-8")):
         where = f"{path.name}:{block.line}"
