@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["Banner", "Section", "render_report"]
+__all__ = ["TEXT_TABLE", "Banner", "Section", "render_report"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -34,9 +34,14 @@ figcaption { color: #555; font-size: 0.9rem; }
 .verdict .cell { margin: .3rem 0; } .verdict .cell b { margin-right: .3rem; }
 .verdict .bad { color: #b71c1c; } .verdict .good { color: #1b5e20; }
 .verdict ul { margin: .4rem 0; padding-left: 1.2rem; color: #333; }
+table.text td { text-align: left; vertical-align: top; }
 table.sortable th { cursor: pointer; } table.sortable th:hover { background: #e4e4e4; }
 input.filter { margin: .3rem 0; padding: 2px 6px; width: 18rem; }
 """
+
+TEXT_TABLE = "text_table"
+"""A frame with ``frame.attrs[TEXT_TABLE]`` true holds words, not numbers: its cells are
+left-aligned and their line breaks shown."""
 
 SORTABLE_ROWS = 15
 """Tables with more rows than this get a filter box and columns sortable by a click."""
@@ -129,12 +134,19 @@ def _table(frame: pd.DataFrame, caption: str, max_rows: int = 400) -> str:
         f" (first {max_rows} of {len(frame)} rows; all in the CSV)" if len(frame) > max_rows else ""
     )
     long = len(shown) > SORTABLE_ROWS
+    classes = ["sortable"] if long else []
+    text = bool(frame.attrs.get(TEXT_TABLE))
+    if text:  # escaped here, so that a line break can be a <br>
+        classes.append("text")
+        shown = shown.map(lambda v: html.escape(str(v)).replace("\n", "<br>"))
+        shown.columns = [html.escape(str(c)) for c in shown.columns]
     body = shown.to_html(
         index=False,
         na_rep="",
         float_format=lambda v: f"{v:.4g}",
         border=0,
-        classes="sortable" if long else None,
+        classes=classes or None,
+        escape=not text,
     )
     box = "<input class='filter' type='search' placeholder='filter rows'>" if long else ""
     return f"<p class='meta'>{html.escape(caption)}{more}</p>{box}{body}"

@@ -27,7 +27,7 @@ from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
 from mmm_workbench.reports.contract import atomic_write
 from mmm_workbench.reports.decision import DECISION_ESTIMANDS, decision_summary
-from mmm_workbench.reports.html import Banner, Section, render_report
+from mmm_workbench.reports.html import TEXT_TABLE, Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
 from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
@@ -409,9 +409,11 @@ def _headline(
                     _bias_words(by.get((*key, "relative_bias")), by.get((*key, "bias"))),
                     _coverage_words(by.get((*key, "coverage_90"))),
                 ]
-                entry[names[cell]] = "; ".join(p for p in parts if p)
+                entry[names[cell]] = ";\n".join(p for p in parts if p)
             rows[(estimand, coord)] = entry
-    return pd.DataFrame(list(rows.values()), columns=["estimand", "channel", *names.values()])
+    table = pd.DataFrame(list(rows.values()), columns=["estimand", "channel", *names.values()])
+    table.attrs[TEXT_TABLE] = True  # words, one measure a line
+    return table
 
 
 def _without_dates(agg: pd.DataFrame) -> pd.DataFrame:

@@ -139,3 +139,27 @@ def test_the_readme_shows_the_reports_first_screen() -> None:
     picture = root / "docs" / "report-first-screen.png"
     data = picture.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) < 300_000
+
+
+def test_the_headline_table_is_words_one_measure_a_line(scores: RunScores) -> None:
+    """Left-aligned, one measure a line on the page; a numeric table stays as it was."""
+    import pandas as pd
+
+    from mmm_workbench.reports.html import Section, render_report
+    from mmm_workbench.reports.report import _headline
+    from mmm_workbench.reports.tables import aggregate_table
+
+    table = _headline(aggregate_table(scores), ("roas",))
+    assert all(";\ncoverage 90: " in e for e in table["ols"])
+    table = table.rename(columns={"ols": "<ols & co>"})
+    table.attrs = {"text_table": True}
+    page = render_report(
+        title="t",
+        description="",
+        metadata={},
+        errors=[],
+        sections=[Section(title="s", tables=[(table, "h"), (pd.DataFrame({"x": [1.0]}), "n")])],
+    )
+    assert page.count('class="dataframe text"') == 1 and "table.text td" in page
+    assert page.count(";<br>coverage 90: ") == 3 * len(table) and "\\n" not in page
+    assert "&lt;ols &amp; co&gt;" in page and "<ols" not in page  # escaped all the same
