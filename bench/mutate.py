@@ -104,7 +104,13 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
         ),
         *ANNOTATIONS,
     ],
-    "reports/ruleset.py": ANNOTATIONS,
+    "reports/ruleset.py": [
+        (
+            r'rows = rows\[rows\["family"\]\.isin\(rule\.family\) \+ fit_level\]',
+            "pandas adds boolean Series as a logical or (dtype bool): '+' is '|' here",
+        ),
+        *ANNOTATIONS,
+    ],
     "recover/models/transforms.py": [
         (
             r"def _twin\(role: str, name: object\) -> .*:",
