@@ -168,7 +168,16 @@ def check_pymc_marketing(spec: ModelSpec, channels: Sequence[str] | None = None)
     if spec.config is not None:
         check_config(spec, channels)
         return
-    saturation = _transforms(spec)[1]
+    adstock, saturation = _transforms(spec)
+    for role, transform, families in (
+        ("adstock", adstock, ADSTOCKS),
+        ("saturation", saturation, SATURATIONS),
+    ):
+        if families[transform.kind].pymc_marketing is None:
+            raise ValueError(
+                f"model.{role}.kind = {transform.kind!r}: pymc-marketing has no such {role}; "
+                'fit it with kind = "workbench"'
+            )
     refused = {
         "trend": (spec.trend, "pymc-marketing's MMM has no linear trend term here"),
         "intercept": (not spec.intercept, "pymc-marketing's MMM always has an intercept"),

@@ -475,3 +475,18 @@ def test_lift_tests_are_pymc_marketings_calibration_on_swappable_data(
     assert not np.isclose(swapped.model.compile_logp()(point), expected)
     pm.set_data(swapped.set_data(second), model=swapped.model)
     np.testing.assert_allclose(swapped.model.compile_logp()(point), expected, rtol=1e-12)
+
+
+def test_a_family_pymc_marketing_lacks_is_refused_before_fitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    from mmm_workbench.scenarios import families
+
+    logistic = families.SATURATIONS["logistic"]
+    monkeypatch.setitem(
+        families.SATURATIONS, "logistic", dataclasses.replace(logistic, pymc_marketing=None)
+    )
+    with pytest.raises(ValueError, match=r"model.saturation.kind = 'logistic': pymc-marketing "):
+        validate_for_fitting(parse_scenario(_model_raw()))
