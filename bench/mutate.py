@@ -102,6 +102,10 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
             "the branch sees no failed row (the one before takes them), so an outcome is "
             "'pass' or 'not applicable', and 'pass' > 'not applicable': <= NA is == NA",
         ),
+        (
+            r'for label in checks\.loc\[checks\["rule_index"\] <= 0, "rule"\].*',
+            "rule indexes start at 1 and the identifiability checks have 0: none is negative",
+        ),
         *ANNOTATIONS,
     ],
     "reports/ruleset.py": [

@@ -683,6 +683,7 @@ def _verdict(
     warnings: list[str],
     causes: tuple[str, ...] = (),
     rules: RuleSet | None = None,
+    cause: str = "model",
 ) -> Verdict:
     failures = checks[checks["outcome"] == "fail"].drop(
         columns=["outcome", "n", "subset", "rule_index"]
@@ -695,7 +696,7 @@ def _verdict(
     return Verdict(
         passed=failures.empty,
         causes=causes,
-        failures=failures.assign(cause="model").reset_index(drop=True),
+        failures=failures.assign(cause=cause).reset_index(drop=True),
         checks=checks,
         checked=int(checks["outcome"].isin(["pass", "fail"]).sum()),
         fits=fits,
@@ -899,7 +900,9 @@ def test_json_values(value: object, expected: object) -> None:
 
 def test_verdict_junit_by_hand() -> None:
     checks, rules = _two_rules()
-    root = ET.fromstring(verdict_junit(_verdict(checks, [], ("model",), rules)).encode())
+    root = ET.fromstring(
+        verdict_junit(_verdict(checks, [], ("sampler",), rules, "sampler")).encode()
+    )
     assert (root.tag, root.get("name")) == ("testsuites", "mmm-workbench check")
     assert [root.get(k) for k in ("tests", "failures", "skipped", "errors", "time")] == [
         "4", "1", "2", "0", "0",
@@ -914,7 +917,7 @@ def test_verdict_junit_by_hand() -> None:
         "#1 coverage_90 >= 0.8", "mmm-workbench.Cell C", "0",
     )  # fmt: skip
     failure = first.find("failure")
-    assert failure is not None and failure.get("type") == "model"
+    assert failure is not None and failure.get("type") == "sampler"  # the failures' cause
     lines = [check_message(r) for r in checks.iloc[:2].to_dict("records")]
     assert failure.get("message") == f"{lines[0]} (and 1 more)"
     assert failure.text == "\n".join(lines)
