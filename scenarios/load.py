@@ -489,6 +489,13 @@ def _source(tab: Table) -> SourceSpec:
     return spec
 
 
+def _multipliers(tab: Table) -> tuple[float, ...]:
+    """Return ``response_multipliers``, or the spec's default grid."""
+    if tab.has("response_multipliers"):
+        return numbers(tab, "response_multipliers")
+    return DataSpec.response_multipliers  # the dataclass field's default
+
+
 def _external(tab: Table) -> DataSpec:
     """Read a ``[data]`` table that names an external dataset (``source = {...}``)."""
     for key in tab.raw:
@@ -500,11 +507,7 @@ def _external(tab: Table) -> DataSpec:
     periods = tab.integer("periods", low=1)
     if periods > MAX_PERIODS:
         raise ScenarioError(f"{tab.sub('periods')} = {periods}: must be <= {MAX_PERIODS}")
-    multipliers = (
-        numbers(tab, "response_multipliers")
-        if tab.has("response_multipliers")
-        else DataSpec.__dataclass_fields__["response_multipliers"].default
-    )
+    multipliers = _multipliers(tab)
     spec = build(
         tab.path,
         DataSpec,
@@ -515,7 +518,7 @@ def _external(tab: Table) -> DataSpec:
         target=tab.string("target", "sales"),
         demand=DemandSpec(),
         source=_source(tab),
-        response_multipliers=tuple(multipliers),  # type: ignore[arg-type]
+        response_multipliers=multipliers,
     )
     tab.done()
     return spec
@@ -561,11 +564,7 @@ def _data(tab: Table) -> DataSpec:
         tab, ["intercept"] if tab.has("intercept") else [], ""
     )
     priors |= intercept_prior
-    multipliers = (
-        numbers(tab, "response_multipliers")
-        if tab.has("response_multipliers")
-        else DataSpec.__dataclass_fields__["response_multipliers"].default
-    )
+    multipliers = _multipliers(tab)
     spec = build(
         tab.path,
         DataSpec,
@@ -585,7 +584,7 @@ def _data(tab: Table) -> DataSpec:
         mediation=_mediation(tab),
         noise=noise,
         lift_tests=_lift_tests(tab, cal),
-        response_multipliers=tuple(multipliers),  # type: ignore[arg-type]
+        response_multipliers=multipliers,
         priors=MappingProxyType(priors),
     )
     tab.done()

@@ -437,13 +437,19 @@ def _not_applicable(group: str, name: str, scenario: Scenario) -> tuple[list[boo
 
 
 def _assert_finite(tree: xr.DataTree, scenario: Scenario) -> None:
-    sd = scenario.data.noise.sd
+    data = scenario.data
+    sd = data.noise.sd
     no_noise = isinstance(sd, int | float) and sd == 0
+    # on the log scale a non-positive target has no density (a lognormal-noise world whose
+    # expected value crosses 0): the truth's log-likelihood is NaN there, by its definition
+    on_log = data.model == "multiplicative" or data.noise.kind == "lognormal"
+    target = np.asarray(tree["observed"][data.target].values, dtype=float)
+    undefined = no_noise or (on_log and bool((target[: data.train_periods] <= 0).any()))
     for node in tree.subtree:
         for name, var in node.to_dataset().data_vars.items():
             if var.dtype.kind not in "iufc":
                 continue
-            if name == "log_likelihood" and no_noise:  # no density without noise: NaN
+            if name == "log_likelihood" and undefined:  # no density: NaN, by definition
                 assert np.isnan(var.values).all(), var.values
                 continue
             values = np.asarray(var.values, dtype=float)
