@@ -11,7 +11,6 @@ The rules file, its keys and how a rule judges are described in
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable, Mapping, Sequence
@@ -40,7 +39,13 @@ from mmm_workbench.reports.ruleset import (
 )
 from mmm_workbench.reports.rundir import Run
 from mmm_workbench.reports.tables import RunScores
-from mmm_workbench.reports.verdict import Verdict, evaluate
+from mmm_workbench.reports.verdict import (
+    DEFAULT_RULES_NAME,
+    Verdict,
+    evaluate,
+    named_rules,
+    rules_name,
+)
 
 __all__ = [
     "CHECK_COLUMNS",
@@ -130,46 +135,8 @@ CHECK_FORMATS = ("text", "json", "junit")
 """The output formats of ``mmm-workbench check --format``."""
 JSON_VERSION = 1
 """Version of the JSON that :func:`verdict_json` returns (``format_version``)."""
-DEFAULT_RULES_NAME = "default rules"
 _CHECK_FIELDS = ("rule", "estimand", "coords", "metric", "value", "lower", "upper", "bound")
 _JUNIT_ROOT = "mmm-workbench check"
-
-
-def rules_name(source: str, cwd: str | Path | None = None) -> str:
-    """Name a rules file for a log: relative to ``cwd`` where it lies below it.
-
-    Parameters
-    ----------
-    source
-        :attr:`mmm_workbench.reports.ruleset.RuleSet.source`: a path, or ``"rules"`` for
-        rules given as data.
-    cwd
-        The directory names are relative to (default: the working directory).
-
-    Returns
-    -------
-    str
-        ``"default rules"`` for the shipped set (:func:`default_rules_path`), the path
-        relative to ``cwd`` when the file lies under it, else the path as given.
-    """
-    if source == str(default_rules_path()):
-        return DEFAULT_RULES_NAME
-    path = Path(source)
-    if not path.is_absolute():
-        return source
-    base = Path(cwd) if cwd is not None else Path.cwd()
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except (ValueError, OSError):
-        return source
-
-
-def named_rules(verdict: Verdict, cwd: str | Path | None = None) -> Verdict:
-    """Return ``verdict`` with its rules named by :func:`rules_name` (for headlines)."""
-    shown = rules_name(verdict.rules.source, cwd)
-    if shown == verdict.rules.source:
-        return verdict
-    return dataclasses.replace(verdict, rules=dataclasses.replace(verdict.rules, source=shown))
 
 
 def _json_value(value: Any) -> Any:

@@ -30,7 +30,7 @@ from mmm_workbench.reports.decision import DECISION_ESTIMANDS, decision_summary
 from mmm_workbench.reports.html import TEXT_TABLE, Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
-from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
+from mmm_workbench.reports.verdict import Verdict, evaluate, named_rules, score_options
 
 __all__ = [
     "FIGURES",
@@ -329,8 +329,6 @@ def _errors(scores: RunScores) -> list[str]:
 
 
 def _banner(verdict: Verdict) -> Banner:
-    from mmm_workbench.reports.gate import named_rules
-
     verdict = named_rules(verdict)  # "default rules", not a path into site-packages
     return Banner(
         headline=verdict.headline(),

@@ -50,6 +50,7 @@ from mmm_workbench.reports.ruleset import (
     Context,
     RuleSet,
     RulesLike,
+    default_rules_path,
     judge_rules,
     load_baseline,
     load_rules,
@@ -67,10 +68,13 @@ from mmm_workbench.reports.tables import (
 __all__ = [
     "APPROXIMATE_BACKENDS",
     "CAUSES",
+    "DEFAULT_RULES_NAME",
     "IDENTIFIABILITY_COLUMNS",
     "RIDGE_COLUMNS",
     "Verdict",
     "evaluate",
+    "named_rules",
+    "rules_name",
     "score_options",
 ]
 
@@ -575,3 +579,43 @@ def evaluate(
         warnings=tuple(notes),
         rules=rule_set,
     )
+
+
+DEFAULT_RULES_NAME = "default rules"
+
+
+def rules_name(source: str, cwd: str | Path | None = None) -> str:
+    """Name a rules file for a log: relative to ``cwd`` where it lies below it.
+
+    Parameters
+    ----------
+    source
+        :attr:`mmm_workbench.reports.ruleset.RuleSet.source`: a path, or ``"rules"`` for
+        rules given as data.
+    cwd
+        The directory names are relative to (default: the working directory).
+
+    Returns
+    -------
+    str
+        ``"default rules"`` for the shipped set (:func:`default_rules_path`), the path
+        relative to ``cwd`` when the file lies under it, else the path as given.
+    """
+    if source == str(default_rules_path()):
+        return DEFAULT_RULES_NAME
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except (ValueError, OSError):
+        return source
+
+
+def named_rules(verdict: Verdict, cwd: str | Path | None = None) -> Verdict:
+    """Return ``verdict`` with its rules named by :func:`rules_name` (for headlines)."""
+    shown = rules_name(verdict.rules.source, cwd)
+    if shown == verdict.rules.source:
+        return verdict
+    return dataclasses.replace(verdict, rules=dataclasses.replace(verdict.rules, source=shown))

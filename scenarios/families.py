@@ -58,6 +58,7 @@ __all__ = [
     "ADSTOCKS",
     "FAMILIES",
     "MAX_L_MAX",
+    "MAX_MAGNITUDE",
     "SATURATIONS",
     "Family",
     "Param",
@@ -77,6 +78,10 @@ Role = Literal["adstock", "saturation"]
 Rescale = Callable[[Mapping[str, Any], Any], tuple[dict[str, Any], Any]]
 """``rescale(params, c) -> (params2, m)``; works elementwise on floats or numpy arrays."""
 
+MAX_MAGNITUDE = 1e12
+"""The largest absolute value of an amount in ``[data]`` (intercept, demand scale, trend
+levels, effects, ``beta``, ``total_budget``, ...): the simulation multiplies a few of them,
+and stays far from float64's overflow (1.8e308)."""
 MAX_L_MAX = 100_000
 """The largest adstock ``l_max`` anywhere (a scenario's is also at most ``data.periods``):
 the kernel is computed in full, so a bound keeps a typo from allocating gigabytes."""

@@ -31,6 +31,7 @@ import numpy as np
 from mmm_workbench.scenarios.errors import SpecError
 from mmm_workbench.scenarios.families import (
     MAX_L_MAX,
+    MAX_MAGNITUDE,
     Param,
     TransformError,
     check_params,
@@ -102,10 +103,6 @@ __all__ = [
 
 MAX_PERIODS = 100_000
 """``data.periods`` at most (274 years of daily data)."""
-MAX_MAGNITUDE = 1e12
-"""The largest absolute value of an amount in ``[data]`` (intercept, demand scale, trend
-levels, effects, ``beta``, ``total_budget``, ...): the simulation multiplies a few of them,
-and stays far from float64's overflow (1.8e308)."""
 MAX_LOG_SD = 10.0
 """The largest noise sd on a log or relative scale (spend noise, log-normal and
 multiplicative-model noise): ``exp(10 * z)`` is already absurd."""

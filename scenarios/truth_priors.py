@@ -24,13 +24,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from mmm_workbench.scenarios.errors import SpecError
-from mmm_workbench.scenarios.families import Param, fmt_value, subpath
+from mmm_workbench.scenarios.families import MAX_MAGNITUDE, Param, fmt_value, subpath
 
-if TYPE_CHECKING:  # spec.py imports this module: its checks call check_truth_prior
-    from mmm_workbench.scenarios.spec import PriorSpec
+
+class PriorSpec(Protocol):
+    """What a prior is here: :class:`mmm_workbench.scenarios.spec.PriorSpec`'s fields.
+
+    A protocol, not an import: ``spec`` imports this module (its checks call
+    :func:`check_truth_prior`), and the layer test allows no module cycle.
+    """
+
+    @property
+    def dist(self) -> str:
+        """The distribution's name."""
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        """Its keyword arguments."""
+
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -179,8 +193,6 @@ def check_truth_prior(name: str, prior: PriorSpec, param: Param) -> float:
         argument, an argument out of range (``sigma`` <= 0, ``lower >= upper``), or a
         support that reaches outside the parameter's interval.
     """
-    from mmm_workbench.scenarios.spec import MAX_MAGNITUDE  # spec.py imports this module
-
     label = f"{name} = {{ dist = {prior.dist!r} }}" if isinstance(prior.dist, str) else name
     dist = DISTRIBUTIONS.get(prior.dist) if isinstance(prior.dist, str) else None
     if dist is None:

@@ -180,7 +180,7 @@ def test_rules_without_power_warn() -> None:
         load_rules([{"metric": "coverage_90", "min": 0.8}]), agg, _context(["c"])
     )
     assert list(checks["outcome"]) == ["pass"]  # 0 of 1 cannot exclude 0.8 ...
-    assert any("cannot fall below 0.8" in w for w in warnings)  # ... and the verdict says so
+    assert any("even 0 of 1 covered is not shown below 0.8" in w for w in warnings)  # says so
     agg = _agg([rows[0] | {"metric": "uniformity_p", "n": 5, "value": 0.3}])
     _, warnings = judge_rules(
         load_rules([{"metric": "uniformity_p_holm", "min": 0.01}]), agg, _context(["c"])
