@@ -17,7 +17,14 @@ from tests.recover.conftest import SMALL
 ONE_CELL = SMALL.replace('[grid]\n"data.proxy.noise_sd" = [0.0, 0.2]\n', "")
 
 
-@pytest.mark.parametrize("backend", ["advi", "fullrank_advi", "pathfinder"])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "advi",
+        pytest.param("fullrank_advi", marks=pytest.mark.slow),  # ~13 s
+        pytest.param("pathfinder", marks=pytest.mark.slow),  # ~17 s
+    ],
+)
 def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> None:
     text = ONE_CELL.replace(
         'backend = "map"',

@@ -112,6 +112,7 @@ def test_lift_tests_with_zero_sigma_are_refused() -> None:
         model_data(tree, scenario.model)
 
 
+@pytest.mark.slow  # real MCMC, ~50 s
 def test_precise_lift_tests_pull_the_estimates_to_the_truth() -> None:
     """Confounded data (no demand control), MAP, the same three datasets: precise lift
     tests (sigma 2% of the lift) move every channel's contribution share toward its truth."""

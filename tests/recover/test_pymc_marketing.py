@@ -399,6 +399,7 @@ def test_swapped_data_and_scales_give_the_model_built_afresh(confounded_pmm: Sce
     np.testing.assert_allclose(swapped.model.compile_logp()(point), logp_fresh, rtol=1e-12)
 
 
+@pytest.mark.slow  # compiles pymc-marketing's MMM and fits, ~15 s
 def test_run_grid_writes_the_workbench_estimands(tmp_path: Path) -> None:
     """The same one-cell scenario (MAP) fitted by the workbench model and by
     pymc-marketing: records with the same estimands, dims and coordinates, on the same

@@ -242,6 +242,7 @@ def test_derived_estimands_equal_the_workbench_models_for_the_same_draws() -> No
     assert bool((plain["roas"] <= ref["roas"] * (1 + 1e-9)).all())  # carry-over not counted
 
 
+@pytest.mark.slow  # compiles and fits the example, ~20 s
 def test_the_example_model_fits_end_to_end(tmp_path: Path) -> None:
     """The worked example's builder, fitted (MAP) through the runner: compiled once,
     each replicate's data swapped in, every estimand in the record, a prior for
