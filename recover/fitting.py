@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from mmm_workbench.recover.inference import Posterior
-from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
+from mmm_workbench.recover.models.data import ModelData, model_data, scored_spec, truth_estimands
 from mmm_workbench.recover.models.kinds import Context, get_model_kind
 from mmm_workbench.recover.store import FORMAT_VERSION
 from mmm_workbench.scenarios import Cell, Scenario, replicate_rng, spec_hash
@@ -155,6 +155,9 @@ class CellFitter:
         t0 = time.perf_counter()
         kind = get_model_kind(scenario.model.kind)
         self.model = kind.build(scenario.model, scenario.fit, first)
+        # the transforms the built model uses (a pymc-marketing YAML config's), not only
+        # those the scenario declares: the truth's transform parameters are scored on them
+        self.spec = scored_spec(self.model, scenario.model)
         seed = prior_seed(scenario.seed, cell.cell_id)
         self.prior = self.model.prior(scenario.fit.keep_draws, seed)
         self.compile_s = time.perf_counter() - t0
@@ -193,7 +196,7 @@ class CellFitter:
             on_phase("sampled")
         sampled = time.perf_counter() - t0
         draws = thin(posterior.draws, scenario.fit.keep_draws)
-        truth = truth_estimands(tree, scenario.model)
+        truth = truth_estimands(tree, self.spec)
         estimates = self.model.estimands(
             data, draws, tree["truth"]["x_scale"].to_numpy(), truth["multiplier"].to_numpy()
         )

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from mmm_workbench.recover.models.panel import national
 from mmm_workbench.reports.contract import ESTIMANDS  # the names every model produces
 from mmm_workbench.scenarios.spec import ModelSpec
 
@@ -26,6 +27,7 @@ __all__ = [
     "LiftTests",
     "ModelData",
     "model_data",
+    "scored_spec",
     "truth_estimands",
 ]
 
@@ -127,7 +129,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
     ValueError
         A control the dataset does not have (named with the available ones).
     """
-    obs = tree["observed"].to_dataset()
+    obs = national(tree["observed"].to_dataset())  # a geo panel: its national series
     train = int(obs.attrs["train_periods"])
     rows = slice(0, train)
     missing = [c for c in spec.controls if c not in obs]
@@ -209,3 +211,31 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
     for var in out.data_vars:
         out[var].attrs = {}
     return out
+
+
+def scored_spec(cell: object, model: ModelSpec) -> ModelSpec:
+    """Return the ``[model]`` table a cell's truth is scored against (:func:`truth_estimands`).
+
+    The table the built model amounts to, where the cell model or its ``fitted`` model has
+    one as ``spec``: for pymc-marketing from a YAML config, the config's transforms
+    (:func:`mmm_workbench.recover.models.pymc_marketing.config_spec`), whether or not the
+    scenario repeats them in ``[model.adstock]`` and ``[model.saturation]``. Otherwise the
+    scenario's own ``model``.
+
+    Parameters
+    ----------
+    cell
+        The built cell model (:class:`mmm_workbench.recover.models.kinds.CellModel`).
+    model
+        The scenario's ``[model]`` table.
+
+    Returns
+    -------
+    ModelSpec
+        The spec whose transforms decide which transform parameters are scored.
+    """
+    for holder in (cell, getattr(cell, "fitted", None)):
+        spec = getattr(holder, "spec", None)
+        if isinstance(spec, ModelSpec):
+            return spec
+    return model

@@ -16,13 +16,15 @@ import xarray as xr
 from pytensor.compile.maker import function as compile_function
 
 from mmm_workbench.recover.cli import main
+from mmm_workbench.recover.fitting import CellFitter
 from mmm_workbench.recover.models.data import ModelData, model_data
 from mmm_workbench.recover.models.pymc_marketing import (
     PymcMarketingModel,
     build_pymc_marketing,
     check_pymc_marketing,
 )
-from mmm_workbench.scenarios import Scenario, parse_scenario, replicate_rng
+from mmm_workbench.scenarios import Scenario, expand_grid, parse_scenario, replicate_rng
+from mmm_workbench.scenarios.spec import declared
 from mmm_workbench.simulate import generate
 from tests.conftest import tiny_raw
 from tests.recover.conftest import SMALL
@@ -388,3 +390,54 @@ def test_transforms_fixed_per_channel_reach_pymc_marketings_graph(tmp_path: Path
     for c, alpha in enumerate((0.3, 0.6)):
         np.testing.assert_allclose(together[:, c], contribution(built(alpha))[:, c], rtol=1e-12)
     assert not np.allclose(together, contribution(built(0.3)))
+
+
+GEOMETRIC_YAML = """\
+model:
+  class: pymc_marketing.mmm.MMM
+  kwargs:
+    date_column: date
+    channel_columns: [tv, search]
+    target_column: y
+    control_columns: [demand_proxy]
+    adstock:
+      class: pymc_marketing.mmm.GeometricAdstock
+      kwargs: {l_max: 6}
+    saturation:
+      class: pymc_marketing.mmm.LogisticSaturation
+"""
+"""pymc-marketing's geometric adstock (l_max 6) and logistic saturation, its default priors:
+the transforms of the tiny world's ``tv`` (its ``search`` is delayed and Hill)."""
+
+
+@pytest.mark.parametrize(
+    ("config", "tv_adstock"),
+    [
+        (GEOMETRIC_YAML, True),
+        # l_max 4 against the data's 6: tv's adstock not comparable, its saturation still is
+        (GEOMETRIC_YAML.replace("l_max: 6", "l_max: 4"), False),
+    ],
+)
+def test_a_config_without_transform_tables_is_scored_on_its_own_transforms(
+    tmp_path: Path, config: str, tv_adstock: bool
+) -> None:
+    """A cell with ``config`` and no ``[model.adstock]``/``[model.saturation]``: the record's
+    truth holds the transform parameters where the config's families (and l_max) are the
+    data's, channel by channel, and NaN where they are not; it was NaN everywhere when the
+    truth was matched against the scenario's absent transforms."""
+    raw = tiny_raw()
+    (tmp_path / "mmm.yml").write_text(config)
+    raw["model"] = {"kind": "pymc-marketing", "config": "mmm.yml", "controls": ["demand_proxy"]}
+    raw["fit"] = {"backend": "map"}
+    (cell,) = expand_grid(parse_scenario(raw, base=tmp_path))
+    assert cell.scenario.model is not None and not declared(cell.scenario.model.adstock)
+    truth = CellFitter(cell).fit(0)["truth"]
+    alpha, lam = truth["adstock_alpha"], truth["saturation_lam"]
+    assert float(lam.sel(channel="tv")) == 1.5  # the tiny world's tv: logistic, lam 1.5
+    assert np.isnan(float(lam.sel(channel="search")))  # search's saturation is Hill
+    assert np.isnan(float(alpha.sel(channel="search")))  # delayed, not geometric
+    if tv_adstock:
+        assert float(alpha.sel(channel="tv")) == 0.6
+    else:
+        assert np.isnan(float(alpha.sel(channel="tv")))
+    assert np.isnan(truth["saturation_kappa"]).all()  # no Hill in the config
