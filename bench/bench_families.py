@@ -20,9 +20,12 @@ Reported per family, over ``--replicates`` fits:
   per-step overhead);
 * ``s/fit``: sampling seconds per fit, and ``max R-hat``, ``divergences`` in total.
 
-Usage: ``python bench/bench_families.py [--replicates N] [--families a,b] [--fit TOML]``
-(``--fit 'target_accept = 0.9'`` adds a ``[fit]`` table, for experiments); writes
-``bench/results/families-<UTC time>.json`` and prints the table.
+Usage: ``python bench/bench_families.py [--replicates N] [--first K] [--families a,b]
+[--fit TOML] [--geometry data|dgp]`` (``--fit 'target_accept = 0.9'`` adds a ``[fit]``
+table, for experiments; ``--geometry dgp`` samples the DGP's parameterization instead of
+the workbench model's data coordinates, :data:`~mmm_workbench.recover.models.workbench.GEOMETRY`,
+for before/after measurements; ``--first K`` starts at replicate K, so a long study runs in
+chunks); writes ``bench/results/families-<UTC time>.json`` and prints the table.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm_workbench.recover.fitting import CellFitter
+from mmm_workbench.recover.models import workbench
 from mmm_workbench.scenarios import expand_grid, parse_scenario
 
 CHANNELS = ("tv", "social", "search")
@@ -177,8 +181,8 @@ def _instrument() -> Callable[[], list[dict[str, float]]]:
     return lambda: calls
 
 
-def bench_family(family: str, replicates: int, fit: str) -> dict[str, Any]:
-    """Fit ``replicates`` replicates of one family's world and summarize them."""
+def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict[str, Any]:
+    """Fit replicates ``first, ..., first + replicates - 1`` of one family's world and summarize."""
     scenario = parse_scenario(tomllib.loads(world(family, fit)))
     cell = expand_grid(scenario)[0]
     calls = _instrument()
@@ -186,7 +190,7 @@ def bench_family(family: str, replicates: int, fit: str) -> dict[str, Any]:
     fitter = CellFitter(cell)
     compile_s = time.perf_counter() - t0
     fits = []
-    for replicate in range(replicates):
+    for replicate in range(first, first + replicates):
         record = fitter.fit(replicate)
         diagnostics = json.loads(record.attrs["diagnostics"])
         timings = json.loads(record.attrs["timings"])
@@ -219,6 +223,8 @@ def bench_family(family: str, replicates: int, fit: str) -> dict[str, Any]:
         "us_per_grad": round(1e6 * thread_s / steps, 1),
         "fit_s": round(statistics.mean(fit_s), 2),
         "compile_s": round(compile_s, 2),
+        "steps": steps,
+        "per_fit": fits,
     }
 
 
@@ -228,15 +234,24 @@ def main() -> None:
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--fit", default="", help="lines of a [fit] table (default: none)")
     parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument("--first", type=int, default=0, help="the first replicate")
+    parser.add_argument("--geometry", choices=("data", "dgp"), default="data")
     args = parser.parse_args()
+    workbench.GEOMETRY = args.geometry
     names = [n.strip() for n in args.families.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         parser.error(f"--families: unknown {unknown[0]!r}; known: {', '.join(FAMILIES)}")
-    result: dict[str, Any] = {"families": {}, "fit": args.fit, "label": args.label}
+    result: dict[str, Any] = {
+        "families": {},
+        "fit": args.fit,
+        "label": args.label,
+        "geometry": args.geometry,
+        "first": args.first,
+    }
     for name in names:
         print(name, flush=True)
-        result["families"][name] = bench_family(name, args.replicates, args.fit)
+        result["families"][name] = bench_family(name, args.replicates, args.fit, args.first)
     header = (
         f"\n{'family':<30}{'clean':>7}{'div':>5}{'R-hat':>8}{'min ESS':>9}{'ESS/s':>8}"
         f"{'steps/draw':>11}{'us/grad':>9}{'s/fit':>7}"

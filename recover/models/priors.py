@@ -22,6 +22,7 @@ from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
 __all__ = [
     "DEFAULT_PRIORS",
+    "log_transformed",
     "make_prior",
     "parameter_shapes",
     "parameter_supports",
@@ -85,8 +86,43 @@ def prior_for(name: str, spec: ModelSpec) -> PriorSpec:
     return _p("Beta", alpha=2, beta=2) if support == "unit" else _p("HalfNormal", sigma=2)
 
 
-def make_prior(name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None = None) -> Any:
-    """Create the prior random variable in the current model context."""
+def make_prior(
+    name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None = None, **kwargs: Any
+) -> Any:
+    """Create the prior random variable in the current model context.
+
+    ``kwargs`` go to the distribution (``transform``, ``default_transform``).
+    """
+    dist = _distribution(name, prior)
+    args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
+    try:
+        return dist(name, **args, dims=dims, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"model.priors.{name} = {prior.dist}({_fmt(prior.args)}): invalid arguments: {err}"
+        ) from None
+
+
+def log_transformed(name: str, prior: PriorSpec) -> bool:
+    """Return whether PyMC samples the prior's variable on the log scale (support (0, inf)).
+
+    A variable whose prior is bounded above (``Beta``, ``Uniform``) keeps its own transform:
+    a reparameterization that maps it to the whole real line would leave its support.
+    """
+    from pymc.distributions.transforms import _default_transform
+    from pymc.logprob.transforms import LogTransform
+
+    dist = _distribution(name, prior)
+    args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
+    try:
+        rv = dist.dist(**args)
+    except (TypeError, ValueError):
+        return False  # make_prior names the bad arguments
+    return isinstance(_default_transform(rv.owner.op, rv), LogTransform)
+
+
+def _distribution(name: str, prior: PriorSpec) -> Any:
+    """Return the PyMC distribution class of a prior; raise naming it if unknown or misused."""
     dist = getattr(pm, prior.dist, None)
     if not (isinstance(dist, type) and issubclass(dist, pm.Distribution)):
         raise ValueError(
@@ -105,13 +141,7 @@ def make_prior(name: str, prior: PriorSpec, *, dims: str | Sequence[str] | None 
             f"model.priors.{name} = {prior.dist}({_fmt(prior.args)}): invalid arguments: "
             f"{prior.dist} takes {', '.join(accepted)}, not {', '.join(unknown)}"
         )
-    args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
-    try:
-        return dist(name, **args, dims=dims)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"model.priors.{name} = {prior.dist}({_fmt(prior.args)}): invalid arguments: {err}"
-        ) from None
+    return dist
 
 
 def _fmt(args: Mapping[str, object]) -> str:

@@ -13,17 +13,37 @@ Transform parameters are per channel (``pooling = "channel"``) or shared; a para
 given in the scenario is held fixed. The data enter as ``pm.Data`` containers (``spend``,
 ``target``, ``controls``; ``lift_x``, ``lift_delta_x``, ``lift_delta_y``, ``lift_sigma``)
 whose shapes depend only on the cell, so one compiled model serves every replicate.
+
+Sampling geometry (issue 14). The model's variables, priors and estimands are the
+data-generating process's (``saturation_beta``, ``saturation_kappa``, ...), but the sampler
+moves in coordinates the data identify, through PyMC transforms (the prior densities are
+unchanged, the Jacobians are PyMC's, prior draws are the priors'):
+
+* ``saturation_beta`` is sampled as ``log(beta * f(x_ref))``, the log of the channel's
+  contribution at a reference spend ``x_ref`` (the median of its positive scaled spend in
+  the cell's first replicate), not as ``log(beta)``: the data pin the contribution at
+  typical spend, while ``beta`` alone trades off against the curve's scale (``kappa``,
+  ``lam``...) along a curved ridge;
+* Hill's ``saturation_kappa`` is sampled as ``slope * (log(kappa) - log(x_ref))``, the
+  logit of the curve at ``x_ref`` with its sign flipped (the centred intercept of a
+  logistic regression on ``log x``): ``kappa`` and ``slope`` are otherwise a banana whose
+  curvature grows with the slope.
+
+:data:`GEOMETRY` switches this off (``"dgp"``: every variable in PyMC's default transform of
+the DGP's parameterization), for measurements (``bench/bench_families.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from numpy.typing import NDArray
+from pymc.logprob.transforms import Transform
 
 from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
 from mmm_workbench.recover.models.media import (
@@ -33,13 +53,114 @@ from mmm_workbench.recover.models.media import (
     lift_graph,
     media_graph,
 )
-from mmm_workbench.recover.models.priors import make_prior, prior_for
-from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.recover.models.priors import log_transformed, make_prior, prior_for
+from mmm_workbench.recover.models.transforms import param_names, saturation
 from mmm_workbench.scenarios.spec import ModelSpec
 
-__all__ = ["WorkbenchModel", "build_workbench"]
+__all__ = [
+    "GEOMETRY",
+    "ContributionAtReference",
+    "HillLocation",
+    "WorkbenchModel",
+    "build_workbench",
+    "reference_spend",
+]
 
 Array = NDArray[np.float64]
+
+GEOMETRY: Literal["data", "dgp"] = "dgp"
+"""How the sampler sees the media parameters: ``"data"``, the reparameterizations of the
+module docstring; ``"dgp"``, PyMC's default transforms of the DGP's parameters."""
+
+
+def reference_spend(spend: Array) -> Array:
+    """Return each channel's reference spend: the median of its positive scaled spend.
+
+    Parameters
+    ----------
+    spend
+        Scaled spend, ``(T, C)``.
+
+    Returns
+    -------
+    Array
+        ``(C,)``; 1 for a channel that never spends.
+    """
+    out = np.ones(spend.shape[1])
+    for c in range(spend.shape[1]):
+        positive = spend[:, c][spend[:, c] > 0]
+        if positive.size:
+            out[c] = float(np.median(positive))
+    return out
+
+
+def _value(model: pm.Model, rv: Any) -> Any:
+    """Return ``rv`` as a function of the sampler's value variables (its transform undone)."""
+    value = model.rvs_to_values[rv]
+    transform = model.rvs_to_transforms.get(rv)
+    return value if transform is None else transform.backward(value, *rv.owner.inputs)
+
+
+class HillLocation(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
+    """Hill's ``kappa`` sampled as ``u = slope * (log(kappa) - log(x_ref))``.
+
+    ``-u`` is the logit of the Hill curve at the reference spend ``x_ref``. ``slope`` is
+    the model's slope variable (``slope_rv``, for the initial point) and the same slope as
+    a function of the sampler's values (``slope_value``, for the density), or a constant
+    when the scenario fixes it.
+    """
+
+    name = "hill_location"
+
+    def __init__(self, slope_rv: Any, slope_value: Any, log_ref: Array) -> None:
+        self.slope_rv = slope_rv
+        self.slope_value = slope_value
+        self.log_ref = pt.as_tensor_variable(np.asarray(log_ref, dtype=float))
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``u`` from ``kappa``."""
+        return self.slope_rv * (pt.log(value) - self.log_ref)
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``kappa`` from ``u``."""
+        return pt.exp(self.log_ref + value / self.slope_value)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        """Return ``log |d kappa / d u|`` = ``log(kappa) - log(slope)``."""
+        return self.log_ref + value / self.slope_value - pt.log(self.slope_value)
+
+
+class ContributionAtReference(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
+    """``beta`` sampled as ``v = log(beta) + log(f(x_ref))``, the log contribution at ``x_ref``.
+
+    ``log_f_rv`` is ``log f(x_ref)`` of the model's saturation variables (for the initial
+    point), ``log_f_value`` the same of the sampler's values (for the density).
+    """
+
+    name = "contribution_at_reference"
+
+    def __init__(self, log_f_rv: Any, log_f_value: Any) -> None:
+        self.log_f_rv = log_f_rv
+        self.log_f_value = log_f_value
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``v`` from ``beta``."""
+        return pt.log(value) + self.log_f_rv
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``beta`` from ``v``."""
+        return pt.exp(value - self.log_f_value)
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        """Return ``log |d beta / d v|`` = ``log(beta)``."""
+        return value - self.log_f_value
+
+
+def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Array) -> Any:
+    """Return ``log f(x_ref)`` of the model's saturation with ``params``, ``(C,)``."""
+    kind = spec.saturation.kind
+    sat = {p: params[f"saturation_{p}"] for p in param_names("saturation", kind)}
+    return pt.log(saturation(x_ref, kind, sat))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,17 +200,39 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
     with pm.Model(coords=coords) as model:
         spend = pm.Data("spend", scaled["spend"], dims=("date", "channel"))
         target = pm.Data("target", scaled["target"], dims="date")
+        reparameterize = GEOMETRY == "data"
+        x_ref = reference_spend(scaled["spend"])
+        log_ref: Array = np.log(x_ref) if per else np.asarray(np.mean(np.log(x_ref)))
+        values: dict[str, Any] = {}  # each parameter as a function of the sampler's values
         for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
             for p in param_names(role, transform.kind):
                 name = f"{role}_{p}"
                 if p in transform.params:
                     params[name] = np.asarray(transform.params[p], dtype=float)  # or (C,)
-                else:
-                    params[name] = make_prior(name, prior_for(name, spec), dims=per)
-                    free.append(name)
-        params["saturation_beta"] = make_prior(
-            "saturation_beta", prior_for("saturation_beta", spec), dims="channel"
-        )
+                    values[name] = params[name]
+                    continue
+                prior = prior_for(name, spec)
+                reparam: dict[str, Any] = {}
+                if (
+                    reparameterize
+                    and (spec.saturation.kind, name) == ("hill", "saturation_kappa")
+                    and log_transformed(name, prior)
+                ):
+                    slope = HillLocation(
+                        params["saturation_slope"], values["saturation_slope"], log_ref
+                    )
+                    reparam = {"transform": slope, "default_transform": None}
+                params[name] = make_prior(name, prior, dims=per, **reparam)
+                values[name] = _value(model, params[name])
+                free.append(name)
+        prior = prior_for("saturation_beta", spec)
+        reparam = {}
+        if reparameterize and log_transformed("saturation_beta", prior):
+            at_ref = ContributionAtReference(
+                _log_curve_at(spec, params, x_ref), _log_curve_at(spec, values, x_ref)
+            )
+            reparam = {"transform": at_ref, "default_transform": None}
+        params["saturation_beta"] = make_prior("saturation_beta", prior, dims="channel", **reparam)
         free.append("saturation_beta")
         contribution = pm.Deterministic(
             "channel_contribution", media_graph(spec, spend, params), dims=("date", "channel")

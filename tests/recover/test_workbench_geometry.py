@@ -64,13 +64,20 @@ def _scenario(ad: str, sat: str) -> Scenario:
     return parse_scenario(raw)
 
 
-def _built(ad: str, sat: str) -> tuple[Any, Any, Scenario]:
+def _built(ad: str, sat: str, geometry: str = "data") -> tuple[Any, Any, Scenario]:
+    from mmm_workbench.recover.models import workbench
+
     scenario = _scenario(ad, sat)
     cell = expand_grid(scenario)[0]
     assert scenario.model is not None
     tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, 0))
     data = model_data(tree, scenario.model)
-    return build_workbench(scenario.model, data), data, scenario
+    saved = workbench.GEOMETRY
+    workbench.GEOMETRY = geometry  # type: ignore[assignment]
+    try:
+        return build_workbench(scenario.model, data), data, scenario
+    finally:
+        workbench.GEOMETRY = saved
 
 
 def _dgp_contribution(ad: str, sat: str, x: Array, point: dict[str, Any]) -> Array:
@@ -127,6 +134,149 @@ def test_the_mean_is_the_dgp_parameterizations() -> None:
     )
     np.testing.assert_allclose(mu(0.2), expected, rtol=1e-9)
     assert not np.allclose(mu(0.2 + fixed["trend_slope"] / 2), expected)
+
+
+def _sampler_point(built: Any, data: Any, ad: str, sat: str, log_ref_shift: float = 0.0) -> Any:
+    """The DGP point of :func:`_point` in the sampler's coordinates, computed here.
+
+    Hill's kappa as ``slope * (log(kappa) - log(x_ref))`` and beta as ``log(beta) +
+    log(f(x_ref))`` with the DGP's own numpy curve (``simulate/transforms.py``), the other
+    parameters by PyMC's default transforms; ``log_ref_shift`` moves the reference (a wrong
+    mapping).
+    """
+    from mmm_workbench.recover.models.workbench import reference_spend
+
+    model = built.model
+    point = _point(ad, sat)
+    x_ref = reference_spend(data.scaled()["spend"])
+    log_ref = np.log(x_ref) + log_ref_shift
+    sat_params = {p: np.asarray(v) for p, v in POINTS[sat].items()}
+    values: dict[str, Any] = {}
+    for name, value in point.items():
+        rv = model[name]
+        if name == "saturation_kappa" and sat == "hill":
+            values[rv.name + "_hill_location__"] = sat_params["slope"] * (np.log(value) - log_ref)
+        elif name == "saturation_beta":
+            curve = saturation(
+                np.exp(log_ref)[None, :], sat, {p: v[None, :] for p, v in sat_params.items()}
+            )[0]
+            values["saturation_beta_contribution_at_reference__"] = np.log(value) + np.log(curve)
+        else:
+            transform = model.rvs_to_transforms[rv]
+            values[model.rvs_to_values[rv].name] = transform.forward(value, *rv.owner.inputs).eval()
+    return values
+
+
+def _value_function(built: Any, output: str) -> Any:
+    model = built.model
+    graph = model.replace_rvs_by_values([model[output]])[0]
+    return pytensor.function(model.value_vars, graph, on_unused_input="ignore")
+
+
+@pytest.mark.parametrize(("ad", "sat"), PAIRS)
+def test_the_sampler_coordinates_map_back_to_the_dgp_transforms(ad: str, sat: str) -> None:
+    built, data, _ = _built(ad, sat)
+    model = built.model
+    values = _sampler_point(built, data, ad, sat)
+    assert "saturation_beta_contribution_at_reference__" in values
+    assert (sat == "hill") == ("saturation_kappa_hill_location__" in values)
+    fn = _value_function(built, "channel_contribution")
+    start = model.initial_point()
+    given = {v.name: values.get(v.name, start[v.name]) for v in model.value_vars}
+    expected = _dgp_contribution(ad, sat, data.scaled()["spend"], _point(ad, sat))
+    np.testing.assert_allclose(fn(**given), expected, rtol=1e-10, atol=1e-13)
+    shifted = _sampler_point(built, data, ad, sat, log_ref_shift=0.05)
+    wrong = {v.name: shifted.get(v.name, start[v.name]) for v in model.value_vars}
+    assert not np.allclose(fn(**wrong), expected, rtol=1e-6)
+
+
+def test_the_density_is_the_dgp_models_with_the_jacobian_of_the_new_coordinates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(POINTS["delayed"], "theta", [1.5, 0.2])  # log(0): no Jacobian
+    built, data, _ = _built("delayed", "hill")
+    plain, _, _ = _built("delayed", "hill", geometry="dgp")
+    assert "saturation_kappa_log__" in {v.name for v in plain.model.value_vars}
+    point = _point("delayed", "hill")
+    extra = {"intercept": 0.3, "trend_slope": 0.1, "gamma_fourier": np.full(4, 0.02), "sigma": 0.2}
+
+    def at(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for rv in model.free_RVs:
+            value = model.rvs_to_values[rv]
+            if value.name in values:
+                out[value.name] = values[value.name]
+                continue
+            raw = point[rv.name] if rv.name in point else np.asarray(extra[rv.name])
+            transform = model.rvs_to_transforms.get(rv)
+            out[value.name] = (
+                raw if transform is None else transform.forward(raw, *rv.owner.inputs).eval()
+            )
+        return out
+
+    new = at(built.model, _sampler_point(built, data, "delayed", "hill"))
+    old = at(plain.model, {})
+    # the same priors and likelihood at the same point ...
+    same = [m.compile_logp(jacobian=False) for m in (built.model, plain.model)]
+    np.testing.assert_allclose(same[0](new), same[1](old), rtol=1e-10)
+    # ... and the Jacobian of (slope, u) -> kappa: log(kappa) - log(slope), against the
+    # log transform's log(kappa); beta's Jacobian is log(beta) in both
+    full = [m.compile_logp(jacobian=True) for m in (built.model, plain.model)]
+    slope = np.asarray(POINTS["hill"]["slope"])
+    np.testing.assert_allclose(full[0](new) - full[1](old), -np.log(slope).sum(), rtol=1e-9)
+    assert not np.isclose(full[0](new) - full[1](old), 0.0)
+
+
+def test_prior_draws_are_the_dgp_priors() -> None:
+    import pymc as pm
+
+    built, _, _ = _built("delayed", "hill")
+    plain, _, _ = _built("delayed", "hill", geometry="dgp")
+    names = ["saturation_kappa", "saturation_slope", "saturation_beta", "adstock_theta"]
+    new = pm.draw([built.model[n] for n in names], draws=50, random_seed=3)
+    old = pm.draw([plain.model[n] for n in names], draws=50, random_seed=3)
+    for a, b in zip(new, old, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(new[0] > 0) and np.all(new[2] >= 0)
+
+
+def test_priors_bounded_above_keep_their_own_transform(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmm_workbench.recover.models import workbench
+
+    raw = _scenario("delayed", "hill").raw
+    raw = {
+        **raw,
+        "model": {
+            **raw["model"],
+            "priors": {
+                "saturation_kappa": {"dist": "Beta", "alpha": 2, "beta": 2},
+                "saturation_beta": {"dist": "Uniform", "lower": 0, "upper": 5},
+            },
+        },
+    }
+    scenario = parse_scenario(raw)
+    assert scenario.model is not None
+    cell = expand_grid(scenario)[0]
+    tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, 0))
+    monkeypatch.setattr(workbench, "GEOMETRY", "data")
+    built = build_workbench(scenario.model, model_data(tree, scenario.model))
+    names = {v.name for v in built.model.value_vars}
+    assert {"saturation_kappa_logodds__", "saturation_beta_interval__"} <= names
+
+
+def test_the_hill_location_round_trips() -> None:
+    from mmm_workbench.recover.models.workbench import HillLocation
+
+    slope = np.array([0.7, 2.5])
+    transform = HillLocation(slope, slope, np.log([0.3, 0.8]))
+    kappa = np.array([0.05, 3.0])
+    u = transform.forward(kappa).eval()
+    np.testing.assert_allclose(transform.backward(u).eval(), kappa, rtol=1e-12)
+    np.testing.assert_allclose(u, slope * (np.log(kappa) - np.log([0.3, 0.8])), rtol=1e-12)
+    # d kappa / d u by finite differences: the log Jacobian is log(kappa) - log(slope)
+    h = 1e-6
+    numeric = (transform.backward(u + h).eval() - transform.backward(u - h).eval()) / (2 * h)
+    np.testing.assert_allclose(transform.log_jac_det(u).eval(), np.log(numeric), rtol=1e-6)
 
 
 DELAYED_HILL = """
