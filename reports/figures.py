@@ -3,20 +3,37 @@
 Each takes tidy frames (from :mod:`mmm_workbench.reports.tables`, :mod:`mmm_workbench.reports.sbc`
 and :mod:`mmm_workbench.reports.plotdata`), computes nothing, and returns PNG bytes (or ``None``
 when its frame is empty).
+
+Conventions every figure keeps:
+
+- **one colour per channel**: a channel is drawn in its colour of :func:`channel_colours`
+  (built once per run from its channel order) in every figure, and that palette is used for
+  nothing else; other series (estimands, runs) take :data:`SERIES_PALETTE`;
+- **a legend on every panel** that draws more than one series, or a reference (a band, the
+  truth);
+- **at most** :data:`MAX_SERIES` **series per panel**: more are split over further panels;
+- **faceted by cell**: no panel mixes the cells of a grid (a good and a biased cell
+  overplotted hide each other).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 __all__ = [
+    "CHANNEL_PALETTE",
+    "MAX_SERIES",
+    "SERIES_PALETTE",
     "bias_along_axis",
+    "channel_colours",
+    "compare_bias",
     "coverage_vs_nominal",
     "rank_histograms",
     "recovery_scatter",
@@ -26,6 +43,63 @@ __all__ = [
     "z_vs_contraction",
 ]
 
+MAX_SERIES = 8
+"""The most series one panel draws; more are split over further panels."""
+CHANNEL_PALETTE = (
+    "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#56b4e9",
+    "#ece133", "#949494",
+)  # fmt: skip
+"""Channel colours (seaborn's colour-blind palette), in the run's channel order."""
+SERIES_PALETTE = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+"""Colours of series that are not channels (estimands, runs): Dark2 without its orange."""
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def channel_colours(channels: Sequence[Hashable]) -> dict[str, str]:
+    """Give each channel its colour, by its place in the run's channel order.
+
+    Parameters
+    ----------
+    channels
+        The run's channels, in order (repeats ignored).
+
+    Returns
+    -------
+    dict
+        Channel name to a hex colour: :data:`CHANNEL_PALETTE` for up to ten channels, an
+        evenly spaced HUSL palette beyond.
+    """
+    unique = list(dict.fromkeys(str(c) for c in channels))
+    if len(unique) <= len(CHANNEL_PALETTE):
+        palette: Sequence[str] = CHANNEL_PALETTE
+    else:
+        palette = sns.color_palette("husl", len(unique)).as_hex()
+    return dict(zip(unique, palette, strict=False))
+
+
+def _colour_of(colours: Mapping[str, str], channel: object) -> str:
+    return colours.get(str(channel), "0.3")
+
+
+def _series_colour(i: int) -> str:
+    return SERIES_PALETTE[i % len(SERIES_PALETTE)]
+
+
+def _chunks[T](items: Sequence[T], size: int = MAX_SERIES) -> list[list[T]]:
+    """Split ``items`` into runs of at most ``size`` (one panel's series each)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)] or [[]]
+
+
+def _part(i: int, n: int) -> str:
+    return f" ({i + 1}/{n})" if n > 1 else ""
+
+
+def _capped[T](panels: list[T], max_panels: int) -> tuple[list[T], str]:
+    """Return the first ``max_panels`` panels, and the title's words for those left out."""
+    if len(panels) <= max_panels:
+        return panels, ""
+    return panels[:max_panels], f"; first {max_panels} of {len(panels)} panels"
+
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
@@ -33,9 +107,11 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _grid(n: int, width: float = 4.0, height: float = 3.4) -> tuple[Figure, list[Axes]]:
+def _grid(
+    n: int, width: float = 4.0, height: float = 3.4, cols: int = 3
+) -> tuple[Figure, list[Axes]]:
     """Return a figure of ``n`` panels (pyplot-free: no global state, no display backend)."""
-    cols = min(n, 3)
+    cols = max(1, min(n, cols))
     rows = -(-n // cols)
     with sns.axes_style("whitegrid"):
         fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
@@ -46,144 +122,234 @@ def _grid(n: int, width: float = 4.0, height: float = 3.4) -> tuple[Figure, list
     return fig, flat[:n]
 
 
+def _errors(d: pd.DataFrame, value: str, lower: str, upper: str) -> list[pd.Series]:
+    # clipped: with every draw equal (a fixed parameter, a point estimate) the value can
+    # differ from the interval's bounds by a rounding error of either sign
+    return [(d[value] - d[lower]).clip(lower=0.0), (d[upper] - d[value]).clip(lower=0.0)]
+
+
+def _channels_of(frame: pd.DataFrame) -> list[str]:
+    if "channel" not in frame:
+        return []
+    return [str(c) for c in dict.fromkeys(frame["channel"].dropna())]
+
+
 def recovery_scatter(
-    table: pd.DataFrame, estimands: Sequence[str], level: str = "90"
+    table: pd.DataFrame,
+    estimands: Sequence[str],
+    level: str = "90",
+    colours: Mapping[str, str] | None = None,
+    max_panels: int = 24,
 ) -> bytes | None:
     """Plot the true value against the posterior mean with its ``level``% interval.
 
-    One panel per estimand, colour by channel; the diagonal is perfect recovery.
+    One panel per cell and estimand (a biased cell never hides behind a good one), one
+    colour per channel (:func:`channel_colours`); the diagonal is perfect recovery.
     """
     data = table[table["estimand"].isin(estimands)]
     names = [e for e in estimands if e in set(data["estimand"])]
     if not names:
         return None
-    fig, axes = _grid(len(names))
-    for ax, name in zip(axes, names, strict=True):
-        d = data[data["estimand"] == name]
-        hue = "channel" if "channel" in d and d["channel"].notna().any() else None
-        ax.errorbar(
-            d["truth"],
-            d["mean"],
-            # clipped: with every draw equal (a fixed parameter, a point estimate) the mean
-            # can differ from the interval's bounds by a rounding error of either sign
-            yerr=[
-                (d["mean"] - d[f"lower_{level}"]).clip(lower=0.0),
-                (d[f"upper_{level}"] - d["mean"]).clip(lower=0.0),
-            ],
-            fmt="none",
-            ecolor="0.75",
-            lw=0.8,
-            zorder=1,
+    colours = colours if colours is not None else channel_colours(_channels_of(data))
+    panels = []
+    for cell in dict.fromkeys(data["cell_label"]):
+        mine = data[data["cell_label"] == cell]
+        for name in names:
+            d = mine[mine["estimand"] == name]
+            if d.empty:
+                continue
+            groups = _chunks(_channels_of(d)) if "channel" in d else [[]]
+            for i, chunk in enumerate(groups):
+                panels.append((str(cell), name, chunk, _part(i, len(groups))))
+    shown, more = _capped(panels, max_panels)
+    fig, axes = _grid(len(shown), 3.8, 3.3, cols=min(len(names), 4))
+    for ax, (cell, name, chunk, part) in zip(axes, shown, strict=True):
+        d = data[(data["cell_label"] == cell) & (data["estimand"] == name)]
+        series: list[tuple[str, pd.DataFrame]] = (
+            [(c, d[d["channel"] == c]) for c in chunk] if chunk else [("", d)]
         )
-        sns.scatterplot(data=d, x="truth", y="mean", hue=hue, ax=ax, s=18, zorder=2)
+        for channel, g in series:
+            ax.errorbar(
+                g["truth"],
+                g["mean"],
+                yerr=_errors(g, "mean", f"lower_{level}", f"upper_{level}"),
+                fmt="none",
+                ecolor="0.75",
+                lw=0.8,
+                zorder=1,
+            )
+            colour = _colour_of(colours, channel) if channel else _series_colour(0)
+            ax.scatter(g["truth"], g["mean"], s=14, color=colour, label=channel or name, zorder=2)
         lo = float(min(d["truth"].min(), d[f"lower_{level}"].min()))
         hi = float(max(d["truth"].max(), d[f"upper_{level}"].max()))
-        ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--")
-        ax.set(title=name, xlabel="true", ylabel=f"posterior mean ({level}% interval)")
-    fig.suptitle("Recovery: truth against posterior")
+        ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--", label="truth = estimate")
+        ax.set(title=f"{cell}: {name}{part}", xlabel="true", ylabel=f"posterior mean ({level}%)")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Recovery per cell: truth against posterior{more}")
     return _png(fig)
 
 
-def coverage_vs_nominal(coverage: pd.DataFrame) -> bytes | None:
+def coverage_vs_nominal(coverage: pd.DataFrame, max_panels: int = 24) -> bytes | None:
     """Plot empirical coverage against the nominal level with its Monte Carlo interval.
 
-    The interval is Jeffreys', one panel per cell; columns ``cell_label, estimand, nominal,
-    value, lower, upper``.
+    The interval is Jeffreys', one panel per cell (and per :data:`MAX_SERIES` estimands);
+    columns ``cell_label, estimand, nominal, value, lower, upper``.
     """
     if coverage.empty:
         return None
-    cells = list(dict.fromkeys(coverage["cell_label"]))
-    fig, axes = _grid(len(cells), 4.6, 3.8)
-    for ax, cell in zip(axes, cells, strict=True):
+    every = list(dict.fromkeys(coverage["estimand"].astype(str)))
+    panels = []
+    for cell in dict.fromkeys(coverage["cell_label"]):
+        present = set(coverage.loc[coverage["cell_label"] == cell, "estimand"].astype(str))
+        groups = _chunks([e for e in every if e in present])
+        panels += [(cell, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
+    shown, more = _capped(panels, max_panels)
+    fig, axes = _grid(len(shown), 4.6, 3.8)
+    for ax, (cell, chunk, part) in zip(axes, shown, strict=True):
         d = coverage[coverage["cell_label"] == cell]
-        for name, g in d.groupby("estimand", sort=True):
+        for name in chunk:
+            g = d[d["estimand"].astype(str) == name]
+            i = every.index(name)
             ax.errorbar(
                 g["nominal"],
                 g["value"],
-                yerr=[
-                    (g["value"] - g["lower"]).clip(lower=0.0),
-                    (g["upper"] - g["value"]).clip(lower=0.0),
-                ],
-                marker="o",
+                yerr=_errors(g, "value", "lower", "upper"),
+                marker=_MARKERS[i % len(_MARKERS)],
+                color=_series_colour(i),
                 ms=3,
                 lw=0.8,
                 capsize=2,
-                label=str(name),
+                label=name,
             )
-        ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--")
-        ax.set(xlim=(0.4, 1.0), ylim=(0, 1.02), title=cell, xlabel="nominal", ylabel="coverage")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Interval coverage against nominal (Monte Carlo 95% intervals)")
+        ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--", label="nominal")
+        ax.set(
+            xlim=(0.4, 1.0), ylim=(0, 1.02), title=f"{cell}{part}", xlabel="nominal",
+            ylabel="coverage",
+        )  # fmt: skip
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Interval coverage against nominal (Monte Carlo 95% intervals){more}")
     return _png(fig)
 
 
-def bias_along_axis(bias: pd.DataFrame, metric: str = "bias") -> bytes | None:
+def bias_along_axis(
+    bias: pd.DataFrame, metric: str = "bias", colours: Mapping[str, str] | None = None
+) -> bytes | None:
     """Return a metric against each grid axis, per estimand and channel.
 
     Columns ``axis, level, estimand, channel, value, lower, upper`` (and ``order``, the levels' x
-    order).
+    order); one colour per channel (:func:`channel_colours`).
     """
     if bias.empty:
         return None
-    panels = list(dict.fromkeys(zip(bias["axis"], bias["estimand"], strict=True)))
-    fig, axes = _grid(len(panels), 4.6, 3.6)
-    for ax, (axis, name) in zip(axes, panels, strict=True):
+    colours = colours if colours is not None else channel_colours(_channels_of(bias))
+    panels = []
+    for axis, name in dict.fromkeys(zip(bias["axis"], bias["estimand"], strict=True)):
         d = bias[(bias["axis"] == axis) & (bias["estimand"] == name)]
-        for channel, g in d.groupby("channel", sort=False):
+        groups = _chunks(_channels_of(d))
+        panels += [(axis, name, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
+    fig, axes = _grid(len(panels), 4.6, 3.6)
+    for ax, (axis, name, chunk, part) in zip(axes, panels, strict=True):
+        d = bias[(bias["axis"] == axis) & (bias["estimand"] == name)]
+        for channel in chunk:
+            g = d[d["channel"].astype(str) == channel]
             g = g.sort_values("order" if "order" in g else "level")
             ax.errorbar(
                 g["level"].astype(str),
                 g["value"],
-                yerr=[
-                    (g["value"] - g["lower"]).clip(lower=0.0),
-                    (g["upper"] - g["value"]).clip(lower=0.0),
-                ],
+                yerr=_errors(g, "value", "lower", "upper"),
                 marker="o",
                 capsize=3,
-                label=str(channel),
+                color=_colour_of(colours, channel),
+                label=channel,
             )
         ax.axhline(0.0, color="k", lw=0.8, ls="--")
-        ax.set(title=f"{name}", xlabel=str(axis), ylabel=metric)
+        ax.set(title=f"{name}{part}", xlabel=str(axis), ylabel=metric)
         ax.legend(fontsize=7)
     fig.suptitle(f"{metric} along the grid axes (Monte Carlo 95% intervals)")
     return _png(fig)
 
 
-def z_vs_contraction(table: pd.DataFrame, estimands: Sequence[str]) -> bytes | None:
+def z_vs_contraction(
+    table: pd.DataFrame, estimands: Sequence[str], max_panels: int = 12
+) -> bytes | None:
     """Posterior z-score against posterior contraction (Schad, Betancourt & Vasishth 2021).
 
-    Good fits sit near contraction 1 with |z| small.
+    One panel per cell (and per :data:`MAX_SERIES` estimands), one colour and marker per
+    estimand. Good fits sit near contraction 1 with |z| small.
     """
     data = table[table["estimand"].isin(estimands) & table["contraction"].notna()]
     if data.empty:
         return None
-    fig, (ax,) = _grid(1, 6.5, 4.5)
-    sns.scatterplot(
-        data=data, x="contraction", y="z", hue="estimand", style="cell_label", s=16, ax=ax
-    )
-    ax.axhline(0.0, color="k", lw=0.8)
-    ax.set(xlim=(min(0.0, float(data["contraction"].min())), 1.0), title="z-score vs contraction")
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    every = [e for e in estimands if e in set(data["estimand"])]
+    panels = []
+    for cell in dict.fromkeys(data["cell_label"]):
+        present = set(data.loc[data["cell_label"] == cell, "estimand"])
+        groups = _chunks([e for e in every if e in present])
+        panels += [(cell, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
+    shown, more = _capped(panels, max_panels)
+    fig, axes = _grid(len(shown), 4.4, 3.6)
+    low = min(0.0, float(data["contraction"].min()))
+    for ax, (cell, chunk, part) in zip(axes, shown, strict=True):
+        d = data[data["cell_label"] == cell]
+        for name in chunk:
+            g = d[d["estimand"] == name]
+            i = every.index(name)
+            ax.scatter(
+                g["contraction"],
+                g["z"],
+                s=12,
+                color=_series_colour(i),
+                marker=_MARKERS[i % len(_MARKERS)],
+                label=name,
+            )
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set(xlim=(low, 1.0), title=f"{cell}{part}", xlabel="contraction", ylabel="z")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"z-score vs contraction per cell{more}")
     return _png(fig)
 
 
-def rank_histograms(hist: pd.DataFrame, max_panels: int = 24) -> bytes | None:
+def _coords_colour(coords: str, colours: Mapping[str, str], i: int) -> str:
+    """Colour a coordinate: its channel's where it is ``channel=X``, else a series colour."""
+    key, _, value = str(coords).partition("=")
+    if key == "channel" and value in colours:
+        return colours[value]
+    return _series_colour(i)
+
+
+def rank_histograms(
+    hist: pd.DataFrame, max_panels: int = 24, colours: Mapping[str, str] | None = None
+) -> bytes | None:
     """Plot rank histograms, one panel per cell and estimand, one line per coordinate.
 
     Each has the 99% binomial band under uniform ranks; columns of
     :func:`mmm_workbench.reports.plotdata.rank_histogram_frame` (each panel titled with
     its cell's design, SBC or PIT at a fixed truth); at most ``max_panels`` panels, the
-    title saying how many were left out.
+    title saying how many were left out; a channel's line in its colour.
     """
     if hist.empty:
         return None
-    every = list(dict.fromkeys(zip(hist["cell_label"], hist["estimand"], strict=True)))
-    panels = every[:max_panels]
-    fig, axes = _grid(len(panels), 3.6, 2.8)
-    for ax, (cell, name) in zip(axes, panels, strict=True):
+    colours = colours if colours is not None else {}
+    every = []
+    for cell, name in dict.fromkeys(zip(hist["cell_label"], hist["estimand"], strict=True)):
         d = hist[(hist["cell_label"] == cell) & (hist["estimand"] == name)]
-        for coords, g in d.groupby("coords", sort=False):
-            ax.step(g["bin"], g["count"], where="mid", lw=1.2, label=str(coords) or name)
+        groups = _chunks(list(dict.fromkeys(d["coords"].astype(str))))
+        every += [(cell, name, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
+    panels, more = _capped(every, max_panels)
+    fig, axes = _grid(len(panels), 3.6, 2.8)
+    for ax, (cell, name, chunk, part) in zip(axes, panels, strict=True):
+        d = hist[(hist["cell_label"] == cell) & (hist["estimand"] == name)]
+        for i, coords in enumerate(chunk):
+            g = d[d["coords"].astype(str) == coords]
+            ax.step(
+                g["bin"],
+                g["count"],
+                where="mid",
+                lw=1.2,
+                color=_coords_colour(coords, colours, i),
+                label=coords or name,
+            )
         first = d.drop_duplicates("bin")
         ax.fill_between(
             first["bin"],
@@ -192,93 +358,186 @@ def rank_histograms(hist: pd.DataFrame, max_panels: int = 24) -> bytes | None:
             color="0.6",
             alpha=0.3,
             step="mid",
+            label="99% band",
         )
         design = str(d["design"].iloc[0]) if "design" in d else "SBC"
-        ax.set(title=f"{cell}: {name}\n({design})", xlabel="rank bin", ylabel="count")
+        ax.set(title=f"{cell}: {name}{part}\n({design})", xlabel="rank bin", ylabel="count")
         ax.title.set_fontsize(9)
-        if d["coords"].nunique() > 1:
-            ax.legend(fontsize=7)
-    shown = f", first {len(panels)} of {len(every)} panels" if len(every) > len(panels) else ""
-    fig.suptitle(f"Rank histograms per cell (grey: 99% binomial band{shown})")
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Rank histograms per cell (grey: 99% binomial band{more})")
     return _png(fig)
 
 
-def sbc_ecdf_differences(ecdf: pd.DataFrame) -> bytes | None:
+def sbc_ecdf_differences(
+    ecdf: pd.DataFrame, max_panels: int = 24, colours: Mapping[str, str] | None = None
+) -> bytes | None:
     """Plot the ECDF of the ranks minus the uniform CDF with simultaneous 95% bands.
 
     The bands are Saeilynoja et al.'s (2022); columns of
-    :func:`mmm_workbench.reports.sbc.sbc_ecdf`.
+    :func:`mmm_workbench.reports.sbc.sbc_ecdf`. One panel per cell and estimand (each with
+    its own band: cells differ in replicates), one line per coordinate with a legend.
     """
     if ecdf.empty:
         return None
-    names = list(dict.fromkeys(ecdf["estimand"]))
-    fig, axes = _grid(len(names), 3.6, 2.8)
-    for ax, name in zip(axes, names, strict=True):
-        d = ecdf[ecdf["estimand"] == name]
-        for _, g in d.groupby(["cell", "coords"], sort=False):
-            ax.plot(g["x"], g["ecdf_diff"], lw=0.8)
-        first = d.drop_duplicates("x")
+    colours = colours if colours is not None else {}
+    label = "cell_label" if "cell_label" in ecdf else "cell"
+    every = []
+    for cell, name in dict.fromkeys(zip(ecdf[label], ecdf["estimand"], strict=True)):
+        d = ecdf[(ecdf[label] == cell) & (ecdf["estimand"] == name)]
+        groups = _chunks(list(dict.fromkeys(d["coords"].astype(str))))
+        every += [(cell, name, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
+    panels, more = _capped(every, max_panels)
+    fig, axes = _grid(len(panels), 3.6, 2.8)
+    for ax, (cell, name, chunk, part) in zip(axes, panels, strict=True):
+        d = ecdf[(ecdf[label] == cell) & (ecdf["estimand"] == name)]
+        for i, coords in enumerate(chunk):
+            g = d[d["coords"].astype(str) == coords]
+            ax.plot(
+                g["x"],
+                g["ecdf_diff"],
+                lw=0.9,
+                color=_coords_colour(coords, colours, i),
+                label=coords or name,
+            )
+        first = d[d["coords"].astype(str) == chunk[0]]
         ax.fill_between(
-            first["x"], first["lower_diff"], first["upper_diff"], color="0.6", alpha=0.3
+            first["x"],
+            first["lower_diff"],
+            first["upper_diff"],
+            color="0.6",
+            alpha=0.3,
+            label="95% band",
         )
-        ax.set(title=name, xlabel="fractional rank", ylabel="ECDF - uniform")
-    fig.suptitle("Rank ECDF differences (grey: simultaneous 95% band)")
+        ax.set(title=f"{cell}: {name}{part}", xlabel="fractional rank", ylabel="ECDF - uniform")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Rank ECDF differences per cell (grey: simultaneous 95% band{more})")
     return _png(fig)
 
 
-def share_true_vs_estimated(shares: pd.DataFrame) -> bytes | None:
+def share_true_vs_estimated(
+    shares: pd.DataFrame, colours: Mapping[str, str] | None = None
+) -> bytes | None:
     """Plot the mean true and estimated contribution share per channel and cell.
 
-    The estimate comes with its Monte Carlo interval; columns ``cell_label, channel, truth,
-    estimate, lower, upper``.
+    The estimate (a bar in its channel's colour) comes with its Monte Carlo interval, the
+    truth is the black outline beside it; columns ``cell_label, channel, truth, estimate,
+    lower, upper``.
     """
     if shares.empty:
         return None
+    colours = colours if colours is not None else channel_colours(_channels_of(shares))
     cells = list(dict.fromkeys(shares["cell_label"]))
     fig, axes = _grid(len(cells), 4.6, 3.4)
     for ax, cell in zip(axes, cells, strict=True):
         d = shares[shares["cell_label"] == cell].reset_index(drop=True)
         x = range(len(d))
-        ax.bar([i - 0.2 for i in x], d["truth"], width=0.4, label="true", color="0.55")
+        ax.bar([i - 0.2 for i in x], d["truth"], width=0.4, facecolor="none", edgecolor="k", lw=1.0)
         ax.bar(
             [i + 0.2 for i in x],
             d["estimate"],
             width=0.4,
-            label="estimated",
-            color="#d9822b",
-            yerr=[
-                (d["estimate"] - d["lower"]).clip(lower=0.0),
-                (d["upper"] - d["estimate"]).clip(lower=0.0),
-            ],
+            color=[_colour_of(colours, c) for c in d["channel"]],
+            yerr=_errors(d, "estimate", "lower", "upper"),
             capsize=3,
         )
-        ax.set_xticks(list(x), d["channel"])
-        ax.set(title=cell, ylabel="contribution share")
-        ax.legend(fontsize=7)
+        ax.set_xticks(list(x), d["channel"].astype(str))
+        ax.set(title=str(cell), ylabel="contribution share")
+        ax.legend(
+            handles=[
+                Patch(facecolor="none", edgecolor="k", label="true"),
+                Patch(facecolor="0.5", label="estimated (channel colour)"),
+            ],
+            fontsize=7,
+        )
     fig.suptitle("Contribution share: true vs estimated (mean over replicates)")
     return _png(fig)
 
 
-def response_curves(curves: pd.DataFrame, level: str = "90") -> bytes | None:
+def response_curves(
+    curves: pd.DataFrame,
+    level: str = "90",
+    colours: Mapping[str, str] | None = None,
+    max_panels: int = 24,
+) -> bytes | None:
     """Plot the true response curve against the posterior mean and ``level``% band.
 
-    For one replicate per cell; columns ``cell_label, channel, spend, truth, mean, lower_L,
-    upper_L``.
+    For one replicate per cell; columns ``cell_label, channel, spend, multiplier, truth,
+    mean, lower_L, upper_L`` (:func:`mmm_workbench.reports.plotdata.curve_frame`). The x
+    axis is the training window's spend where ``spend`` is known for the whole panel, else
+    the spend multiplier, and says which; a dotted line marks the observed spend.
     """
     if curves.empty:
         return None
-    panels = list(dict.fromkeys(zip(curves["cell_label"], curves["channel"], strict=True)))
+    colours = colours if colours is not None else channel_colours(_channels_of(curves))
+    every = list(dict.fromkeys(zip(curves["cell_label"], curves["channel"], strict=True)))
+    panels, more = _capped(every, max_panels)
     fig, axes = _grid(len(panels), 3.8, 3.0)
     for ax, (cell, channel) in zip(axes, panels, strict=True):
-        d = curves[(curves["cell_label"] == cell) & (curves["channel"] == channel)].sort_values(
-            "spend"
-        )
+        d = curves[(curves["cell_label"] == cell) & (curves["channel"] == channel)]
+        spend = "spend" in d and bool(d["spend"].notna().all())
+        x = "spend" if spend else "multiplier"
+        d = d.sort_values(x)
+        colour = _colour_of(colours, channel)
         ax.fill_between(
-            d["spend"], d[f"lower_{level}"], d[f"upper_{level}"], alpha=0.3, color="#d9822b"
-        )
-        ax.plot(d["spend"], d["mean"], color="#d9822b", label="posterior")
-        ax.plot(d["spend"], d["truth"], color="k", ls="--", label="true")
-        ax.set(title=f"{channel} | {cell}", xlabel="total spend", ylabel="incremental target")
+            d[x], d[f"lower_{level}"], d[f"upper_{level}"], alpha=0.3, color=colour,
+            label=f"posterior {level}%",
+        )  # fmt: skip
+        ax.plot(d[x], d["mean"], color=colour, label="posterior mean")
+        ax.plot(d[x], d["truth"], color="k", ls="--", label="true")
+        observed = d.loc[(d["multiplier"].astype(float) - 1.0).abs() < 1e-9, x]
+        if len(observed):
+            ax.axvline(float(observed.iloc[0]), color="0.4", lw=0.8, ls=":", label="observed")
+        xlabel = "spend, training window" if spend else "spend multiplier (x observed spend)"
+        ax.set(title=f"{channel} | {cell}", xlabel=xlabel, ylabel="incremental target")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Response curves, replicate 0 ({level}% band{more})")
+    return _png(fig)
+
+
+def compare_bias(bias: pd.DataFrame, max_panels: int = 24) -> bytes | None:
+    """Plot a headline measure per cell, one series per run, with Monte Carlo intervals.
+
+    Columns ``cell, item, metric, run, value, lower, upper`` (one row per cell, item, run);
+    one panel per cell (and per :data:`MAX_SERIES` runs), runs dodged along each item.
+    """
+    d = bias[pd.to_numeric(bias["value"], errors="coerce").notna()] if len(bias) else bias
+    if d.empty:
+        return None
+    runs = list(dict.fromkeys(d["run"].astype(str)))
+    groups = _chunks(runs)
+    every = [
+        (cell, chunk, _part(i, len(groups)))
+        for cell in dict.fromkeys(d["cell"])
+        for i, chunk in enumerate(groups)
+    ]
+    panels, more = _capped(every, max_panels)
+    fig, axes = _grid(len(panels), 5.0, 3.4, cols=2)
+    for ax, (cell, chunk, part) in zip(axes, panels, strict=True):
+        mine = d[d["cell"] == cell]
+        items = list(dict.fromkeys(mine["item"]))
+        width = 0.8 / max(len(chunk), 1)
+        for j, run in enumerate(chunk):
+            g = mine[mine["run"].astype(str) == run].set_index("item").reindex(items)
+            xs = [k - 0.4 + width * (j + 0.5) for k in range(len(items))]
+            i = runs.index(run)
+            ax.errorbar(
+                xs,
+                g["value"].astype(float),
+                yerr=_errors(g.astype({"value": float, "lower": float, "upper": float}),
+                             "value", "lower", "upper"),
+                fmt=_MARKERS[i % len(_MARKERS)],
+                color=_series_colour(i),
+                capsize=2,
+                ms=4,
+                label=run,
+            )  # fmt: skip
+        ax.axhline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_xticks(range(len(items)), items, fontsize=7)
+        metric = str(mine["metric"].iloc[0])
+        ax.set(title=f"{cell}{part}", ylabel=metric.replace("_", " "))
+        ax.title.set_fontsize(9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Response curves, replicate 0 ({level}% band)")
+    fig.suptitle(f"Headline bias per cell and run (Monte Carlo 95% intervals{more})")
     return _png(fig)

@@ -192,16 +192,30 @@ def design_words(table: pd.DataFrame) -> str:
 
 
 def curve_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Return the response curve of the first replicate of each cell.
+    """Return the response curve of the first replicate of each cell, in spend units.
 
-    ``cell_label, channel, spend`` (the spend multiplier), ``truth, mean`` and the interval bounds.
+    ``cell_label, channel, multiplier, spend, truth, mean`` and the interval bounds.
+    ``spend`` is the training window's spend at each multiplier: ``multiplier x S`` with the
+    channel's observed spend ``S = response(1) / roas`` of the truth (the simulator's
+    definition: the response at multiplier 1 is ROAS times the window's spend); NaN where
+    that is not known (no multiplier 1 on the grid, no true ROAS, or a ROAS of 0), and the
+    figure then falls back to the multiplier and says so.
     """
+    columns = ["cell_label", "channel", "multiplier", "spend", "truth", "mean"]
     d = table[table["estimand"] == "response"]
     if d.empty or "multiplier" not in d:
-        return pd.DataFrame(columns=["cell_label", "channel", "spend", "truth", "mean"])
+        return pd.DataFrame(columns=columns)
     first = d.groupby("cell")["replicate"].transform("min")
     d = d[d["replicate"] == first].copy()
-    d["spend"] = d["multiplier"].astype(float)
-    keep = ["cell_label", "channel", "spend", "truth", "mean"]
-    keep += [c for c in d.columns if c.startswith(("lower_", "upper_"))]
+    d["multiplier"] = d["multiplier"].astype(float)
+    keys = ["cell", "replicate", "channel"]
+    at_one = d.loc[(d["multiplier"] - 1.0).abs() < 1e-9, [*keys, "truth"]]
+    roas = table.loc[table["estimand"] == "roas", [*keys, "truth"]]
+    observed = at_one.merge(roas, on=keys, how="inner", suffixes=("_response", "_roas"))
+    ratio = observed["truth_response"].astype(float) / observed["truth_roas"].astype(float)
+    usable = np.isfinite(ratio) & (observed["truth_roas"].astype(float) != 0) & (ratio >= 0)
+    observed = observed.assign(observed_spend=ratio.where(usable))[[*keys, "observed_spend"]]
+    d = d.merge(observed, on=keys, how="left")
+    d["spend"] = d["multiplier"] * d["observed_spend"].astype(float)
+    keep = [*columns, *(c for c in d.columns if c.startswith(("lower_", "upper_")))]
     return d[keep]

@@ -198,6 +198,8 @@ class ReportData:
     axes: list[list[str]] | None
     headline: tuple[str, ...]
     per_channel: tuple[str, ...]
+    colours: dict[str, str]
+    """Each channel's colour, the same in every figure (:func:`~.figures.channel_colours`)."""
 
     @property
     def estimands(self) -> pd.DataFrame:
@@ -229,13 +231,15 @@ def _ranked(d: ReportData) -> list[str]:
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="recovery",
-        build=lambda d: fig.recovery_scatter(d.estimands, d.per_channel),
-        caption="True value against posterior mean with 90% intervals, every replicate and "
-        "channel.",
+        build=lambda d: fig.recovery_scatter(d.estimands, d.per_channel, colours=d.colours),
+        caption="True value against posterior mean with 90% intervals, one panel per cell and "
+        "estimand, every replicate, one colour per channel.",
     ),
     FigureSpec(
         name="shares",
-        build=lambda d: fig.share_true_vs_estimated(plotdata.share_frame(d.estimands)),
+        build=lambda d: fig.share_true_vs_estimated(
+            plotdata.share_frame(d.estimands), colours=d.colours
+        ),
         caption="Contribution share per channel: mean truth and mean estimate over replicates.",
     ),
     FigureSpec(
@@ -246,7 +250,8 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         name="bias_axes",
         build=lambda d: fig.bias_along_axis(
-            plotdata.axis_frame(d.aggregates, d.overrides, d.headline, axes=d.axes)
+            plotdata.axis_frame(d.aggregates, d.overrides, d.headline, axes=d.axes),
+            colours=d.colours,
         ),
         caption="Bias of the headline estimands along each grid axis.",
     ),
@@ -257,21 +262,27 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         name="sbc_ranks",
-        build=lambda d: fig.rank_histograms(plotdata.rank_histogram_frame(d.estimands, _ranked(d))),
+        build=lambda d: fig.rank_histograms(
+            plotdata.rank_histogram_frame(d.estimands, _ranked(d)), colours=d.colours
+        ),
         caption="Rank histograms of the headline estimands and the log-likelihood of the "
         "data (docs/sbc.md) per cell and coordinate, never pooled over cells.",
         design=True,
     ),
     FigureSpec(
         name="sbc_ecdf",
-        build=lambda d: fig.sbc_ecdf_differences(sbc_ecdf(d.estimands, estimands=_ranked(d))),
-        caption="Rank ECDF differences with simultaneous 95% bands.",
+        build=lambda d: fig.sbc_ecdf_differences(
+            sbc_ecdf(d.estimands, estimands=_ranked(d)), colours=d.colours
+        ),
+        caption="Rank ECDF differences with simultaneous 95% bands, per cell and estimand.",
         design=True,
     ),
     FigureSpec(
         name="response",
-        build=lambda d: fig.response_curves(plotdata.curve_frame(d.estimands)),
-        caption="Response curves: truth against the posterior, replicate 0 of each cell.",
+        build=lambda d: fig.response_curves(plotdata.curve_frame(d.estimands), colours=d.colours),
+        caption="Response curves in spend units (the training window's spend; the dotted "
+        "line the observed spend): the true curve against the posterior mean and 90% band, "
+        "replicate 0 of each cell.",
     ),
 )
 """The report's figures, in page order."""
@@ -458,6 +469,7 @@ def report_data(scores: RunScores, scenario_text: str) -> ReportData:
         per_channel=tuple(  # a plan is not a posterior: no intervals to draw
             e for e in plotdata.channel_estimands(est) if e not in DECISION_ESTIMANDS
         ),
+        colours=fig.channel_colours(est["channel"].dropna().tolist() if "channel" in est else []),
     )
 
 

@@ -38,7 +38,9 @@ def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
         assert path == small_run / "report" / "figures" / f"{name}.png"
         assert spec.caption in page
     # rank figures name each cell's design: SBC, or PIT at a fixed truth
-    assert re.search(r"95% bands\. (SBC|PIT at a fixed truth): stub=calibrated", page)
+    assert re.search(
+        r"95% bands, per cell and estimand\. (SBC|PIT at a fixed truth): stub=calibrated", page
+    )
 
 
 def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
@@ -118,9 +120,11 @@ def test_parameter_panels_come_from_the_records(
     def spy(name: str):  # type: ignore[no-untyped-def]
         real = getattr(figures, name)
 
-        def wrapper(table: pd.DataFrame, estimands: list[str], *args: object) -> bytes | None:
+        def wrapper(
+            table: pd.DataFrame, estimands: list[str], *args: object, **kwargs: object
+        ) -> bytes | None:
             drawn[name] = list(estimands)
-            return real(table, estimands, *args)  # type: ignore[no-any-return]
+            return real(table, estimands, *args, **kwargs)  # type: ignore[no-any-return]
 
         return wrapper
 
