@@ -65,10 +65,12 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         )
     console.print(table)
     periods, ntrain = scenario.data.periods, scenario.data.train_periods
-    target = np.asarray(obs[scenario.data.target])
+    geos = obs.sizes.get("geo", 0)  # a panel: the table and the mean are national (sums)
+    target = np.asarray(obs[scenario.data.target].sum("geo") if geos else obs[scenario.data.target])
     console.print(
         f"{periods} periods ({scenario.data.freq}), {ntrain} for training; "
-        f"{scenario.data.target}: mean {target.mean():,.1f}; "
+        + (f"{geos} geos, national sums; " if geos else "")
+        + f"{scenario.data.target}: mean {target.mean():,.1f}; "
         f"{tree['observed'].sizes.get('experiment', 0)} lift test(s)"
     )
     for kind, path in paths.items():
@@ -302,7 +304,18 @@ def _write_report(run_dir: Path, out: Path | None, console: Console) -> Verdict:
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
-    _write_report(args.run_dir, args.out, console)
+    if len(args.run_dir) == 1:
+        _write_report(args.run_dir[0], args.out, console)
+        return 0
+    from mmm_workbench.reports.compare import build_comparison
+
+    paths = build_comparison(args.run_dir, args.out)
+    console.print(
+        f"comparison: {paths.html}  ({paths.comparison.headline()})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 
@@ -405,10 +418,22 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     rep = sub.add_parser(
-        "report", help="score a run directory and write its HTML report", allow_abbrev=False
+        "report",
+        help="score a run directory and write its HTML report; several: compare them by cell",
+        allow_abbrev=False,
     )
-    rep.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
-    rep.add_argument("--out", type=Path, help="output directory (default RUN_DIR/report)")
+    rep.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="+",
+        help="a run directory written by 'run'; two or more: a comparison, each against the first",
+    )
+    rep.add_argument(
+        "--out",
+        type=Path,
+        help="output directory (default RUN_DIR/report; for a comparison compare-A-B beside "
+        "the first run, never inside a run)",
+    )
     rep.set_defaults(func=_report)
 
     chk = sub.add_parser(

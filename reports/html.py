@@ -94,14 +94,16 @@ window.addEventListener('load', () => {
 class Banner:
     """The verdict shown first on the page.
 
-    The headline, one sentence per cell (``(label, passed, text)``) and the run's remaining verdict
-    lines (fit health, calibration design, identifiability, causes, warnings).
+    The headline, one sentence per cell (``(label, passed, text)``), the run's remaining verdict
+    lines (fit health, calibration design, identifiability, causes, warnings) and tables shown
+    inside it (a comparison's verdicts side by side).
     """
 
     headline: str
     passed: bool
     cells: Sequence[tuple[str, bool, str]]
     lines: Sequence[str]
+    tables: Sequence[tuple[pd.DataFrame, str]] = ()
 
 
 def _banner(banner: Banner) -> str:
@@ -112,9 +114,10 @@ def _banner(banner: Banner) -> str:
         for label, ok, text in banner.cells
     )
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in banner.lines)
+    tables = "".join(_table(frame, caption) for frame, caption in banner.tables)
     return (
         f"<section id='verdict' class='verdict {kind}'><h2>{html.escape(banner.headline)}</h2>"
-        f"{cells}<ul>{lines}</ul></section>"
+        f"{cells}{tables}<ul>{lines}</ul></section>"
     )
 
 
@@ -169,6 +172,7 @@ def render_report(
     warnings: Sequence[str] = (),
     errors: Sequence[str],
     sections: Sequence[Section],
+    kind: str = "recovery report",
 ) -> str:
     """Return the report as one HTML string.
 
@@ -185,12 +189,14 @@ def render_report(
         records).
     sections
         The body, in order.
+    kind
+        What the page is, under the title ("recovery report", "comparison of runs").
     """
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        "<p class='meta'>mmm-workbench recovery report, "
+        f"<p class='meta'>mmm-workbench {html.escape(kind)}, "
         f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
     ]
     if verdict is not None:
