@@ -146,7 +146,24 @@ def world(family: str, fit: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _instrument() -> Callable[[], list[dict[str, float]]]:
+def _worst(trace: Any) -> dict[str, Any]:
+    """Return the parameters with the highest R-hat and lowest bulk ESS, for diagnosis."""
+    import arviz as az
+
+    posterior = trace["posterior"].to_dataset()
+    names = [n for n in posterior.data_vars if n not in ("mu", "channel_contribution")]
+    names = [n for n in names if n != "lift_model"]
+    r_hat = az.rhat(posterior[names])
+    bulk = az.ess(posterior[names], method="bulk")
+    worst_r = max(names, key=lambda n: float(r_hat[n].max()))
+    worst_e = min(names, key=lambda n: float(bulk[n].min()))
+    return {
+        "worst_rhat": f"{worst_r} {float(r_hat[worst_r].max()):.3f}",
+        "worst_ess": f"{worst_e} {float(bulk[worst_e].min()):.0f}",
+    }
+
+
+def _instrument() -> Callable[[], list[dict[str, Any]]]:
     """Record each ``nutpie.sample`` call's leapfrog steps, threads and wall time.
 
     The backend calls ``nutpie.sample`` through the module, so wrapping the module's
@@ -154,7 +171,7 @@ def _instrument() -> Callable[[], list[dict[str, float]]]:
     """
     import nutpie
 
-    calls: list[dict[str, float]] = []
+    calls: list[dict[str, Any]] = []
     original = nutpie.sample
 
     def sample(*args: Any, **kwargs: Any) -> Any:
@@ -173,6 +190,7 @@ def _instrument() -> Callable[[], list[dict[str, float]]]:
                 "steps": steps,
                 "threads": float(min(int(kwargs.get("cores") or chains), chains)),
                 "iterations": float(chains * per_chain),
+                **_worst(trace),
             }
         )
         return trace
@@ -195,10 +213,15 @@ def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict
         diagnostics = json.loads(record.attrs["diagnostics"])
         timings = json.loads(record.attrs["timings"])
         fits.append({**diagnostics, "fit_s": timings["tune_s"] + timings["draw_s"]})
+        worst = calls()[-1]
+        fits[-1] |= {"worst_rhat": worst["worst_rhat"], "worst_ess": worst["worst_ess"]}
         print(
             f"  {family} replicate {replicate}: {fits[-1]['fit_s']:.1f} s, "
             f"{int(diagnostics.get('divergences', 0))} divergences, "
-            f"R-hat {diagnostics['max_rhat']:.3f}, min ESS {diagnostics['min_ess_bulk']:.0f}",
+            f"R-hat {diagnostics['max_rhat']:.3f}, min ESS {diagnostics['min_ess_bulk']:.0f}, "
+            f"E-BFMI {diagnostics.get('ebfmi', float('nan')):.2f}, "
+            f"steps/draw {worst['steps'] / worst['iterations']:.0f}; "
+            f"worst R-hat {worst['worst_rhat']}, worst ESS {worst['worst_ess']}",
             flush=True,
         )
     sampled = calls()
@@ -206,11 +229,19 @@ def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict
     fit_s = [f["fit_s"] for f in fits]
     ess = [f["min_ess_bulk"] for f in fits]
     clean = [f.get("divergences", 0) == 0 and f["max_rhat"] < 1.01 for f in fits]
+    healthy = [  # the project's health class (reports/rules/default.toml [health])
+        f.get("divergences", 0) == 0
+        and f["max_rhat"] <= 1.05
+        and min(f["min_ess_bulk"], f.get("min_ess_tail", f["min_ess_bulk"])) >= 100
+        and f.get("ebfmi", 1.0) >= 0.3
+        for f in fits
+    ]
     steps = sum(c["steps"] for c in sampled)
     thread_s = sum(c["wall_s"] * c["threads"] for c in sampled)
     return {
         "fits": replicates,
         "clean": round(sum(clean) / replicates, 3),
+        "healthy": round(sum(healthy) / replicates, 3),
         "divergences": int(sum(f.get("divergences", 0) for f in fits)),
         "max_rhat": round(max(f["max_rhat"] for f in fits), 4),
         "min_ess_bulk": round(statistics.mean(ess), 1),

@@ -22,7 +22,7 @@ from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
 __all__ = [
     "DEFAULT_PRIORS",
-    "log_transformed",
+    "default_scale",
     "make_prior",
     "parameter_shapes",
     "parameter_supports",
@@ -103,22 +103,28 @@ def make_prior(
         ) from None
 
 
-def log_transformed(name: str, prior: PriorSpec) -> bool:
-    """Return whether PyMC samples the prior's variable on the log scale (support (0, inf)).
+def default_scale(name: str, prior: PriorSpec) -> str | None:
+    """Return the scale PyMC samples the prior's variable on: ``"log"``, ``"logit"`` or other.
 
-    A variable whose prior is bounded above (``Beta``, ``Uniform``) keeps its own transform:
-    a reparameterization that maps it to the whole real line would leave its support.
+    ``"log"`` for a support (0, inf) (``HalfNormal``, ``Gamma``), ``"logit"`` for (0, 1)
+    (``Beta``); ``None`` for any other (``Uniform``'s interval, an unbounded ``Normal``): a
+    reparameterization meant for one of the first two would leave such a support.
     """
     from pymc.distributions.transforms import _default_transform
-    from pymc.logprob.transforms import LogTransform
+    from pymc.logprob.transforms import LogOddsTransform, LogTransform
 
     dist = _distribution(name, prior)
     args = {k: np.asarray(v, dtype=float) for k, v in prior.args.items()}
     try:
         rv = dist.dist(**args)
     except (TypeError, ValueError):
-        return False  # make_prior names the bad arguments
-    return isinstance(_default_transform(rv.owner.op, rv), LogTransform)
+        return None  # make_prior names the bad arguments
+    transform = _default_transform(rv.owner.op, rv)
+    if isinstance(transform, LogTransform):
+        return "log"
+    if isinstance(transform, LogOddsTransform):
+        return "logit"
+    return None
 
 
 def _distribution(name: str, prior: PriorSpec) -> Any:

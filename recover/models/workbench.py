@@ -26,8 +26,10 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
   ``lam``...) along a curved ridge;
 * Hill's ``saturation_kappa`` is sampled as ``slope * (log(kappa) - log(x_ref))``, the
   logit of the curve at ``x_ref`` with its sign flipped (the centred intercept of a
-  logistic regression on ``log x``): ``kappa`` and ``slope`` are otherwise a banana whose
-  curvature grows with the slope.
+  logistic regression on ``log x``; ``logit`` for ``log`` where kappa's prior lives on (0,
+  1)): ``kappa`` and ``slope`` are otherwise a banana whose curvature grows with the slope.
+
+A variable whose prior has another support (``Uniform``) keeps PyMC's transform.
 
 :data:`GEOMETRY` switches this off (``"dgp"``: every variable in PyMC's default transform of
 the DGP's parameterization), for measurements (``bench/bench_families.py``).
@@ -53,7 +55,7 @@ from mmm_workbench.recover.models.media import (
     lift_graph,
     media_graph,
 )
-from mmm_workbench.recover.models.priors import log_transformed, make_prior, prior_for
+from mmm_workbench.recover.models.priors import default_scale, make_prior, prior_for
 from mmm_workbench.recover.models.transforms import param_names, saturation
 from mmm_workbench.scenarios.spec import ModelSpec
 
@@ -102,32 +104,44 @@ def _value(model: pm.Model, rv: Any) -> Any:
 
 
 class HillLocation(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
-    """Hill's ``kappa`` sampled as ``u = slope * (log(kappa) - log(x_ref))``.
+    """Hill's ``kappa`` sampled as ``u = slope * (g(kappa) - g(x_ref))``.
 
-    ``-u`` is the logit of the Hill curve at the reference spend ``x_ref``. ``slope`` is
-    the model's slope variable (``slope_rv``, for the initial point) and the same slope as
-    a function of the sampler's values (``slope_value``, for the density), or a constant
-    when the scenario fixes it.
+    ``g`` is ``log`` for a prior on (0, inf), ``logit`` for one on (0, 1) (``unit``); for
+    ``kappa`` well below 1 the two agree, and ``-u`` is then the logit of the Hill curve at
+    the reference spend ``x_ref``. ``slope`` is the model's slope variable (``slope_rv``, for
+    the initial point) and the same slope as a function of the sampler's values
+    (``slope_value``, for the density), or a constant when the scenario fixes it.
     """
 
     name = "hill_location"
 
-    def __init__(self, slope_rv: Any, slope_value: Any, log_ref: Array) -> None:
+    def __init__(self, slope_rv: Any, slope_value: Any, log_ref: Array, unit: bool = False) -> None:
         self.slope_rv = slope_rv
         self.slope_value = slope_value
-        self.log_ref = pt.as_tensor_variable(np.asarray(log_ref, dtype=float))
+        self.unit = unit
+        ref = np.exp(np.asarray(log_ref, dtype=float))
+        if unit:  # logit(x_ref), with x_ref kept inside (0, 1)
+            ref = np.clip(ref, 0.01, 0.99)
+            self.name = "hill_logit_location"
+        self.ref = pt.as_tensor_variable(np.log(ref / (1.0 - ref)) if unit else np.log(ref))
+
+    def _g(self, kappa: Any) -> Any:
+        return pt.log(kappa / (1.0 - kappa)) if self.unit else pt.log(kappa)
 
     def forward(self, value: Any, *inputs: Any) -> Any:
         """Return ``u`` from ``kappa``."""
-        return self.slope_rv * (pt.log(value) - self.log_ref)
+        return self.slope_rv * (self._g(value) - self.ref)
 
     def backward(self, value: Any, *inputs: Any) -> Any:
         """Return ``kappa`` from ``u``."""
-        return pt.exp(self.log_ref + value / self.slope_value)
+        w = self.ref + value / self.slope_value
+        return pt.sigmoid(w) if self.unit else pt.exp(w)
 
     def log_jac_det(self, value: Any, *inputs: Any) -> Any:
-        """Return ``log |d kappa / d u|`` = ``log(kappa) - log(slope)``."""
-        return self.log_ref + value / self.slope_value - pt.log(self.slope_value)
+        """Return ``log |d kappa / d u|``: ``log(kappa) - log(slope)`` (log ``g``)."""
+        w = self.ref + value / self.slope_value
+        log_dk_dw = -pt.softplus(-w) - pt.softplus(w) if self.unit else w
+        return log_dk_dw - pt.log(self.slope_value)
 
 
 class ContributionAtReference(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
@@ -213,21 +227,21 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
                     continue
                 prior = prior_for(name, spec)
                 reparam: dict[str, Any] = {}
+                scale = default_scale(name, prior)
                 if (
                     reparameterize
                     and (spec.saturation.kind, name) == ("hill", "saturation_kappa")
-                    and log_transformed(name, prior)
+                    and scale is not None
                 ):
-                    slope = HillLocation(
-                        params["saturation_slope"], values["saturation_slope"], log_ref
-                    )
-                    reparam = {"transform": slope, "default_transform": None}
+                    slope = params["saturation_slope"], values["saturation_slope"]
+                    location = HillLocation(*slope, log_ref, unit=scale == "logit")
+                    reparam = {"transform": location, "default_transform": None}
                 params[name] = make_prior(name, prior, dims=per, **reparam)
                 values[name] = _value(model, params[name])
                 free.append(name)
         prior = prior_for("saturation_beta", spec)
         reparam = {}
-        if reparameterize and log_transformed("saturation_beta", prior):
+        if reparameterize and default_scale("saturation_beta", prior) == "log":
             at_ref = ContributionAtReference(
                 _log_curve_at(spec, params, x_ref), _log_curve_at(spec, values, x_ref)
             )

@@ -240,7 +240,9 @@ def test_prior_draws_are_the_dgp_priors() -> None:
     assert np.all(new[0] > 0) and np.all(new[2] >= 0)
 
 
-def test_priors_bounded_above_keep_their_own_transform(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_unit_kappa_moves_on_the_logit_scale_and_other_supports_keep_theirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from mmm_workbench.recover.models import workbench
 
     raw = _scenario("delayed", "hill").raw
@@ -261,18 +263,25 @@ def test_priors_bounded_above_keep_their_own_transform(monkeypatch: pytest.Monke
     monkeypatch.setattr(workbench, "GEOMETRY", "data")
     built = build_workbench(scenario.model, model_data(tree, scenario.model))
     names = {v.name for v in built.model.value_vars}
-    assert {"saturation_kappa_logodds__", "saturation_beta_interval__"} <= names
+    # kappa on (0, 1) is moved on the logit scale, beta on [0, 5] keeps its interval
+    assert {"saturation_kappa_hill_logit_location__", "saturation_beta_interval__"} <= names
 
 
-def test_the_hill_location_round_trips() -> None:
+@pytest.mark.parametrize("unit", [False, True])
+def test_the_hill_location_round_trips(unit: bool) -> None:
     from mmm_workbench.recover.models.workbench import HillLocation
 
+    def g(v: Array) -> Array:
+        out: Array = np.log(v / (1 - v)) if unit else np.log(v)
+        return out
+
     slope = np.array([0.7, 2.5])
-    transform = HillLocation(slope, slope, np.log([0.3, 0.8]))
-    kappa = np.array([0.05, 3.0])
+    transform = HillLocation(slope, slope, np.log([0.3, 0.8]), unit=unit)
+    kappa = np.array([0.05, 0.9 if unit else 3.0])
     u = transform.forward(kappa).eval()
     np.testing.assert_allclose(transform.backward(u).eval(), kappa, rtol=1e-12)
-    np.testing.assert_allclose(u, slope * (np.log(kappa) - np.log([0.3, 0.8])), rtol=1e-12)
+    np.testing.assert_allclose(u, slope * (g(kappa) - g(np.array([0.3, 0.8]))), rtol=1e-12)
+    assert not np.allclose(u, slope * (g(kappa) - g(np.array([0.3, 0.9]))), rtol=1e-6)
     # d kappa / d u by finite differences: the log Jacobian is log(kappa) - log(slope)
     h = 1e-6
     numeric = (transform.backward(u + h).eval() - transform.backward(u - h).eval()) / (2 * h)
