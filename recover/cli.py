@@ -364,6 +364,19 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 1
 
 
+def _export(args: argparse.Namespace, console: Console) -> int:
+    """Write fit records as ArviZ-native netCDF files, one line per file on stdout."""
+    from mmm_workbench.recover.export import export_run
+
+    if args.replicate is not None and args.replicate < 0:
+        raise ValueError(f"--replicate = {args.replicate}: must be >= 0")
+    chosen = None if args.replicate is None else [args.replicate]
+    for fit in export_run(args.run_dir, args.out, cell=args.cell, replicates=chosen):
+        line = f"{fit.path}  ({fit.label}, replicate {fit.replicate})"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmm-workbench",
@@ -453,6 +466,19 @@ def _parser() -> argparse.ArgumentParser:
         "or junit (JUnit XML for CI test reports); the exit status is the same",
     )
     chk.set_defaults(func=_check)
+
+    exp = sub.add_parser(
+        "export",
+        help="write fit records as ArviZ-native netCDF (xarray.open_datatree), one per fit",
+        allow_abbrev=False,
+    )
+    exp.add_argument("run_dir", type=Path, help="a run directory written by 'run'")
+    exp.add_argument(
+        "--out", type=Path, required=True, help="output directory: OUT/<cell id>/<replicate>.nc"
+    )
+    exp.add_argument("--cell", help="only this cell: its label, its id or a unique id prefix")
+    exp.add_argument("--replicate", type=int, help="only this replicate")
+    exp.set_defaults(func=_export)
 
     lib = sub.add_parser(
         "scenarios",

@@ -1,8 +1,10 @@
 """Fit one cell's replicates.
 
 Simulate, swap the data into the cell's compiled model, sample, and turn the draws into a fit record
-(posterior and truth of every estimand). What a model is, how it is checked, built and fitted is its
-kind's (:mod:`mmm_workbench.recover.models.kinds`); this module knows no kind by name.
+(posterior and truth of every estimand; where the model predicts its target, the observed data, the
+posterior predictive and the pointwise log likelihood). The kept draws remember their chain and draw
+(:func:`kept_draws`). What a model is, how it is checked, built and fitted is its kind's
+(:mod:`mmm_workbench.recover.models.kinds`); this module knows no kind by name.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ import xarray as xr
 from mmm_workbench.recover.inference import Posterior
 from mmm_workbench.recover.models.data import ModelData, model_data, scored_spec, truth_estimands
 from mmm_workbench.recover.models.kinds import Context, get_model_kind
+from mmm_workbench.recover.predictive import Predictive
 from mmm_workbench.recover.store import FORMAT_VERSION
+from mmm_workbench.reports.contract import (
+    CHAIN,
+    DATE,
+    DRAW,
+    LOG_LIKELIHOOD,
+    OBSERVED_DATA,
+    POSTERIOR_PREDICTIVE,
+    SAMPLE,
+    TARGET,
+)
 from mmm_workbench.scenarios import Cell, Scenario, replicate_rng, spec_hash
 from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
 from mmm_workbench.simulate import check_data, generate
@@ -29,6 +42,7 @@ from mmm_workbench.simulate import check_data, generate
 __all__ = [
     "CellFitter",
     "Phase",
+    "kept_draws",
     "record_summary",
     "thin",
     "validate_cells",
@@ -126,12 +140,41 @@ def validate_cells(cells: Iterable[Cell]) -> None:
             seen.add(key)
 
 
+def kept_draws(chains: int, draws: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``(chain, draw)`` indices that thinning keeps, chain by chain.
+
+    The same ``max(1, keep // chains)`` evenly spaced draws (all of them if fewer) of every
+    chain, so the kept draws form a ``(chain, draw)`` grid: ``keep`` draws, rounded down to
+    a multiple of the chains (at least one per chain).
+    """
+    per = max(1, min(draws, keep // max(chains, 1)))
+    index = np.unique(np.linspace(0, draws - 1, per).round().astype(np.int64))
+    return np.repeat(np.arange(chains, dtype=np.int64), len(index)), np.tile(index, chains)
+
+
 def thin(draws: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
-    """Flatten ``(chain, draw)`` to one sample axis and keep ``keep`` evenly spaced draws."""
-    flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in draws.items()}
-    total = len(next(iter(flat.values())))
-    index = np.unique(np.linspace(0, total - 1, min(keep, total)).round().astype(int))
-    return {k: v[index] for k, v in flat.items()}
+    """Keep the draws :func:`kept_draws` picks: ``(chain, draw, ...)`` to ``(sample, ...)``."""
+    chains, count = next(iter(draws.values())).shape[:2]
+    chain, draw = kept_draws(chains, count, keep)
+    return {k: v[chain, draw] for k, v in draws.items()}
+
+
+def _predictive_groups(
+    predictive: Predictive, data: ModelData, sample: dict[str, tuple[str, np.ndarray]]
+) -> dict[str, xr.Dataset]:
+    """Return the record's ``observed_data``, ``posterior_predictive`` and ``log_likelihood``."""
+    dates = {DATE: data.dates}
+    observed = xr.Dataset({TARGET: (DATE, predictive.observed)}, coords=dates)
+    observed.attrs = {"target": data.target_name}
+    drawn = {LOG_LIKELIHOOD: predictive.log_likelihood}
+    if predictive.predictive is not None:
+        drawn[POSTERIOR_PREDICTIVE] = predictive.predictive
+    groups = {f"/{OBSERVED_DATA}": observed}
+    for group, values in drawn.items():
+        groups[f"/{group}"] = xr.Dataset(
+            {TARGET: ((SAMPLE, DATE), values)}, coords={**dates, **sample}
+        )
+    return groups
 
 
 class CellFitter:
@@ -195,7 +238,9 @@ class CellFitter:
         if on_phase is not None:
             on_phase("sampled")
         sampled = time.perf_counter() - t0
-        draws = thin(posterior.draws, scenario.fit.keep_draws)
+        chains, count = next(iter(posterior.draws.values())).shape[:2]
+        chain, draw = kept_draws(chains, count, scenario.fit.keep_draws)
+        draws = {k: v[chain, draw] for k, v in posterior.draws.items()}
         truth = truth_estimands(tree, self.spec)
         estimates = self.model.estimands(
             data, draws, tree["truth"]["x_scale"].to_numpy(), truth["multiplier"].to_numpy()
@@ -203,14 +248,26 @@ class CellFitter:
         bad = [str(k) for k, v in estimates.data_vars.items() if not np.all(np.isfinite(v))]
         if bad:
             raise FloatingPointError(f"posterior draws of {', '.join(bad)} are not finite")
+        sample = {CHAIN: (SAMPLE, chain), DRAW: (SAMPLE, draw)}
+        estimates = estimates.assign_coords(sample)
+        t1 = time.perf_counter()
+        predicting = getattr(self.model, "predictive", None)
+        predictive = None
+        if predicting is not None:
+            pp_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+            predictive = predicting(data, draws, pp_seed)
+        predictive_s = time.perf_counter() - t1
         compiled_here = self.fits == 0
         self.fits += 1
         timings = {
             "compile_s": self.compile_s if compiled_here else 0.0,
             **posterior.timings,
             "post_s": time.perf_counter() - t0 - sampled,
+            "predictive_s": predictive_s,
         }
         groups = {"/posterior": estimates, "/truth": truth}
+        if predictive is not None:
+            groups |= _predictive_groups(predictive, data, sample)
         if self.prior is not None:
             groups["/prior"] = self.model.estimands(
                 data,

@@ -1,4 +1,4 @@
-"""The file contract of a run directory, format version 2.
+"""The file contract of a run directory, format version 3.
 
 One place for the layout, the record groups, the dimension and estimand names and the format
 version. ``recover`` writes by it, ``reports`` reads by it.
@@ -21,22 +21,33 @@ written to a temporary name beside it and renamed into place (:func:`atomic_writ
 killed or out-of-space writer never leaves a half-written file under a contract name.
 
 A fit record is an Arrow IPC file (Feather v2; ``pyarrow.ipc.open_file``,
-``pandas.read_feather``) with one row per estimand coordinate:
+``pandas.read_feather``) with one row per variable coordinate:
 
 - ``estimand`` (string): the variable's name;
 - one column per dimension of any variable (``channel``, ``date``, ``multiplier``, ...):
   the row's coordinate label, null where the variable lacks the dimension;
-- ``posterior``: the ``sample`` draws, a fixed-size list of float64;
-- ``truth``: the true value (NaN where the model's parameter is not comparable);
-- ``prior``: draws under the prior, a fixed-size list (Bayesian models only).
+- one column per group (:data:`GROUPS`) the record has. The drawn groups
+  (:data:`DRAWN_GROUPS`: ``posterior``, ``prior``, ``posterior_predictive``,
+  ``log_likelihood``) are fixed-size lists of float64 over the ``sample`` draws; ``truth``
+  (the true value, NaN where the model's parameter is not comparable) and
+  ``observed_data`` are float64.
 
 The schema metadata holds ``format_version``, ``attrs`` (the record's attributes as a JSON
 object: ``cell_id``, ``replicate``, ``backend``, seeds, and the JSON-object strings
-``diagnostics``, ``timings`` and ``versions``), ``groups`` (each group's attributes) and
+``diagnostics``, ``timings`` and ``versions``), ``groups`` (each group's attributes),
 ``variables``: per variable, in row order, its ``name``, ``dims``, ``shape`` and the
-``groups`` (:data:`GROUPS`) that hold it; its rows are its values flattened in C order
-over ``dims``. Cells of a group that does not hold a variable are NaN. A record's
-estimands are the variables in both ``posterior`` and ``truth``.
+``groups`` that hold it (its rows are its values flattened in C order over ``dims``; cells
+of a group that does not hold a variable are NaN), and ``samples``: per drawn group whose
+draws come from chains, the ``chain`` and ``draw`` index of each kept draw (the sampler's
+own indices, before thinning), from which a reader rebuilds ``(chain, draw)``
+dimensions. A record's estimands are the variables in both ``posterior`` and ``truth``.
+
+Format 3 added ``samples`` and the groups ``observed_data`` (the training target, variable
+:data:`TARGET` over ``date``), ``posterior_predictive`` (its draws under the posterior,
+thinned as the posterior) and ``log_likelihood`` (the pointwise log density of each
+observation under each draw, data units), where the model has a likelihood. Readers accept
+format 2 records (:data:`READABLE_VERSIONS`: the same layout without them); writers (and a
+resumed run) use format 3 only.
 """
 
 from __future__ import annotations
@@ -50,8 +61,11 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CHAIN",
     "CHANNEL",
     "DATE",
+    "DRAW",
+    "DRAWN_GROUPS",
     "ESTIMANDS",
     "ESTIMAND_COLUMN",
     "FAILURES_DIR",
@@ -61,15 +75,20 @@ __all__ = [
     "GROUPS",
     "HEADLINE",
     "JSON_OBJECT_ATTRS",
+    "LOG_LIKELIHOOD",
     "MANIFEST_FILE",
     "METADATA_KEYS",
     "MULTIPLIER",
+    "OBSERVED_DATA",
     "POSTERIOR",
+    "POSTERIOR_PREDICTIVE",
     "PRIOR",
+    "READABLE_VERSIONS",
     "RECORD_SUFFIX",
     "REPORT_DIR",
     "SAMPLE",
     "SCENARIO_FILE",
+    "TARGET",
     "TRUTH",
     "FormatError",
     "atomic_write",
@@ -81,8 +100,12 @@ __all__ = [
     "replicate_of",
 ]
 
-FORMAT_VERSION = 2
-"""The version this code writes and the only one it reads (1 was netCDF records)."""
+FORMAT_VERSION = 3
+"""The version this code writes (1 was netCDF records; 2 lacked the predictive groups and the
+draws' chain and draw identity)."""
+READABLE_VERSIONS = (2, 3)
+"""The versions a reader (report, check, export) accepts; a resumed run needs
+:data:`FORMAT_VERSION`."""
 
 SCENARIO_FILE = "scenario.toml"
 MANIFEST_FILE = "manifest.json"
@@ -95,18 +118,30 @@ FAILURE_SUFFIX = ".json"
 POSTERIOR = "posterior"
 TRUTH = "truth"
 PRIOR = "prior"
-GROUPS = (POSTERIOR, TRUTH, PRIOR)
-"""A record's groups, each also the name of its value column."""
+OBSERVED_DATA = "observed_data"
+POSTERIOR_PREDICTIVE = "posterior_predictive"
+LOG_LIKELIHOOD = "log_likelihood"
+GROUPS = (POSTERIOR, TRUTH, PRIOR, OBSERVED_DATA, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD)
+"""A record's groups, each also the name of its value column (ArviZ's group names)."""
+DRAWN_GROUPS = (POSTERIOR, PRIOR, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD)
+"""The groups whose columns hold draws over ``sample``."""
+TARGET = "y"
+"""The name of the model's target in ``observed_data``, ``posterior_predictive`` and
+``log_likelihood`` (the data's own column name is the ``observed_data`` group's ``target``
+attribute)."""
 
 ESTIMAND_COLUMN = "estimand"
-METADATA_KEYS = ("format_version", "attrs", "groups", "variables")
-"""Keys of a record's Arrow schema metadata."""
+METADATA_KEYS = ("format_version", "attrs", "groups", "variables", "samples")
+"""Keys of a record's Arrow schema metadata (``samples`` from format 3)."""
 
 JSON_OBJECT_ATTRS = ("diagnostics", "timings", "versions")
 """Record attributes that are JSON-object strings; a reader rejects a record where one is not."""
 
 SAMPLE = "sample"
-"""The draws dimension of ``posterior`` and ``prior`` (the list columns' axis)."""
+"""The draws dimension of the drawn groups (the list columns' axis)."""
+CHAIN = "chain"
+DRAW = "draw"
+"""Coordinates along ``sample``: each kept draw's chain and its index in that chain."""
 CHANNEL = "channel"
 DATE = "date"
 MULTIPLIER = "multiplier"
@@ -138,19 +173,23 @@ class FormatError(ValueError):
     """A file that does not follow this contract (or another version of it)."""
 
 
-def check_format_version(value: Any, where: str | Path) -> None:
-    """Accept only :data:`FORMAT_VERSION`.
+def check_format_version(
+    value: Any, where: str | Path, accept: tuple[int, ...] = (FORMAT_VERSION,)
+) -> int:
+    """Return ``value`` if it is one of ``accept`` (default: only :data:`FORMAT_VERSION`).
+
+    Readers pass :data:`READABLE_VERSIONS`.
 
     Raises
     ------
     FormatError
         One line naming ``where`` and the version found.
     """
-    if isinstance(value, bool) or value != FORMAT_VERSION:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in accept:
         found = "no format_version" if value is None else f"format_version {value!r}"
-        raise FormatError(
-            f"{where}: {found}; this mmm-workbench reads run format {FORMAT_VERSION} only"
-        )
+        known = " or ".join(str(v) for v in accept)
+        raise FormatError(f"{where}: {found}; this mmm-workbench reads run format {known} only")
+    return value
 
 
 def record_path(root: str | Path, cell_id: str, replicate: int) -> Path:

@@ -2,16 +2,24 @@
 
 A record tree encoded as an Arrow table and decoded back.
 
-The format is :mod:`mmm_workbench.reports.contract`'s: one row per estimand coordinate,
+The format is :mod:`mmm_workbench.reports.contract`'s: one row per variable coordinate,
 the draws as fixed-size list columns, the attributes and the variables' dims and shapes in
 the schema metadata. A record in memory is an ``xarray.DataTree`` with the groups
 ``/posterior`` (estimand draws over ``sample``), ``/truth`` (the same names without
-``sample``) and optionally ``/prior`` (draws over ``sample``), and root attributes.
-:func:`encode_record` turns one into a table (truth and prior aligned on the posterior's
-coordinate labels); :func:`read_record` decodes a file into a :class:`FitRecord`, whose
-:meth:`FitRecord.estimand` gives the arrays a scorer needs and
-:meth:`FitRecord.to_datatree` the tree. This package never imports ``recover``: the files
-are the contract.
+``sample``), optionally ``/prior`` (draws over ``sample``), and where the model has a
+likelihood ``/observed_data`` (the training target), ``/posterior_predictive`` and
+``/log_likelihood`` (its draws and pointwise log density over ``sample``), and root
+attributes. The posterior's ``sample`` dimension carries ``chain`` and ``draw``
+coordinates (each kept draw's sampler indices), as do the predictive groups.
+:func:`encode_record` turns one into a table (every group aligned on the coordinate labels
+of the first group that has a dimension); :func:`read_record` decodes a file into a
+:class:`FitRecord`, whose :meth:`FitRecord.estimand` gives the arrays a scorer needs and
+:meth:`FitRecord.to_datatree` the tree.
+
+Format 2 records (no predictive groups, no chain and draw) are read as they are: their
+trees lack those groups and coordinates, and :attr:`FitRecord.format_version` says 2; any
+other version is refused with a one-line :class:`RecordError`. This package never imports
+``recover``: the files are the contract.
 """
 
 from __future__ import annotations
@@ -30,12 +38,16 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from mmm_workbench.reports.contract import (
+    CHAIN,
+    DRAW,
+    DRAWN_GROUPS,
     ESTIMAND_COLUMN,
     FORMAT_VERSION,
     GROUPS,
     JSON_OBJECT_ATTRS,
     POSTERIOR,
     PRIOR,
+    READABLE_VERSIONS,
     SAMPLE,
     TRUTH,
     FormatError,
@@ -53,7 +65,8 @@ __all__ = [
     "write_record",
 ]
 
-_DRAWN = (POSTERIOR, PRIOR)
+_DRAWN = DRAWN_GROUPS
+_SAMPLE_COORDS = (CHAIN, DRAW)
 
 
 class RecordError(FormatError):
@@ -102,10 +115,12 @@ class Estimand:
 class FitRecord:
     """A decoded fit record.
 
-    ``values`` maps each group present to its column: ``(rows, draws)`` for
-    ``posterior`` and ``prior``, ``(rows,)`` for ``truth``; ``coords`` maps each dimension
-    to its per-row labels. ``diagnostics`` and ``timings`` are the parsed JSON attributes
-    (empty when absent).
+    ``values`` maps each group present to its column: ``(rows, draws)`` for the drawn
+    groups (``posterior``, ``prior``, ``posterior_predictive``, ``log_likelihood``),
+    ``(rows,)`` for ``truth`` and ``observed_data``; ``coords`` maps each dimension to its
+    per-row labels. ``samples`` maps a drawn group to its draws' ``chain`` and ``draw``
+    indices (format 3, where the draws come from chains; empty for format 2).
+    ``diagnostics`` and ``timings`` are the parsed JSON attributes (empty when absent).
     """
 
     cell_id: str
@@ -117,6 +132,8 @@ class FitRecord:
     values: dict[str, NDArray[np.float64]]
     diagnostics: dict[str, Any]
     timings: dict[str, Any]
+    samples: dict[str, dict[str, NDArray[np.int64]]]
+    format_version: int = FORMAT_VERSION
 
     def variable(self, name: str) -> Variable:
         """Return the variable called ``name``.
@@ -157,11 +174,25 @@ class FitRecord:
             prior=None if prior is None else prior[rows].T,
         )
 
+    def group(self, group: str, name: str) -> NDArray[np.float64] | None:
+        """Return ``name``'s values in ``group``, shaped as the variable; None if not held.
+
+        Draws come first for a drawn group: ``(sample, *shape)``.
+        """
+        var = next((v for v in self.variables if v.name == name), None)
+        if var is None or group not in var.groups or group not in self.values:
+            return None
+        column = self.values[group][var.rows]
+        if column.ndim == 1:
+            return column.reshape(var.shape)
+        return column.T.reshape(column.shape[1], *var.shape)
+
     def to_datatree(self) -> xr.DataTree:
         """Return the record as the tree it was written from.
 
         Variable attributes are not kept; a dimension without a coordinate comes back with
-        ``0, 1, ...``.
+        ``0, 1, ...``; the drawn groups' ``chain`` and ``draw`` come back as coordinates
+        along ``sample``.
         """
         groups: dict[str, xr.Dataset] = {}
         for group in GROUPS:
@@ -172,7 +203,7 @@ class FitRecord:
             labels: dict[str, NDArray[Any]] = {}
             for var in held:
                 column = self.values[group][var.rows]
-                if group == TRUTH:
+                if group not in _DRAWN:
                     data[var.name] = (var.dims, column.reshape(var.shape))
                 else:
                     draws = column.T.reshape(column.shape[1], *var.shape)
@@ -182,6 +213,10 @@ class FitRecord:
                         grid = self.coords[dim][var.rows].reshape(var.shape)
                         labels[dim] = np.moveaxis(grid, axis, 0).reshape(var.shape[axis], -1)[:, 0]
             dataset = xr.Dataset(data, coords=labels)
+            if group in self.samples:
+                dataset = dataset.assign_coords(
+                    {k: (SAMPLE, v) for k, v in self.samples[group].items()}
+                )
             dataset.attrs = dict(self.group_attrs.get(group, {}))
             groups[f"/{group}"] = dataset
         tree = xr.DataTree.from_dict(groups)
@@ -261,18 +296,52 @@ def _coordinate_column(dim: str, labels: NDArray[Any], variables: list[dict[str,
     return pa.array(labels).take(pa.array(rows, mask=rows < 0))
 
 
+def _sample_coords(dataset: xr.Dataset, group: str, size: int) -> dict[str, list[int]]:
+    """Return a drawn group's ``chain`` and ``draw`` coordinates along ``sample`` (or none).
+
+    Raises
+    ------
+    ValueError
+        Only one of them, or one that is not ``size`` non-negative integers over ``sample``.
+    """
+    held = [c for c in _SAMPLE_COORDS if c in dataset.coords]
+    if not held:
+        return {}
+    out = {}
+    for name in _SAMPLE_COORDS:
+        coord = dataset.coords.get(name)
+        values = None if coord is None else np.asarray(coord.values)
+        if (
+            coord is None
+            or coord.dims != (SAMPLE,)
+            or values is None
+            or values.shape != (size,)
+            or not np.issubdtype(values.dtype, np.integer)
+            or bool(np.any(values < 0))
+        ):
+            raise ValueError(
+                f"/{group}: {' and '.join(_SAMPLE_COORDS)} must both be non-negative integer "
+                f"coordinates along {SAMPLE!r}"
+            )
+        out[name] = [int(v) for v in values]
+    return out
+
+
 def encode_record(tree: xr.DataTree) -> pa.Table:
     """Return a record tree as the contract's Arrow table.
 
-    Every variable of ``/posterior`` and ``/prior`` has a ``sample`` dimension; a variable
-    has the same other dimensions in every group, and each group's coordinate labels are
-    aligned on those of the first group that has the dimension.
+    Every variable of a drawn group (``/posterior``, ``/prior``, ``/posterior_predictive``,
+    ``/log_likelihood``) has a ``sample`` dimension, along which the group may have integer
+    ``chain`` and ``draw`` coordinates; a variable has the same other dimensions in every
+    group, and each group's coordinate labels are aligned on those of the first group that
+    has the dimension.
 
     Raises
     ------
     ValueError
         No ``/posterior`` or ``/truth``, no draws, a variable whose dims disagree between
-        groups, a label missing from a group, or attributes that are not JSON-serializable.
+        groups, a label missing from a group, bad ``chain``/``draw`` coordinates, or
+        attributes that are not JSON-serializable.
     """
     groups = {g: tree[g].to_dataset() for g in GROUPS if g in tree.children}
     for needed in (POSTERIOR, TRUTH):
@@ -282,6 +351,7 @@ def encode_record(tree: xr.DataTree) -> pa.Table:
     for group, count in draws.items():
         if count == 0:
             raise ValueError(f"/{group} has no {SAMPLE!r} draws")
+    samples = {g: _sample_coords(groups[g], g, n) for g, n in draws.items()}
     labels: dict[str, NDArray[Any]] = {}
     variables: list[dict[str, Any]] = []
     columns: dict[str, list[NDArray[np.float64]]] = {g: [] for g in groups}
@@ -320,6 +390,7 @@ def encode_record(tree: xr.DataTree) -> pa.Table:
                 {g: dict(ds.attrs) for g, ds in groups.items()}, default=_jsonable
             ),
             "variables": json.dumps(variables),
+            "samples": json.dumps({g: c for g, c in samples.items() if c}),
         }
     except TypeError as exc:
         raise ValueError(f"record attributes: {exc}") from exc
@@ -347,10 +418,12 @@ def write_record(path: str | Path, tree: xr.DataTree) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class _Header:
+    version: int
     attrs: dict[str, Any]
     group_attrs: dict[str, dict[str, Any]]
     variables: tuple[Variable, ...]
     parsed: dict[str, dict[str, Any]]
+    samples: dict[str, dict[str, NDArray[np.int64]]]
 
 
 def _json(metadata: Mapping[bytes, bytes], key: str) -> Any:
@@ -393,18 +466,41 @@ def _header(schema: pa.Schema, path: str | Path) -> _Header:
     """Return the decoded schema metadata; every error names ``path``."""
     metadata = schema.metadata or {}
     try:
-        check_format_version(_json(metadata, "format_version"), path)
+        version = check_format_version(_json(metadata, "format_version"), path, READABLE_VERSIONS)
     except RecordError as exc:
         raise RecordError(f"{path}: {exc}") from exc
     except FormatError as exc:
         raise RecordError(str(exc)) from exc
     try:
-        return _decode_header(metadata, schema.names)
+        return _decode_header(metadata, schema.names, version)
     except RecordError as exc:
         raise RecordError(f"{path}: {exc}") from exc
 
 
-def _decode_header(metadata: Mapping[bytes, bytes], columns: list[str]) -> _Header:
+def _samples(raw: Any, variables: tuple[Variable, ...]) -> dict[str, dict[str, NDArray[np.int64]]]:
+    """Decode the ``samples`` metadata: per drawn group, its ``chain`` and ``draw`` indices."""
+    if not isinstance(raw, dict):
+        raise RecordError("schema metadata 'samples' is not a JSON object")
+    out = {}
+    for group, coords in raw.items():
+        ok = group in _DRAWN and isinstance(coords, dict) and set(coords) == set(_SAMPLE_COORDS)
+        if ok:
+            lists = [coords[c] for c in _SAMPLE_COORDS]
+            ok = all(
+                isinstance(v, list)
+                and len(v) == len(lists[0])
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
+                for v in lists
+            )
+        if not ok:
+            raise RecordError(f"schema metadata 'samples': malformed entry for {group!r}")
+        out[group] = {c: np.asarray(coords[c], dtype=np.int64) for c in _SAMPLE_COORDS}
+    return out
+
+
+def _decode_header(
+    metadata: Mapping[bytes, bytes], columns: list[str], version: int = FORMAT_VERSION
+) -> _Header:
     attrs = _json(metadata, "attrs")
     group_attrs = _json(metadata, "groups")
     if not isinstance(attrs, dict) or not isinstance(group_attrs, dict):
@@ -426,6 +522,7 @@ def _decode_header(metadata: Mapping[bytes, bytes], columns: list[str]) -> _Head
         if name in attrs and (not isinstance(attrs[name], kind) or isinstance(attrs[name], bool)):
             raise RecordError(f"attribute {name!r} is not {what}: {attrs[name]!r:.60}")
     variables = _variables(_json(metadata, "variables"))
+    samples = _samples(_json(metadata, "samples"), variables) if version >= 3 else {}
     names = set(columns)
     for column in (ESTIMAND_COLUMN, POSTERIOR, TRUTH):
         if column not in names:
@@ -436,7 +533,14 @@ def _decode_header(metadata: Mapping[bytes, bytes], columns: list[str]) -> _Head
         ]
         if missing:
             raise RecordError(f"variable {var.name!r}: no {missing[0]!r} column")
-    return _Header(attrs=attrs, group_attrs=group_attrs, variables=variables, parsed=parsed)
+    return _Header(
+        version=version,
+        attrs=attrs,
+        group_attrs=group_attrs,
+        variables=variables,
+        parsed=parsed,
+        samples=samples,
+    )
 
 
 def _unreadable(path: str | Path, exc: Exception) -> RecordError:
@@ -502,10 +606,15 @@ def read_record(
         raise _unreadable(path, exc) from exc
     header = _header(schema, path)
     try:
-        values = {POSTERIOR: _drawn(table.column(POSTERIOR), POSTERIOR)}
-        values[TRUTH] = table.column(TRUTH).to_numpy().astype(np.float64, copy=False)
-        if PRIOR in table.column_names:
-            values[PRIOR] = _drawn(table.column(PRIOR), PRIOR)
+        values = {}
+        for group in GROUPS:
+            if group not in table.column_names:
+                continue
+            if group in _DRAWN:
+                values[group] = _drawn(table.column(group), group)
+            else:
+                column = table.column(group).to_numpy()
+                values[group] = column.astype(np.float64, copy=False)
         dims = {d for v in header.variables for d in v.dims}
         coords = {d: table.column(d).to_numpy() for d in dims}
     except RecordError as exc:
@@ -517,6 +626,10 @@ def read_record(
         raise RecordError(f"{path}: {table.num_rows} rows, its variables need {expected}")
     if values[POSTERIOR].shape[1] == 0:
         raise RecordError(f"{path}: {POSTERIOR} has no draws")
+    for group, index in header.samples.items():
+        width = values[group].shape[1] if group in values else -1
+        if any(len(v) != width for v in index.values()):
+            raise RecordError(f"{path}: 'samples' of {group!r} do not match its draws")
     return FitRecord(
         cell_id=str(cell_id if cell_id is not None else header.attrs.get("cell_id", "")),
         replicate=int(replicate if replicate is not None else header.attrs.get("replicate", -1)),
@@ -527,4 +640,6 @@ def read_record(
         values=values,
         diagnostics=header.parsed["diagnostics"],
         timings=header.parsed["timings"],
+        samples=header.samples,
+        format_version=header.version,
     )

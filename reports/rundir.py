@@ -92,7 +92,9 @@ def open_run(path: str | Path) -> Run:
     if not isinstance(manifest, dict):
         raise RunError(f"{manifest_path} is not a JSON object")
     try:
-        contract.check_format_version(manifest.get("format_version"), manifest_path)
+        contract.check_format_version(
+            manifest.get("format_version"), manifest_path, contract.READABLE_VERSIONS
+        )
     except contract.FormatError as exc:
         raise RunError(str(exc)) from exc
     raw_cells = manifest.get("cells") or {}

@@ -41,6 +41,7 @@ from mmm_workbench.recover.models.linear import (
 from mmm_workbench.recover.models.priors import validate_priors
 from mmm_workbench.recover.models.pymc_marketing import build_pymc_marketing, check_pymc_marketing
 from mmm_workbench.recover.models.workbench import build_workbench
+from mmm_workbench.recover.predictive import Predictive, Predictor, compile_predictor
 from mmm_workbench.scenarios.spec import FitSpec, ModelSpec, declared
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "CellModel",
     "Context",
     "ModelKind",
+    "PredictingModel",
     "SampledCell",
     "get_model_kind",
     "model_kinds",
@@ -96,6 +98,23 @@ class CellModel(Protocol):
         self, data: ModelData, draws: Mapping[str, Array], x_scale: Array, multipliers: Array
     ) -> xr.Dataset:
         """Return every estimand, in the data's units, over ``sample`` (as ``MediaModel``)."""
+
+
+@runtime_checkable
+class PredictingModel(Protocol):
+    """A :class:`CellModel` that also predicts its training target (optional).
+
+    A cell model with this method gets ``observed_data``, ``posterior_predictive`` and
+    ``log_likelihood`` groups in its records; one without it (or returning None) does not.
+    """
+
+    def predictive(
+        self, data: ModelData, draws: Mapping[str, Array], seed: int
+    ) -> Predictive | None:
+        """Return the target, its posterior predictive draws and pointwise log density.
+
+        ``draws`` are the kept posterior draws (sample axis first); data units.
+        """
 
 
 @runtime_checkable
@@ -175,9 +194,18 @@ class SampledCell:
     fit: FitSpec
     prior_names: tuple[str, ...]
     prepared: object = field(init=False)
+    predictor: Predictor | None = field(init=False, default=None)
+    _compiled: bool = field(init=False, default=False)
+    _values: tuple[ModelData, dict[str, Array]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.prepared = self.backend.prepare(self.fitted, self.fit)
+
+    def _data(self, data: ModelData) -> dict[str, Array]:
+        """Return the replicate's container values (kept for the replicate's other calls)."""
+        if self._values is None or self._values[0] is not data:
+            self._values = (data, self.fitted.set_data(data))
+        return self._values[1]
 
     @property
     def method(self) -> str:
@@ -186,8 +214,24 @@ class SampledCell:
 
     def posterior(self, data: ModelData, seed: int) -> Posterior:
         """Swap the replicate's data in and sample through the backend."""
-        values = self.fitted.set_data(data)
+        values = self._data(data)
         return self.backend.run(self.prepared, self.fitted, values, self.fit, seed)
+
+    def predictive(
+        self, data: ModelData, draws: Mapping[str, Array], seed: int
+    ) -> Predictive | None:
+        """Predict the target through the model's likelihood (compiled on the cell's first call).
+
+        None where the model has no likelihood of the target (up to a scale): see
+        :mod:`mmm_workbench.recover.predictive`.
+        """
+        values = self._data(data)
+        if not self._compiled:
+            self.predictor = compile_predictor(self.fitted.model, values, data.target)
+            self._compiled = True
+        if self.predictor is None:
+            return None
+        return self.predictor.predict(draws, values, data.target, seed)
 
     def prior(self, count: int, seed: int) -> Mapping[str, Array] | None:
         """Draw the free parameters from their priors (data-independent: once per cell)."""
@@ -280,6 +324,12 @@ class LinearCell:
 
     def prior(self, count: int, seed: int) -> Mapping[str, Array] | None:
         """No prior: least squares has none."""
+        return None
+
+    def predictive(
+        self, data: ModelData, draws: Mapping[str, Array], seed: int
+    ) -> Predictive | None:
+        """Not available: the normal-approximation draws are of the coefficients only."""
         return None
 
     def estimands(

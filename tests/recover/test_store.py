@@ -111,5 +111,5 @@ def test_resume_refits_corrupt_records_and_failures_and_ignores_strays(
     assert [(c, r) for c, r, _ in store.records()] == [(c, r) for c, r, _ in records]
     for _, _, path in store.records():
         assert read_record(path).estimand("roas").draws.size > 0
-    assert json.loads(store.manifest_path.read_text())["format_version"] == 2
+    assert json.loads(store.manifest_path.read_text())["format_version"] == contract.FORMAT_VERSION
     assert truncated.stat().st_size > 200

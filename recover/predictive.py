@@ -1,0 +1,212 @@
+"""The model's predictions of its training target: posterior predictive draws and log density.
+
+What a fit record's ``observed_data``, ``posterior_predictive`` and ``log_likelihood``
+groups hold (:mod:`mmm_workbench.reports.contract`), for any PyMC model: the workbench's,
+pymc-marketing's or a ``kind = "python"`` builder's. :func:`compile_predictor` finds the
+model's likelihood of the target and compiles, once per cell, one function of a batch of
+posterior draws and the replicate's data containers that returns the pointwise log density
+of the observations and the likelihood's parameters per draw; :meth:`Predictor.predict`
+then draws the posterior predictive from those parameters with the distribution's own
+numpy sampler (no PyMC call, no compilation per replicate).
+
+Units: a model may see its target scaled (the workbench divides by ``max|y|``). The scale
+is read off each replicate (observed container against the raw target); draws are returned
+in the data's units and the log density is that of the data-unit target (``log p(y) =
+log p(y / s) - log s``). A model whose observed values are not the target times one
+positive number (a log-scale target, a transformed one) has no predictive here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from numpy.typing import NDArray
+from pytensor.compile.maker import function as compile_function
+from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.tensor.random.op import RandomVariable
+
+__all__ = ["Predictive", "Predictor", "compile_predictor", "observed_scale"]
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictive:
+    """A fit's predictions of its training target, data units.
+
+    Attributes
+    ----------
+    observed
+        The training target, ``(date,)``.
+    predictive
+        Posterior predictive draws, ``(sample, date)``; ``None`` where the likelihood has
+        no numpy sampler.
+    log_likelihood
+        Log density of each observation under each draw, ``(sample, date)``.
+    """
+
+    observed: Array
+    predictive: Array | None
+    log_likelihood: Array
+
+
+def observed_scale(observed: Array, target: Array) -> float | None:
+    """Return ``s > 0`` with ``target == s * observed`` (to rounding), or None if there is none."""
+    observed = np.asarray(observed, dtype=float)
+    target = np.asarray(target, dtype=float)
+    if observed.shape != target.shape or observed.size == 0:
+        return None
+    peak = float(np.max(np.abs(observed)))
+    if not np.isfinite(peak) or peak == 0:
+        return None
+    scale = float(np.max(np.abs(target))) / peak
+    if scale > 0 and np.allclose(scale * observed, target, rtol=1e-9, atol=1e-12 * scale * peak):
+        return scale
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictor:
+    """A model's likelihood of its target, compiled once per cell.
+
+    Attributes
+    ----------
+    name
+        The observed variable's name.
+    free
+        The free variables, in the compiled function's input order.
+    containers
+        The data containers' names, inputs after the free variables.
+    defaults
+        The containers' values at build time (used where a replicate gives none).
+    function
+        ``(free draws (S, ...)..., containers...) -> (log density (S, T), observed (T,),
+        likelihood parameters (S, ...)...)``, the model's units.
+    sampler
+        The likelihood's ``RandomVariable`` (its numpy ``rng_fn`` draws), or None.
+    """
+
+    name: str
+    free: tuple[str, ...]
+    containers: tuple[str, ...]
+    defaults: dict[str, Array]
+    function: Any
+    sampler: RandomVariable | None
+
+    def predict(
+        self,
+        draws: Mapping[str, Array],
+        values: Mapping[str, Array],
+        target: Array,
+        seed: int,
+    ) -> Predictive | None:
+        """Return the predictions for a replicate; None if its target is not the model's.
+
+        Parameters
+        ----------
+        draws
+            Posterior draws by name, sample axis first (every free variable).
+        values
+            The replicate's data containers (the model's ``set_data``).
+        target
+            The replicate's training target, data units.
+        seed
+            Seeds the posterior predictive draws.
+        """
+        inputs = [np.asarray(draws[n]) for n in self.free]
+        data = [np.asarray(values.get(n, self.defaults[n])) for n in self.containers]
+        logp, observed, *params = self.function(*inputs, *data)
+        scale = observed_scale(observed, target)
+        if scale is None:
+            return None
+        predictive = None
+        if self.sampler is not None:
+            count, shape = len(logp), np.shape(observed)
+            rng = np.random.default_rng(seed)
+            batched = [_lead(np.asarray(p), 1 + len(shape)) for p in params]
+            drawn = self.sampler.rng_fn(rng, *batched, (count, *shape))
+            predictive = np.asarray(drawn, dtype=float) * scale
+        return Predictive(
+            observed=np.asarray(target, dtype=float),
+            predictive=predictive,
+            log_likelihood=np.asarray(logp, dtype=float) - np.log(scale),
+        )
+
+
+def _lead(param: Array, ndim: int) -> Array:
+    """Insert axes after the sample axis until ``param`` broadcasts to ``(S, *obs shape)``."""
+    while param.ndim < ndim:
+        param = np.expand_dims(param, 1)
+    return param
+
+
+def _target_likelihood(model: pm.Model, values: Mapping[str, Array], target: Array) -> Any:
+    """Return the observed variable whose values are the target (to a scale), or None.
+
+    Lift-test likelihoods and any other observed variable are told apart by their values:
+    only the target's are ``target / s``. Where several match, the one called ``y``.
+    """
+    matches = []
+    for rv in model.observed_RVs:
+        value = model.rvs_to_values[rv]
+        swap = {d: pt.as_tensor(np.asarray(values[d.name])) for d in model.data_vars}
+        swap = {d: v for d, v in swap.items() if d.name in values}
+        try:
+            evaluated = graph_replace(value, swap, strict=False).eval()
+        except Exception:
+            continue
+        if observed_scale(np.asarray(evaluated), target) is not None:
+            matches.append(rv)
+    if len(matches) > 1:
+        matches = [rv for rv in matches if rv.name == "y"]
+    return matches[0] if len(matches) == 1 else None
+
+
+def compile_predictor(
+    model: pm.Model, values: Mapping[str, Array], target: Array
+) -> Predictor | None:
+    """Compile the predictive function of a cell's model; None where it has no such likelihood.
+
+    Parameters
+    ----------
+    model
+        The cell's PyMC model.
+    values
+        The first replicate's data containers (the model's ``set_data``).
+    target
+        The first replicate's training target, data units.
+    """
+    rv = _target_likelihood(model, values, target)
+    if rv is None:
+        return None
+    node = rv.owner
+    op = node.op
+    params = list(op.dist_params(node)) if isinstance(op, RandomVariable) else []
+    univariate = isinstance(op, RandomVariable) and all(n == 0 for n in op.ndims_params)
+    containers = {d: d.type() for d in model.data_vars}
+    observed = model.rvs_to_values[rv]
+    logp = pm.logp(rv, observed)
+    outputs = graph_replace([logp, observed, *params], containers, strict=False)
+    free = list(model.free_RVs)
+    batched = {v: pt.tensor(name=v.name, shape=(None, *v.type.shape), dtype=v.dtype) for v in free}
+    logp_b, *rest = vectorize_graph(
+        [outputs[0], *outputs[2:]], replace=dict(zip(free, batched.values(), strict=True))
+    )
+    function = compile_function(
+        [*batched.values(), *containers.values()],
+        [logp_b, outputs[1], *(rest if univariate else [])],
+        on_unused_input="ignore",
+    )
+    return Predictor(
+        name=rv.name,
+        free=tuple(v.name for v in free),
+        containers=tuple(d.name for d in containers),
+        defaults={d.name: np.asarray(d.get_value()) for d in containers},
+        function=function,
+        sampler=op if univariate else None,
+    )

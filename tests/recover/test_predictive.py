@@ -1,0 +1,110 @@
+"""The model's predictions of its target, through any PyMC model's likelihood.
+
+A known model: the target seen scaled by ``s`` (as the workbench sees it), ``y / s ~
+Normal(a + b x, sigma)``; the data-unit density and draws are checked against scipy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import stats
+
+from mmm_workbench.recover.fitting import CellFitter, kept_draws
+from mmm_workbench.recover.predictive import compile_predictor, observed_scale
+from mmm_workbench.scenarios import expand_grid, load_scenario
+
+T, S, SCALE = 8, 4000, 10.0
+
+
+def _model(observed: str = "scaled", likelihood: str = "normal") -> pm.Model:
+    x = np.linspace(0.0, 1.0, T)
+    target = 50.0 + 20.0 * x
+    with pm.Model() as model:
+        data = pm.Data("target", target / SCALE)
+        spend = pm.Data("x", x)
+        a = pm.Normal("a")
+        b = pm.Normal("b")
+        sigma = pm.HalfNormal("sigma")
+        value = data if observed == "scaled" else pm.math.log(data)
+        if likelihood == "normal":
+            pm.Normal("y", mu=a + b * spend, sigma=sigma, observed=value)
+        else:
+            pm.StudentT("y", nu=4.0, mu=a + b * spend, sigma=sigma, observed=value)
+    return model
+
+
+def _draws(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "a": 5.0 + 0.05 * rng.normal(size=S),
+        "b": 2.0 + 0.05 * rng.normal(size=S),
+        "sigma": 0.2 * np.exp(0.1 * rng.normal(size=S)),
+    }
+
+
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_log_likelihood_and_draws_are_the_likelihood_s_in_data_units(likelihood: str) -> None:
+    model = _model(likelihood=likelihood)
+    target = 50.0 + 20.0 * np.linspace(0.0, 1.0, T) + np.arange(T) % 3  # not the fit's values
+    values = {"target": target / SCALE, "x": np.linspace(0.0, 1.0, T)}
+    predictor = compile_predictor(model, values, target)
+    assert predictor is not None and predictor.name == "y"
+    rng = np.random.default_rng(0)
+    draws = _draws(rng)
+    out = predictor.predict(draws, values, target, seed=1)
+    assert out is not None and out.predictive is not None
+    mu = SCALE * (draws["a"][:, None] + draws["b"][:, None] * values["x"])
+    scale = SCALE * draws["sigma"][:, None]
+    dist = stats.norm(mu, scale) if likelihood == "normal" else stats.t(4.0, mu, scale)
+    np.testing.assert_allclose(out.log_likelihood, dist.logpdf(target), rtol=1e-8)
+    np.testing.assert_array_equal(out.observed, target)
+    # the draws follow the posterior predictive: their mean is E[mu] within Monte Carlo error
+    spread = out.predictive.std(axis=0) / np.sqrt(S)
+    assert np.all(np.abs(out.predictive.mean(axis=0) - mu.mean(axis=0)) < 4 * spread)
+    # a broken scale (the draws left in model units) is far outside that error
+    assert np.all(np.abs(out.predictive.mean(axis=0) / SCALE - mu.mean(axis=0)) > 4 * spread)
+
+
+def test_a_transformed_target_has_no_predictive() -> None:
+    model = _model(observed="log")
+    target = 50.0 + 20.0 * np.linspace(0.0, 1.0, T)
+    values = {"target": target / SCALE, "x": np.linspace(0.0, 1.0, T)}
+    assert compile_predictor(model, values, target) is None
+
+
+def test_observed_scale() -> None:
+    y = np.array([1.0, 2.0, 4.0])
+    assert observed_scale(y / 8, y) == pytest.approx(8.0)
+    assert observed_scale(np.log(y), y) is None
+    assert observed_scale(np.zeros(3), y) is None
+    assert observed_scale(y[:2], y) is None
+
+
+@pytest.mark.parametrize(
+    ("chains", "draws", "keep", "per"), [(2, 1000, 400, 200), (4, 10, 400, 10), (3, 50, 2, 1)]
+)
+def test_kept_draws_form_a_chain_by_draw_grid(chains: int, draws: int, keep: int, per: int) -> None:
+    chain, draw = kept_draws(chains, draws, keep)
+    assert len(chain) == chains * per
+    grid = draw.reshape(chains, per)
+    assert np.all(grid == grid[0]) and np.all(np.diff(grid[0]) > 0)
+    assert grid[0, 0] == 0 and grid[0, -1] == draws - 1 if per > 1 else grid[0, 0] == 0
+    assert list(chain.reshape(chains, per)[:, 0]) == list(range(chains))
+
+
+def test_a_fit_record_holds_the_predictive_of_its_own_likelihood(small: Path) -> None:
+    """The workbench model (MAP, one draw): the pointwise log likelihood, found through the
+    PyMC graph, sums to the model's own log likelihood estimand (its numpy formula)."""
+    cell = expand_grid(load_scenario(small))[0]
+    record = CellFitter(cell).fit(0)
+    groups = set(record.children)
+    assert {"observed_data", "posterior_predictive", "log_likelihood"} <= groups
+    pointwise = record["log_likelihood"]["y"].to_numpy()
+    summed = record["posterior"]["log_likelihood"].to_numpy()
+    np.testing.assert_allclose(pointwise.sum(axis=1), summed, rtol=1e-8)
+    assert record["observed_data"].attrs["target"] == "sales"
+    assert record["posterior"]["chain"].values.tolist() == [0]
+    assert record["posterior_predictive"]["y"].shape == (1, 30)
