@@ -26,7 +26,14 @@ from mmm_workbench.scenarios.families import Param, TransformError, check_params
 from mmm_workbench.scenarios.files import FileRef, file_ref, resolving
 from mmm_workbench.scenarios.grid import Cell, apply_override, cell_id, cell_label, parse_grid
 from mmm_workbench.scenarios.model import parse_fit, parse_model, transform_family
-from mmm_workbench.scenarios.reader import Calendar, ScenarioError, Table, build, numbers
+from mmm_workbench.scenarios.reader import (
+    MISSING,
+    Calendar,
+    ScenarioError,
+    Table,
+    build,
+    numbers,
+)
 from mmm_workbench.scenarios.spec import (
     MAX_PERIODS,
     SPEND_PATTERNS,
@@ -39,6 +46,8 @@ from mmm_workbench.scenarios.spec import (
     FitSpec,
     FlightingSpec,
     FourierSpec,
+    GeoSpec,
+    GeoSpreadSpec,
     LiftTestSpec,
     LinearTrend,
     LogTrend,
@@ -421,6 +430,34 @@ def _events(tab: Table) -> tuple[EventSpec, ...]:
     return tuple(events)
 
 
+def _geo(tab: Table) -> GeoSpec:
+    """Read ``[data.geo]``: the geos, their sizes, the spend split and the spread."""
+    spread = GeoSpreadSpec()
+    if tab.has("spread"):
+        s = tab.table("spread")
+        keys = ("beta", "adstock", "saturation", "demand", "seasonality")
+        spread = build(s.path, GeoSpreadSpec, **{k: s.num(k) for k in keys if s.has(k)})
+        for key in keys:
+            s.get(key, None)  # known keys, for the message about an unknown one
+        s.done()
+    names = tab.array("names", [])
+    sizes = numbers(tab, "sizes", [])
+    implied = len(names) or len(sizes)  # count may be left to the names or the sizes
+    spec = build(
+        tab.path,
+        GeoSpec,
+        count=tab.integer("count", implied or MISSING, low=2),
+        names=tuple(names),
+        sizes=sizes,
+        size_decay=tab.num("size_decay", 0.0),
+        split_noise=tab.num("split_noise", 0.0),
+        confounding=tab.num("confounding", 0.0),
+        spread=spread,
+    )
+    tab.done()
+    return spec
+
+
 _SOURCE_KEYS = (
     "source",
     "periods",
@@ -586,6 +623,7 @@ def _data(tab: Table) -> DataSpec:
         lift_tests=_lift_tests(tab, cal),
         response_multipliers=multipliers,
         priors=MappingProxyType(priors),
+        geo=_geo(tab.table("geo")) if tab.has("geo") else None,
     )
     tab.done()
     return spec

@@ -48,6 +48,8 @@ __all__ = [
     "MAX_CHAINS",
     "MAX_DRAWS",
     "MAX_EXPONENT",
+    "MAX_GEOS",
+    "MAX_GEO_SPREAD",
     "MAX_LOG_EFFECT",
     "MAX_LOG_SD",
     "MAX_MAGNITUDE",
@@ -71,6 +73,8 @@ __all__ = [
     "FitSpec",
     "FlightingSpec",
     "FourierSpec",
+    "GeoSpec",
+    "GeoSpreadSpec",
     "GridAxis",
     "LiftTestSpec",
     "LinearTrend",
@@ -976,6 +980,120 @@ def _zero_spend(spend: SpendSpec, train: int) -> bool:
     return bool(off.all())
 
 
+MAX_GEOS = 1000
+"""``data.geo.count`` at most."""
+MAX_GEO_SPREAD = 5.0
+"""The largest spread of a geo's true value around the national one (sd on the log or
+logit scale): ``exp(5 * z)`` already puts geos orders of magnitude apart."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeoSpreadSpec:
+    """How far each geo's true values lie from the national ones (``[data.geo.spread]``).
+
+    Each is the sd of a normal on the scale where the value's support is the real line:
+    log for a positive value, logit for one in an interval (so every draw is admissible),
+    the value itself where it is unbounded; 0 (the default) makes every geo the national
+    value. Drawn per replicate, per geo (and per channel for ``beta``, ``adstock`` and
+    ``saturation``), centred on the national value's log or logit: the national value is
+    the geos' median.
+
+    - ``beta``: the channel's effect per unit of size (``log beta_g ~ N(log beta, sd)``).
+    - ``adstock``, ``saturation``: every parameter of the channel's families.
+    - ``demand``: the level of the geo's demand per unit of size.
+    - ``seasonality``: the amplitude of the geo's seasonality.
+    """
+
+    beta: float = 0.0
+    adstock: float = 0.0
+    saturation: float = 0.0
+    demand: float = 0.0
+    seasonality: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("beta", "adstock", "saturation", "demand", "seasonality"):
+            _real(key, getattr(self, key), low=0.0, high=MAX_GEO_SPREAD)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeoSpec:
+    """A panel world: the same world in ``count`` geos (``[data.geo]``).
+
+    Each geo ``g`` has a size ``n_g`` (its population; ``sizes``, or ``n_g = (g + 1) **
+    -size_decay``, equal sizes by default) and its share ``w_g = n_g / sum(n)``. What
+    ``[data]`` states is the national world; a geo is its share of it:
+
+    - demand: ``w_g * level_g * scale * (trend * (1 + amp_g * season) + e_g)``, its own
+      AR(1) noise ``e_g``; ``level_g`` and ``amp_g`` spread around 1 (``spread``);
+    - intercept and event effects: ``w_g`` times the national ones;
+    - spend: the national plan (planned from the national demand, the sum over geos), split
+      across geos by share: ``s_gct = S_ct * p_gct`` with ``p_gct`` proportional to
+      ``w_g * exp(confounding * (r_gt - 1) + split_noise * z_gct)``, ``r_gt`` the geo's
+      demand per unit of size relative to the nation's (geo-level confounding: spend
+      follows the geos where demand is high) and ``z`` standard normal; the shares sum to
+      1, so the geos' spend sums to the national plan exactly;
+    - media: ``beta_gc = w_g * beta_c`` and transform parameters spread around the
+      national ones (``spread``); a geo's ``x_scale`` is ``w_g`` times the national one
+      (for ``"max"`` the national plan's maximum), so the curves mean the same per unit
+      of size, and with no spread nor split noise the geos' media terms sum to the
+      national world's;
+    - noise: sd ``sigma * sqrt(w_g)`` (normal, Student-t: the national sum of normal
+      noise has sd ``sigma``), ``sigma`` on the log scale (log-normal).
+
+    ``names`` (default ``geo_01``, ``geo_02``, ...) label the geos.
+    """
+
+    count: int
+    names: tuple[str, ...] = ()
+    sizes: tuple[float, ...] = ()
+    size_decay: float = 0.0
+    split_noise: float = 0.0
+    confounding: float = 0.0
+    spread: GeoSpreadSpec = field(default_factory=GeoSpreadSpec)
+
+    @property
+    def geo_names(self) -> tuple[str, ...]:
+        """The geos' names: ``names``, else ``geo_01``, ``geo_02``, ..."""
+        if self.names:
+            return self.names
+        width = max(2, len(str(self.count)))
+        return tuple(f"geo_{g + 1:0{width}d}" for g in range(self.count))
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """Each geo's share of the national size, ``w_g`` (they sum to 1)."""
+        sizes = (
+            self.sizes
+            if self.sizes
+            else tuple((g + 1.0) ** -self.size_decay for g in range(self.count))
+        )
+        total = math.fsum(sizes)
+        return tuple(s / total for s in sizes)
+
+    def __post_init__(self) -> None:
+        _integer("count", self.count, low=2, high=MAX_GEOS)
+        for key in ("names", "sizes"):
+            values = getattr(self, key)
+            if values and len(values) != self.count:
+                raise SpecError.invalid(
+                    key, list(values), f"one per geo: count = {self.count}, not {len(values)}"
+                )
+        for i, name in enumerate(self.names):
+            _column(f"names[{i}]", name)
+        _unique("names", self.names, "geo name")
+        for i, size in enumerate(self.sizes):
+            _amount(f"sizes[{i}]", size, low=0.0, low_open=True)
+        _real("size_decay", self.size_decay, low=0.0, high=MAX_EXPONENT)
+        if self.sizes and self.size_decay:
+            raise SpecError.wrong(
+                "size_decay", "give sizes or size_decay, not both (size_decay makes the sizes)"
+            )
+        _real("split_noise", self.split_noise, low=0.0, high=MAX_LOG_SD)
+        _real("confounding", self.confounding, low=0.0, high=MAX_SCALING)
+        if not isinstance(self.spread, GeoSpreadSpec):
+            raise SpecError.invalid("spread", self.spread, "must be a GeoSpreadSpec")
+
+
 _DATA_PRIORS = {
     "intercept": Param(name="intercept"),
     "noise.sd": Param(name="sd", low=0.0),
@@ -1016,6 +1134,9 @@ class DataSpec:
     source: SourceSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
     """An external dataset fitted instead of a simulated one (:class:`SourceSpec`): the
     calendar, ``target`` and ``train_periods`` describe it; nothing else is simulated."""
+    geo: GeoSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+    """A panel world (:class:`GeoSpec`): the national world above in ``geo.count`` geos,
+    each its share of it; ``None``: one national series."""
 
     @property
     def channel_names(self) -> tuple[str, ...]:
@@ -1091,6 +1212,8 @@ class DataSpec:
         if self.model == "multiplicative":
             _real("noise.sd", self.noise.sd, low=0.0, high=MAX_LOG_SD)
         self._check_lift_tests()
+        if self.geo is not None:
+            self._check_geo()
         if (
             self.intercept == 0
             and self.demand.effect == 0
@@ -1108,11 +1231,30 @@ class DataSpec:
         if self.model == "multiplicative":
             self._check_log_effects()
 
+    def _check_geo(self) -> None:
+        """Refuse what a panel world does not simulate (yet): each names its field."""
+        if not isinstance(self.geo, GeoSpec):
+            raise SpecError.invalid("geo", self.geo, "must be a GeoSpec")
+        unsupported = (
+            ("mediation", bool(self.mediation), "channel-to-channel links"),
+            ("lift_tests", bool(self.lift_tests), "lift tests"),
+            ("model", self.model != "additive", "the multiplicative model"),
+        )
+        for name, given, what in unsupported:
+            if given:
+                raise SpecError.wrong(
+                    name,
+                    f"{what} are not simulated in a geo world (data.geo) yet; drop one of them"
+                    if name != "model"
+                    else f"{what} is not simulated in a geo world (data.geo) yet; use "
+                    "'additive' or drop data.geo",
+                )
+
     def _check_source(self) -> None:
         """Refuse what describes a simulated world beside an external dataset."""
         simulated = [
             name
-            for name in ("channels", "proxy", "events", "mediation", "lift_tests", "priors")
+            for name in ("channels", "proxy", "events", "mediation", "lift_tests", "priors", "geo")
             if getattr(self, name)
         ]
         if simulated or self.total_budget is not None or self.spend_correlation:

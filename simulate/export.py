@@ -1,5 +1,8 @@
 """Write a generated dataset: ``data.csv`` for modelling tools, ``dataset.nc`` for everything.
 
+A panel (a geo world) writes ``data.csv`` in long form with a ``geo`` column
+(:func:`observed_frame`); ``dataset.nc`` holds its per-geo truth in ``/truth/geo``.
+
 Files are written to temporary names and renamed into place only once all are complete,
 so a failure never leaves partial output behind.
 """
@@ -11,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -21,17 +25,34 @@ def observed_frame(tree: xr.DataTree) -> pd.DataFrame:
     """Return the modelling table: ``date``, one spend column per channel, controls, target.
 
     This is the layout pymc-marketing's MMM takes (``date_column="date"``,
-    ``channel_columns`` = the channel names, ``control_columns`` = the controls).
+    ``channel_columns`` = the channel names, ``control_columns`` = the controls). A panel
+    (a geo world, :mod:`mmm_workbench.simulate.geo`) is in long form: a ``geo`` column
+    after ``date``, one row per date and geo (dates in order, geos in order within a
+    date), as pymc-marketing's multidimensional MMM takes it (``dims=("geo",)``); a
+    control without a geo dim (an event) repeats in every geo.
     """
     obs = tree["observed"].to_dataset()
     channels = json.loads(obs.attrs["channels"])
     controls = json.loads(obs.attrs["controls"])
-    frame = pd.DataFrame({"date": obs["date"].to_numpy()})
+    dates = obs["date"].to_numpy()
+    geos = obs["geo"].to_numpy() if "geo" in obs.dims else None
+    n_geo = 1 if geos is None else len(geos)
+
+    def column(values: xr.DataArray) -> np.ndarray:  # (date[, geo]) as one long column
+        if geos is None:
+            return values.to_numpy()
+        if "geo" in values.dims:
+            return values.transpose("date", "geo").to_numpy().ravel()
+        return np.repeat(values.to_numpy(), n_geo)
+
+    frame = pd.DataFrame({"date": np.repeat(dates, n_geo)})
+    if geos is not None:
+        frame["geo"] = np.tile(geos, len(dates))
     for ch in channels:
-        frame[ch] = obs["spend"].sel(channel=ch).to_numpy()
+        frame[ch] = column(obs["spend"].sel(channel=ch))
     for ctrl in controls:
-        frame[ctrl] = obs[ctrl].to_numpy()
-    frame[obs.attrs["target"]] = obs[obs.attrs["target"]].to_numpy()
+        frame[ctrl] = column(obs[ctrl])
+    frame[obs.attrs["target"]] = column(obs[obs.attrs["target"]])
     return frame
 
 

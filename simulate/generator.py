@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from mmm_workbench.scenarios.spec import DataSpec
 from mmm_workbench.simulate import baseline as bl
 from mmm_workbench.simulate.external import external_dataset
+from mmm_workbench.simulate.geo import generate_geo
 from mmm_workbench.simulate.media import (
     World,
     carry_over,
@@ -68,7 +69,8 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         numbers, the truth is first drawn from them (its own stream;
         :func:`~mmm_workbench.simulate.priors.draw_truth`) and the dataset is that world's.
         A spec with ``source`` is an external dataset: its file and truth
-        (:func:`~mmm_workbench.simulate.external.external_dataset`), whatever ``rng``.
+        (:func:`~mmm_workbench.simulate.external.external_dataset`), whatever ``rng``; a
+        spec with ``geo`` a panel world (:func:`~mmm_workbench.simulate.geo.generate_geo`).
 
     Returns
     -------
@@ -83,6 +85,8 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
     """
     if spec.source is not None:  # an external dataset: the same data in every replicate
         return external_dataset(spec)
+    if spec.geo is not None:  # a panel world: simulate/geo.py
+        return generate_geo(spec, rng)
     streams = dict(zip(_STREAMS, rng.spawn(len(_STREAMS)), strict=True))
     spec = draw_truth(spec, streams["truth"])
     index = bl.dates(spec)
