@@ -84,10 +84,12 @@ window.addEventListener('load', () => {
   const images = Array.from(document.images);
   const shown = images.filter((i) => i.complete && i.naturalWidth > 0).length;
   document.getElementById('render-check').textContent =
-    `${shown} of ${images.length} figures rendered`;
+    `${shown} of ${images.length} figures rendered; ` +
+    `page loaded in ${Math.round(performance.now())} ms`;
 });
 </script>"""
-"""A line at the foot of the page saying how many figures the browser decoded."""
+"""A line at the foot of the page saying how many figures the browser decoded, and how long
+the page took to load (navigation start to the load event)."""
 
 
 @dataclass(frozen=True, kw_only=True)
