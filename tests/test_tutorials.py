@@ -12,6 +12,12 @@ A tutorial is Markdown. Its code blocks run in order, in one fresh working direc
 ``$REPO`` (shell) and ``REPO`` (Python) name the repository's root, for its ``examples/``.
 
 Other blocks (```` ```text ````, plain ```` ``` ````) are not run.
+
+A tutorial runs in a fresh temporary folder, unless ``MMM_TUTORIAL_DIR`` names a folder:
+then each tutorial runs in ``$MMM_TUTORIAL_DIR/<tutorial>/``, kept afterwards, and running
+it again resumes its runs (``run --out DIR`` skips the fits on disk), so a tutorial whose
+runs take longer than one sitting (tutorial 3: about an hour on two cores) can be run in
+parts.
 """
 
 from __future__ import annotations
@@ -136,7 +142,10 @@ def test_a_failing_command_or_assert_names_its_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(TUTORIALS.glob("*.md")), ids=lambda p: p.stem)
 def test_tutorial_runs(path: Path, tmp_path: Path) -> None:
-    run_tutorial(path, tmp_path)
+    kept = os.environ.get("MMM_TUTORIAL_DIR")
+    workdir = Path(kept) / path.stem if kept else tmp_path
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_tutorial(path, workdir)
 
 
 def test_tutorials_are_linked_from_the_readme() -> None:
