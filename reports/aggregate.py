@@ -15,11 +15,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import special
 
+from mmm_workbench.reports.fit_metrics import FIT_QUALITY
 from mmm_workbench.reports.metrics import (
     LEVELS,
     FloatArray,
     coverage,
     interval_column,
+    mean_estimate,
     proportion,
 )
 
@@ -40,9 +42,10 @@ __all__ = [
 
 FIT_METRICS = (
     "n_ok", "n_failed", "n_corrupt", "failed_share", "corrupt_share", "divergent_share",
-    "high_rhat_share", "low_ess_share", "warning_share", "clean_share",
+    "high_rhat_share", "low_ess_share", "warning_share", "clean_share", *FIT_QUALITY,
 )  # fmt: skip
-"""Fit-level measures per cell (rows with ``estimand == ""``)."""
+"""Fit-level measures per cell (rows with ``estimand == ""``); the last three are the mean
+model fit of the cell's ok fits (:mod:`mmm_workbench.reports.fit_metrics`)."""
 
 CLEAN, WARNING, FAILED = "clean", "sampler warning", "failed"
 HEALTH_CLASSES = (CLEAN, WARNING, FAILED)
@@ -467,7 +470,7 @@ def _nominal(metric: str) -> float:
 
 _SIGNED = frozenset({"bias", "relative_bias", "bias_pp", "z_mean"})
 _NOT_RANKED = frozenset({"contraction", "model_se", "prior_overlap"})
-_HIGHER_IS_BETTER = frozenset({"clean_share", "tolerance_share"})
+_HIGHER_IS_BETTER = frozenset({"clean_share", "tolerance_share", "fit_r2"})
 
 
 def badness(metric: str) -> Callable[[float], float] | None:
@@ -513,6 +516,9 @@ def fit_measures(
     (classed sampler warning by :func:`classify_fits`), each of the ok fits that report
     the diagnostic (NaN, "not applicable", when none does: ADVI, MAP);
     ``clean_share`` (classed clean, of all fits). Proportions have a Jeffreys interval.
+    ``fit_r2``, ``fit_mape``, ``fit_crps``: the mean over the ok fits of each fit's
+    in-sample model fit (:mod:`mmm_workbench.reports.fit_metrics`), with its MCSE and a
+    normal interval.
     """
     h = health or Health()
     classes = classify_fits(fits, h) if len(fits) else pd.DataFrame(columns=["health", "diagnosed"])
@@ -539,6 +545,8 @@ def fit_measures(
             "warning_share": coverage(warned[diagnosed], ci_prob),
             "clean_share": proportion(int((cls["health"] == CLEAN).sum()), n_all, ci_prob),
         }
+        for name in FIT_QUALITY:  # NaN (not applicable) where no ok fit reports it
+            measures[name] = mean_estimate(_column(cell_fits, name)[ok], ci_prob)
         base = {"cell": cell, "cell_label": label, "estimand": "", "coords": "", "pooled": False}
         for name, count in (("n_ok", n_ok), ("n_failed", n_failed), ("n_corrupt", n_corrupt)):
             rows.append(base | {"metric": name, "value": float(count), "n": n_all})

@@ -29,7 +29,13 @@ from mmm_workbench.reports.contract import atomic_write
 from mmm_workbench.reports.decision import DECISION_ESTIMANDS, decision_summary
 from mmm_workbench.reports.html import TEXT_TABLE, Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
-from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run, summary_json
+from mmm_workbench.reports.tables import (
+    RunScores,
+    aggregate_table,
+    model_fit_table,
+    score_run,
+    summary_json,
+)
 from mmm_workbench.reports.verdict import Verdict, evaluate, named_rules, score_options
 
 __all__ = [
@@ -575,7 +581,14 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
         Section(title="Figures", figures=figures),
         Section(
             title="Fits",
-            tables=[(fits[[c for c in FIT_COLUMNS if c in fits]], "one row per fit")],
+            text="Model fit: how well the fitted model predicts its own training target, per "
+            "cell (means over fits, 95% Monte Carlo interval): R², MAPE (a fraction) and CRPS "
+            "(the target's units) of the posterior predictive. In-sample: an overfitted model "
+            "scores well here.",
+            tables=[
+                (model_fit_table(data.aggregates), "in-sample model fit per cell"),
+                (fits[[c for c in FIT_COLUMNS if c in fits]], "one row per fit"),
+            ],
         ),
         Section(
             title="All measures",

@@ -5,7 +5,7 @@
   rank of the truth and the estimand's family (:func:`estimand_family`); every
   time-indexed estimand also gets its time mean, ``mean(<name>)``, as an estimand;
 - :func:`fit_table`: one row per fit with its status (``ok``, ``failed``, ``corrupt``),
-  diagnostics and timings;
+  diagnostics, timings and in-sample model fit (:mod:`mmm_workbench.reports.fit_metrics`);
 - ``RunScores.correlations``: per fit, the posterior correlation of every pair of
   parameters (of their logs where positive), for the identifiability verdict;
 - :func:`aggregate_table`: the performance measures per (cell, estimand, coordinate), and
@@ -45,6 +45,7 @@ from mmm_workbench.reports.decision import (
     DECISION_METRICS,
     record_decision,
 )
+from mmm_workbench.reports.fit_metrics import FIT_QUALITY, fit_quality
 from mmm_workbench.reports.metrics import LEVELS, summary_columns
 from mmm_workbench.reports.records import FitRecord, RecordError, read_record
 from mmm_workbench.reports.rundir import Run, open_run
@@ -64,6 +65,7 @@ __all__ = [
     "estimand_table",
     "fit_counts",
     "fit_table",
+    "model_fit_table",
     "score_run",
     "scored",
     "summary_json",
@@ -227,12 +229,13 @@ def _numbers(source: dict[str, Any], names: Sequence[str]) -> dict[str, float]:
 
 def _record_info(record: FitRecord) -> dict[str, Any]:
     info: dict[str, Any] = {"backend": str(record.attrs.get("backend", ""))}
-    return info | _numbers(record.diagnostics, DIAGNOSTICS) | _numbers(record.timings, TIMINGS)
+    info |= _numbers(record.diagnostics, DIAGNOSTICS) | _numbers(record.timings, TIMINGS)
+    return info | fit_quality(record)
 
 
 def _fit_frame(fits: list[dict[str, Any]]) -> pd.DataFrame:
     columns = ["cell", "cell_label", "replicate", "status", "backend", *DIAGNOSTICS, *TIMINGS]
-    columns += ["nonfinite_draws"]
+    columns += ["nonfinite_draws", *FIT_QUALITY]
     return pd.DataFrame(fits).reindex(columns=[*columns, "error", "path"])
 
 
@@ -642,6 +645,29 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, np.integer | np.bool_):
         return value.item()
     return value
+
+
+def model_fit_table(aggregates: pd.DataFrame) -> pd.DataFrame:
+    """Return the in-sample model fit per cell: one row per cell, one column per measure.
+
+    ``fit_r2``, ``fit_mape`` and ``fit_crps`` (:mod:`mmm_workbench.reports.fit_metrics`),
+    each the mean over the cell's ok fits as ``value [lower, upper]`` (its Monte Carlo
+    interval), and ``fits``, how many fits report them; empty when no fit does (records of
+    format 2, least squares).
+    """
+    rows = aggregates[(aggregates["estimand"] == "") & aggregates["metric"].isin(FIT_QUALITY)]
+    rows = rows[np.isfinite(rows["value"].to_numpy(np.float64))]
+    out = []
+    for (cell, label), group in rows.groupby(["cell", "cell_label"], sort=False):
+        row: dict[str, Any] = {"cell": label or cell}
+        for r in group.to_dict("records"):
+            interval = ""
+            if np.isfinite(r.get("lower", np.nan)) and np.isfinite(r.get("upper", np.nan)):
+                interval = f" [{r['lower']:.3g}, {r['upper']:.3g}]"
+            row[str(r["metric"])] = f"{r['value']:.3g}{interval}"
+        row["fits"] = int(group["n"].max())
+        out.append(row)
+    return pd.DataFrame(out, columns=["cell", *FIT_QUALITY, "fits"])
 
 
 def summary_json(
