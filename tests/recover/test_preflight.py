@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mmm_workbench.recover.cli import main
 from tests.recover.conftest import SMALL
 
 # delayed adstock with theta far beyond l_max: every kernel weight is ~0 once normalized
@@ -37,17 +40,18 @@ def test_run_refuses_a_degenerate_kernel_before_creating_the_run(tmp_path: Path)
     assert not out.exists()
 
 
-def test_simulate_refuses_the_degenerate_cell_and_accepts_the_good_one(tmp_path: Path) -> None:
+def test_simulate_refuses_the_degenerate_cell_and_accepts_the_good_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In this process (the refusal above goes through a real ``python`` process; this
+    one is about which cell is refused, not about the process boundary)."""
+    monkeypatch.chdir(tmp_path)
     scenario = tmp_path / "bad.toml"
     scenario.write_text(DEGENERATE)
-    bad = _cli(
-        "simulate", str(scenario), "--cell", "1", "--out", str(tmp_path / "d1"), cwd=tmp_path
-    )
-    assert bad.returncode == 2, bad.stderr
-    assert "data.channels[1].adstock" in bad.stderr + bad.stdout
+    assert main(["simulate", str(scenario), "--cell", "1", "--out", str(tmp_path / "d1")]) == 2
+    captured = capsys.readouterr()
+    assert "data.channels[1].adstock" in captured.err + captured.out
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
     assert not (tmp_path / "d1").exists()
-    good = _cli(
-        "simulate", str(scenario), "--cell", "0", "--out", str(tmp_path / "d0"), cwd=tmp_path
-    )
-    assert good.returncode == 0, good.stderr
+    assert main(["simulate", str(scenario), "--cell", "0", "--out", str(tmp_path / "d0")]) == 0
     assert (tmp_path / "d0" / "data.csv").is_file()
