@@ -1034,9 +1034,9 @@ class GeoSpec:
       1, so the geos' spend sums to the national plan exactly;
     - media: ``beta_gc = w_g * beta_c`` and transform parameters spread around the
       national ones (``spread``); a geo's ``x_scale`` is ``w_g`` times the national one
-      (for ``"max"`` the national plan's maximum), so the curves mean the same per unit
-      of size, and with no spread nor split noise the geos' media terms sum to the
-      national world's;
+      (for ``"max"`` the maximum of the national spend, the geos' sum), so the curves
+      mean the same per unit of size, and with no spread nor split noise the geos' media
+      terms sum to the national world's;
     - noise: sd ``sigma * sqrt(w_g)`` (normal, Student-t: the national sum of normal
       noise has sd ``sigma``), ``sigma`` on the log scale (log-normal).
 

@@ -345,10 +345,12 @@ def _draw_world(
                 f"data.channels[{c}].adstock: {err}"
             ) from None
     # the curves mean the same per unit of size: a geo's spend unit is its share of the
-    # nation's (the national plan's maximum for "max")
+    # nation's (for "max" the maximum of the national spend, the geos' sum as a national
+    # model sees it)
+    summed = planned.sum(axis=0)
     national_scale = np.array(
         [
-            (float(np.max(national[c])) or 1.0) if ch.x_scale == "max" else float(ch.x_scale)
+            (float(np.max(summed[c])) or 1.0) if ch.x_scale == "max" else float(ch.x_scale)
             for c, ch in enumerate(spec.channels)
         ]
     )
@@ -449,7 +451,12 @@ def generate_geo(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
     nat["contribution_share"] = _ratio(nat["contribution_total"], np.asarray(nat_y[:train].sum()))
     nat_base = world.baseline.sum(axis=0)
     nat_spend = fact["spend"].sum(axis=0)  # (channel, date)
-    x_scale = world.x_scale.sum(axis=0)  # the shares sum to 1: the national unit
+    x_scale = np.array(
+        [
+            (float(np.max(nat_spend[c])) or 1.0) if ch.x_scale == "max" else float(ch.x_scale)
+            for c, ch in enumerate(spec.channels)
+        ]
+    )  # the geos' unit over their shares (which sum to 1 up to rounding)
     nat_world = World(
         spec=spec, baseline=nat_base, x_scale=x_scale, refs=np.ones(len(x_scale)),
         noise=np.zeros(periods),
