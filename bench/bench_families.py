@@ -268,7 +268,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="the first replicate")
     parser.add_argument("--geometry", choices=("data", "dgp"), default="data")
     args = parser.parse_args()
-    workbench.GEOMETRY = args.geometry
+    workbench.GEOMETRY = args.geometry  # this process's fits (CellFitter samples in-process)
     names = [n.strip() for n in args.families.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:

@@ -37,6 +37,7 @@ the DGP's parameterization), for measurements (``bench/bench_families.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,9 +71,13 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-GEOMETRY: Literal["data", "dgp"] = "dgp"
+GEOMETRY: Literal["data", "dgp"] = (
+    "data" if os.environ.get("MMM_WORKBENCH_GEOMETRY", "dgp") == "data" else "dgp"
+)
 """How the sampler sees the media parameters: ``"data"``, the reparameterizations of the
-module docstring; ``"dgp"``, PyMC's default transforms of the DGP's parameters."""
+module docstring; ``"dgp"``, PyMC's default transforms of the DGP's parameters. The
+environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
+inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
