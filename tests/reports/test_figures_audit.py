@@ -249,6 +249,9 @@ def test_at_most_eight_series_per_panel() -> None:
     assert sorted(drawn) == sorted(names * 2)  # every estimand of each cell, split 8 + 3
     assert max(len(_series(ax)) for ax in _panels(cover)) == figures.MAX_SERIES
     assert len(_panels(cover)) == 4
+    for ax in _panels(cover):  # a colour per series within a panel
+        drawn_colours = [c for label, c in _labelled(ax) if label in names]
+        assert len(set(drawn_colours)) == len(drawn_colours)
     assert all(len(_series(ax)) <= figures.MAX_SERIES for ax in _panels(ranks))
     assert sorted(s for ax in _panels(ranks) for s in _series(ax)) == sorted(
         f"channel={c}" for c in channels
