@@ -261,3 +261,17 @@ def test_a_national_scenario_simulates_bit_for_bit_as_before() -> None:
     scenario = cell.scenario
     tree = generate(scenario.data, replicate_rng(scenario.seed, cell.data_id, 1))
     assert _digest(tree) == "00f2fadc0d8cd6ad"
+
+
+def test_truth_priors_are_drawn_nationally_and_the_geos_spread_around_the_draw() -> None:
+    """A prior over a channel's beta draws the national value per replicate; the geos are
+    centred on that draw, not on the prior's mean."""
+    text = WORLD.replace("beta = 40.0", 'beta = { dist = "Gamma", mu = 40, sigma = 10 }')
+    spec = _spec(text + SPREAD.replace("count = 7", "count = 300"))
+    for replicate in (0, 1):
+        tree = _tree(spec, replicate)
+        drawn = float(tree["truth"]["saturation_beta"].sel(channel="tv"))
+        geo = tree["truth/geo"]
+        per_size = (geo["saturation_beta"] / geo["share"]).sel(channel="tv")
+        assert float(per_size.median()) == pytest.approx(drawn, rel=0.06)
+        assert drawn != pytest.approx(40.0, rel=1e-3)
