@@ -9,6 +9,8 @@ netCDF file per fit, opened with ``xarray.open_datatree``:
 - ``/observed_data``, ``/posterior_predictive``, ``/log_likelihood``: the training target
   ``y`` (data units), its posterior predictive draws and its pointwise log density, where
   the model has a likelihood;
+- ``/predictions`` and ``/observed_holdout``: draws of the holdout target ``y_holdout``
+  (``train_periods < periods``, where the model can predict it) and its observed values;
 - ``/prior``: the prior draws as one chain, where the model has a prior;
 - ``/truth``: the true value of every estimand (not an ArviZ group; ArviZ ignores it);
 - root attributes: the record's (``cell_id``, ``replicate``, ``backend``, the JSON strings
@@ -30,6 +32,9 @@ import xarray as xr
 from mmm_workbench.reports.contract import (
     CHAIN,
     DRAW,
+    HOLDOUT,
+    HOLDOUT_DATE,
+    OBSERVED_DATA,
     POSTERIOR,
     PRIOR,
     SAMPLE,
@@ -39,9 +44,19 @@ from mmm_workbench.reports.contract import (
 from mmm_workbench.reports.records import FitRecord, RecordError, read_record
 from mmm_workbench.reports.rundir import open_run
 
-__all__ = ["EXPORT_SUFFIX", "Exported", "export_run", "record_to_arviz", "write_arviz"]
+__all__ = [
+    "EXPORT_SUFFIX",
+    "OBSERVED_HOLDOUT",
+    "Exported",
+    "export_run",
+    "record_to_arviz",
+    "write_arviz",
+]
 
 EXPORT_SUFFIX = ".nc"
+OBSERVED_HOLDOUT = "observed_holdout"
+"""The exported group of the holdout's observed target (ArviZ's ``observed_data`` holds
+only what ``posterior_predictive`` predicts)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +100,9 @@ def record_to_arviz(record: FitRecord, where: str | Path = "") -> xr.DataTree:
             dataset = dataset.assign_coords({CHAIN: [0], DRAW: range(dataset.sizes[DRAW])})
         elif name != TRUTH and SAMPLE in dataset.dims:  # a drawn group of unknown draws
             continue
+        if name == OBSERVED_DATA and HOLDOUT in dataset:
+            groups[f"/{OBSERVED_HOLDOUT}"] = xr.Dataset({HOLDOUT: dataset[HOLDOUT]})
+            dataset = dataset.drop_vars([HOLDOUT, HOLDOUT_DATE])
         groups[f"/{name}"] = dataset
     out = xr.DataTree.from_dict(groups)
     out.attrs = {**tree.attrs, "format_version": record.format_version}

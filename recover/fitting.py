@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from importlib import metadata
 from typing import Literal
 
@@ -29,9 +30,12 @@ from mmm_workbench.reports.contract import (
     CHAIN,
     DATE,
     DRAW,
+    HOLDOUT,
+    HOLDOUT_DATE,
     LOG_LIKELIHOOD,
     OBSERVED_DATA,
     POSTERIOR_PREDICTIVE,
+    PREDICTIONS,
     SAMPLE,
     TARGET,
 )
@@ -159,22 +163,54 @@ def thin(draws: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
     return {k: v[chain, draw] for k, v in draws.items()}
 
 
+def whole_series(tree: xr.DataTree, data: ModelData) -> ModelData | None:
+    """Return the whole series of a dataset as model data with the training rows' scales.
+
+    None when the data have no holdout (``train_periods == periods``).
+    """
+    obs = tree["observed"].to_dataset()
+    if len(obs["date"]) <= len(data.dates):
+        return None
+    controls = [obs[c].to_numpy().astype(float) for c in data.control_names]
+    return replace(
+        data,
+        dates=obs["date"].to_numpy(),
+        spend=obs["spend"].to_numpy().astype(float),
+        target=obs[data.target_name].to_numpy().astype(float),
+        controls=np.stack(controls, axis=-1) if controls else np.zeros((len(obs["date"]), 0)),
+        after=np.zeros((0, len(data.channels))),
+    )
+
+
 def _predictive_groups(
-    predictive: Predictive, data: ModelData, sample: dict[str, tuple[str, np.ndarray]]
+    predictive: Predictive,
+    data: ModelData,
+    sample: dict[str, tuple[str, np.ndarray]],
+    series: ModelData | None,
 ) -> dict[str, xr.Dataset]:
-    """Return the record's ``observed_data``, ``posterior_predictive`` and ``log_likelihood``."""
+    """Return the record's ``observed_data``, ``posterior_predictive``, ``log_likelihood``.
+
+    And ``predictions`` of the holdout, where the model predicted it.
+    """
     dates = {DATE: data.dates}
     observed = xr.Dataset({TARGET: (DATE, predictive.observed)}, coords=dates)
     observed.attrs = {"target": data.target_name}
     drawn = {LOG_LIKELIHOOD: predictive.log_likelihood}
     if predictive.predictive is not None:
         drawn[POSTERIOR_PREDICTIVE] = predictive.predictive
-    groups = {f"/{OBSERVED_DATA}": observed}
+    groups = {}
     for group, values in drawn.items():
         groups[f"/{group}"] = xr.Dataset(
             {TARGET: ((SAMPLE, DATE), values)}, coords={**dates, **sample}
         )
-    return groups
+    if predictive.holdout is not None and series is not None:
+        later = {HOLDOUT_DATE: series.dates[len(data.dates) :]}
+        observed = observed.assign({HOLDOUT: (HOLDOUT_DATE, predictive.holdout_observed)})
+        observed = observed.assign_coords(later)
+        groups[f"/{PREDICTIONS}"] = xr.Dataset(
+            {HOLDOUT: ((SAMPLE, HOLDOUT_DATE), predictive.holdout)}, coords={**later, **sample}
+        )
+    return {f"/{OBSERVED_DATA}": observed, **groups}
 
 
 class CellFitter:
@@ -253,9 +289,10 @@ class CellFitter:
         t1 = time.perf_counter()
         predicting = getattr(self.model, "predictive", None)
         predictive = None
+        series = whole_series(tree, data)
         if predicting is not None:
             pp_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-            predictive = predicting(data, draws, pp_seed)
+            predictive = predicting(data, draws, pp_seed, series)
         predictive_s = time.perf_counter() - t1
         compiled_here = self.fits == 0
         self.fits += 1
@@ -267,7 +304,7 @@ class CellFitter:
         }
         groups = {"/posterior": estimates, "/truth": truth}
         if predictive is not None:
-            groups |= _predictive_groups(predictive, data, sample)
+            groups |= _predictive_groups(predictive, data, sample, series)
         if self.prior is not None:
             groups["/prior"] = self.model.estimands(
                 data,

@@ -9,6 +9,12 @@ of the observations and the likelihood's parameters per draw; :meth:`Predictor.p
 then draws the posterior predictive from those parameters with the distribution's own
 numpy sampler (no PyMC call, no compilation per replicate).
 
+The holdout (``train_periods < periods``): :meth:`Predictor.predict_series` evaluates the
+same compiled function on the whole series' data containers, those with a date axis
+lengthened and the others (scales, lift tests) kept as the training replicate's. A model
+whose graph holds constants of the training length (the workbench's trend and Fourier
+terms) fails that evaluation and has no holdout prediction (None), never a wrong one.
+
 Units: a model may see its target scaled (the workbench divides by ``max|y|``). The scale
 is read off each replicate (observed container against the raw target); draws are returned
 in the data's units and the log density is that of the data-unit target (``log p(y) =
@@ -48,11 +54,16 @@ class Predictive:
         no numpy sampler.
     log_likelihood
         Log density of each observation under each draw, ``(sample, date)``.
+    holdout, holdout_observed
+        Posterior predictive draws of the holdout periods ``(sample, holdout date)`` and their
+        target; None without a holdout or where the model cannot predict it.
     """
 
     observed: Array
     predictive: Array | None
     log_likelihood: Array
+    holdout: Array | None = None
+    holdout_observed: Array | None = None
 
 
 def observed_scale(observed: Array, target: Array) -> float | None:
@@ -136,6 +147,37 @@ class Predictor:
             predictive=predictive,
             log_likelihood=np.asarray(logp, dtype=float) - np.log(scale),
         )
+
+    def predict_series(
+        self,
+        draws: Mapping[str, Array],
+        train: Mapping[str, Array],
+        series: Mapping[str, Array],
+        target: Array,
+        seed: int,
+    ) -> Predictive | None:
+        """Return the predictions of the whole series; None where the model cannot give them.
+
+        Parameters
+        ----------
+        draws, seed
+            As :meth:`predict`.
+        train, series
+            The data containers of the training rows and of the whole series (the model's
+            ``set_data`` on each); a container whose shape is the same in both (a scale, the
+            lift tests) keeps its training value.
+        target
+            The whole series' target, data units.
+        """
+        values = {}
+        for name in self.containers:
+            own = train.get(name, self.defaults[name])
+            full = series.get(name, own)
+            values[name] = full if np.shape(full) != np.shape(own) else own
+        try:
+            return self.predict(draws, values, target, seed)
+        except Exception:  # a constant of the training length: no prediction beyond it
+            return None
 
 
 def _lead(param: Array, ndim: int) -> Array:

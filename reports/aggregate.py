@@ -44,7 +44,7 @@ FIT_METRICS = (
     "n_ok", "n_failed", "n_corrupt", "failed_share", "corrupt_share", "divergent_share",
     "high_rhat_share", "low_ess_share", "warning_share", "clean_share", *FIT_QUALITY,
 )  # fmt: skip
-"""Fit-level measures per cell (rows with ``estimand == ""``); the last three are the mean
+"""Fit-level measures per cell (rows with ``estimand == ""``); the last five are the mean
 model fit of the cell's ok fits (:mod:`mmm_workbench.reports.fit_metrics`)."""
 
 CLEAN, WARNING, FAILED = "clean", "sampler warning", "failed"
@@ -516,9 +516,9 @@ def fit_measures(
     (classed sampler warning by :func:`classify_fits`), each of the ok fits that report
     the diagnostic (NaN, "not applicable", when none does: ADVI, MAP);
     ``clean_share`` (classed clean, of all fits). Proportions have a Jeffreys interval.
-    ``fit_r2``, ``fit_mape``, ``fit_crps``: the mean over the ok fits of each fit's
-    in-sample model fit (:mod:`mmm_workbench.reports.fit_metrics`), with its MCSE and a
-    normal interval.
+    ``fit_r2``, ``fit_mape``, ``fit_crps``, ``holdout_mape``, ``holdout_crps``: the mean
+    over the ok fits of each fit's model fit (:mod:`mmm_workbench.reports.fit_metrics`),
+    with its MCSE and a normal interval.
     """
     h = health or Health()
     classes = classify_fits(fits, h) if len(fits) else pd.DataFrame(columns=["health", "diagnosed"])

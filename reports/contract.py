@@ -28,8 +28,8 @@ A fit record is an Arrow IPC file (Feather v2; ``pyarrow.ipc.open_file``,
   the row's coordinate label, null where the variable lacks the dimension;
 - one column per group (:data:`GROUPS`) the record has. The drawn groups
   (:data:`DRAWN_GROUPS`: ``posterior``, ``prior``, ``posterior_predictive``,
-  ``log_likelihood``) are fixed-size lists of float64 over the ``sample`` draws; ``truth``
-  (the true value, NaN where the model's parameter is not comparable) and
+  ``log_likelihood``, ``predictions``) are fixed-size lists of float64 over the ``sample``
+  draws; ``truth`` (the true value, NaN where the model's parameter is not comparable) and
   ``observed_data`` are float64.
 
 The schema metadata holds ``format_version``, ``attrs`` (the record's attributes as a JSON
@@ -45,7 +45,9 @@ dimensions. A record's estimands are the variables in both ``posterior`` and ``t
 Format 3 added ``samples`` and the groups ``observed_data`` (the training target, variable
 :data:`TARGET` over ``date``), ``posterior_predictive`` (its draws under the posterior,
 thinned as the posterior) and ``log_likelihood`` (the pointwise log density of each
-observation under each draw, data units), where the model has a likelihood. Readers accept
+observation under each draw, data units), where the model has a likelihood; and where the
+data have a holdout the model can predict, ``predictions`` (draws of the holdout target,
+:data:`HOLDOUT` over ``holdout_date``, observed in ``observed_data``). Readers accept
 format 2 records (:data:`READABLE_VERSIONS`: the same layout without them); writers (and a
 resumed run) use format 3 only.
 """
@@ -74,6 +76,8 @@ __all__ = [
     "FORMAT_VERSION",
     "GROUPS",
     "HEADLINE",
+    "HOLDOUT",
+    "HOLDOUT_DATE",
     "JSON_OBJECT_ATTRS",
     "LOG_LIKELIHOOD",
     "MANIFEST_FILE",
@@ -82,6 +86,7 @@ __all__ = [
     "OBSERVED_DATA",
     "POSTERIOR",
     "POSTERIOR_PREDICTIVE",
+    "PREDICTIONS",
     "PRIOR",
     "READABLE_VERSIONS",
     "RECORD_SUFFIX",
@@ -121,14 +126,21 @@ PRIOR = "prior"
 OBSERVED_DATA = "observed_data"
 POSTERIOR_PREDICTIVE = "posterior_predictive"
 LOG_LIKELIHOOD = "log_likelihood"
-GROUPS = (POSTERIOR, TRUTH, PRIOR, OBSERVED_DATA, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD)
+PREDICTIONS = "predictions"
+GROUPS = (
+    POSTERIOR, TRUTH, PRIOR, OBSERVED_DATA, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD, PREDICTIONS
+)  # fmt: skip
 """A record's groups, each also the name of its value column (ArviZ's group names)."""
-DRAWN_GROUPS = (POSTERIOR, PRIOR, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD)
+DRAWN_GROUPS = (POSTERIOR, PRIOR, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD, PREDICTIONS)
 """The groups whose columns hold draws over ``sample``."""
 TARGET = "y"
 """The name of the model's target in ``observed_data``, ``posterior_predictive`` and
 ``log_likelihood`` (the data's own column name is the ``observed_data`` group's ``target``
 attribute)."""
+HOLDOUT = "y_holdout"
+HOLDOUT_DATE = "holdout_date"
+"""The target of the holdout periods (``train_periods < periods``) over its own dimension:
+observed in ``observed_data``, predicted in ``predictions``."""
 
 ESTIMAND_COLUMN = "estimand"
 METADATA_KEYS = ("format_version", "attrs", "groups", "variables", "samples")

@@ -12,9 +12,13 @@ least squares, a model without a likelihood of the target).
   5%);
 - ``fit_crps``: the mean over periods of the continuous ranked probability score of the
   posterior predictive draws at ``y`` (:func:`mmm_workbench.reports.metrics.crps_draws`),
-  the target's units; lower is better.
+  the target's units; lower is better;
+- ``holdout_mape``, ``holdout_crps``: the same of the ``predictions`` of the holdout
+  periods (``train_periods < periods``) against their observed target, where the model
+  predicted them (the mean of the prediction draws is the posterior-mean prediction).
 
-These are in-sample measures: a fit that overfits scores well on them. They are aggregated
+The first three are in-sample measures: a fit that overfits scores well on them; the
+holdout ones are not. They are aggregated
 per cell (mean over the ok fits, with its Monte Carlo error) by
 :func:`mmm_workbench.reports.aggregate.fit_measures` as fit-level metrics of the same names,
 usable in rules (``metric = "fit_r2"``; the ``fit_`` prefix keeps them apart from the
@@ -29,9 +33,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mmm_workbench.reports.contract import (
+    HOLDOUT,
     OBSERVED_DATA,
     POSTERIOR,
     POSTERIOR_PREDICTIVE,
+    PREDICTIONS,
     TARGET,
 )
 from mmm_workbench.reports.metrics import crps_draws
@@ -39,7 +45,7 @@ from mmm_workbench.reports.records import FitRecord
 
 __all__ = ["FIT_QUALITY", "fit_quality", "mape", "r_squared"]
 
-FIT_QUALITY = ("fit_r2", "fit_mape", "fit_crps")
+FIT_QUALITY = ("fit_r2", "fit_mape", "fit_crps", "holdout_mape", "holdout_crps")
 """The per-fit measures of :func:`fit_quality` (columns of the fit table)."""
 
 
@@ -88,4 +94,9 @@ def fit_quality(record: FitRecord) -> dict[str, float]:
         out["fit_mape"] = mape(observed, prediction)
     if draws is not None:
         out["fit_crps"] = float(np.mean(crps_draws(draws, observed)))
+    later = record.group(OBSERVED_DATA, HOLDOUT)
+    predicted = record.group(PREDICTIONS, HOLDOUT)
+    if later is not None and predicted is not None and later.size:
+        out["holdout_mape"] = mape(later, predicted.mean(axis=0))
+        out["holdout_crps"] = float(np.mean(crps_draws(predicted, later)))
     return out

@@ -581,10 +581,11 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
         Section(title="Figures", figures=figures),
         Section(
             title="Fits",
-            text="Model fit: how well the fitted model predicts its own training target, per "
-            "cell (means over fits, 95% Monte Carlo interval): R², MAPE (a fraction) and CRPS "
-            "(the target's units) of the posterior predictive. In-sample: an overfitted model "
-            "scores well here.",
+            text="Model fit: how well the fitted model predicts its target, per cell (means "
+            "over fits, 95% Monte Carlo interval): R², MAPE (a fraction) and CRPS (the "
+            "target's units) of the posterior predictive on the training periods (in-sample: "
+            "an overfitted model scores well), and MAPE and CRPS on the holdout periods "
+            "where the data have them and the model can predict them.",
             tables=[
                 (model_fit_table(data.aggregates), "in-sample model fit per cell"),
                 (fits[[c for c in FIT_COLUMNS if c in fits]], "one row per fit"),

@@ -650,7 +650,7 @@ def _json_value(value: Any) -> Any:
 def model_fit_table(aggregates: pd.DataFrame) -> pd.DataFrame:
     """Return the in-sample model fit per cell: one row per cell, one column per measure.
 
-    ``fit_r2``, ``fit_mape`` and ``fit_crps`` (:mod:`mmm_workbench.reports.fit_metrics`),
+    :data:`~mmm_workbench.reports.fit_metrics.FIT_QUALITY` (``fit_r2``, ..., ``holdout_crps``),
     each the mean over the cell's ok fits as ``value [lower, upper]`` (its Monte Carlo
     interval), and ``fits``, how many fits report them; empty when no fit does (records of
     format 2, least squares).

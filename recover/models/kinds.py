@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,11 +109,17 @@ class PredictingModel(Protocol):
     """
 
     def predictive(
-        self, data: ModelData, draws: Mapping[str, Array], seed: int
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        seed: int,
+        series: ModelData | None = None,
     ) -> Predictive | None:
         """Return the target, its posterior predictive draws and pointwise log density.
 
-        ``draws`` are the kept posterior draws (sample axis first); data units.
+        ``draws`` are the kept posterior draws (sample axis first); data units. ``series``:
+        the whole series (training rows and holdout, with the training rows' scales), where
+        the data have a holdout to predict.
         """
 
 
@@ -218,11 +224,16 @@ class SampledCell:
         return self.backend.run(self.prepared, self.fitted, values, self.fit, seed)
 
     def predictive(
-        self, data: ModelData, draws: Mapping[str, Array], seed: int
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        seed: int,
+        series: ModelData | None = None,
     ) -> Predictive | None:
         """Predict the target through the model's likelihood (compiled on the cell's first call).
 
-        None where the model has no likelihood of the target (up to a scale): see
+        None where the model has no likelihood of the target (up to a scale); no holdout
+        where the model cannot be evaluated on the whole ``series``: see
         :mod:`mmm_workbench.recover.predictive`.
         """
         values = self._data(data)
@@ -231,7 +242,18 @@ class SampledCell:
             self._compiled = True
         if self.predictor is None:
             return None
-        return self.predictor.predict(draws, values, data.target, seed)
+        out = self.predictor.predict(draws, values, data.target, seed)
+        rows = len(data.target)
+        if out is None or series is None or len(series.target) <= rows:
+            return out
+        full = self.predictor.predict_series(
+            draws, values, self.fitted.set_data(series), series.target, seed + 1
+        )
+        if full is None or full.predictive is None:
+            return out
+        return replace(
+            out, holdout=full.predictive[:, rows:], holdout_observed=series.target[rows:]
+        )
 
     def prior(self, count: int, seed: int) -> Mapping[str, Array] | None:
         """Draw the free parameters from their priors (data-independent: once per cell)."""
@@ -327,7 +349,11 @@ class LinearCell:
         return None
 
     def predictive(
-        self, data: ModelData, draws: Mapping[str, Array], seed: int
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        seed: int,
+        series: ModelData | None = None,
     ) -> Predictive | None:
         """Not available: the normal-approximation draws are of the coefficients only."""
         return None

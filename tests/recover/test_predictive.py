@@ -6,6 +6,7 @@ Normal(a + b x, sigma)``; the data-unit density and draws are checked against sc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,56 @@ def test_a_fit_record_holds_the_predictive_of_its_own_likelihood(small: Path) ->
     assert record["observed_data"].attrs["target"] == "sales"
     assert record["posterior"]["chain"].values.tolist() == [0]
     assert record["posterior_predictive"]["y"].shape == (1, 30)
+
+
+def _holdout_cell(small: Path, extra: str = "") -> CellFitter:
+    text = small.read_text().replace("train_periods = 30", "train_periods = 24")
+    text = text.replace('controls = ["demand_proxy"]', f'controls = ["demand_proxy"]\n{extra}')
+    small.write_text(text)
+    return CellFitter(expand_grid(load_scenario(small))[0])
+
+
+def test_the_holdout_is_predicted_by_the_model_evaluated_on_the_whole_series(
+    small: Path,
+) -> None:
+    fitter = _holdout_cell(small)
+    record = fitter.fit(0)
+    predicted = record["predictions"]["y_holdout"]
+    assert predicted.dims == ("sample", "holdout_date") and predicted.shape == (1, 6)
+    observed = record["observed_data"]
+    assert observed["y_holdout"].shape == (6,) and observed["y"].shape == (24,)
+    assert observed["holdout_date"].values[0] > observed["date"].values[-1]
+    # the whole-series evaluation continues the training one: on the training rows it
+    # gives the same log density as the in-sample evaluation, with the same draws
+    from mmm_workbench.recover.fitting import whole_series
+    from mmm_workbench.recover.models.data import model_data
+
+    model = fitter.model
+    tree = fitter._dataset(0)
+    data = model_data(tree, fitter.cell.scenario.model)
+    series = whole_series(tree, data)
+    assert series is not None and len(series.target) == 30
+    draws = {k: np.repeat(v, 3, axis=0) for k, v in _map_draws(model, data).items()}
+    predictor = model.predictor
+    inside = predictor.predict(draws, model.fitted.set_data(data), data.target, 0)
+    full = predictor.predict_series(
+        draws, model.fitted.set_data(data), model.fitted.set_data(series), series.target, 0
+    )
+    assert inside is not None and full is not None
+    np.testing.assert_allclose(full.log_likelihood[:, :24], inside.log_likelihood, rtol=1e-10)
+    # a broken continuation (the holdout's spend scaled by its own maximum) differs
+    wrong = model.fitted.set_data(replace(series, spend_scale=series.spend.max(axis=0) * 3))
+    off = predictor.predict_series(draws, model.fitted.set_data(data), wrong, series.target, 0)
+    assert off is not None
+    assert not np.allclose(off.log_likelihood[:, :24], inside.log_likelihood, rtol=1e-6)
+
+
+def _map_draws(model: object, data: object) -> dict[str, np.ndarray]:
+    posterior = model.posterior(data, 1)  # type: ignore[attr-defined]
+    return {k: v.reshape(-1, *v.shape[2:]) for k, v in posterior.draws.items()}
+
+
+def test_a_model_with_training_length_constants_has_no_holdout_prediction(small: Path) -> None:
+    record = _holdout_cell(small, "seasonality_order = 1").fit(0)
+    assert "predictions" not in record.children
+    assert record["observed_data"]["y"].shape == (24,)

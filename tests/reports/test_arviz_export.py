@@ -30,8 +30,12 @@ matplotlib.use("Agg")
 CHAINS, DRAWS, T = 2, 60, 12
 
 
-def _tree(seed: int = 0, stuck: float = 0.0) -> xr.DataTree:
-    """A format 3 record tree; ``stuck`` shifts the second chain's draws (a chain elsewhere)."""
+H = 4
+
+
+def _tree(seed: int = 0, stuck: float = 0.0, holdout: float | None = None) -> xr.DataTree:
+    """A format 3 record tree; ``stuck`` shifts the second chain's draws (a chain elsewhere);
+    ``holdout``: predictions of ``H`` holdout periods, off by that much."""
     rng = np.random.default_rng(seed)
     tree = record_tree("c", "c", 0, stub_values("calibrated", rng, CHAINS * DRAWS), healthy(0))
     chain = np.repeat(np.arange(CHAINS), DRAWS)
@@ -59,6 +63,22 @@ def _tree(seed: int = 0, stuck: float = 0.0) -> xr.DataTree:
     tree["log_likelihood"] = xr.DataTree(
         xr.Dataset({"y": (("sample", "date"), stats.norm.logpdf(y, mu, sigma))}, coords=coords)
     )
+    if holdout is not None:
+        later = dates[-1] + np.timedelta64(7, "D") * np.arange(1, H + 1)
+        observed = 100 + 5 * rng.normal(size=H)
+        tree["observed_data"] = xr.DataTree(
+            tree["observed_data"]
+            .to_dataset()
+            .assign(y_holdout=("holdout_date", observed))
+            .assign_coords(holdout_date=later)
+        )
+        drawn = rng.normal(mu, sigma, size=(CHAINS * DRAWS, H)) + holdout
+        tree["predictions"] = xr.DataTree(
+            xr.Dataset(
+                {"y_holdout": (("sample", "holdout_date"), drawn)},
+                coords={"holdout_date": later, **sample},
+            )
+        )
     return tree
 
 
@@ -113,6 +133,16 @@ def test_arviz_summary_ppc_and_loo_work_on_the_exported_record(tmp_path: Path) -
     ll = exported["log_likelihood"]["y"].values.reshape(-1, T)
     lpd = float(np.sum(np.log(np.mean(np.exp(ll), axis=0))))
     assert loo.elpd <= lpd + 1e-9
+
+
+def test_the_holdout_is_exported_as_predictions(tmp_path: Path) -> None:
+    record = tmp_path / "r.arrow"
+    write_record(record, _tree(holdout=0.0))
+    exported = xr.open_datatree(write_arviz(record, tmp_path / "r.nc"))
+    assert exported["predictions"]["y_holdout"].dims == ("chain", "draw", "holdout_date")
+    assert exported["observed_holdout"]["y_holdout"].shape == (H,)
+    assert set(exported["observed_data"].data_vars) == {"y"}
+    az.plot_ppc_dist(exported)
 
 
 def test_a_stuck_chain_shows_in_the_exported_r_hat(tmp_path: Path) -> None:

@@ -72,6 +72,28 @@ def test_fit_quality_of_a_record(tmp_path: Path) -> None:
     assert missed["fit_crps"] > out["fit_crps"] + 10
 
 
+def test_holdout_mape_and_crps(tmp_path: Path) -> None:
+    good, off = (_tree(holdout=0.0), _tree(holdout=25.0))
+    scores = []
+    for i, tree in enumerate((good, off)):
+        path = tmp_path / f"h{i}.arrow"
+        write_record(path, tree)
+        record = read_record(path)
+        later = record.group("observed_data", "y_holdout")
+        drawn = record.group("predictions", "y_holdout")
+        assert later is not None and drawn is not None
+        out = fit_quality(record)
+        assert out["holdout_mape"] == pytest.approx(mape(later, drawn.mean(axis=0)))
+        assert out["holdout_crps"] == pytest.approx(float(np.mean(crps_draws(drawn, later))))
+        scores.append(out)
+    # predictions off by 25 (5 noise sds) score far worse; in-sample measures are unchanged
+    assert scores[1]["holdout_mape"] > scores[0]["holdout_mape"] + 0.15
+    assert scores[1]["holdout_crps"] > scores[0]["holdout_crps"] + 15
+    assert scores[1]["fit_r2"] == pytest.approx(scores[0]["fit_r2"])
+    # without a holdout they are NaN
+    assert math.isnan(fit_quality(read_record(_record(tmp_path)))["holdout_mape"])
+
+
 def test_the_expected_target_is_preferred_to_the_predictive_mean(tmp_path: Path) -> None:
     out = fit_quality(read_record(_record(tmp_path, expected=True)))
     y = read_record(_record(tmp_path)).group("observed_data", "y")
