@@ -11,8 +11,10 @@ has 5 stuck fits, so rules are judged over all and over clean fits. Target: unde
 scoring, aggregating over all and clean fits, judging).
 
 Reported: wall and CPU seconds of ``check`` per repeat (CPU time stays meaningful on a
-shared machine; the 1-minute load average is recorded beside it), and wall seconds of
-reading, scoring and aggregating alone (what ``report`` does before its figures).
+shared machine; the 1-minute load average is recorded beside it), wall seconds of
+reading, scoring and aggregating alone, and wall and CPU seconds of the whole ``report``
+(:func:`mmm_workbench.reports.report.build_report`: scoring, verdict, tables, figures and
+the HTML page). Target: under 10 s each.
 
 Usage: ``python bench/bench_verdict.py [--replicates N] [--draws S] [--repeats R]``;
 writes ``bench/results/verdict-<UTC time>.json``.
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reports"))
 
 from verdict_stubs import Cell, Plant, write_run  # noqa: E402
 
+from mmm_workbench.reports.report import build_report  # noqa: E402
 from mmm_workbench.reports.tables import aggregate_table, score_run  # noqa: E402
 from mmm_workbench.reports.verdict import evaluate  # noqa: E402
 
@@ -58,7 +61,7 @@ def main() -> None:
         write_run(root, cells, replicates=args.replicates, draws=args.draws)
         written = time.perf_counter() - started
         coords = int(score_run(root).estimands.groupby(["cell", "replicate"]).size().iloc[0])
-        check_s, check_cpu, score_s = [], [], []
+        check_s, check_cpu, score_s, report_s, report_cpu = [], [], [], [], []
         verdict = None
         for _ in range(args.repeats):
             t, c = time.perf_counter(), time.process_time()
@@ -68,6 +71,10 @@ def main() -> None:
             t = time.perf_counter()
             aggregate_table(score_run(root))
             score_s.append(time.perf_counter() - t)
+            t, c = time.perf_counter(), time.process_time()
+            build_report(root, Path(tmp) / "report")
+            report_s.append(time.perf_counter() - t)
+            report_cpu.append(time.process_time() - c)
     assert verdict is not None
     result = {
         "benchmark": "verdict",
@@ -83,6 +90,9 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "score_and_aggregate_s": [round(s, 2) for s in score_s],
+        "report_s": [round(s, 2) for s in report_s],
+        "report_median_s": round(float(np.median(report_s)), 2),
+        "report_cpu_s": [round(s, 2) for s in report_cpu],
         "verdict": verdict.headline(),
         "target_s": 10.0,
     }

@@ -145,13 +145,13 @@ def test_report_outputs_are_written_atomically(
     previous = small_run / "report" / "estimands.csv"
     previous.parent.mkdir()
     previous.write_text("cell,estimand\na,roas\n")
-    real = pd.DataFrame.to_csv
+    real = report._write_csv
 
-    def disk_full(self: pd.DataFrame, path: Path, **kwargs: object) -> None:
-        real(self.head(3), path, **kwargs)  # type: ignore[arg-type]
+    def disk_full(frame: pd.DataFrame, path: Path) -> None:
+        real(frame.head(3), path)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    monkeypatch.setattr(report, "_write_csv", disk_full)
     with pytest.raises(OSError, match="No space left"):
         build_report(small_run)
     assert previous.read_text() == "cell,estimand\na,roas\n"
