@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats
 
 from mmm_workbench.recover.inference import Posterior
 from mmm_workbench.recover.models.data import ModelData
@@ -107,7 +109,7 @@ controls = ["demand_proxy"]
 [fit]
 backend = "nutpie"
 draws = 500
-tune = 500
+tune = 1000
 chains = 2
 target_accept = 0.9
 """
@@ -257,8 +259,12 @@ def register_planted() -> None:
 # --------------------------------------------------------------------------- the study
 
 
-def scenario_text(variants: list[str], replicates: int) -> str:
-    """The world with one grid cell per variant (zipped kind, backend, normalization)."""
+def scenario_text(variants: list[str], replicates: int | None = None, world: str = WORLD) -> str:
+    """The world with one grid cell per variant (zipped kind, backend, normalization).
+
+    ``replicates`` rewrites the scenario's count; the study keeps the text as it is (and
+    sets the count as a run option) so that a run directory resumes at any count.
+    """
     kinds = [VARIANTS[v][0] for v in variants]
     backends = [VARIANTS[v][1] for v in variants]
     normalize = [VARIANTS[v][2] for v in variants]
@@ -268,14 +274,21 @@ def scenario_text(variants: list[str], replicates: int) -> str:
         f'"fit.backend" = {json.dumps(backends)}\n'
         f'"model.adstock.normalize" = {json.dumps(normalize)}\n'
     )
-    return WORLD.replace("replicates = 40", f"replicates = {replicates}") + grid
+    if replicates is not None:
+        world = world.replace("replicates = 40", f"replicates = {replicates}")
+    return world + grid
 
 
 def _view(run: Path, cell: str, replicates: list[int], where: Path) -> Path:
     """A run directory holding one cell's records of the given replicates (symlinks)."""
     where.mkdir(parents=True)
-    for name in ("scenario.toml", "manifest.json"):
-        (where / name).symlink_to(run / name)
+    (where / "scenario.toml").symlink_to(run / "scenario.toml")
+    # the manifest names this cell only: a cell listed without fits would fail every rule
+    # ("nothing to judge"), which is about the view, not the variant
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["cells"] = {cell: manifest["cells"][cell]}
+    manifest["replicates"] = len(replicates)
+    (where / "manifest.json").write_text(json.dumps(manifest))
     (where / "fits" / cell).mkdir(parents=True)
     for rep in replicates:
         for record in (run / "fits" / cell).glob(f"{rep}.*"):
@@ -283,45 +296,98 @@ def _view(run: Path, cell: str, replicates: list[int], where: Path) -> Path:
     return where
 
 
-def study(out: Path, variants: list[str], replicates: int, group: int) -> dict[str, object]:
-    """Fit every variant, judge each group of replicates alone; return the results."""
+def _on_disk(run: Path, cell: str, replicate: int) -> bool:
+    """A fit of ``replicate`` finished (a record or a failure record)."""
+    return any((run / "fits" / cell).glob(f"{replicate}.*"))
+
+
+def _interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a rate of ``k`` in ``n``."""
+    if n == 0:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - tail, k + 1, n - k))
+    return lo, hi
+
+
+def study(
+    out: Path,
+    variants: list[str],
+    replicates: int,
+    group: int,
+    fit: list[str] | None = None,
+    world: str = WORLD,
+) -> dict[str, object]:
+    """Fit the variants (``fit``: only these now), judge each complete group of replicates
+    alone; return the results.
+
+    The run directory resumes: fits already in ``out`` are skipped, so a study stopped at
+    any point continues where it stopped when run again with the same ``--out`` and
+    ``--variants`` (``--replicates`` may grow). Groups whose fits are not all on disk yet
+    are left out of the table (``groups`` says how many were judged). ``world`` is the
+    scenario without its grid (default :data:`WORLD`; a test passes a smaller one).
+    """
     register_planted()
-    text = scenario_text(variants, replicates)
-    source = scenario_from_text(text, "power.toml")
-    plan = plan_run(source, RunOptions(replicates=replicates))
-    started = time.perf_counter()
-    summary = run_grid(plan, out)
-    fit_s = time.perf_counter() - started
+    source = scenario_from_text(scenario_text(variants, world=world), "power.toml")
     label_of = {c.cell_id: v for c, v in zip(source.cells, variants, strict=True)}
+    only = tuple(c for c, v in label_of.items() if fit is None or v in fit)
+    plan = plan_run(source, RunOptions(replicates=replicates, only=only))
+    started = time.perf_counter()
+    summary = run_grid(plan, out) if only else None
+    fit_s = time.perf_counter() - started
     groups = [list(range(i, i + group)) for i in range(0, replicates - group + 1, group)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for cell, variant in label_of.items():
-            failed = []
-            causes = []
+            failed, causes, counts, rules = [], [], [], []
             for g, reps in enumerate(groups):
-                view = _view(out, cell, reps, Path(tmp) / f"{cell}-{g}")
-                verdict = evaluate(view)
+                if not all(_on_disk(out, cell, r) for r in reps):
+                    continue
+                verdict = evaluate(_view(out, cell, reps, Path(tmp) / f"{cell}-{g}"))
                 failed.append(not verdict.passed)
                 causes.append(list(verdict.causes))
+                counts.append([len(verdict.failures), verdict.checked])
+                rules.append(verdict.failures["rule"].value_counts().head(5).to_dict())
+            k, n = int(sum(failed)), len(failed)
             rows.append(
                 {
                     "variant": variant,
                     "cell": cell,
-                    "groups": len(groups),
-                    "failed": int(sum(failed)),
-                    "fail_share": float(np.mean(failed)) if failed else float("nan"),
+                    "groups": n,
+                    "failed": k,
+                    "fail_share": k / n if n else float("nan"),
+                    "interval_95": _interval(k, n),
                     "causes": causes,
+                    "failed_checks": counts,
+                    "top_failing_rules": rules,
                 }
             )
     return {
         "replicates": replicates,
         "group": group,
-        "fits": summary.done,
-        "failed_fits": summary.failed,
+        "fits": summary.done if summary else 0,
+        "skipped_fits": summary.skipped if summary else 0,
+        "failed_fits": summary.failed if summary else 0,
         "fit_seconds": round(fit_s, 1),
         "rows": rows,
     }
+
+
+def _commit() -> str:
+    """The checkout's commit (with ``+dirty`` when files differ), or "" outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return ""
+    return head + ("+dirty" if dirty else "")
 
 
 def main() -> None:
@@ -330,24 +396,34 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=40)
     parser.add_argument("--group", type=int, default=10)
     parser.add_argument("--variants", help="comma-separated subset (default: all)")
-    parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
+    parser.add_argument(
+        "--fit", help="comma-separated variants to fit now (default: all; '' judges only)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="run directory, resumed when run again (default: temporary)"
+    )
     args = parser.parse_args()
     variants = list(VARIANTS) if not args.variants else args.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
+    fit = None if args.fit is None else [v for v in args.fit.split(",") if v]
+    unknown = [v for v in [*variants, *(fit or [])] if v not in VARIANTS]
     if unknown:
-        sys.exit(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
+        sys.exit(f"--variants/--fit: unknown {unknown}; known: {list(VARIANTS)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out if args.out is not None else Path(tmp) / "power"
-        result = study(out, variants, args.replicates, args.group)
+        result = study(out, variants, args.replicates, args.group, fit)
     result |= {
         "variants": variants,
+        "commit": _commit(),
         "python": platform.python_version(),
         "load_1min": os.getloadavg()[0],
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    print(f"{'variant':<26} {'gate failed':>12}   (groups of {args.group} replicates)")
+    print(f"{'variant':<26} {'gate failed':>12}   (groups of {args.group} replicates; 95% CI)")
     for row in result["rows"]:  # type: ignore[attr-defined]
-        print(f"{row['variant']:<26} {row['failed']:>5} of {row['groups']:<4}")
+        lo, hi = row["interval_95"]
+        print(
+            f"{row['variant']:<26} {row['failed']:>5} of {row['groups']:<4}  [{lo:.2f}, {hi:.2f}]"
+        )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = ROOT / "bench" / "results" / f"power-{stamp}.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -93,3 +93,34 @@ def test_every_variant_is_a_cell_of_one_valid_scenario(power: ModuleType) -> Non
     source = scenario_from_text(power.scenario_text(list(power.VARIANTS), 4), "p.toml")
     assert len(source.cells) == len(power.VARIANTS)
     assert len({c.data_id for c in source.cells}) == 1  # every variant fits the same datasets
+
+
+def test_a_group_view_names_its_cell_only(power: ModuleType, tmp_path: Path) -> None:
+    """A view listing other cells without fits would fail every rule of them ("nothing to
+    judge"): the first power run's 108 of 111 failures of the correct model were that."""
+    import json
+
+    run = tmp_path / "run"
+    (run / "fits" / "aaa").mkdir(parents=True)
+    (run / "fits" / "bbb").mkdir(parents=True)
+    (run / "scenario.toml").write_text("")
+    cells = {"aaa": {"label": "A"}, "bbb": {"label": "B"}}
+    (run / "manifest.json").write_text(json.dumps({"cells": cells, "replicates": 40}))
+    for rep in (0, 1, 2, 11):
+        (run / "fits" / "aaa" / f"{rep}.arrow").write_text("")
+    view = power._view(run, "aaa", [0, 1, 2], tmp_path / "view")
+    manifest = json.loads((view / "manifest.json").read_text())
+    assert manifest["cells"] == {"aaa": {"label": "A"}} and manifest["replicates"] == 3
+    assert sorted(p.name for p in (view / "fits" / "aaa").iterdir()) == [
+        "0.arrow",
+        "1.arrow",
+        "2.arrow",
+    ]
+    assert power._on_disk(run, "aaa", 11) and not power._on_disk(run, "aaa", 3)
+
+
+def test_rates_carry_clopper_pearson_intervals(power: ModuleType) -> None:
+    assert power._interval(0, 4) == pytest.approx((0.0, 0.6024), abs=1e-4)
+    assert power._interval(4, 4) == pytest.approx((0.3976, 1.0), abs=1e-4)
+    lo, hi = power._interval(1, 10)
+    assert 0 < lo < 0.1 < hi < 0.5
