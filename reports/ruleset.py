@@ -18,6 +18,7 @@ check --print-rules`` prints it)::
     tolerance = 0.15
     estimand = "roas"
     min = 0.9
+    severity = "warn"             # a miss is reported as a warning; the gate still passes
     [[rule]]
     metric = "warning_share"      # fit-level measures are per cell; no estimand
     max = 0.2
@@ -31,7 +32,9 @@ cells whose truth was drawn per replicate, i.e. SBC, or fixed), ``min``, ``max``
 ``judge``, ``alpha`` (the rule's family-wise error rate, default 0.05), ``tolerance``
 (for ``tolerance_share``), ``pool`` (judge measures pooled over an estimand's
 coordinates), ``baseline`` and ``z`` (no worse than a baseline summary by more than ``z``
-combined Monte Carlo SEs), ``name``. Tables: ``[health]``, ``[identifiability]``,
+combined Monte Carlo SEs), ``severity`` (``"fail"``, the default; ``"warn"``: a measure
+beyond its bound has outcome ``warn`` and a warning in the verdict, and the gate still
+passes), ``name``. Tables: ``[health]``, ``[identifiability]``,
 ``[calibration]`` (see :class:`RuleSet`).
 
 Multiplicity is corrected per question: the Monte Carlo intervals of a rule are at level
@@ -86,10 +89,13 @@ FAILURE_COLUMNS = [
     "bound", "judge", "detail",
 ]  # fmt: skip
 CHECK_COLUMNS = [*FAILURE_COLUMNS, "outcome", "n", "subset", "rule_index"]
-"""Every judged (rule, measure): the failure columns, ``outcome`` (``pass``, ``fail`` or
-``not applicable``), ``n`` (replicates or fits behind the measure), ``subset`` (``all`` or
-``clean`` fits) and the rule's index."""
+"""Every judged (rule, measure): the failure columns, ``outcome`` (``pass``, ``fail``,
+``warn``: beyond the bound of a ``severity = "warn"`` rule, or ``not applicable``), ``n``
+(replicates or fits behind the measure), ``subset`` (``all`` or ``clean`` fits) and the
+rule's index."""
 PASS, FAIL, NA = "pass", "fail", "not applicable"
+WARN = "warn"
+"""The outcome of a measure beyond the bound of a rule with ``severity = "warn"``."""
 
 RulesLike = str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any]
 BaselineLike = str | Path | Mapping[str, Any] | None
@@ -137,6 +143,7 @@ class Rule:
     pool: bool = False
     z: float = 2.0
     name: str = ""
+    severity: Literal["fail", "warn"] = "fail"
 
     @property
     def label(self) -> str:
@@ -313,6 +320,7 @@ def _rule(tab: Table, index: int) -> Rule:
         pool=tab.boolean("pool", False),
         z=tab.num("z", 2.0, low=0.0, low_open=True),
         name=tab.string("name", ""),
+        severity=tab.string("severity", "fail", choices=("fail", "warn")),
     )
     tab.done()
     if rule.metric in FIT_METRICS and (rule.estimand != "*" or rule.family):
@@ -422,7 +430,9 @@ class Context:
 
     The cells (id -> label); per cell the truth design (``drawn``, ``fixed``, ``partly``) and
     whether it has successful fits; per (cell, estimand, coords) the mean contraction and whether
-    the truth is on a support boundary; the estimand names of the run.
+    the truth is on a support boundary; the estimand names of the run; per (cell, estimand,
+    coords) of a parameter the partners of its posterior ridges, ``(estimand, coords,
+    |corr|)``.
     """
 
     cells: Mapping[str, str]  # id -> label
@@ -430,6 +440,9 @@ class Context:
     cells_with_fits: frozenset[str]
     coordinates: Mapping[tuple[str, str, str], tuple[float, bool]]
     estimands: frozenset[str]
+    ridges: Mapping[tuple[str, str, str], tuple[tuple[str, str, float], ...]] = field(
+        default_factory=dict
+    )
 
 
 def _matches(pattern: str, *names: str) -> bool:
@@ -516,8 +529,35 @@ def _na(rule: Rule, row: Mapping[str, Any], ctx: Context, settings: RuleSet) -> 
                     f"prior-dominated at a fixed truth (contraction {c:.2f} < "
                     f"{settings.fixed_truth_min_contraction:g})"
                 )
+        ridge = _prior_dominated_ridge(cell, row, ctx, settings.fixed_truth_min_contraction)
+        if ridge:
+            return ridge
     if not np.isfinite(row["value"]):
         return "undefined for these fits (zero truth, a single draw, no prior)"
+    return ""
+
+
+def _prior_dominated_ridge(
+    cell: str, row: Mapping[str, Any], ctx: Context, min_contraction: float
+) -> str:
+    """Say why a coordinate on a ridge with a prior-dominated partner is not judged.
+
+    Along a posterior ridge the data inform a combination of the pair, and the position
+    along it is set by the priors: a coordinate whose own marginal contraction is high (a
+    wide prior) is shrunk towards the prior through its prior-dominated partner (a lam-beta
+    ridge of a saturation curve), so at a fixed truth its z-scores and coverage are not
+    those of a data-dominated posterior. "" when no such partner.
+    """
+    for estimand, coords, corr in ctx.ridges.get(
+        (cell, str(row["estimand"]), str(row["coords"])), ()
+    ):
+        info = ctx.coordinates.get((cell, estimand, coords))
+        if info is not None and np.isfinite(info[0]) and info[0] < min_contraction:
+            name = f"{estimand}[{coords}]" if coords else estimand
+            return (
+                f"prior-dominated at a fixed truth through a posterior ridge with {name} "
+                f"(|corr| {corr:.2f}; its contraction {info[0]:.2f} < {min_contraction:g})"
+            )
     return ""
 
 
@@ -651,7 +691,15 @@ def _judge_bounds(
             failed, bound = f"above max {rule.max:g}", rule.max
         if failed and np.isfinite(interval[0]) and interval[0] != interval[1]:
             failed += f" (Monte Carlo interval at {100 * level:.3g}%, {m} measures)"
-        if failed:
+        if failed and rule.severity == "warn":
+            what = f"{row['estimand']}[{row['coords']}]" if row["coords"] else row["estimand"]
+            value = f"{metric} {row['value']:.3g}"
+            warnings.append(
+                f"rule {rule.label}, cell {row['cell_label']}: {what} {value} {failed} "
+                '(a warning: severity = "warn")'
+            )
+            out.append(_row(rule, row, WARN, failed, bound, interval))
+        elif failed:
             out.append(_row(rule, row, FAIL, failed, bound, interval))
         else:
             what = rule.min if rule.min is not None else rule.max

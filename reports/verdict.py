@@ -46,6 +46,7 @@ from mmm_workbench.reports.ruleset import (
     NA,
     PASS,
     TOLERANCE,
+    WARN,
     BaselineLike,
     Context,
     RuleSet,
@@ -108,7 +109,7 @@ class Verdict:
         (:data:`mmm_workbench.reports.ruleset.CHECK_COLUMNS`), with outcome ``pass``,
         ``fail`` or ``not applicable`` and why.
     checked
-        Checks over all fits that passed or failed (not the inapplicable ones).
+        Checks over all fits that passed, failed or warned (not the inapplicable ones).
     fits
         Per cell: ``n_ok, n_failed, n_corrupt, n_missing`` and ``n_clean, n_warning``.
     health
@@ -146,6 +147,12 @@ class Verdict:
         return int((subset["outcome"] == NA).sum())
 
     @property
+    def warned(self) -> int:
+        """Checks over all fits beyond the bound of a ``severity = "warn"`` rule."""
+        subset = self.checks[self.checks["subset"] == "all"]
+        return int((subset["outcome"] == WARN).sum())
+
+    @property
     def unlearned(self) -> pd.DataFrame:
         """The quantities flagged "not learned from the data"."""
         return self.identifiability[~self.identifiability["learned"].astype(bool)]
@@ -154,6 +161,8 @@ class Verdict:
         """One line: passed or failed, where the problem lies, and the counts."""
         counts = f"{len(self.failures)} of {self.checked} checks failed"
         na = f", {self.not_applicable} not applicable" if self.not_applicable else ""
+        if self.warned:
+            na += f", {self.warned} warned"
         if self.passed:
             return f"verdict: passed: {self.checked} checks{na} ({self.rules.source})"
         return f"verdict: FAILED ({', '.join(self.causes)}): {counts}{na} ({self.rules.source})"
@@ -314,7 +323,30 @@ def _score(
     return score_run(run, levels=levels, intervals=kinds, **options)
 
 
-def _context(scores: RunScores, design: pd.DataFrame) -> Context:
+def _ridge_partners(
+    ridges: pd.DataFrame,
+) -> dict[tuple[str, str, str], tuple[tuple[str, str, float], ...]]:
+    """Map each (cell, estimand, coords) on a posterior ridge to its partners.
+
+    The partners are ``(estimand, coords, |corr|)``.
+    """
+    out: dict[tuple[str, str, str], list[tuple[str, str, float]]] = {}
+    for cell, a, b, corr in ridges[["cell", "a", "b", "corr"]].itertuples(index=False):
+        one, other = _split_name(str(a)), _split_name(str(b))
+        out.setdefault((str(cell), *one), []).append((*other, abs(float(corr))))
+        out.setdefault((str(cell), *other), []).append((*one, abs(float(corr))))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """``saturation_lam[channel=tv]`` -> ``("saturation_lam", "channel=tv")``."""
+    if name.endswith("]") and "[" in name:
+        head, _, coords = name[:-1].partition("[")
+        return head, coords
+    return name, ""
+
+
+def _context(scores: RunScores, design: pd.DataFrame, ridges: pd.DataFrame) -> Context:
     table = scores.estimands
     grouped = (
         table.groupby(["cell", "estimand", "coords"], sort=False, observed=True)
@@ -331,6 +363,7 @@ def _context(scores: RunScores, design: pd.DataFrame) -> Context:
         cells_with_fits=frozenset(table["cell"].astype(str).unique()),
         coordinates=coords,
         estimands=frozenset(table["estimand"].astype(str).unique()),
+        ridges=_ridge_partners(ridges),
     )
 
 
@@ -502,7 +535,8 @@ def evaluate(
     design = truth_design(scores.estimands)
     labels = scores.run.cells
     design["cell_label"] = design["cell"].map(lambda c: labels.get(c, c))
-    ctx = _context(scores, design)
+    ident, ridges = _identifiability(scores, rule_set)
+    ctx = _context(scores, design, ridges)
 
     agg = aggregate_table(scores, ci_prob=ci_prob, health=rule_set.health)
     tolerances = _tolerances(scores.estimands, rule_set, ci_prob)
@@ -526,7 +560,7 @@ def evaluate(
         clean_checks, _ = judge_rules(
             rule_set,
             clean_agg,
-            _context(clean, design),
+            _context(clean, design, ridges),
             subset="clean",
             baseline=base,
             fit_rules=False,
@@ -535,7 +569,6 @@ def evaluate(
         unjudged = clean_checks["detail"].astype(str).str.startswith("nothing to judge")
         clean_checks = clean_checks[~unjudged]  # cells without a clean fit
 
-    ident, ridges = _identifiability(scores, rule_set)
     ident_checks = _identifiability_checks(ident, rule_set)
     frames = [f for f in (checks, ident_checks, clean_checks) if f is not None and len(f)]
     all_checks = (
@@ -570,7 +603,7 @@ def evaluate(
         causes=tuple(c for c in CAUSES if c in set(causes)),
         failures=failures,
         checks=all_checks.reset_index(drop=True),
-        checked=int(over_all["outcome"].isin([PASS, FAIL]).sum()),
+        checked=int(over_all["outcome"].isin([PASS, FAIL, WARN]).sum()),
         fits=counts,
         health=health,
         calibration=design,

@@ -351,6 +351,52 @@ def test_fixed_truth_calibration_is_judged_where_the_data_dominate() -> None:
     assert judge_rules(settings, _agg(row), weak)[0]["outcome"].iloc[0] == "fail"
 
 
+def test_a_ridge_with_a_prior_dominated_partner_is_not_judged_at_a_fixed_truth() -> None:
+    """On a lam-beta ridge the position along the ridge is the prior's: beta's own
+    contraction is high (its prior is wide), but at a fixed truth its z-scores follow
+    lam's prior. Judged when the partner is data-dominated, when there is no ridge, and
+    under SBC (a drawn truth)."""
+    beta = ("c", "saturation_beta", "channel=tv")
+    lam = ("c", "saturation_lam", "channel=tv")
+    ridges = {beta: (("saturation_lam", "channel=tv", 0.97),)}
+    weak = _ctx("fixed", coordinates={beta: (0.93, False), lam: (0.62, False)}, ridges=ridges)
+    row = {"metric": "z_sd", "value": 0.24, "mcse": 0.01, "estimand": "saturation_beta"}
+    row |= {"family": "parameter"}
+    rule = [{"metric": "z_sd", "min": 0.67}]
+    checks, _ = _judge(rule, row, ctx=weak)
+    assert checks["outcome"].iloc[0] == "not applicable"
+    assert checks["detail"].iloc[0] == (
+        "prior-dominated at a fixed truth through a posterior ridge with "
+        "saturation_lam[channel=tv] (|corr| 0.97; its contraction 0.62 < 0.8)"
+    )
+    strong = _ctx("fixed", coordinates={beta: (0.93, False), lam: (0.9, False)}, ridges=ridges)
+    no_ridge = _ctx("fixed", coordinates={beta: (0.93, False), lam: (0.62, False)})
+    drawn = _ctx("drawn", coordinates={beta: (0.93, False), lam: (0.62, False)}, ridges=ridges)
+    for ctx in (strong, no_ridge, drawn):
+        assert _judge(rule, row, ctx=ctx)[0]["outcome"].iloc[0] == "fail"
+
+
+def test_a_warning_rule_warns_instead_of_failing() -> None:
+    row = {"metric": "tolerance_share", "value": 0.8, "n": 10}
+    rule = {"metric": "tolerance_share", "tolerance": 0.15, "min": 0.9, "judge": "point"}
+    settings = load_rules([rule | {"severity": "warn"}])
+    checks, warnings = judge_rules(settings, pd.DataFrame(), _ctx(), tolerances={0.15: _agg(row)})
+    assert checks["outcome"].tolist() == ["warn"] and checks["detail"].iloc[0] == "below min 0.9"
+    assert warnings == [
+        "rule #1 tolerance_share(0.15) >= 0.9, cell Cell C: roas[channel=tv] tolerance_share "
+        '0.8 below min 0.9 (a warning: severity = "warn")'
+    ]
+    strict, _ = judge_rules(
+        load_rules([rule]), pd.DataFrame(), _ctx(), tolerances={0.15: _agg(row)}
+    )
+    assert strict["outcome"].tolist() == ["fail"]
+    passing = _agg(row | {"value": 0.95})
+    checks, warnings = judge_rules(settings, pd.DataFrame(), _ctx(), tolerances={0.15: passing})
+    assert checks["outcome"].tolist() == ["pass"] and warnings == []
+    with pytest.raises(ScenarioError, match="severity"):
+        load_rules([rule | {"severity": "info"}])
+
+
 def test_selection_by_cell_estimand_family_and_pool() -> None:
     rows: list[dict[str, object]] = [
         {"metric": "rmse", "value": 1.0},
