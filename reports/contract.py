@@ -28,9 +28,11 @@ A fit record is an Arrow IPC file (Feather v2; ``pyarrow.ipc.open_file``,
   the row's coordinate label, null where the variable lacks the dimension;
 - one column per group (:data:`GROUPS`) the record has. The drawn groups
   (:data:`DRAWN_GROUPS`: ``posterior``, ``prior``, ``posterior_predictive``,
-  ``log_likelihood``, ``predictions``) are fixed-size lists of float64 over the ``sample``
-  draws; ``truth`` (the true value, NaN where the model's parameter is not comparable) and
-  ``observed_data`` are float64.
+  ``log_likelihood``, ``predictions``) are lists of float64 over the ``sample`` draws:
+  fixed-size where the group holds every variable, else (format 3) variable-size lists,
+  empty in the rows of variables the group does not hold (NaN draws there would double a
+  record); ``truth`` (the true value, NaN where the model's parameter is
+  not comparable) and ``observed_data`` are float64.
 
 The schema metadata holds ``format_version``, ``attrs`` (the record's attributes as a JSON
 object: ``cell_id``, ``replicate``, ``backend``, seeds, and the JSON-object strings
@@ -133,6 +135,7 @@ GROUPS = (
 """A record's groups, each also the name of its value column (ArviZ's group names)."""
 DRAWN_GROUPS = (POSTERIOR, PRIOR, POSTERIOR_PREDICTIVE, LOG_LIKELIHOOD, PREDICTIONS)
 """The groups whose columns hold draws over ``sample``."""
+
 TARGET = "y"
 """The name of the model's target in ``observed_data``, ``posterior_predictive`` and
 ``log_likelihood`` (the data's own column name is the ``observed_data`` group's ``target``

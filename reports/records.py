@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,17 @@ class FitRecord:
     timings: dict[str, Any]
     samples: dict[str, dict[str, NDArray[np.int64]]]
     format_version: int = FORMAT_VERSION
+    held: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    """For a drawn group stored sparse (a variable-size list column), each table row's row in
+    ``values[group]`` (which holds only the rows of the group's variables), -1 elsewhere."""
+
+    def _column(self, group: str, var: Variable) -> NDArray[np.float64]:
+        """Return ``var``'s rows of ``group``'s column."""
+        index = self.held.get(group)
+        if index is None:
+            return self.values[group][var.rows]
+        start = int(index[var.start]) if var.size else 0
+        return self.values[group][start : start + var.size]
 
     def variable(self, name: str) -> Variable:
         """Return the variable called ``name``.
@@ -164,14 +175,14 @@ class FitRecord:
         if POSTERIOR not in var.groups or TRUTH not in var.groups:
             raise RecordError(f"{name!r} is not in both {POSTERIOR} and {TRUTH}")
         rows = var.rows
-        prior = self.values.get(PRIOR) if PRIOR in var.groups else None
+        prior = PRIOR in var.groups and PRIOR in self.values
         return Estimand(
             name=name,
             dims=var.dims,
             coords={d: self.coords[d][rows] for d in var.dims},
-            draws=self.values[POSTERIOR][rows].T,
+            draws=self._column(POSTERIOR, var).T,
             truth=self.values[TRUTH][rows],
-            prior=None if prior is None else prior[rows].T,
+            prior=self._column(PRIOR, var).T if prior else None,
         )
 
     def group(self, group: str, name: str) -> NDArray[np.float64] | None:
@@ -182,7 +193,7 @@ class FitRecord:
         var = next((v for v in self.variables if v.name == name), None)
         if var is None or group not in var.groups or group not in self.values:
             return None
-        column = self.values[group][var.rows]
+        column = self._column(group, var)
         if column.ndim == 1:
             return column.reshape(var.shape)
         return column.T.reshape(column.shape[1], *var.shape)
@@ -202,7 +213,7 @@ class FitRecord:
             data: dict[str, Any] = {}
             labels: dict[str, NDArray[Any]] = {}
             for var in held:
-                column = self.values[group][var.rows]
+                column = self._column(group, var)
                 if group not in _DRAWN:
                     data[var.name] = (var.dims, column.reshape(var.shape))
                 else:
@@ -327,6 +338,24 @@ def _sample_coords(dataset: xr.Dataset, group: str, size: int) -> dict[str, list
     return out
 
 
+def _sparse_column(
+    parts: list[NDArray[np.float64]], variables: list[dict[str, Any]], group: str, draws: int
+) -> pa.Array:
+    """Return a sparse group's column: each row's draws, empty where the group lacks the row."""
+    lengths = np.concatenate(
+        [
+            np.full(len(part), draws if group in v["groups"] else 0)
+            for part, v in zip(parts, variables, strict=True)
+        ]
+        if parts
+        else [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int32)
+    held = [part for part, v in zip(parts, variables, strict=True) if group in v["groups"]]
+    flat = np.concatenate(held).reshape(-1) if held else np.zeros(0)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float64()))
+
+
 def encode_record(tree: xr.DataTree) -> pa.Table:
     """Return a record tree as the contract's Arrow table.
 
@@ -375,7 +404,9 @@ def encode_record(tree: xr.DataTree) -> pa.Table:
         dim: _coordinate_column(dim, dim_labels, variables) for dim, dim_labels in labels.items()
     }
     for group, parts in columns.items():
-        if group in draws:
+        if group in draws and any(group not in v["groups"] for v in variables):
+            arrays[group] = _sparse_column(parts, variables, group, draws[group])
+        elif group in draws:
             flat = np.concatenate(parts) if parts else np.zeros((0, draws[group]))
             arrays[group] = pa.FixedSizeListArray.from_arrays(
                 pa.array(flat.reshape(-1)), draws[group]
@@ -477,24 +508,25 @@ def _header(schema: pa.Schema, path: str | Path) -> _Header:
         raise RecordError(f"{path}: {exc}") from exc
 
 
-def _samples(raw: Any, variables: tuple[Variable, ...]) -> dict[str, dict[str, NDArray[np.int64]]]:
+def _samples(raw: Any) -> dict[str, dict[str, NDArray[np.int64]]]:
     """Decode the ``samples`` metadata: per drawn group, its ``chain`` and ``draw`` indices."""
     if not isinstance(raw, dict):
         raise RecordError("schema metadata 'samples' is not a JSON object")
     out = {}
     for group, coords in raw.items():
         ok = group in _DRAWN and isinstance(coords, dict) and set(coords) == set(_SAMPLE_COORDS)
+        arrays = {}
         if ok:
-            lists = [coords[c] for c in _SAMPLE_COORDS]
+            arrays = {c: np.asarray(coords[c]) for c in _SAMPLE_COORDS}
             ok = all(
-                isinstance(v, list)
-                and len(v) == len(lists[0])
-                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)
-                for v in lists
+                isinstance(coords[c], list)
+                and a.shape == (len(coords[_SAMPLE_COORDS[0]]),)
+                and (a.size == 0 or (a.dtype.kind == "i" and int(a.min()) >= 0))
+                for c, a in arrays.items()
             )
         if not ok:
             raise RecordError(f"schema metadata 'samples': malformed entry for {group!r}")
-        out[group] = {c: np.asarray(coords[c], dtype=np.int64) for c in _SAMPLE_COORDS}
+        out[group] = {c: a.astype(np.int64) for c, a in arrays.items()}
     return out
 
 
@@ -522,7 +554,7 @@ def _decode_header(
         if name in attrs and (not isinstance(attrs[name], kind) or isinstance(attrs[name], bool)):
             raise RecordError(f"attribute {name!r} is not {what}: {attrs[name]!r:.60}")
     variables = _variables(_json(metadata, "variables"))
-    samples = _samples(_json(metadata, "samples"), variables) if version >= 3 else {}
+    samples = _samples(_json(metadata, "samples")) if version >= 3 else {}
     names = set(columns)
     for column in (ESTIMAND_COLUMN, POSTERIOR, TRUTH):
         if column not in names:
@@ -571,6 +603,33 @@ def check_record(path: str | Path) -> None:
         raise RecordError(f"{path}: {rows} rows, its variables need {expected}")
 
 
+def _sparse(
+    column: pa.ChunkedArray, group: str, variables: tuple[Variable, ...]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Decode a sparse group's column: the held rows' draws and each row's index into them.
+
+    Raises
+    ------
+    RecordError
+        Not a list of floats, rows of unequal lengths, or a variable of the group with a row
+        missing.
+    """
+    array = column.combine_chunks()
+    if not pa.types.is_list(array.type) or not pa.types.is_floating(array.type.value_type):
+        raise RecordError(f"column {group!r} is {array.type}, not a list of floats")
+    lengths = np.asarray(array.value_lengths().fill_null(0).to_numpy(zero_copy_only=False))
+    width = int(lengths.max()) if lengths.size else 0
+    if np.any((lengths != 0) & (lengths != width)):
+        raise RecordError(f"column {group!r}: rows hold different numbers of draws")
+    held = lengths > 0
+    index = np.where(held, np.cumsum(held) - 1, -1).astype(np.int64)
+    for var in variables:
+        if group in var.groups and not bool(np.all(held[var.rows])):
+            raise RecordError(f"column {group!r}: variable {var.name!r} has rows without draws")
+    flat = np.asarray(array.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
+    return flat.reshape(int(held.sum()), width), index
+
+
 def _drawn(column: pa.ChunkedArray, group: str) -> NDArray[np.float64]:
     array = column.combine_chunks()
     if not pa.types.is_fixed_size_list(array.type) or not pa.types.is_floating(
@@ -606,11 +665,13 @@ def read_record(
         raise _unreadable(path, exc) from exc
     header = _header(schema, path)
     try:
-        values = {}
+        values, held = {}, {}
         for group in GROUPS:
             if group not in table.column_names:
                 continue
-            if group in _DRAWN:
+            if group in _DRAWN and pa.types.is_list(table.schema.field(group).type):
+                values[group], held[group] = _sparse(table.column(group), group, header.variables)
+            elif group in _DRAWN:
                 values[group] = _drawn(table.column(group), group)
             else:
                 column = table.column(group).to_numpy()
@@ -642,4 +703,5 @@ def read_record(
         timings=header.parsed["timings"],
         samples=header.samples,
         format_version=header.version,
+        held=held,
     )

@@ -228,3 +228,28 @@ def test_export_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_groups_that_lack_variables_are_stored_without_nan_draws(tmp_path: Path) -> None:
+    path = tmp_path / "r.arrow"
+    write_record(path, _tree())
+    table = ipc.open_file(pa.BufferReader(path.read_bytes())).read_all()
+    for group in ("posterior", "prior", "posterior_predictive", "log_likelihood"):
+        assert pa.types.is_list(table.schema.field(group).type), group
+        lengths = table.column(group).combine_chunks().value_lengths().to_numpy()
+        assert set(lengths.tolist()) == {0, CHAINS * DRAWS}
+    pp = table.column("posterior_predictive").combine_chunks()
+    assert int(np.count_nonzero(pp.value_lengths().to_numpy())) == T  # only y's rows
+    # a row of y without draws is a corrupt record, not a silent NaN
+    column = table.schema.get_field_index("log_likelihood")
+    ll = table.column(column).combine_chunks()
+    offsets = ll.offsets.to_numpy().copy()
+    start = int(np.flatnonzero(ll.value_lengths().to_numpy())[0])
+    offsets[start + 1 :] -= CHAINS * DRAWS  # drop the first row of y's draws
+    values = ll.flatten().slice(CHAINS * DRAWS)
+    broken = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+    table = table.set_column(column, table.schema.field(column), broken)
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    with pytest.raises(RecordError, match=r"column 'log_likelihood': variable 'y' has rows"):
+        read_record(path)
