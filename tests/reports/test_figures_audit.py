@@ -11,6 +11,7 @@ calibrated and one biased:
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer, Container
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from PIL import Image
 from reports_stubs import healthy
 
 from mmm_workbench.recover.store import RunStore
@@ -263,3 +265,18 @@ def test_channel_colours_follow_the_run_order_and_stay_distinct() -> None:
     assert list(few) == ["tv", "search"] and few["tv"] == figures.CHANNEL_PALETTE[0]
     many = figures.channel_colours([f"c{i}" for i in range(14)])
     assert len(set(many.values())) == 14
+
+
+def test_figures_are_palette_pngs() -> None:
+    """256-colour PNGs: a third of the true-colour size, which keeps a 1,000-fit page small."""
+    frame = pd.DataFrame(
+        {
+            "cell_label": ["a"] * 4, "estimand": ["roas"] * 4, "nominal": [0.5, 0.8, 0.9, 0.95],
+            "value": [0.5, 0.8, 0.9, 0.95], "lower": [0.4, 0.7, 0.8, 0.9],
+            "upper": [0.6, 0.9, 0.95, 1.0],
+        }
+    )  # fmt: skip
+    png = figures.coverage_vs_nominal(frame)
+    assert png is not None
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG" and image.mode == "P"
