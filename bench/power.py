@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -296,6 +297,24 @@ def _view(run: Path, cell: str, replicates: list[int], where: Path) -> Path:
     return where
 
 
+def _variants_on_disk(run: Path, variants: list[str]) -> dict[str, str]:
+    """Cell id -> variant for the run's cells that are among ``variants`` (by overrides)."""
+    by_key: dict[tuple[object, ...], str] = {spec: name for name, spec in VARIANTS.items()}
+    out = {}
+    cells = json.loads((run / "manifest.json").read_text())["cells"]
+    for cell, info in cells.items():
+        given = {str(k): v for k, v in info.get("overrides", [])}
+        key = (
+            given.get("model.kind"),
+            given.get("fit.backend"),
+            given.get("model.adstock.normalize"),
+        )
+        variant = by_key.get(key)
+        if variant in variants:
+            out[cell] = variant
+    return out
+
+
 def _on_disk(run: Path, cell: str, replicate: int) -> bool:
     """A fit of ``replicate`` finished (a record or a failure record)."""
     return any((run / "fits" / cell).glob(f"{replicate}.*"))
@@ -336,6 +355,8 @@ def study(
     started = time.perf_counter()
     summary = run_grid(plan, out) if only else None
     fit_s = time.perf_counter() - started
+    label_of = _variants_on_disk(out, variants)  # also a run made with other fit settings
+    settings = tomllib.loads((out / "scenario.toml").read_text()).get("fit", {})
     groups = [list(range(i, i + group)) for i in range(0, replicates - group + 1, group)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -366,6 +387,7 @@ def study(
     return {
         "replicates": replicates,
         "group": group,
+        "fit_settings": {k: settings.get(k) for k in ("draws", "tune", "chains")},
         "fits": summary.done if summary else 0,
         "skipped_fits": summary.skipped if summary else 0,
         "failed_fits": summary.failed if summary else 0,
