@@ -10,7 +10,8 @@ each later run is compared with the first:
 - **checks**: the checks whose outcome changed (newly failing, newly passing, no longer
   judged, newly judged), matched by cell label, rule, estimand, coordinate and metric;
 - **headline measures**: relative bias, bias and 90% coverage of the headline estimands
-  per cell and channel, each with its Monte Carlo interval; a difference *exceeds the
+  per cell and channel, and the budget decision's regret share where the records hold
+  response curves, each with its Monte Carlo interval; a difference *exceeds the
   Monte Carlo error* when its own interval, ``d +- z sqrt(se_a^2 + se_b^2)`` with each
   run's ``se`` the half-width of its interval over ``z``, excludes 0. An identical run
   has difference 0 everywhere and is never flagged.
@@ -44,6 +45,7 @@ from mmm_workbench.reports.tables import RunScores, aggregate_table, score_run
 from mmm_workbench.reports.verdict import Verdict, evaluate, named_rules, score_options
 
 __all__ = [
+    "COMPARED_ESTIMANDS",
     "COMPARED_METRICS",
     "CompareError",
     "ComparePaths",
@@ -60,6 +62,9 @@ __all__ = [
 
 COMPARED_METRICS = ("relative_bias", "bias", "coverage_90")
 """The headline measures compared between runs, per cell, estimand and channel."""
+COMPARED_ESTIMANDS = (*contract.HEADLINE, "regret_share")
+"""The estimands compared: the headline ones, and the budget decision's regret (its bias is
+the mean share of the best achievable outcome lost; :mod:`mmm_workbench.reports.decision`)."""
 
 NEWLY_FAILING = "newly failing"
 NEWLY_PASSING = "newly passing"
@@ -271,7 +276,7 @@ def check_changes(before: pd.DataFrame, after: pd.DataFrame, cells: Sequence[str
 
 def _headline_rows(agg: pd.DataFrame) -> pd.DataFrame:
     d = agg[
-        agg["estimand"].isin(contract.HEADLINE)
+        agg["estimand"].isin(COMPARED_ESTIMANDS)
         & agg["metric"].isin(COMPARED_METRICS)
         & ~agg["pooled"].astype(bool)
     ]
@@ -332,7 +337,7 @@ def metric_changes(
         exceeds_any |= exceeds
     merged = merged.drop(columns=[c for c in merged.columns if c.endswith(": se")])
     order = {c: i for i, c in enumerate(cells)}
-    estimands = {e: i for i, e in enumerate(contract.HEADLINE)}
+    estimands = {e: i for i, e in enumerate(COMPARED_ESTIMANDS)}
     metrics = {m: i for i, m in enumerate(COMPARED_METRICS)}
     merged = merged.assign(
         _first=~exceeds_any,
@@ -582,9 +587,10 @@ def build_comparison(
         Section(
             title="What changed: headline measures",
             text="Relative bias, bias and 90% coverage of the headline estimands per cell and "
-            "channel in each run, with 95% Monte Carlo intervals; the difference from the "
-            "first run is beyond Monte Carlo error when its interval (the two runs' errors "
-            "combined) excludes 0. Measures beyond their error come first.",
+            "channel, and the bias of the budget plan's regret share, in each run, with 95% "
+            "Monte Carlo intervals; the difference from the first run is beyond Monte Carlo "
+            "error when its interval (the two runs' errors combined) excludes 0. Measures "
+            "beyond their error come first.",
             tables=[(_metrics_page(comparison), "headline measures per run (metrics.csv)")],
         ),
         Section(title="Figures", figures=shown),

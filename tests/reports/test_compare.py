@@ -163,6 +163,14 @@ def test_a_difference_within_the_combined_mc_error_is_not_flagged() -> None:
     within = metric_changes([("a", agg(0.0, 1.0)), ("b", agg(1.3, 1.0))], ["x"])
     beyond = metric_changes([("a", agg(0.0, 1.0)), ("b", agg(1.5, 1.0))], ["x"])
     assert not bool(within["b: exceeds"].iloc[0]) and bool(beyond["b: exceeds"].iloc[0])
+    # the budget decision's regret is compared too; other estimands are not
+    regret = agg(0.02, 0.01).assign(estimand="regret_share", coords="")
+    other = agg(0.0, 0.01).assign(estimand="sigma", coords="")
+    worse = regret.assign(value=0.2, lower=0.19, upper=0.21)
+    both = metric_changes(
+        [("a", pd.concat([regret, other])), ("b", pd.concat([worse, other]))], ["x"]
+    )
+    assert list(both["estimand"]) == ["regret_share"] and bool(both["b: exceeds"].iloc[0])
 
 
 def test_cli_compares_runs_and_one_run_keeps_its_report(
