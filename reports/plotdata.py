@@ -215,7 +215,9 @@ def curve_frame(table: pd.DataFrame) -> pd.DataFrame:
     ratio = observed["truth_response"].astype(float) / observed["truth_roas"].astype(float)
     usable = np.isfinite(ratio) & (observed["truth_roas"].astype(float) != 0) & (ratio >= 0)
     observed = observed.assign(observed_spend=ratio.where(usable))[[*keys, "observed_spend"]]
-    d = d.merge(observed, on=keys, how="left")
+    # one spend per channel only: with another dimension (a geo) the spend is not known
+    observed = observed.drop_duplicates(keys, keep=False)
+    d = d.merge(observed, on=keys, how="left", validate="many_to_one")
     d["spend"] = d["multiplier"] * d["observed_spend"].astype(float)
     keep = [*columns, *(c for c in d.columns if c.startswith(("lower_", "upper_")))]
     return d[keep]

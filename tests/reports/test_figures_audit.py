@@ -205,6 +205,14 @@ def test_response_curves_without_a_known_spend_say_multiplier() -> None:
     )  # fmt: skip
     frame = plotdata.curve_frame(table)  # no ROAS: the spend is not known
     assert frame["spend"].isna().all()
+    # ROAS per channel and geo: no one spend per channel, and no row duplicated
+    geo = pd.concat([table.assign(geo=g) for g in ("north", "south")], ignore_index=True)
+    roas = pd.DataFrame(
+        {"cell": "c", "replicate": 0, "estimand": "roas", "channel": "tv",
+         "geo": ["north", "south"], "truth": [2.0, 4.0]}
+    )  # fmt: skip
+    both = plotdata.curve_frame(pd.concat([geo, roas], ignore_index=True))
+    assert len(both) == len(geo) and both["spend"].isna().all()
     caught: list[Figure] = []
     mp = pytest.MonkeyPatch()
     mp.setattr(figures, "_png", lambda f: caught.append(f) or b"png")
