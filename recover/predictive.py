@@ -34,7 +34,9 @@ import pytensor.tensor as pt
 from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
 from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
+from pytensor.tensor.random.type import RandomType
 
 __all__ = ["Predictive", "Predictor", "compile_predictor", "observed_scale"]
 
@@ -97,7 +99,8 @@ class Predictor:
         The containers' values at build time (used where a replicate gives none).
     function
         ``(free draws (S, ...)..., containers...) -> (log density (S, T), observed (T,),
-        likelihood parameters (S, ...)...)``, the model's units.
+        likelihood parameters (S, ...)...)``, the model's units; where ``batched`` is False
+        (a graph that does not vectorize), of one draw at a time.
     sampler
         The likelihood's ``RandomVariable`` (its numpy ``rng_fn`` draws), or None.
     """
@@ -108,6 +111,7 @@ class Predictor:
     defaults: dict[str, Array]
     function: Any
     sampler: RandomVariable | None
+    batched: bool = True
 
     def predict(
         self,
@@ -131,7 +135,12 @@ class Predictor:
         """
         inputs = [np.asarray(draws[n]) for n in self.free]
         data = [np.asarray(values.get(n, self.defaults[n])) for n in self.containers]
-        logp, observed, *params = self.function(*inputs, *data)
+        if self.batched:
+            logp, observed, *params = self.function(*inputs, *data)
+        else:
+            each = [self.function(*(x[i] for x in inputs), *data) for i in range(len(inputs[0]))]
+            logp, observed = np.stack([e[0] for e in each]), each[0][1]
+            params = [np.stack([e[k] for e in each]) for k in range(2, len(each[0]))]
         scale = observed_scale(observed, target)
         if scale is None:
             return None
@@ -228,27 +237,49 @@ def compile_predictor(
         return None
     node = rv.owner
     op = node.op
-    params = list(op.dist_params(node)) if isinstance(op, RandomVariable) else []
-    univariate = isinstance(op, RandomVariable) and all(n == 0 for n in op.ndims_params)
+    core = getattr(op, "core_op", op)  # an xtensor random variable wraps its core op
+    sampled = isinstance(core, RandomVariable) and hasattr(op, "dist_params")
+    params = list(op.dist_params(node)) if sampled else []
+    univariate = sampled and all(n == 0 for n in core.ndims_params)
     containers = {d: d.type() for d in model.data_vars}
     observed = model.rvs_to_values[rv]
     logp = pm.logp(rv, observed)
     outputs = graph_replace([logp, observed, *params], containers, strict=False)
     free = list(model.free_RVs)
     batched = {v: pt.tensor(name=v.name, shape=(None, *v.type.shape), dtype=v.dtype) for v in free}
-    logp_b, *rest = vectorize_graph(
-        [outputs[0], *outputs[2:]], replace=dict(zip(free, batched.values(), strict=True))
-    )
-    function = compile_function(
-        [*batched.values(), *containers.values()],
-        [logp_b, outputs[1], *(rest if univariate else [])],
-        on_unused_input="ignore",
-    )
+    inputs: list[Any] = list(batched.values())
+    try:
+        logp_b, *rest = vectorize_graph(
+            [outputs[0], *outputs[2:]], replace=dict(zip(free, inputs, strict=True))
+        )
+        wanted = [logp_b, outputs[1], *(rest if univariate else [])]
+        batch = not _random(wanted)
+    except (TypeError, ValueError, NotImplementedError):
+        batch = False
+    if not batch:  # a graph that does not vectorize (xtensor ops): one draw at a time
+        inputs = [v.type() for v in free]
+        swap = {**containers, **dict(zip(free, inputs, strict=True))}
+        # the likelihood rebuilt on the replaced inputs: its log density then refers to
+        # them only (pm.logp of the original variable may keep random ancestors)
+        rebuilt = node.clone_with_new_inputs(graph_replace(node.inputs, swap, strict=False))
+        value = graph_replace(observed, containers, strict=False)
+        one = rebuilt.outputs[node.outputs.index(rv)]
+        params_one = list(op.dist_params(rebuilt)) if sampled else []
+        wanted = [pm.logp(one, value), value, *(params_one if univariate else [])]
+        if _random(wanted):
+            return None
+    function = compile_function([*inputs, *containers.values()], wanted, on_unused_input="ignore")
     return Predictor(
         name=rv.name,
         free=tuple(v.name for v in free),
         containers=tuple(d.name for d in containers),
         defaults={d.name: np.asarray(d.get_value()) for d in containers},
         function=function,
-        sampler=op if univariate else None,
+        sampler=core if univariate else None,
+        batched=batch,
     )
+
+
+def _random(outputs: list[Any]) -> bool:
+    """Whether a graph still draws random numbers (a free variable was not replaced)."""
+    return any(isinstance(v.type, RandomType) for v in ancestors(outputs))
