@@ -5,7 +5,8 @@ groups hold (:mod:`mmm_workbench.reports.contract`), for any PyMC model: the wor
 pymc-marketing's or a ``kind = "python"`` builder's. :func:`compile_predictor` finds the
 model's likelihood of the target and compiles, once per cell, one function of a batch of
 posterior draws and the replicate's data containers that returns the pointwise log density
-of the observations and the likelihood's parameters per draw; :meth:`Predictor.predict`
+of the observations and the likelihood's parameters per draw (of one draw at a time where
+the graph does not vectorize, as pymc-marketing's xtensor graph); :meth:`Predictor.predict`
 then draws the posterior predictive from those parameters with the distribution's own
 numpy sampler (no PyMC call, no compilation per replicate).
 
