@@ -432,7 +432,8 @@ class Context:
     whether it has successful fits; per (cell, estimand, coords) the mean contraction and whether
     the truth is on a support boundary; the estimand names of the run; per (cell, estimand,
     coords) of a parameter the partners of its posterior ridges, ``(estimand, coords,
-    |corr|)``.
+    |corr|)``; the (cell, estimand, coords) known exactly in every fit (zero posterior sd
+    and zero error: the response at zero spend), which calibration rules do not judge.
     """
 
     cells: Mapping[str, str]  # id -> label
@@ -443,6 +444,7 @@ class Context:
     ridges: Mapping[tuple[str, str, str], tuple[tuple[str, str, float], ...]] = field(
         default_factory=dict
     )
+    points: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def _matches(pattern: str, *names: str) -> bool:
@@ -517,6 +519,8 @@ def _na(rule: Rule, row: Mapping[str, Any], ctx: Context, settings: RuleSet) -> 
             return "not reported by this backend"
         return ""
     calibration = rule.metric in _CALIBRATION or str(row["metric"]).startswith("coverage_")
+    if calibration and (cell, str(row["estimand"]), str(row["coords"])) in ctx.points:
+        return "known exactly in every fit (zero posterior sd and zero error): nothing to calibrate"
     if calibration and design != "drawn" and not bool(row["pooled"]):
         info = ctx.coordinates.get((cell, str(row["estimand"]), str(row["coords"])))
         if info is not None:

@@ -357,6 +357,22 @@ def _context(scores: RunScores, design: pd.DataFrame, ridges: pd.DataFrame) -> C
         (str(c), str(e), str(k)): (float(v), bool(b))
         for c, e, k, v, b in grouped.itertuples(index=False)
     }
+    exact = (table["sd"].to_numpy(np.float64) == 0) & (table["error"].to_numpy(np.float64) == 0)
+    known = (
+        table.assign(_exact=exact)
+        .groupby(["cell", "estimand", "coords"], observed=True)["_exact"]
+        .all()
+        .reset_index()
+    )
+    known = known[known["_exact"].astype(bool)]
+    points = frozenset(
+        zip(
+            known["cell"].astype(str),
+            known["estimand"].astype(str),
+            known["coords"].astype(str),
+            strict=True,
+        )
+    )
     return Context(
         cells=dict(scores.run.cells),
         truth=dict(zip(design["cell"], design["truth"], strict=True)),
@@ -364,6 +380,7 @@ def _context(scores: RunScores, design: pd.DataFrame, ridges: pd.DataFrame) -> C
         coordinates=coords,
         estimands=frozenset(table["estimand"].astype(str).unique()),
         ridges=_ridge_partners(ridges),
+        points=points,
     )
 
 

@@ -376,6 +376,25 @@ def test_a_ridge_with_a_prior_dominated_partner_is_not_judged_at_a_fixed_truth()
         assert _judge(rule, row, ctx=ctx)[0]["outcome"].iloc[0] == "fail"
 
 
+def test_a_coordinate_known_exactly_is_not_calibrated() -> None:
+    """The response at zero spend is 0 in every draw and in the truth: its intervals cover
+    at every level, which is no failure of calibration (20 correct fits failed
+    coverage_50 <= 0.7 on it); under any truth design it is not applicable."""
+    key = ("c", "roas", "channel=tv")
+    rule = [{"metric": "coverage_50", "min": 0.4, "max": 0.7}]
+    row = {"metric": "coverage_50", "value": 1.0, "n": 40}
+    for design in ("drawn", "fixed"):
+        checks, _ = _judge(rule, row, ctx=_ctx(design, points=frozenset({key})))
+        assert checks["outcome"].iloc[0] == "not applicable"
+        assert checks["detail"].iloc[0].startswith("known exactly in every fit")
+        assert _judge(rule, row, ctx=_ctx(design))[0]["outcome"].iloc[0] == "fail"
+    bias = [{"metric": "abs_bias", "max": 1}]
+    exact = _ctx(points=frozenset({key}))
+    assert _judge(bias, {"metric": "abs_bias", "value": 5.0}, ctx=exact)[0]["outcome"].iloc[0] == (
+        "fail"
+    )  # only calibration rules skip it
+
+
 def test_a_warning_rule_warns_instead_of_failing() -> None:
     row = {"metric": "tolerance_share", "value": 0.8, "n": 10}
     rule = {"metric": "tolerance_share", "tolerance": 0.15, "min": 0.9, "judge": "point"}
