@@ -23,9 +23,11 @@ default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the r
 that variant's records of that group only). The false-alarm rate is the share of groups in
 which the correct model fails; a variant's power is the share in which it fails.
 
-Usage: ``python bench/power.py [--replicates 40] [--group 10] [--variants a,b]
+Usage: ``python bench/power.py [--replicates 40] [--group 10] [--variants a,b] [--fit a]
 [--out DIR]`` (``nox -s power``); writes ``bench/results/power-<UTC time>.json`` and prints
-the table. Fits run serially in this process (the planted kinds are registered here).
+the table. Fits run serially in this process (the planted kinds are registered here). With
+``--out DIR`` the study resumes: run the same command again after a stop to continue;
+``--fit ""`` judges what is on disk without fitting.
 """
 
 from __future__ import annotations
