@@ -28,9 +28,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The default (fast) test suite, as CI runs it."""
+    """The default (fast) test suite, as CI runs it: two pytest-xdist workers, each test
+    file on one worker (its module and session fixtures built once)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session(python=PYTHON)
