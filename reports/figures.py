@@ -24,6 +24,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image
@@ -109,13 +110,18 @@ def _png(fig: Figure) -> bytes:
     """Return the figure as a PNG of at most 256 colours.
 
     A plot has few colours but antialiasing; the palette PNG is about a third of the
-    true-colour one's size (the page of a 1,000-fit run embeds every figure).
+    true-colour one's size (the page of a 1,000-fit run embeds every figure). The figure is
+    drawn once, straight into a pixel buffer: ``savefig(bbox_inches="tight")`` drew it a
+    second time to find its bounding box (constrained layout already fills the canvas) and
+    wrote a true-colour PNG only to decode it again, and the median-cut quantizer took
+    about ten times the fast octree's time; together about half of each figure's time on
+    a 20-panel figure.
     """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        palette = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    fig.set_dpi(90)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    palette = rgba.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)
     return out.getvalue()
