@@ -19,6 +19,13 @@ from mmm_workbench.reports.records import read_record
 from mmm_workbench.scenarios import expand_grid, load_scenario
 from tests.recover.conftest import SMALL
 
+OLS = SMALL.replace(
+    'adstock = { kind = "geometric", l_max = 3 }\nsaturation = { kind = "logistic" }',
+    'kind = "ols"\nadstock = { kind = "geometric", l_max = 3, alpha = 0.35 }\n'
+    'saturation = { kind = "logistic", lam = 2.0 }',
+)
+"""The small scenario fitted by least squares."""
+
 
 def _tree(replicate: int) -> xr.DataTree:
     rng = np.random.default_rng(replicate)
@@ -90,10 +97,12 @@ def test_resume_refits_corrupt_records_and_failures_and_ignores_strays(
     small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Regression (issue 10 #4, #12): a truncated record and an unparsable failure file are
-    fitted again by ``run``; a stray ``backup-0.arrow`` neither stops it nor counts."""
+    fitted again by ``run``; a stray ``backup-0.arrow`` neither stops it nor counts.
+    Least-squares fits (milliseconds): resuming does not depend on the model."""
     out = tmp_path / "run"
+    small.write_text(OLS)
     cell = expand_grid(load_scenario(small))[0].cell_id
-    run_grid(SMALL, out, RunOptions(replicates=2, only=(cell,)))
+    run_grid(OLS, out, RunOptions(replicates=2, only=(cell,)))
     store = RunStore(out)
     records = list(store.records())
     (_, _, truncated), (_, _, gone) = records
