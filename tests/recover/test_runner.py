@@ -154,10 +154,19 @@ def test_same_results_serial_processes_and_dask(small: Path, tmp_path: Path) -> 
 
 
 def test_a_different_scenario_in_the_directory_is_refused(small: Path, tmp_path: Path) -> None:
+    """Least-squares fits (milliseconds): the refusal is the run directory's, not the
+    model's."""
+    ols = SMALL.replace(
+        'adstock = { kind = "geometric", l_max = 3 }\nsaturation = { kind = "logistic" }',
+        'kind = "ols"\nadstock = { kind = "geometric", l_max = 3, alpha = 0.35 }\n'
+        'saturation = { kind = "logistic", lam = 2.0 }',
+    )
+    assert ols != SMALL
     out = tmp_path / "run"
-    run_grid(SMALL, out, RunOptions(replicates=1))
+    run_grid(ols, out, RunOptions(replicates=1))
+    assert run_grid(ols, out, RunOptions(replicates=1)).skipped == 2  # the same one resumes
     with pytest.raises(ValueError, match="holds a run of a different scenario"):
-        run_grid(SMALL.replace("seed = 3", "seed = 4"), out, RunOptions(replicates=1))
+        run_grid(ols.replace("seed = 3", "seed = 4"), out, RunOptions(replicates=1))
 
 
 BAD = [
