@@ -120,7 +120,8 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
     for fit in verdict.fits.to_dict("records"):
         cell = str(fit["cell"])
         mine = checks[checks["cell"] == cell]
-        judged = int(mine["outcome"].isin(["pass", "fail"]).sum())
+        judged = int(mine["outcome"].isin(["pass", "fail", "warn"]).sum())
+        warned = mine[mine["outcome"] == "warn"]
         failed = verdict.failures[verdict.failures["cell"] == cell]
         unlearned = verdict.unlearned
         unlearned = unlearned[unlearned["cell"] == cell]
@@ -141,6 +142,14 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
         else:
             head = "not judged: no check applied"
         parts = [head]
+        if len(warned):
+            rows = warned.head(shown).to_dict("records")
+            more = f"; and {len(warned) - shown} more" if len(warned) > shown else ""
+            parts.append(
+                f"{len(warned)} warned (a severity = 'warn' rule, not failed): "
+                + "; ".join(_failure_words(r) for r in rows)
+                + more
+            )
         parts.append(
             f"fits {fit['n_clean']} clean, {fit['n_warning']} sampler warning, "
             f"{fit['n_failed']} failed"

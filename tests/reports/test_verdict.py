@@ -13,6 +13,7 @@ from verdict_stubs import Cell, Plant, advi, write_run
 from mmm_workbench.recover.cli import main
 from mmm_workbench.reports.aggregate import Health, classify_fits
 from mmm_workbench.reports.gate import check, default_rules_path
+from mmm_workbench.reports.report import cell_verdicts
 from mmm_workbench.reports.tables import RunScores, score_run
 from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
 
@@ -226,6 +227,9 @@ def test_a_tolerance_miss_that_the_mean_bias_passes(tmp_path: Path) -> None:
     assert verdict.warned == 2 and "2 warned" in verdict.headline()
     assert sum("tolerance_share 0.883 below min 0.9" in w for w in verdict.warnings) == 2
     assert not (verdict.failures["metric"] == "tolerance_share").any()
+    sentences = {c.label: c.text for c in cell_verdicts(verdict)}
+    assert "2 warned" in sentences["misses"] and "tolerance_share 0.883" in sentences["misses"]
+    assert "warned" not in sentences["fine"]
     text = default_rules_path().read_text()
     strict = tomllib.loads(text.replace('severity = "warn"', 'severity = "fail"'))
     tolerance = evaluate(scores, strict).failures
