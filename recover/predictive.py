@@ -25,6 +25,8 @@ positive number (a log-scale target, a transformed one) has no predictive here.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,7 @@ from pytensor.tensor.random.type import RandomType
 __all__ = ["Predictive", "Predictor", "compile_predictor", "observed_scale"]
 
 Array = NDArray[np.float64]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +239,16 @@ def compile_predictor(
     rv = _target_likelihood(model, values, target)
     if rv is None:
         return None
+    try:
+        with warnings.catch_warnings():  # PyMC warns while it derives an xtensor log density
+            warnings.simplefilter("ignore", UserWarning)
+            return _compile(model, rv)
+    except Exception as err:  # a likelihood PyMC cannot give a log density of: no predictive
+        log.warning("no predictive groups: %s: %s", type(err).__name__, err)
+        return None
+
+
+def _compile(model: pm.Model, rv: Any) -> Predictor | None:
     node = rv.owner
     op = node.op
     core = getattr(op, "core_op", op)  # an xtensor random variable wraps its core op
