@@ -112,6 +112,15 @@ def test_differences_sees_one_changed_draw(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # real MCMC: 3 runs of 4 fits, the first compiling with cold caches
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "issue 10, defect 10 (open): a run whose functions are compiled with a cold "
+        "PyTensor/numba cache draws different posteriors from runs that load them from "
+        "the cache (measured 2026-11-30: every posterior variable of all 4 fits; the "
+        "warm runs agree bit for bit across executors); cause not found yet"
+    ),
+)
 def test_records_identical_across_executors_and_compile_caches(tmp_path: Path) -> None:
     """Serial with cold caches (every function compiled in the run), then 2 processes and
     Dask (2 local workers) with the caches it left warm (every function loaded from them):
