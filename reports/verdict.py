@@ -39,6 +39,7 @@ from mmm_workbench.reports.aggregate import (
     classify_fits,
     tolerance_table,
 )
+from mmm_workbench.reports.fit_metrics import FIT_QUALITY
 from mmm_workbench.reports.ruleset import (
     CHECK_COLUMNS,
     FAIL,
@@ -487,6 +488,8 @@ def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataF
             out.append("identifiability")
         elif r["metric"] in ("n_corrupt", "corrupt_share"):
             out.append("records")
+        elif r["metric"] in FIT_QUALITY:  # how the model predicts the data, not fit health
+            out.append("approximation" if str(r["cell"]) in approximate else "model")
         elif (
             r["estimand"] == ""
             or str(r["cell"]) in no_clean  # no clean fit to judge the model on

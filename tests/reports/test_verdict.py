@@ -280,3 +280,29 @@ def test_a_point_share_too_coarse_for_its_bound_is_not_applicable() -> None:
     assert _too_coarse(rule, "tolerance_share", {"n": 60.0}) == ""
     interval = Rule(metric="tolerance_share", min=0.9, judge="interval", index=2)
     assert _too_coarse(interval, "tolerance_share", row) == ""  # intervals handle it
+
+
+def test_a_failed_model_fit_rule_is_blamed_on_the_model_not_the_sampler() -> None:
+    """A fit-level model-fit rule (holdout MAPE) that fails says the model predicts badly
+    (or its approximation does), never "fix the sampler"; a fit-health rule still does."""
+    from mmm_workbench.reports.verdict import _causes
+
+    health = pd.DataFrame(
+        {
+            "cell": ["nuts", "advi"],
+            "backend": ["nutpie", "advi"],
+            "status": ["ok", "ok"],
+            "health": ["clean", "clean"],
+        }
+    )
+    failures = pd.DataFrame(
+        {
+            "rule": ["r0", "r0", "r1"],
+            "rule_index": [0, 0, 1],
+            "cell": ["nuts", "advi", "nuts"],
+            "estimand": ["", "", ""],
+            "coords": ["", "", ""],
+            "metric": ["holdout_mape", "holdout_mape", "divergent_share"],
+        }
+    )
+    assert _causes(failures, None, health) == ["model", "approximation", "sampler"]
