@@ -35,8 +35,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
+import pickle
 import platform
 import subprocess
 import sys
@@ -188,6 +190,31 @@ def shifted(draws: Mapping[str, Array]) -> dict[str, Array]:
     }
 
 
+SHARED_FITS: Path | None = None
+"""Where the draws-bug variants keep the posteriors they share (None: each fits its own)."""
+
+
+def _shared_posterior(inner: CellModel, data: ModelData, seed: int) -> Posterior:
+    """The correct model's posterior of ``data``, fitted once per dataset and backend."""
+    if SHARED_FITS is None:
+        return inner.posterior(data, seed)
+    digest = hashlib.sha256(inner.method.encode())
+    for part in (data.spend, data.target, data.controls):
+        digest.update(np.ascontiguousarray(part, dtype=float).tobytes())
+    path = SHARED_FITS / f"{digest.hexdigest()[:24]}.pkl"
+    if path.is_file():
+        with path.open("rb") as handle:
+            cached: Posterior = pickle.load(handle)
+        return cached
+    post = inner.posterior(data, seed)
+    SHARED_FITS.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    with partial.open("wb") as handle:
+        pickle.dump(post, handle)
+    partial.replace(path)
+    return post
+
+
 @dataclasses.dataclass(frozen=True)
 class PlantedCell:
     """A workbench cell model fitted to perturbed data or with its draws broken."""
@@ -205,10 +232,15 @@ class PlantedCell:
         return data if self.data_bug is None else self.data_bug(data)
 
     def posterior(self, data: ModelData, seed: int) -> Posterior:
-        """Fit the (perturbed) data; break the draws where planted."""
-        post = self.inner.posterior(self._data(data), seed)
+        """Fit the (perturbed) data; break the draws where planted.
+
+        A draws bug breaks the correct model's posterior, which depends on the data only:
+        where :data:`SHARED_FITS` names a folder, that posterior is fitted once per dataset
+        and shared by every draws-bug variant (the first one's sampler seed is used).
+        """
         if self.draws_bug is None:
-            return post
+            return self.inner.posterior(self._data(data), seed)
+        post = _shared_posterior(self.inner, data, seed)
         return dataclasses.replace(post, draws=self.draws_bug(post.draws))
 
     def prior(self, count: int, seed: int) -> Mapping[str, Array] | None:
@@ -349,7 +381,9 @@ def study(
     are left out of the table (``groups`` says how many were judged). ``world`` is the
     scenario without its grid (default :data:`WORLD`; a test passes a smaller one).
     """
+    global SHARED_FITS
     register_planted()
+    SHARED_FITS = out.parent / f"{out.name}.shared-fits"
     source = scenario_from_text(scenario_text(variants, world=world), "power.toml")
     label_of = {c.cell_id: v for c, v in zip(source.cells, variants, strict=True)}
     only = tuple(c for c, v in label_of.items() if fit is None or v in fit)
