@@ -19,6 +19,7 @@ from mmm_workbench.scenarios.spec import (
     GLOBAL_PARAMETERS,
     NO_TRANSFORM,
     FitSpec,
+    GeoModelSpec,
     ModelSpec,
     PriorSpec,
     TransformSpec,
@@ -129,6 +130,20 @@ def _builder(tab: Table) -> tuple[str | None, FileRef | None]:
     return builder, None
 
 
+def _geo_model(tab: Table) -> GeoModelSpec:
+    """Read ``[model.geo]``: what varies by geo and the scales of the spreads' priors."""
+    vary = tab.array("vary", list(GeoModelSpec().vary))
+    spread: dict[str, float] = {}
+    if tab.has("spread"):
+        inner = tab.table("spread")
+        spread = {key: inner.num(key) for key in list(inner.raw)}
+        inner.done()
+    tab.get("spread", None)  # a known key, for the message about an unknown one
+    spec = build(tab.path, GeoModelSpec, vary=tuple(vary), spread=MappingProxyType(spread))
+    tab.done()
+    return spec
+
+
 def parse_model(tab: Table) -> ModelSpec:
     """Validate the ``[model]`` table.
 
@@ -187,6 +202,7 @@ def parse_model(tab: Table) -> ModelSpec:
         builder=builder,
         builder_file=builder_file,
         options=MappingProxyType(options),
+        geo=_geo_model(tab.table("geo")) if tab.has("geo") else None,
     )
     tab.done()
     return spec

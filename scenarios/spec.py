@@ -44,6 +44,8 @@ from mmm_workbench.scenarios.truth_priors import check_truth_prior
 
 __all__ = [
     "CALENDAR",
+    "GEO_MODEL_SPREAD",
+    "GEO_MODEL_VARYING",
     "GLOBAL_PARAMETERS",
     "MAX_CHAINS",
     "MAX_DRAWS",
@@ -73,6 +75,7 @@ __all__ = [
     "FitSpec",
     "FlightingSpec",
     "FourierSpec",
+    "GeoModelSpec",
     "GeoSpec",
     "GeoSpreadSpec",
     "GridAxis",
@@ -1477,6 +1480,63 @@ def declared(transform: TransformSpec) -> bool:
     return bool(transform.kind)
 
 
+GEO_MODEL_VARYING = ("beta", "intercept")
+"""What may vary by geo in the workbench's geo model (``[model.geo] vary``)."""
+
+GEO_MODEL_SPREAD = {"beta": 0.5, "intercept": 0.2}
+"""Default scale of the HalfNormal prior of each spread (``[model.geo] spread``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeoModelSpec:
+    """The workbench model's geo level (``[model.geo]``): one fit of the whole panel.
+
+    Without it a geo world is fitted as one national series (the panel summed over geos).
+    With it every geo ``g`` is its own series, ``w_g`` its share of the national size (the
+    dataset's geo sizes), on the national scales (``[model]`` docs: target by the national
+    ``max|y|``, spend by the national ``max``), per unit of size::
+
+        y_g / Y ~ Normal(mu_g, sigma * sqrt(w_g))
+        mu_g = w_g * (intercept_g + trend + seasonality
+                      + sum_c beta_gc * saturation(adstock(s_gc / (w_g * S_c))))
+               + controls_g @ gamma
+
+    Partially pooled, non-centred: ``beta_gc = beta_c * exp(tau_c * z_gc)`` (``"beta"`` in
+    ``vary``) and ``intercept_g = intercept + tau * z_g`` (``"intercept"``), with ``z``
+    standard normal and each spread ``tau ~ HalfNormal(spread[name])``. What is not in
+    ``vary`` is the national value in every geo (complete pooling). Transform parameters,
+    trend, seasonality and control coefficients are national.
+
+    - ``vary``: a subset of :data:`GEO_MODEL_VARYING` (default both).
+    - ``spread``: the HalfNormal scale of each varying parameter's spread (log scale for
+      ``beta``, scaled units for ``intercept``), defaults :data:`GEO_MODEL_SPREAD`.
+    """
+
+    vary: tuple[str, ...] = GEO_MODEL_VARYING
+    spread: Mapping[str, float] = field(default_factory=lambda: dict(GEO_MODEL_SPREAD))
+
+    def spread_of(self, name: str) -> float:
+        """Return the HalfNormal scale of ``name``'s spread (the default if not given)."""
+        return float(self.spread.get(name, GEO_MODEL_SPREAD[name]))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vary, tuple):
+            raise SpecError.invalid("vary", self.vary, "must be a list of parameter names")
+        for i, name in enumerate(self.vary):
+            _choice(f"vary[{i}]", name, GEO_MODEL_VARYING)
+        _unique("vary", self.vary, "parameter")
+        if not isinstance(self.spread, Mapping):
+            raise SpecError.invalid("spread", self.spread, "must be a table")
+        for key, value in self.spread.items():
+            if key not in self.vary:
+                raise SpecError.invalid(
+                    subpath("spread", key),
+                    value,
+                    f"{key!r} does not vary by geo (vary = {list(self.vary)})",
+                )
+            _real(subpath("spread", key), value, low=0.0, high=MAX_GEO_SPREAD, low_open=True)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """The model to fit (the ``[model]`` table).
@@ -1520,10 +1580,24 @@ class ModelSpec:
     builder: str | None = field(default=None, metadata=_NEW_OPTIONAL)
     builder_file: FileRef | None = field(default=None, metadata=_NEW_OPTIONAL)
     options: Mapping[str, Any] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
+    geo: GeoModelSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
+    """The geo (hierarchical) model of a panel world (:class:`GeoModelSpec`, ``kind =
+    "workbench"`` only); ``None``: a panel is fitted as its national sum."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise SpecError.invalid("kind", self.kind, "must be a model kind's name")
+        if self.geo is not None:
+            if not isinstance(self.geo, GeoModelSpec):
+                raise SpecError.invalid("geo", self.geo, "must be a GeoModelSpec")
+            if self.kind != "workbench":
+                raise SpecError.wrong(
+                    "geo", f"the geo model is the workbench's; model.kind = {self.kind!r}"
+                )
+            if self.lift_tests:
+                raise SpecError.wrong(
+                    "lift_tests", "the geo model does not calibrate on (national) lift tests"
+                )
         if self.builder is not None and (
             not isinstance(self.builder, str) or self.builder.count(":") != 1
         ):
@@ -1680,6 +1754,11 @@ class Scenario:
                 "model.adstock.l_max",
                 model.adstock.l_max,
                 f"longer than data.periods = {data.periods}",
+            )
+        if model.geo is not None and data.geo is None:
+            raise SpecError(
+                "model.geo",
+                ": the data is one national series (no [data.geo]); a geo model fits a panel",
             )
         if model.lift_tests and not data.lift_tests:
             raise SpecError("model.lift_tests", " = true: data has no [[data.lift_tests]]")

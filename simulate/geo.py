@@ -10,7 +10,7 @@ with these differences)::
 
     /observed        spend[date, geo, channel], <target>[date, geo], <proxy>[date, geo];
                      event indicators and is_train stay [date] (the same in every geo);
-                     coordinate geo
+                     coordinate geo; attribute geo_sizes (JSON, the geos' sizes)
     /truth           the NATIONAL truth, in exactly the national layout: every estimand
                      summed over geos (channel_contribution, contribution_total, baseline,
                      response, response_spend, y, mu, ...), ``roas`` and ``mroas`` as the
@@ -537,6 +537,8 @@ def _with_panel(
     if proxy is not None and spec.proxy is not None:
         obs[spec.proxy.name] = xr.Variable(("date", "geo"), proxy.T)
         obs.attrs["controls"] = json.dumps([spec.proxy.name, *json.loads(obs.attrs["controls"])])
+    # the geos' sizes (populations) are known data: a geo model weighs the geos by them
+    obs.attrs["geo_sizes"] = json.dumps([float(s) for s in (geo.sizes or geo.shares)])
     groups["/observed"] = obs.assign_coords(coords)
     gc, gcm = ("geo", "channel"), ("geo", "channel", "multiplier")
     geo_vars = {

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from mmm_workbench.recover.models.panel import national
+from mmm_workbench.recover.models.panel import GeoPanel, geo_panel, national
 from mmm_workbench.reports.contract import ESTIMANDS  # the names every model produces
 from mmm_workbench.scenarios.spec import ModelSpec
 
@@ -108,6 +108,9 @@ class ModelData:
     after: Array = field(default_factory=lambda: np.zeros((0, 0)))
     """Realized spend of the periods after the training window (the holdout), ``(date,
     channel)``: the causal estimands count the carry-over of training spend into them."""
+    geo: GeoPanel | None = None
+    """The panel per geo, for a geo model (``[model.geo]``); the fields above are then its
+    national sums."""
 
     def scaled(self) -> dict[str, Array]:
         """Return the data containers of the model, in scaled units (lift tests included)."""
@@ -129,7 +132,8 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
     ValueError
         A control the dataset does not have (named with the available ones).
     """
-    obs = national(tree["observed"].to_dataset())  # a geo panel: its national series
+    panel = tree["observed"].to_dataset()
+    obs = national(panel)  # a geo panel: its national series
     train = int(obs.attrs["train_periods"])
     rows = slice(0, train)
     missing = [c for c in spec.controls if c not in obs]
@@ -159,6 +163,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         target_name=str(obs.attrs["target"]),
         lift=_lift_tests(obs, channels) if spec.lift_tests else None,
         after=obs["spend"].isel(date=slice(train, None)).to_numpy().astype(float),
+        geo=geo_panel(panel, spec.controls) if spec.geo is not None else None,
     )
 
 

@@ -126,20 +126,14 @@ class MediaModel:
         """
         ys = data.target_scale
         spend_total = data.spend.sum(axis=0)
-        params = [np.asarray(draws[name]) for name in self.free]
+        params = self.media_inputs(draws)
         window = len(data.spend)
-        # The causal scope of the truth (simulate/truth.py): the training window's spend,
-        # scaled by m, with its carry-over summed into the holdout and past the data's end
-        # (the model's own kernel length); the holdout's own spend stays as it was.
-        after = data.after if data.after.size else np.zeros((0, len(data.channels)))
-        tail = np.zeros((self.spec.adstock.l_max - 1, len(data.channels)))
-        extended = np.concatenate([data.spend, after, tail]) / data.spend_scale
+        extended = self.media_spend(data)
 
         def per_period(scale: float, rows: int | None = None) -> Array:
             x = extended.copy()
             x[:window] *= scale
-            out = np.asarray(self.media(*params, x[:rows, None, :]), dtype=float)  # (T, S, C)
-            return out * ys
+            return self.media_path(params, x[:rows]) * ys  # (T, S, C)
 
         without = per_period(0.0).sum(axis=0)  # (S, C): the window's spend switched off
 
@@ -190,6 +184,32 @@ class MediaModel:
             out,
             coords={"date": data.dates, "channel": list(data.channels), "multiplier": multipliers},
         )
+
+    def media_inputs(self, draws: Mapping[str, Array]) -> list[Array]:
+        """Return the compiled media function's parameter inputs from the draws (``free``)."""
+        return [np.asarray(draws[name]) for name in self.free]
+
+    def media_spend(self, data: ModelData) -> Array:
+        """Return the scaled spend the estimands' counterfactuals scale, ``(date, channel)``.
+
+        The causal scope of the truth (``simulate/truth.py``): the training window's spend
+        (the first ``len(data.spend)`` rows, which the counterfactuals scale by ``m``), then
+        the holdout's realized spend and ``l_max - 1`` periods of none, so that the
+        window's carry-over into the holdout and past the data's end is counted (the
+        model's own kernel length).
+        """
+        after = data.after if data.after.size else np.zeros((0, len(data.channels)))
+        tail = np.zeros((self.spec.adstock.l_max - 1, len(data.channels)))
+        extended: Array = np.concatenate([data.spend, after, tail]) / data.spend_scale
+        return extended
+
+    def media_path(self, params: list[Array], spend: Array) -> Array:
+        """Return every channel's contribution, ``(date, sample, channel)``, scaled units.
+
+        ``spend`` is :meth:`media_spend`'s (its rows possibly cut or scaled); ``params``
+        :meth:`media_inputs`'.
+        """
+        return np.asarray(self.media(*params, spend[:, None, :]), dtype=float)
 
     def _log_likelihood(
         self, y: Array, mu: Array, sigma: Array, draws: Mapping[str, Array]

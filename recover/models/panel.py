@@ -5,17 +5,115 @@ variable with a ``geo`` dim (spend, the target, a demand proxy: quantities that 
 geos) is summed over it; what has no ``geo`` dim (event indicators, ``is_train``, lift
 tests) is the same in every geo and kept. The truth it is scored against is the national
 truth, ``/truth`` of the dataset, whose estimands are the same sums over geos
-(:mod:`mmm_workbench.simulate.geo`). Pure xarray: nothing of the simulator is imported.
+(:mod:`mmm_workbench.simulate.geo`). A geo model (``[model.geo]``) sees the panel itself
+as well: :class:`GeoPanel`, each geo's training rows and its share of the national size
+(the dataset's geo sizes, ``/observed`` attribute :data:`SIZES`). Pure xarray: nothing of
+the simulator is imported.
 """
 
 from __future__ import annotations
 
-import xarray as xr
+import json
+from dataclasses import dataclass
 
-__all__ = ["GEO", "national"]
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+__all__ = ["GEO", "SIZES", "GeoPanel", "geo_panel", "national"]
+
+Array = NDArray[np.float64]
 
 GEO = "geo"
 """The name of the panel's dimension (and coordinate) in ``/observed``."""
+
+SIZES = "geo_sizes"
+"""The ``/observed`` attribute with each geo's size (its population), a JSON list in the
+order of the ``geo`` coordinate: known data, as a geo model takes it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeoPanel:
+    """The training rows of a panel per geo, raw (what a geo model fits).
+
+    Attributes
+    ----------
+    names
+        The geos, in order.
+    shares
+        ``w_g``, each geo's share of the national size (they sum to 1), ``(geo,)``.
+    spend, target
+        ``(date, geo, channel)`` and ``(date, geo)``; their sums over geos are the national
+        series.
+    controls
+        ``(date, geo, control)``: a control with a ``geo`` dim as it is; one without (an
+        event indicator, the same in every geo) times ``w_g``, so every control sums over
+        geos to the national series' column.
+    after
+        Spend of the periods after the training rows, ``(date, geo, channel)``.
+    """
+
+    names: tuple[str, ...]
+    shares: Array
+    spend: Array
+    target: Array
+    controls: Array
+    after: Array
+
+
+def geo_panel(observed: xr.Dataset, controls: tuple[str, ...]) -> GeoPanel:
+    """Return a panel's training rows per geo, with the geos' shares of the national size.
+
+    Parameters
+    ----------
+    observed
+        ``/observed`` of a panel dataset (a ``geo`` dim and the :data:`SIZES` attribute).
+    controls
+        The model's control columns, in order.
+
+    Returns
+    -------
+    GeoPanel
+        The training rows (``train_periods``) per geo.
+
+    Raises
+    ------
+    ValueError
+        Data without a ``geo`` dim or without geo sizes (positive, one per geo).
+    """
+    if GEO not in observed.dims:
+        raise ValueError("model.geo: the data has no geo dimension; a geo model fits a panel")
+    names = tuple(str(g) for g in observed[GEO].to_numpy())
+    sizes = np.asarray(json.loads(observed.attrs.get(SIZES, "null")) or [], dtype=float)
+    if sizes.shape != (len(names),) or not np.all(sizes > 0):
+        raise ValueError(
+            f"model.geo: the data's geo sizes ({SIZES} = {sizes.tolist()}) must be one "
+            f"positive number per geo ({len(names)})"
+        )
+    shares = sizes / sizes.sum()
+    train = int(observed.attrs["train_periods"])
+
+    def rows(name: str, part: slice) -> Array:
+        var = observed[name]
+        order = ("date", GEO, "channel") if "channel" in var.dims else ("date", GEO)
+        if GEO not in var.dims:  # the same in every geo: each geo's share of it
+            var = var.expand_dims({GEO: len(names)}, axis=1) * xr.DataArray(shares, dims=GEO)
+        return np.asarray(var.transpose(*order).isel(date=part).to_numpy(), dtype=float)
+
+    head, tail = slice(0, train), slice(train, None)
+    periods = min(train, observed.sizes["date"])
+    return GeoPanel(
+        names=names,
+        shares=shares,
+        spend=rows("spend", head),
+        target=rows(str(observed.attrs["target"]), head),
+        controls=(
+            np.stack([rows(c, head) for c in controls], axis=-1)
+            if controls
+            else np.zeros((periods, len(names), 0))
+        ),
+        after=rows("spend", tail),
+    )
 
 
 def national(observed: xr.Dataset) -> xr.Dataset:

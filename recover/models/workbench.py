@@ -53,6 +53,7 @@ from numpy.typing import NDArray
 from pymc.logprob.transforms import Transform
 
 from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
+from mmm_workbench.recover.models.geo import GeoWorkbenchModel, build_geo
 from mmm_workbench.recover.models.media import (
     MediaModel,
     compile_media,
@@ -203,8 +204,14 @@ class WorkbenchModel(MediaModel):
         return values
 
 
-def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel:
-    """Build the PyMC model for a cell from its first replicate's data."""
+def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWorkbenchModel:
+    """Build the PyMC model for a cell from its first replicate's data.
+
+    With ``[model.geo]`` the geo (hierarchical) model of a panel
+    (:mod:`mmm_workbench.recover.models.geo`).
+    """
+    if spec.geo is not None:
+        return build_geo(spec, data)
     periods = len(data.dates)
     fourier = fourier_features(periods, spec.seasonality_period, spec.seasonality_order)
     coords = {

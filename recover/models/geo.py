@@ -1,0 +1,283 @@
+"""The workbench's geo (hierarchical) model: one fit of a whole panel, partially pooled.
+
+``[model.geo]`` (:class:`~mmm_workbench.scenarios.spec.GeoModelSpec`) turns the workbench
+model of a panel world from a fit of the national sum into a fit of every geo at once.
+Geo ``g`` has share ``w_g`` of the national size (the dataset's geo sizes, known data:
+:class:`~mmm_workbench.recover.models.panel.GeoPanel`); on the national scales (the
+target by the national ``max|y|``, ``Y``; channel ``c``'s spend by the national ``max``,
+``S_c``), per unit of size::
+
+    y_gt / Y ~ Normal | StudentT(mu_gt, sigma * sqrt(w_g))
+    mu_gt = w_g * (intercept_g + trend_slope * t + fourier_t @ gamma_fourier
+                   + sum_c beta_gc * saturation(adstock(x_gtc)))     (or the reverse order)
+            + controls_gt @ gamma_control
+    x_gtc = s_gtc / (w_g * S_c)
+    beta_gc = saturation_beta_c * exp(tau_c * z_gc),      tau_c ~ HalfNormal, z ~ N(0, 1)
+    intercept_g = intercept + tau * z_g,                  tau ~ HalfNormal, z ~ N(0, 1)
+
+as the data-generating process writes a geo (``simulate/geo.py``, not imported: a geo's
+spend unit is ``w_g`` times the national one and its effect ``w_g`` times a per-head
+effect, so a curve means the same per head everywhere). ``beta`` and ``intercept`` vary by
+geo where ``vary`` names them (non-centred, the national value their median), else they
+are national; transform parameters, trend, seasonality and control coefficients are
+national. A control with a ``geo`` dim (a demand proxy per geo) enters as it is, one
+without (an event) times ``w_g``. The noise of a geo has sd ``sigma * sqrt(w_g)``, so the
+national sum has sd ``sigma``: ``sigma`` is the national noise, as the truth states it.
+
+The estimands are the national ones under the existing names, scored against the
+national truth unchanged: ``channel_contribution`` and ``mu`` are the sums over geos (the
+model's deterministics), ROAS, mROAS and the response curves are each geo's
+counterfactual (the window's spend scaled by ``m`` in every geo) summed over geos over the
+national spend, shares the summed contribution over the national target, and
+``saturation_beta`` the national (median) effect. Per-geo estimands are not produced: the
+scoring matches ``/truth`` only, not ``/truth/geo``.
+
+The data enter as ``pm.Data`` containers (``spend`` ``(date, geo, channel)``, ``target``
+``(date, geo)``, ``controls`` ``(date, geo, control)``) whose shapes depend only on the
+cell: one compiled model serves every replicate. The sampler sees every variable in PyMC's
+default transform (the ``data`` geometry of :mod:`~mmm_workbench.recover.models.workbench`
+is for the national model). The likelihood is per geo, so a fit has no predictive groups
+(:mod:`mmm_workbench.recover.predictive` predicts the national target only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from numpy.typing import NDArray
+from pytensor.compile.maker import function as compile_function
+
+from mmm_workbench.recover.models.data import ModelData
+from mmm_workbench.recover.models.media import MediaModel, fourier_features, media_graph
+from mmm_workbench.recover.models.panel import GeoPanel
+from mmm_workbench.recover.models.priors import make_prior, prior_for
+from mmm_workbench.recover.models.transforms import param_names
+from mmm_workbench.scenarios.spec import GeoModelSpec, ModelSpec
+
+__all__ = ["BETA_GEO", "GeoWorkbenchModel", "build_geo", "geo_containers", "geo_media"]
+
+Array = NDArray[np.float64]
+
+BETA_GEO = "saturation_beta_geo"
+"""The per-head effect of each channel in each geo, ``(geo, channel)``, scaled units."""
+
+
+def _panel(data: ModelData) -> GeoPanel:
+    if data.geo is None:
+        raise ValueError("model.geo: the data has no geo panel (a national series)")
+    return data.geo
+
+
+def geo_containers(spec: ModelSpec, data: ModelData) -> dict[str, Array]:
+    """Return the geo model's data containers for one replicate, scaled units.
+
+    Parameters
+    ----------
+    spec
+        The model (its controls).
+    data
+        The replicate's data with its panel (:attr:`ModelData.geo`).
+
+    Returns
+    -------
+    dict
+        ``spend`` ``(date, geo, channel)`` per unit of size (by ``w_g`` times the national
+        spend scale), ``target`` ``(date, geo)`` by the national target scale and, with
+        controls, ``controls`` ``(date, geo, control)`` by the national control scales.
+    """
+    panel = _panel(data)
+    unit = panel.shares[:, None] * data.spend_scale[None, :]  # (geo, channel)
+    out = {
+        "spend": panel.spend / unit[None],
+        "target": panel.target / data.target_scale,
+    }
+    if spec.controls:
+        out["controls"] = panel.controls / data.control_scale
+    return out
+
+
+def geo_media(
+    spec: ModelSpec, free: tuple[str, ...], shared: bool, shares: Array, n_ch: int, periods: int
+) -> Any:
+    """Compile the geo model's media graph batched over draws, summed over geos.
+
+    ``(free transform params with a leading sample axis..., beta_geo (S, G, C), spend per
+    unit of size (T, 1, G, C)) -> national contributions (T, S, C)``, scaled units:
+    ``sum_g w_g * beta_gc * f(x_gtc)``. ``shared`` transform parameters are ``(S,)``,
+    per-channel ones ``(S, C)``; those not in ``free`` are fixed in ``spec``.
+    """
+    params: dict[str, Any] = {}
+    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
+        for p in param_names(role, transform.kind):
+            if p in transform.params:
+                params[f"{role}_{p}"] = np.asarray(transform.params[p], dtype=float)
+    inputs = []
+    for name in free:
+        var = pt.vector(name) if shared else pt.matrix(name)
+        inputs.append(var)
+        params[name] = var[:, None, None] if shared else var[:, None, :]  # (S, 1[, C])
+    beta = pt.tensor3(BETA_GEO)  # (S, G, C)
+    params["saturation_beta"] = beta
+    x = pt.tensor4("spend", shape=(None, 1, None, None))
+    w = pt.as_tensor_variable(np.asarray(shares, dtype=float))[None, None, :, None]
+    summed = (w * media_graph(spec, x, params)).sum(axis=2)
+    media = compile_function([*inputs, beta, x], summed)
+    n_geo = len(shares)
+    media(
+        *(np.full((1,) if i.ndim == 1 else (1, n_ch), 0.5) for i in inputs),
+        np.full((1, n_geo, n_ch), 0.5),
+        np.zeros((periods, 1, n_geo, n_ch)),
+    )  # compile lazily-linked code now, not in the first fit
+    return media
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeoWorkbenchModel(MediaModel):
+    """The built geo model of a cell, its containers and its national estimands.
+
+    ``free`` names the prior draws' media parameters (the estimated transform parameters,
+    ``saturation_beta`` and :data:`BETA_GEO`); ``transform_free`` those of them the
+    compiled ``media`` takes before :data:`BETA_GEO`.
+    """
+
+    model: pm.Model
+    transform_free: tuple[str, ...]
+    shares: Array
+    extra_draws: tuple[str, ...] = (BETA_GEO,)
+    """Deterministics the backend keeps besides ``channel_contribution`` and ``mu``."""
+
+    def set_data(self, data: ModelData) -> dict[str, Array]:
+        """Return the data containers' new values for one replicate (shapes must match)."""
+        panel = _panel(data)
+        if not np.allclose(panel.shares, self.shares, rtol=1e-12, atol=0.0):
+            raise ValueError("model.geo: a replicate's geo sizes differ from the cell's")
+        return geo_containers(self.spec, data)
+
+    def media_inputs(self, draws: Mapping[str, Array]) -> list[Array]:
+        """Return the transform parameters' draws, then the per-geo effects'."""
+        return [np.asarray(draws[name]) for name in (*self.transform_free, BETA_GEO)]
+
+    def media_spend(self, data: ModelData) -> Array:
+        """Return each geo's spend per unit of size, ``(date, geo, channel)``.
+
+        The training rows, the holdout's realized spend and ``l_max - 1`` periods of none
+        (the causal scope of the national model's :meth:`MediaModel.media_spend`).
+        """
+        panel = _panel(data)
+        tail = np.zeros((self.spec.adstock.l_max - 1, *panel.spend.shape[1:]))
+        unit = panel.shares[:, None] * data.spend_scale[None, :]
+        extended: Array = np.concatenate([panel.spend, panel.after, tail]) / unit[None]
+        return extended
+
+    def media_path(self, params: list[Array], spend: Array) -> Array:
+        """Return the national contributions ``(date, sample, channel)``, summed over geos."""
+        return np.asarray(self.media(*params, spend[:, None]), dtype=float)
+
+
+def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> Any:
+    """Return ``tau * z`` of a varying parameter: its non-centred geo offsets."""
+    tau = pm.HalfNormal(f"{name}_geo_sd", sigma=geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
+    z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims)
+    return tau * z
+
+
+_KEY = {"saturation_beta": "beta", "intercept": "intercept"}
+_SPREAD_DIMS: dict[str, str | None] = {"saturation_beta": "channel", "intercept": None}
+
+
+def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
+    """Build the geo model for a cell from its first replicate's data.
+
+    Parameters
+    ----------
+    spec
+        The ``[model]`` table, with ``geo`` set.
+    data
+        The first replicate's data, with its panel.
+
+    Returns
+    -------
+    GeoWorkbenchModel
+        The PyMC model, its containers and its compiled national media function.
+    """
+    geo = spec.geo
+    assert geo is not None
+    panel = _panel(data)
+    periods, shares = len(data.dates), panel.shares
+    coords = {
+        "date": data.dates,
+        "geo": list(panel.names),
+        "channel": list(data.channels),
+        "control": list(data.control_names),
+        "fourier": [
+            f"{f}_{k}" for f in ("sin", "cos") for k in range(1, spec.seasonality_order + 1)
+        ],
+    }
+    per = "channel" if spec.pooling == "channel" else None
+    containers = geo_containers(spec, data)
+    w = shares[None, :]  # (1, geo)
+    params: dict[str, Any] = {}
+    free: list[str] = []
+    with pm.Model(coords=coords) as model:
+        spend = pm.Data("spend", containers["spend"], dims=("date", "geo", "channel"))
+        target = pm.Data("target", containers["target"], dims=("date", "geo"))
+        for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
+            for p in param_names(role, transform.kind):
+                name = f"{role}_{p}"
+                if p in transform.params:
+                    params[name] = np.asarray(transform.params[p], dtype=float)
+                    continue
+                params[name] = make_prior(name, prior_for(name, spec), dims=per)
+                free.append(name)
+        beta = make_prior("saturation_beta", prior_for("saturation_beta", spec), dims="channel")
+        if "beta" in geo.vary:
+            offsets = _spread("saturation_beta", geo, ("geo", "channel"))
+            beta_geo = beta[None, :] * pt.exp(offsets)
+        else:
+            beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
+        beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
+        per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
+        contribution = w[:, :, None] * per_head
+        pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+        head: Any = pt.zeros((periods, 1))  # per head: (date, geo) or (date, 1)
+        if spec.intercept:
+            intercept = make_prior("intercept", prior_for("intercept", spec))
+            if "intercept" in geo.vary:
+                intercept = intercept + _spread("intercept", geo, "geo")
+            head = head + intercept
+        if spec.trend:
+            t = np.linspace(0.0, 1.0, periods)[:, None]
+            head = head + make_prior("trend_slope", prior_for("trend_slope", spec)) * t
+        if spec.seasonality_order:
+            fourier = fourier_features(periods, spec.seasonality_period, spec.seasonality_order)
+            gamma = make_prior("gamma_fourier", prior_for("gamma_fourier", spec), dims="fourier")
+            head = head + pt.tensordot(fourier, gamma, axes=[[1], [0]])[:, None]
+        mu_geo = w * head + contribution.sum(axis=2)
+        if spec.controls:
+            controls = pm.Data("controls", containers["controls"], dims=("date", "geo", "control"))
+            gamma = make_prior("gamma_control", prior_for("gamma_control", spec), dims="control")
+            mu_geo = mu_geo + pt.tensordot(controls, gamma, axes=[[2], [0]])
+        pm.Deterministic("mu", mu_geo.sum(axis=1), dims="date")
+        sigma = make_prior("sigma", prior_for("sigma", spec))
+        sd = sigma * np.sqrt(w)
+        if spec.likelihood == "student_t":
+            nu = make_prior("nu", prior_for("nu", spec))
+            pm.StudentT("y", nu=nu, mu=mu_geo, sigma=sd, observed=target, dims=("date", "geo"))
+        else:
+            pm.Normal("y", mu=mu_geo, sigma=sd, observed=target, dims=("date", "geo"))
+
+    transform_free = tuple(free)
+    media = geo_media(spec, transform_free, per is None, shares, len(data.channels), periods)
+    return GeoWorkbenchModel(
+        spec=spec,
+        model=model,
+        free=(*transform_free, "saturation_beta", BETA_GEO),
+        media=media,
+        transform_free=transform_free,
+        shares=shares,
+    )

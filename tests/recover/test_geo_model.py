@@ -1,0 +1,250 @@
+"""The workbench's geo (hierarchical) model of a panel world (``[model.geo]``,
+``recover/models/geo.py``): its density, its national estimands as sums over geos, a MAP
+recovery, and its configuration errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mmm_workbench.recover.cli import main
+from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
+from mmm_workbench.recover.models.geo import BETA_GEO, GeoWorkbenchModel
+from mmm_workbench.recover.models.kinds import CellModel, get_model_kind
+from mmm_workbench.scenarios import (
+    Scenario,
+    ScenarioError,
+    read_scenario,
+    replicate_rng,
+    scenario_from_text,
+    spec_hash,
+)
+from mmm_workbench.simulate import generate
+
+SPREAD_BETA = 0.4
+
+WORLD = """
+name = "geo-model"
+seed = 11
+replicates = 2
+
+[data]
+periods = 80
+intercept = 200.0
+demand = { scale = 400, noise_sd = 0.05 }
+proxy = { noise_sd = 0.0 }
+noise = { kind = "normal", sd = 4.0 }
+
+[[data.channels]]
+name = "tv"
+spend = { demand_share = 0.1, noise_sd = 0.4 }
+adstock = { kind = "geometric", alpha = 0.5, l_max = 3 }
+saturation = { kind = "logistic", lam = 1.5 }
+beta = 120
+
+[[data.channels]]
+name = "search"
+spend = { pattern = "uniform", low = 10.0, high = 40.0 }
+adstock = { kind = "geometric", alpha = 0.2, l_max = 3 }
+saturation = { kind = "logistic", lam = 2.5 }
+beta = 60
+
+[data.geo]
+count = 5
+size_decay = 0.8
+split_noise = 0.5
+spread = { beta = %(spread)s }
+
+[model]
+adstock = { kind = "geometric", l_max = 3, alpha = [0.5, 0.2] }
+saturation = { kind = "logistic", lam = [1.5, 2.5] }
+controls = ["demand_proxy"]
+%(geo)s
+
+[fit]
+backend = "map"
+"""
+
+
+def _scenario(spread: float = SPREAD_BETA, geo: str = "[model.geo]") -> Scenario:
+    return scenario_from_text(WORLD % {"spread": spread, "geo": geo}).cells[0].scenario
+
+
+def _replicate(scenario: Scenario, i: int = 0) -> tuple[xr.DataTree, ModelData]:
+    assert scenario.model is not None
+    tree = generate(scenario.data, replicate_rng(scenario.seed, spec_hash(scenario.data), i))
+    return tree, model_data(tree, scenario.model)
+
+
+def _built(scenario: Scenario, data: ModelData) -> tuple[CellModel, GeoWorkbenchModel]:
+    assert scenario.model is not None
+    cell = get_model_kind("workbench").build(scenario.model, scenario.fit, data)
+    fitted = getattr(cell, "fitted")  # noqa: B009
+    assert isinstance(fitted, GeoWorkbenchModel)
+    return cell, fitted
+
+
+def _true_point(tree: xr.DataTree, data: ModelData) -> dict[str, Any]:
+    """The model's parameters at the world's truth, scaled units (per unit of size)."""
+    geo = tree["truth/geo"]
+    assert data.geo is not None
+    ys = data.target_scale
+    per_head = geo["saturation_beta"].to_numpy() / data.geo.shares[:, None] / ys  # (geo, ch)
+    national = np.median(per_head, axis=0)  # the geos' median is the national value
+    return {
+        "saturation_beta": tree["truth"]["saturation_beta"].to_numpy() / ys,
+        "per_head": per_head,
+        "national": national,
+        "intercept": 200.0 / ys,
+        "gamma_control": np.array([data.control_scale[0] / ys]),  # effect 1, exact proxy
+        "sigma": 4.0 / ys,
+    }
+
+
+def _logp_at(model: Any, truth: dict[str, Any], beta_geo: np.ndarray, **change: float) -> float:
+    """The model's log density with every geo's effect ``beta_geo`` (spread 0.4 around
+    the truth's national value) and the rest at the truth (``change`` multiplies one)."""
+    beta = truth["saturation_beta"] * change.get("beta", 1.0)
+    point = dict(model.initial_point(0))
+    point["saturation_beta_log__"] = np.log(beta)
+    point["saturation_beta_geo_sd_log__"] = np.full(len(beta), np.log(SPREAD_BETA))
+    point["saturation_beta_geo_z"] = np.log(beta_geo / beta[None, :]) / SPREAD_BETA
+    point["intercept"] = np.asarray(truth["intercept"] * change.get("intercept", 1.0))
+    point["intercept_geo_sd_log__"] = np.asarray(np.log(0.1))
+    point["intercept_geo_z"] = np.zeros(len(beta_geo))
+    point["gamma_control"] = truth["gamma_control"]
+    point["sigma_log__"] = np.asarray(np.log(truth["sigma"] * change.get("sigma", 1.0)))
+    return float(model.compile_logp()(point))
+
+
+def test_the_log_density_is_highest_at_the_truth() -> None:
+    """The geo model's density at the world's parameters beats perturbed points: a national
+    effect 30% off, the noise twice as large, and the geos' effects swapped among geos (the
+    last fails if the model mixed up the geos, or weighed them by anything but size)."""
+    scenario = _scenario()
+    tree, data = _replicate(scenario)
+    _, fitted = _built(scenario, data)
+    truth = _true_point(tree, data)
+    per_head = truth["per_head"]
+    best = _logp_at(fitted.model, truth, per_head)
+    assert np.isfinite(best)
+    assert best > _logp_at(fitted.model, truth, per_head * 1.3, beta=1.3)
+    assert best > _logp_at(fitted.model, truth, per_head / 1.3, beta=1 / 1.3)
+    assert best > _logp_at(fitted.model, truth, per_head, sigma=2.0)
+    assert best > _logp_at(fitted.model, truth, per_head, intercept=1.2)
+    assert best > _logp_at(fitted.model, truth, per_head[::-1])
+
+
+def test_national_estimands_are_the_sums_of_the_geos() -> None:
+    """At the true per-geo effects the model's national estimands are the truth's, which the
+    DGP computes as sums over its geos (ratios of sums for ROAS and shares), bit for bit up to
+    rounding; the national model's single curve cannot do that in a world whose geos differ
+    (its best single effect is off in ROAS: the check can fail)."""
+    scenario = _scenario()
+    tree, data = _replicate(scenario)
+    cell, _ = _built(scenario, data)
+    truth_point = _true_point(tree, data)
+    assert scenario.model is not None
+    truth = truth_estimands(tree, scenario.model)
+    draws = {
+        BETA_GEO: truth_point["per_head"][None],
+        "saturation_beta": truth_point["saturation_beta"][None],
+        "sigma": np.array([truth_point["sigma"]]),
+    }
+    multipliers = truth["multiplier"].to_numpy()
+    x_scale = tree["truth"]["x_scale"].to_numpy()
+    est = cell.estimands(data, draws, x_scale, multipliers).isel(sample=0)
+    geo = tree["truth/geo"]
+    for name in ("roas", "mroas", "contribution_total", "contribution_share", "response"):
+        np.testing.assert_allclose(est[name], truth[name], rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(
+        est["contribution_total"], geo["contribution_total"].sum("geo"), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        est["channel_contribution"],
+        geo["channel_contribution"].sum("geo").transpose("date", "channel"),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(est["saturation_beta"], truth["saturation_beta"], rtol=1e-9)
+    # one national effect in every geo (the geos' median) gives another national ROAS
+    same = {**draws, BETA_GEO: np.broadcast_to(truth_point["national"], draws[BETA_GEO].shape)}
+    pooled = cell.estimands(data, same, x_scale, multipliers).isel(sample=0)
+    assert np.max(np.abs(pooled["roas"] / truth["roas"] - 1)) > 0.02
+
+
+def test_map_recovers_national_roas_in_identical_geos() -> None:
+    """Identical geos (no spread, split by size and noise): the geo model's MAP gives the
+    national ROAS and shares within 10%, on two replicates."""
+    scenario = _scenario(spread=0)
+    for i in (0, 1):
+        tree, data = _replicate(scenario, i)
+        cell, _ = _built(scenario, data)
+        posterior = cell.posterior(data, seed=i)
+        draws = {k: v.reshape(-1, *v.shape[2:]) for k, v in posterior.draws.items()}
+        assert scenario.model is not None
+        truth = truth_estimands(tree, scenario.model)
+        est = cell.estimands(
+            data, draws, tree["truth"]["x_scale"].to_numpy(), truth["multiplier"].to_numpy()
+        ).mean("sample")
+        np.testing.assert_allclose(est["roas"], truth["roas"], rtol=0.10)
+        np.testing.assert_allclose(
+            est["contribution_share"], truth["contribution_share"], rtol=0.10
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            WORLD.replace("[data.geo]", "[data.nogeo]").split("[data.nogeo]")[0]
+            + "[model]\nadstock = { kind = 'geometric', l_max = 3 }\n"
+            "saturation = { kind = 'logistic' }\n[model.geo]\n",
+            "model.geo: the data is one national series (no [data.geo]); a geo model fits a panel",
+        ),
+        (
+            WORLD % {"spread": 0, "geo": "[model.geo]\npartial = 1"},
+            "model.geo.partial = 1: unknown key; expected one of: spread, vary",
+        ),
+        (
+            WORLD % {"spread": 0, "geo": "[model.geo]\nvary = ['alpha']"},
+            "model.geo.vary[0] = 'alpha': must be one of beta, intercept",
+        ),
+        (
+            WORLD
+            % {"spread": 0, "geo": "[model.geo]\nvary = ['beta']\nspread = { intercept = 1 }"},
+            "model.geo.spread.intercept = 1: 'intercept' does not vary by geo (vary = ['beta'])",
+        ),
+        (
+            WORLD % {"spread": 0, "geo": "kind = 'ols'\n[model.geo]"},
+            "model.geo: the geo model is the workbench's; model.kind = 'ols'",
+        ),
+    ],
+)
+def test_a_bad_geo_model_is_one_line_at_load(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_text(text)
+    assert str(err.value) == message
+    scenario = tmp_path / "geo.toml"
+    scenario.write_text(text)
+    assert main(["run", str(scenario), "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_model_geo_a_panel_keeps_its_national_fit() -> None:
+    """The default of a geo world stays the national model of the summed panel: the same
+    cell id as before ``[model.geo]`` existed, and no panel in the model's data."""
+    scenario = scenario_from_text(WORLD % {"spread": 0, "geo": ""})
+    assert scenario.cells[0].scenario.model is not None
+    assert scenario.cells[0].scenario.model.geo is None
+    _, data = _replicate(scenario.cells[0].scenario)
+    assert data.geo is None
+    ids = [c.cell_id for c in read_scenario("geo-national").cells]
+    assert ids == ["f052245370e8", "4c972be90259"]  # as at commit 2826856, before the geo model
