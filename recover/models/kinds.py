@@ -8,10 +8,11 @@ data's units (:meth:`mmm_workbench.recover.models.media.MediaModel.estimands`'s 
 over ``sample``, the truth's names and coordinates). Bayesian cell models also draw from
 their prior, for posterior contraction.
 
-Built-in kinds: ``workbench``, ``pymc-marketing``, ``ols``, ``nnls`` and ``python`` (a
-user's own PyMC model, :mod:`mmm_workbench.recover.models.python_builder`). More are added
-with :func:`register_model_kind`, or by an installed package through the entry-point group
-``mmm_workbench.model_kinds`` (``name = "module:attribute"``, the attribute a kind
+Built-in kinds: ``workbench``, ``pymc-marketing``, ``ols``, ``nnls``, ``python`` (a
+user's own PyMC model, :mod:`mmm_workbench.recover.models.python_builder`) and ``meridian``
+(Google's Meridian in its own interpreter, :mod:`mmm_workbench.recover.models.meridian`).
+More are added with :func:`register_model_kind`, or by an installed package through the
+entry-point group ``mmm_workbench.model_kinds`` (``name = "module:attribute"``, the attribute a kind
 instance or a class that takes no arguments), loaded the first time an unknown kind is
 looked up.
 """
@@ -404,6 +405,29 @@ class PythonKind:
         )
 
 
+class MeridianKind:
+    """Google's Meridian, fitted in its own interpreter (:mod:`.meridian`)."""
+
+    name = "meridian"
+
+    def validate(self, model: ModelSpec, fit: FitSpec, context: Context) -> None:
+        """Check the tables, and that the configured interpreter has Meridian."""
+        from mmm_workbench.recover.models.meridian import (
+            check_interpreter,
+            check_meridian,
+            meridian_python,
+        )
+
+        check_meridian(model, fit)
+        check_interpreter(meridian_python(model))
+
+    def build(self, model: ModelSpec, fit: FitSpec, data: ModelData) -> CellModel:
+        """Build the cell model (nothing is compiled in Meridian's interpreter until a fit)."""
+        from mmm_workbench.recover.models.meridian import build_meridian
+
+        return build_meridian(model, fit, data)
+
+
 _KINDS: dict[str, ModelKind] = {}
 
 
@@ -432,6 +456,7 @@ _BUILT_IN: tuple[ModelKind, ...] = (
     PymcMarketingKind(),
     *(LinearKind(k) for k in LINEAR_KINDS),
     PythonKind(),
+    MeridianKind(),
 )
 for _kind in _BUILT_IN:
     register_model_kind(_kind)
