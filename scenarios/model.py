@@ -139,7 +139,13 @@ def _geo_model(tab: Table) -> GeoModelSpec:
         spread = {key: inner.num(key) for key in list(inner.raw)}
         inner.done()
     tab.get("spread", None)  # a known key, for the message about an unknown one
-    spec = build(tab.path, GeoModelSpec, vary=tuple(vary), spread=MappingProxyType(spread))
+    spec = build(
+        tab.path,
+        GeoModelSpec,
+        level=tab.string("level", "geo"),
+        vary=tuple(vary),
+        spread=MappingProxyType(spread),
+    )
     tab.done()
     return spec
 

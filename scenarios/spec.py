@@ -1507,11 +1507,15 @@ class GeoModelSpec:
     ``vary`` is the national value in every geo (complete pooling). Transform parameters,
     trend, seasonality and control coefficients are national.
 
+    - ``level``: ``"geo"`` (the default), the model above; ``"national"``, the national
+      model of the panel summed over geos, as without the table (so a grid can compare
+      the two on the same world: ``"model.geo.level" = ["national", "geo"]``).
     - ``vary``: a subset of :data:`GEO_MODEL_VARYING` (default both).
     - ``spread``: the HalfNormal scale of each varying parameter's spread (log scale for
       ``beta``, scaled units for ``intercept``), defaults :data:`GEO_MODEL_SPREAD`.
     """
 
+    level: Literal["geo", "national"] = "geo"
     vary: tuple[str, ...] = GEO_MODEL_VARYING
     spread: Mapping[str, float] = field(default_factory=lambda: dict(GEO_MODEL_SPREAD))
 
@@ -1520,6 +1524,7 @@ class GeoModelSpec:
         return float(self.spread.get(name, GEO_MODEL_SPREAD[name]))
 
     def __post_init__(self) -> None:
+        _choice("level", self.level, ("geo", "national"))
         if not isinstance(self.vary, tuple):
             raise SpecError.invalid("vary", self.vary, "must be a list of parameter names")
         for i, name in enumerate(self.vary):
@@ -1583,6 +1588,11 @@ class ModelSpec:
     geo: GeoModelSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
     """The geo (hierarchical) model of a panel world (:class:`GeoModelSpec`, ``kind =
     "workbench"`` only); ``None``: a panel is fitted as its national sum."""
+
+    @property
+    def geo_level(self) -> bool:
+        """Whether the model fits a panel geo by geo (``[model.geo] level = "geo"``)."""
+        return self.geo is not None and self.geo.level == "geo"
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:

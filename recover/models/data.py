@@ -163,7 +163,7 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
         target_name=str(obs.attrs["target"]),
         lift=_lift_tests(obs, channels) if spec.lift_tests else None,
         after=obs["spend"].isel(date=slice(train, None)).to_numpy().astype(float),
-        geo=geo_panel(panel, spec.controls) if spec.geo is not None else None,
+        geo=geo_panel(panel, spec.controls) if spec.geo_level else None,
     )
 
 

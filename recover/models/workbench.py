@@ -210,7 +210,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     With ``[model.geo]`` the geo (hierarchical) model of a panel
     (:mod:`mmm_workbench.recover.models.geo`).
     """
-    if spec.geo is not None:
+    if spec.geo_level:
         return build_geo(spec, data)
     periods = len(data.dates)
     fourier = fourier_features(periods, spec.seasonality_period, spec.seasonality_order)

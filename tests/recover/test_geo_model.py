@@ -208,7 +208,7 @@ def test_map_recovers_national_roas_in_identical_geos() -> None:
         ),
         (
             WORLD % {"spread": 0, "geo": "[model.geo]\npartial = 1"},
-            "model.geo.partial = 1: unknown key; expected one of: spread, vary",
+            "model.geo.partial = 1: unknown key; expected one of: level, spread, vary",
         ),
         (
             WORLD % {"spread": 0, "geo": "[model.geo]\nvary = ['alpha']"},
@@ -248,3 +248,19 @@ def test_without_model_geo_a_panel_keeps_its_national_fit() -> None:
     assert data.geo is None
     ids = [c.cell_id for c in read_scenario("geo-national").cells]
     assert ids == ["f052245370e8", "4c972be90259"]  # as at commit 2826856, before the geo model
+
+
+def test_level_national_is_the_national_fit_of_the_summed_panel() -> None:
+    """``level = "national"`` fits the summed panel (no panel in the model's data, the
+    workbench's national model); the shipped comparison grids the two levels."""
+    scenario = _scenario(geo='[model.geo]\nlevel = "national"')
+    assert scenario.model is not None and not scenario.model.geo_level
+    _, data = _replicate(scenario)
+    assert data.geo is None
+    cell = get_model_kind("workbench").build(scenario.model, scenario.fit, data)
+    assert not isinstance(getattr(cell, "fitted"), GeoWorkbenchModel)  # noqa: B009
+    cells = read_scenario("geo-vs-national").cells
+    levels = [
+        c.scenario.model.geo.level for c in cells if c.scenario.model and c.scenario.model.geo
+    ]
+    assert levels == ["national", "geo"]
