@@ -35,7 +35,11 @@ Approximations (what the regret is *not*)
   by one multiplier (its timing kept); it does not re-time spend within the window.
 - **The grid.** Allocations are limited to multipliers within the grid's range
   (default 0 to 2), and the curves are linear between its points: a coarse grid
-  understates curvature between them.
+  understates curvature between them. Where the plan and the true optimum put a channel
+  at the same end of the range (both would give it more than twice its spend), that
+  bound, not the model, sets the channel's spend, and a regret of 0 says only that the
+  model got the rest of the budget right (with two channels: nothing);
+  :func:`bound_words` says so beside the regret.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ __all__ = [
     "DECISION_METRICS",
     "Allocation",
     "Decision",
+    "bound_words",
     "decide",
     "decision_summary",
     "optimal_allocation",
@@ -419,11 +424,15 @@ def decision_summary(estimands: pd.DataFrame) -> pd.DataFrame:
         true_multiplier`` (means over the cell's fits of the model plan's and the true
         optimum's budget share and spend multiplier); ``at_edge``: the fits where either
         puts the channel at the grid's lowest or highest multiplier (the optimum may lie
-        beyond the grid); ``regret`` and ``regret_share`` (means over the fits; the same on
-        each row of a cell) and ``fits``. Empty when no record held response curves.
+        beyond the grid); ``at_bound``: the fits where both put it at the same one, and
+        ``bound``, that multiplier (the highest where both ends occur; NaN in none): the
+        grid, not the model, set its spend there; ``regret`` and ``regret_share`` (means
+        over the fits; the same on each row of a cell) and ``fits``. Empty when no record
+        held response curves.
     """
     columns = ["cell", "cell_label", "channel", "plan_share", "true_share", "plan_multiplier"]
-    columns += ["true_multiplier", "at_edge", "regret", "regret_share", "fits"]
+    columns += ["true_multiplier", "at_edge", "at_bound", "bound", "regret", "regret_share"]
+    columns += ["fits"]
     d = estimands[estimands["family"].astype(str) == DECISION_FAMILY]
     if d.empty:
         return pd.DataFrame(columns=columns)
@@ -441,14 +450,19 @@ def decision_summary(estimands: pd.DataFrame) -> pd.DataFrame:
         lo = mult["cell"].map(grid["min"]).astype(float)
         hi = mult["cell"].map(grid["max"]).astype(float)
         values = mult[["mean", "truth"]].astype(float)
-        edge = (values.le(lo + 1e-9, axis=0) | values.ge(hi - 1e-9, axis=0)).any(axis=1)
+        low, high = values.le(lo + 1e-9, axis=0), values.ge(hi - 1e-9, axis=0)
+        edge = (low | high).any(axis=1)
+        both_low, both_high = low.all(axis=1), high.all(axis=1)
+        bound = np.where(both_high, hi, np.where(both_low, lo, np.nan))
         per = (
-            mult.assign(edge=edge)
+            mult.assign(edge=edge, both=both_low | both_high, bound=bound)
             .groupby(keys, sort=False, observed=True)
             .agg(
                 plan_multiplier=("mean", "mean"),
                 true_multiplier=("truth", "mean"),
                 at_edge=("edge", "sum"),
+                at_bound=("both", "sum"),
+                bound=("bound", "max"),
             )
             .reset_index()
         )
@@ -463,3 +477,35 @@ def decision_summary(estimands: pd.DataFrame) -> pd.DataFrame:
     out["regret_share"] = out["cell"].map(per_cell["regret_share"])
     out["fits"] = out["cell"].map(fits).fillna(0).astype(int)
     return out.reindex(columns=columns)
+
+
+def bound_words(summary: pd.DataFrame) -> str:
+    """Say which channels' spend the grid's bound set in both plans (one cell's rows).
+
+    Parameters
+    ----------
+    summary
+        The rows of one cell of :func:`decision_summary`.
+
+    Returns
+    -------
+    str
+        For example ``"both plans put tv at the grid's highest multiplier (2x its spend) in
+        5 of 5 fits, so that bound, not the model, set the whole plan"``; empty where no
+        channel is at the same bound in both plans in any fit.
+    """
+    if summary.empty or "at_bound" not in summary:
+        return ""
+    rows = summary[summary["at_bound"].fillna(0).astype(int) > 0]
+    if rows.empty:
+        return ""
+    parts = []
+    for r in rows.to_dict("records"):
+        end = "highest" if float(r["bound"]) >= 1.0 else "lowest"
+        parts.append(
+            f"{r['channel']} at the grid's {end} multiplier ({float(r['bound']):g}x its spend) "
+            f"in {int(r['at_bound'])} of {int(r['fits'])} fits"
+        )
+    whole = len(rows) >= len(summary) - 1 and bool((rows["at_bound"] == rows["fits"]).all())
+    what = "the whole plan" if whole else ("its spend" if len(rows) == 1 else "their spends")
+    return f"both plans put {'; '.join(parts)}, so that bound, not the model, set {what}"

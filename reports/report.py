@@ -26,7 +26,7 @@ import pandas as pd
 from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
 from mmm_workbench.reports.contract import atomic_write
-from mmm_workbench.reports.decision import DECISION_ESTIMANDS, decision_summary
+from mmm_workbench.reports.decision import DECISION_ESTIMANDS, bound_words, decision_summary
 from mmm_workbench.reports.html import TEXT_TABLE, Banner, Section, render_report
 from mmm_workbench.reports.sbc import sbc_ecdf
 from mmm_workbench.reports.tables import (
@@ -164,7 +164,7 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
                 f"{r['estimand']}{coords} not learned from the data (contraction "
                 f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
             )
-        decision = _decision_words(mine)
+        decision = _decision_words(mine, verdict.decisions)
         if decision:
             parts.append(decision)
         for r in verdict.ridges[verdict.ridges["cell"] == cell].to_dict("records"):
@@ -182,8 +182,13 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
     return out
 
 
-def _decision_words(checks: pd.DataFrame) -> str:
-    """Say the budget decision's regret of a cell's checks, if a rule judged it."""
+def _decision_words(checks: pd.DataFrame, decisions: pd.DataFrame) -> str:
+    """Say the budget decision's regret of a cell's checks, if a rule judged it.
+
+    And, from the run's ``decisions``, the channels whose spend the grid's bound set in
+    both plans (:func:`mmm_workbench.reports.decision.bound_words`): a regret of 0 there is
+    not the model's merit.
+    """
     rows = checks[(checks["estimand"] == "regret_share") & (checks["metric"] == "bias")]
     rows = rows[rows["value"].astype(float).notna()]
     if rows.empty:
@@ -193,10 +198,14 @@ def _decision_words(checks: pd.DataFrame) -> str:
     lower, upper = float(r["lower"]), float(r["upper"])
     if math.isfinite(lower) and math.isfinite(upper) and lower != upper:
         interval = f" [{100 * lower:.2g}%, {100 * upper:.2g}%]"
-    return (
+    words = (
         f"the model's budget plan loses {100 * float(r['value']):.2g}%{interval} of the "
         "best achievable incremental outcome"
     )
+    if "cell" in decisions:
+        bound = bound_words(decisions[decisions["cell"] == r["cell"]])
+        words += f" within the grid's range, but {bound}" if bound else ""
+    return words
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,6 +39,7 @@ from mmm_workbench.reports.aggregate import (
     classify_fits,
     tolerance_table,
 )
+from mmm_workbench.reports.decision import decision_summary
 from mmm_workbench.reports.fit_metrics import FIT_QUALITY
 from mmm_workbench.reports.ruleset import (
     CHECK_COLUMNS,
@@ -126,6 +127,10 @@ class Verdict:
         Tests without power, cells without SBC, unlearned quantities when they only warn.
     rules
         The rule set judged.
+    decisions
+        The budget decision per cell and channel
+        (:func:`mmm_workbench.reports.decision.decision_summary`; empty without response
+        curves): what the cell's sentence says beside the regret.
     """
 
     passed: bool
@@ -140,6 +145,7 @@ class Verdict:
     ridges: pd.DataFrame
     warnings: tuple[str, ...]
     rules: RuleSet
+    decisions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def not_applicable(self) -> int:
@@ -631,6 +637,7 @@ def evaluate(
         ridges=ridges,
         warnings=tuple(notes),
         rules=rule_set,
+        decisions=decision_summary(scores.estimands),
     )
 
 

@@ -303,3 +303,56 @@ def test_the_report_shows_the_decision_first(decision_run: Path, tmp_path: Path)
     share = float(words["search6x"].split("budget plan loses ")[1].split("%")[0])
     assert share > 5
     assert "(default rules)" in page
+
+
+def test_a_regret_of_zero_set_by_the_grid_s_bound_says_so(
+    decision_run: Path, tmp_path: Path
+) -> None:
+    """The quickstart's case: tv's true marginal outcome beats search's at any allocation,
+    so the true optimum puts tv at the grid's highest multiplier; so does the plan of a
+    model that over-credits search threefold. The regret is 0 because that bound, not the
+    model, set the plan, and the sentence says so; where the plan alone is at an edge
+    (search x6) or neither is (the right model, curves saturating inside the grid), not."""
+    from mmm_workbench.reports.report import cell_verdicts
+
+    root = tmp_path / "run"
+    store = RunStore(root)
+    manifest = {
+        "scenario": "decision", "seed": 0, "replicates": 6,
+        "cells": {"bound": {"label": "search x3", "overrides": []}},
+    }  # fmt: skip
+    store.initialize('name = "decision"\n', json.dumps(["bound"]), manifest)
+    for rep in range(6):
+        rng = np.random.default_rng(rep)
+        spend = np.array([1.0, 3.0]) * rng.uniform(0.8, 1.2, 2)
+        x = spend[:, None] * GRID[None, :]
+        truth = np.stack([10.0 * x[0], 6.0 * (1 - np.exp(-x[1] / 3.0))])
+        post = truth[None] * rng.lognormal(0.0, 0.02, size=(100, 2, 1))
+        post[:, 1] *= 3.0
+        store.write_record("bound", rep, _record("bound", rep, truth, post, spend))
+    verdict = check(root)
+    rows = verdict.decisions.set_index("channel")
+    assert rows.loc["tv", "at_bound"] == 6 and rows.loc["tv", "bound"] == 2.0
+    assert rows.loc["search", "at_bound"] == 0 and np.isnan(rows.loc["search", "bound"])
+    assert rows["regret_share"].max() == pytest.approx(0.0, abs=1e-12)
+    (said,) = [c.text for c in cell_verdicts(verdict)]
+    assert (
+        "budget plan loses 0% of the best achievable incremental outcome within the grid's "
+        "range, but both plans put tv at the grid's highest multiplier (2x its spend) in 6 of "
+        "6 fits, so that bound, not the model, set the whole plan"
+    ) in said
+    # where the plan alone is at an edge (search x6), the regret speaks for itself; the
+    # right model's cell shares the optimum's bound on search (none of it) in some fits, and says so
+    before = check(decision_run)
+    other = before.decisions.set_index(["cell", "channel"])
+    assert other.loc[("search6x", "search"), "at_edge"] > 0
+    assert (other.loc["search6x", "at_bound"] == 0).all()
+    assert dec.bound_words(before.decisions[before.decisions["cell"] == "search6x"]) == ""
+    shared = int(other.loc[("right", "search"), "at_bound"])
+    assert 0 < shared < 12 and other.loc[("right", "tv"), "at_bound"] == 0
+    words = {c.cell: c.text for c in cell_verdicts(before)}
+    assert "both plans put" not in words["search6x"]
+    assert (
+        f"but both plans put search at the grid's lowest multiplier (0x its spend) in "
+        f"{shared} of 12 fits, so that bound, not the model, set its spend"
+    ) in words["right"]
