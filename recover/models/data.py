@@ -169,7 +169,13 @@ def model_data(tree: xr.DataTree, spec: ModelSpec) -> ModelData:
 
 def _lift_tests(obs: xr.Dataset, channels: tuple[str, ...]) -> LiftTests:
     names = [str(c) for c in obs["lift_channel"].to_numpy()]
-    sigma = obs["lift_sigma"].to_numpy()
+    sigma = obs["lift_sigma"].to_numpy().astype(float)
+    # A test whose channel was dark through its window changed no spend: its true and
+    # measured lift are 0 (sigma_rel * 0 = 0), and so is the model's lift at any parameters
+    # (the steady-state response at x + 0 minus at x). Its term is constant whatever its
+    # sigma; 1 keeps it, and the per-replicate shapes, without a zero-sd likelihood.
+    idle = (obs["lift_delta_x"].to_numpy() == 0) & (obs["lift_delta_y"].to_numpy() == 0)
+    sigma = np.where(idle & (sigma == 0), 1.0, sigma)
     if np.any(~(sigma > 0)):
         i = int(np.flatnonzero(~(sigma > 0))[0])
         raise ValueError(
@@ -178,10 +184,8 @@ def _lift_tests(obs: xr.Dataset, channels: tuple[str, ...]) -> LiftTests:
         )
     return LiftTests(
         channel_index=np.array([channels.index(c) for c in names], dtype=np.int64),
-        **{
-            k: obs[f"lift_{k}"].to_numpy().astype(float)
-            for k in ("x", "delta_x", "delta_y", "sigma")
-        },
+        sigma=sigma,
+        **{k: obs[f"lift_{k}"].to_numpy().astype(float) for k in ("x", "delta_x", "delta_y")},
     )
 
 

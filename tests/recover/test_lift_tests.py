@@ -112,6 +112,33 @@ def test_lift_tests_with_zero_sigma_are_refused() -> None:
         model_data(tree, scenario.model)
 
 
+def test_a_test_of_a_dark_channel_is_kept_with_a_constant_term() -> None:
+    """A channel dark through its test's window (flighted spend): no spend changed, the true
+    and measured lift are 0 and so is sigma = sigma_rel * 0. Such a test is kept with sigma
+    1, and the model's lift for it is 0 at any parameters, so its term is constant; a zero
+    sigma on a test that did change spend is still refused (the test above)."""
+    scenario = _scenario()
+    assert scenario.model is not None
+    tree = generate(scenario.data, np.random.default_rng(0))
+    obs = tree["observed"].to_dataset()
+    for name in ("lift_x", "lift_delta_x", "lift_delta_y", "lift_sigma"):
+        obs[name] = obs[name].where(obs["lift_channel"] != "tv", 0.0)
+    tree["observed"] = obs
+    data = model_data(tree, scenario.model)
+    assert data.lift is not None
+    np.testing.assert_array_equal(data.lift.sigma[0], 1.0)
+    assert data.lift.sigma[1] == float(obs["lift_sigma"][1]) > 0
+    m = build_workbench(scenario.model, data).model
+    names = ("adstock_alpha", "saturation_lam", "saturation_beta")
+    fn = compile_function([m[n] for n in names], m["lift_model"], on_unused_input="ignore")
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        lift = np.asarray(
+            fn(rng.uniform(0.1, 0.9, 2), rng.uniform(0.5, 4, 2), rng.uniform(0.1, 2, 2))
+        )
+        assert lift[0] == 0.0 and lift[1] != 0.0
+
+
 @pytest.mark.slow  # real MCMC, ~50 s
 def test_precise_lift_tests_pull_the_estimates_to_the_truth() -> None:
     """Confounded data (no demand control), MAP, the same three datasets: precise lift
