@@ -39,6 +39,7 @@ import pymc as pm
 import xarray as xr
 from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
 from numpy.typing import NDArray
+from pytensor.configdefaults import config as pytensor_config
 
 from mmm_workbench.scenarios.spec import FitSpec
 
@@ -51,12 +52,34 @@ __all__ = [
     "Sample",
     "SampledModel",
     "backends",
+    "exact_numba_math",
     "get_backend",
     "register_backend",
     "sampler_diagnostics",
 ]
 
 Array = NDArray[np.float64]
+
+
+def exact_numba_math() -> None:
+    """Compile PyTensor's numba code without fast-math, so a warm cache reproduces a cold one.
+
+    PyTensor compiles numba code with LLVM's fast-math flags by default (``reassoc``,
+    ``contract``, ``afn``, ``arcp``, ``nsz``: ``pytensor.config.numba__fastmath``). They let
+    LLVM round the same graph differently depending on how its code was put together: a
+    process that compiles a graph's per-Op kernels itself (a cold compile cache) computed
+    the log density and gradient of a workbench cell 1e-16 to 1e-14 apart (relative) from a
+    process that loaded those kernels from PyTensor's numba cache (issue 10, defect 10),
+    and MCMC amplified that into different posteriors. Without fast-math LLVM keeps IEEE
+    semantics, so every process computes the same bits, cold or warm (measured on the same
+    cell: 64 of 64 values identical, against 25 of 64 with fast-math). Set for the whole
+    process (at import), before anything is compiled: PyTensor's numba cache keys carry
+    the setting, so code compiled with fast-math is never loaded.
+    """
+    pytensor_config.numba__fastmath = False
+
+
+exact_numba_math()
 
 
 class CompiledNutpie(Protocol):
