@@ -37,7 +37,14 @@ figcaption { color: #555; font-size: 0.9rem; }
 table.text td { text-align: left; vertical-align: top; }
 table.sortable th { cursor: pointer; } table.sortable th:hover { background: #e4e4e4; }
 input.filter { margin: .3rem 0; padding: 2px 6px; width: 18rem; }
+.scroll { max-width: 100%; overflow-x: auto; }
+.scroll.long { max-height: 80vh; overflow: auto; } .scroll.long th { position: sticky; top: 0; }
+table.text td, table.facts td, .desc, .verdict, .warning, .error { overflow-wrap: anywhere; }
 """
+"""The page never scrolls sideways: a table wider than the page's column scrolls inside its
+own box (``.scroll``; a long one also down, in at most 80% of the window's height, its
+header kept in view, so its sideways scroll bar is on screen), and words longer than a line
+(a path, a list of versions) break."""
 
 TEXT_TABLE = "text_table"
 """A frame with ``frame.attrs[TEXT_TABLE]`` true holds words, not numbers: its cells are
@@ -49,7 +56,7 @@ SORTABLE_ROWS = 15
 _SORTABLE = """<script>
 document.querySelectorAll('table.sortable').forEach((table) => {
   const body = table.tBodies[0];
-  const box = table.previousElementSibling;
+  const box = table.parentElement.previousElementSibling;  // above the table's scroll box
   if (box && box.classList.contains('filter')) {
     box.addEventListener('input', () => {
       const words = box.value.toLowerCase();
@@ -154,7 +161,12 @@ def _table(frame: pd.DataFrame, caption: str, max_rows: int = 400) -> str:
         escape=not text,
     )
     box = "<input class='filter' type='search' placeholder='filter rows'>" if long else ""
-    return f"<p class='meta'>{html.escape(caption)}{more}</p>{box}{body}"
+    # the table in a box of the page's width that scrolls when the table is wider (and, when
+    # long, taller than the window); the filter box right before that box, where the
+    # sorting script finds it
+    scroll = "scroll long" if long else "scroll"
+    caption = f"<p class='meta'>{html.escape(caption)}{more}</p>"
+    return f"{caption}{box}<div class='{scroll}'>{body}</div>"
 
 
 def _figure(png: bytes, caption: str) -> str:
@@ -211,7 +223,7 @@ def render_report(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in metadata.items()
     )
-    parts.append(f"<table>{rows}</table>")
+    parts.append(f"<div class='scroll'><table class='facts'>{rows}</table></div>")
     for section in sections:
         parts.append(f"<section><h2>{html.escape(section.title)}</h2>")
         if section.text:

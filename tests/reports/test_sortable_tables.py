@@ -23,7 +23,7 @@ window.addEventListener('load', () => {
   const up = column(1).join(',');
   table.tHead.rows[0].cells[1].click();
   const down = column(1).join(',');
-  const box = table.previousElementSibling;
+  const box = table.parentElement.previousElementSibling;
   box.value = 'gamma';
   box.dispatchEvent(new Event('input'));
   const shown = Array.from(table.tBodies[0].rows).filter((r) => !r.hidden).length;
@@ -78,3 +78,57 @@ def test_sorting_and_filtering_in_chromium(tmp_path: Path) -> None:
     assert [int(v) for v in match.group(1).split(",")] == sorted(values)  # numeric, not text
     assert [int(v) for v in match.group(2).split(",")] == sorted(values, reverse=True)
     assert int(match.group(3)) == sum(i % 4 == 2 for i in range(rows))
+
+
+_WIDTH_PROBE = """<script>
+window.addEventListener('load', () => {
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  const page = document.documentElement;
+  out.textContent = `PAGE=${page.scrollWidth};VIEW=${page.clientWidth};`;
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _wide_page() -> str:
+    """A long table of 30 columns, a short one of 30, a long word in the facts and a text
+    table: each wider than the page's column."""
+    wide = pd.DataFrame({f"a_rather_long_column_name_{i}": [123456.789] * 40 for i in range(30)})
+    words = pd.DataFrame({"why": ["x" * 400]})
+    words.attrs["text_table"] = True
+    return render_report(
+        title="t", description="", metadata={"versions": "pkg==1.0," * 80}, errors=[],
+        sections=[Section(title="wide", tables=[(wide, "long"), (wide.head(3), "short"),
+                                                (words, "text")])],
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium")
+@pytest.mark.parametrize("width", [1400, 1000])
+def test_the_page_never_scrolls_sideways(tmp_path: Path, width: int) -> None:
+    """Wide tables scroll inside their own box, long words break: the page is no wider
+    than the window. The same page without the scroll boxes is (the check can fail)."""
+    page = _wide_page()
+    assert page.count("<div class='scroll") == 4  # the facts and the three tables
+    widths = {}
+    for name, text in {"fixed": page, "broken": page.replace("class='scroll", "class='x")}.items():
+        path = tmp_path / f"{name}.html"
+        path.write_text(text.replace("</body>", _WIDTH_PROBE + "</body>"))
+        done = subprocess.run(
+            [
+                str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                f"--window-size={width},1000", "--virtual-time-budget=5000", "--dump-dom",
+                path.as_uri(),
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        match = re.search(r"PAGE=(\d+);VIEW=(\d+);", done.stdout)
+        assert match is not None, done.stdout[-2000:]
+        widths[name] = (int(match.group(1)), int(match.group(2)))
+    page_width, view = widths["fixed"]
+    assert view > 0.9 * width and page_width <= view
+    assert widths["broken"][0] > widths["broken"][1] + 500
