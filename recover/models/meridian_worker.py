@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import sys
 import threading
 import time
@@ -171,19 +172,23 @@ def fit(folder: Path) -> dict[str, Any]:
     }
 
 
-def _exit_with_parent() -> None:
-    """Exit when the workbench's process dies (its pid changes): never an orphan sampling."""
+def _exit_with_parent(folder: Path) -> None:
+    """Exit when the workbench's process dies (its pid changes): never an orphan sampling.
+
+    The folder is removed first: a workbench killed at a time limit cannot remove it.
+    """
     parent = os.getppid()
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
+            shutil.rmtree(folder, ignore_errors=True)
             os._exit(1)
 
 
 def main(argv: list[str]) -> int:
     """Fit the folder ``argv[0]``; write ``result.json``, or ``error.txt`` and return 1."""
     folder = Path(argv[0])
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(folder,), daemon=True).start()
     try:
         result = fit(folder)
     except Exception as err:  # the workbench reads the one line; the traceback goes to stderr

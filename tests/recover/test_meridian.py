@@ -444,6 +444,21 @@ def test_a_failing_worker_fails_the_fit_with_its_one_line(
         failing.posterior(data, seed=1)
 
 
+def test_the_real_worker_reports_its_failure_in_one_line(
+    world: tuple[Scenario, xr.DataTree, ModelData, mer.MeridianModel],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker script itself, under an interpreter without Meridian: its one-line error
+    comes back as the fit's, and the exchange folder is removed."""
+    _, _, data, model = world
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    plain = replace(model, python=sys.executable)
+    with pytest.raises(RuntimeError, match="No module named 'meridian'"):
+        plain.posterior(data, seed=1)
+    assert not list(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------- refused before fitting
 
 
