@@ -32,14 +32,21 @@ def summarize(run: Path) -> list[dict[str, object]]:
         lambda: defaultdict(list)
     )
     labels: dict[str, str] = {}
-    fits: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    fits: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for cell, replicate, _ in sorted(store.records()):
         record = store.read_record(cell, replicate)
         labels[cell] = str(record.attrs["cell_label"])
         timings = json.loads(record.attrs["timings"])
         diagnostics = json.loads(record.attrs["diagnostics"])
         sampled = float(timings.get("tune_s", 0.0)) + float(timings.get("draw_s", 0.0))
-        fits[cell].append((sampled, float(diagnostics.get("divergences", np.nan))))
+        fits[cell].append(
+            (
+                sampled,
+                float(diagnostics.get("divergences", np.nan)),
+                float(diagnostics.get("max_rhat", np.nan)),
+                float(diagnostics.get("min_ess_bulk", np.nan)),
+            )
+        )
         post, truth = record["posterior"], record["truth"]
         for name in ESTIMANDS:
             draws = post[name].transpose("sample", "channel").to_numpy()
@@ -53,7 +60,7 @@ def summarize(run: Path) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for (cell, name, channel), row in rows.items():
         bias = np.asarray(row["bias"])
-        seconds = np.asarray([s for s, _ in fits[cell]])
+        seconds = np.asarray([f[0] for f in fits[cell]])
         out.append(
             {
                 "cell": labels[cell],
@@ -65,7 +72,9 @@ def summarize(run: Path) -> list[dict[str, object]]:
                 "width": float(np.mean(row["width"])),
                 "covered": int(sum(row["covered"])),
                 "seconds_per_fit": float(seconds.mean()),
-                "divergences": float(np.sum([d for _, d in fits[cell]])),
+                "divergences": float(np.sum([f[1] for f in fits[cell]])),
+                "max_rhat": float(np.max([f[2] for f in fits[cell]])),
+                "min_ess_bulk": float(np.min([f[3] for f in fits[cell]])),
             }
         )
     return out
@@ -88,7 +97,8 @@ def main() -> None:
     for cell, r in cells.items():
         print(
             f"{cell}: {r['replicates']} fits, {r['seconds_per_fit']:.0f} s sampling per fit, "
-            f"{r['divergences']:.0f} divergences in all"
+            f"{r['divergences']:.0f} divergences in all, max R-hat {r['max_rhat']:.3f}, "
+            f"min bulk ESS {r['min_ess_bulk']:.0f}"
         )
     print(json.dumps(rows))
 
