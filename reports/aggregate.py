@@ -19,6 +19,7 @@ from mmm_workbench.reports.fit_metrics import FIT_QUALITY
 from mmm_workbench.reports.metrics import (
     LEVELS,
     FloatArray,
+    chi2_sd_interval,
     coverage,
     interval_column,
     mean_estimate,
@@ -216,11 +217,12 @@ class _Groups:
         return block
 
     def sd(self, x: NDArray[np.float64], ci_prob: float) -> _Block:
-        """:func:`sd_estimate` per group."""
+        """:func:`sd_estimate` per group (its chi-square interval)."""
         n, _, sd = self.moments(x)
         with np.errstate(divide="ignore", invalid="ignore"):
             mcse = sd / np.sqrt(2 * (n - 1))
-        return _normal_block(sd, mcse, n, ci_prob)
+        lower, upper = chi2_sd_interval(sd, n, ci_prob)
+        return sd, mcse, lower, upper, n
 
     def proportion(self, hits: NDArray[np.bool_], ci_prob: float) -> _Block:
         """:func:`coverage` per group: Jeffreys intervals."""

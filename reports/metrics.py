@@ -31,6 +31,7 @@ __all__ = [
     "absolute",
     "bias",
     "central_interval",
+    "chi2_sd_interval",
     "clustered_mean",
     "coverage",
     "crps_draws",
@@ -424,13 +425,47 @@ def clustered_mean(x: ArrayLike, clusters: ArrayLike, ci_prob: float = 0.95) -> 
 
 
 def sd_estimate(x: ArrayLike, ci_prob: float = 0.95) -> Estimate:
-    """Return the standard deviation of the finite values with MCSE ``sd / sqrt(2 (n - 1))``."""
+    """Return the standard deviation of the finite values with MCSE ``sd / sqrt(2 (n - 1))``.
+
+    The interval is the chi-square one, ``sd * sqrt((n - 1) / q)`` at the chi-square
+    quantiles ``q`` with ``n - 1`` degrees of freedom: exact for normal values. (The normal
+    interval ``sd +- z MCSE`` puts its upper end far too low at small ``n``: at 10
+    replicates and 99.7% it excludes the true sd about six times too often from above.)
+    """
     a = _finite(x)
     n = a.size
     if n < 2:
         return Estimate(np.nan, np.nan, np.nan, np.nan, n)
     sd = float(a.std(ddof=1))
-    return _normal(sd, sd / np.sqrt(2 * (n - 1)), n, ci_prob)
+    lower, upper = chi2_sd_interval(sd, n, ci_prob)
+    return Estimate(sd, sd / np.sqrt(2 * (n - 1)), float(lower), float(upper), n)
+
+
+def chi2_sd_interval(sd: ArrayLike, n: ArrayLike, ci_prob: float) -> tuple[FloatArray, FloatArray]:
+    """Return the chi-square interval of standard deviations ``sd`` of ``n`` values each.
+
+    Parameters
+    ----------
+    sd, n
+        Sample standard deviations (``ddof = 1``) and their sample sizes (broadcast).
+    ci_prob
+        The interval's level.
+
+    Returns
+    -------
+    lower, upper
+        ``sd * sqrt((n - 1) / q)`` at the upper and lower ``(1 - ci_prob) / 2`` quantiles
+        ``q`` of the chi-square distribution with ``n - 1`` degrees of freedom (NaN where
+        ``n < 2``).
+    """
+    s = np.asarray(sd, np.float64)
+    dof = np.asarray(n, np.float64) - 1
+    tail = (1 - ci_prob) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = np.where(dof >= 1, dof, np.nan)
+        lower = s * np.sqrt(dof / special.chdtri(dof, tail))
+        upper = s * np.sqrt(dof / special.chdtri(dof, 1 - tail))
+    return np.asarray(lower, np.float64), np.asarray(upper, np.float64)
 
 
 def bias(estimate: ArrayLike, truth: ArrayLike, ci_prob: float = 0.95) -> Estimate:
