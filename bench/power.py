@@ -16,7 +16,9 @@ share their data):
   one period against the spend).
 
 The planted variants are model kinds registered here, in the benchmark, wrapping the
-workbench kind: none is reachable from the shipped model. Each variant is fitted to
+workbench kind: none is reachable from the shipped model. The two draws-broken variants
+break one NUTS fit of each dataset between them (kept beside the run directory, in
+``<out>.shared-fits``), not one fit each. Each variant is fitted to
 ``--replicates`` datasets (default 40); the replicates are split into disjoint groups of
 ``--group`` (default 10, the count the README recommends), each group judged alone by the
 default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the run holding
@@ -52,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from mmm_workbench.recover.fitting import record_summary
 from mmm_workbench.recover.inference import Posterior
 from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.kinds import (
@@ -61,6 +64,7 @@ from mmm_workbench.recover.models.kinds import (
     register_model_kind,
 )
 from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid
+from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports.verdict import evaluate
 from mmm_workbench.scenarios import scenario_from_text
 from mmm_workbench.scenarios.spec import FitSpec, ModelSpec
@@ -354,6 +358,27 @@ def _on_disk(run: Path, cell: str, replicate: int) -> bool:
     return any((run / "fits" / cell).glob(f"{replicate}.*"))
 
 
+def _fit_seconds(run: Path, cell: str, replicates: list[int]) -> dict[str, float]:
+    """Median seconds per fit of a cell's records: sampling and post-processing, and compiling.
+
+    A draws-bug variant's records carry the timings of the fit it shares.
+    """
+    store = RunStore(run)
+    fit, compile_s = [], []
+    for rep in replicates:
+        if not store.has_record(cell, rep):
+            continue
+        _, timings = record_summary(store.read_record(cell, rep))
+        compiled = timings.pop("compile_s", 0.0)
+        if compiled > 0:
+            compile_s.append(compiled)
+        fit.append(sum(timings.values()))
+    return {
+        "fit_s_median": round(float(np.median(fit)), 1) if fit else float("nan"),
+        "compile_s_median": round(float(np.median(compile_s)), 1) if compile_s else float("nan"),
+    }
+
+
 def _interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Clopper-Pearson interval of a rate of ``k`` in ``n``."""
     if n == 0:
@@ -418,6 +443,7 @@ def study(
                     "causes": causes,
                     "failed_checks": counts,
                     "top_failing_rules": rules,
+                    **_fit_seconds(out, cell, list(range(replicates))),
                 }
             )
     return {
