@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from numpy.typing import NDArray
 from PIL import Image
 
 __all__ = [
@@ -118,6 +121,7 @@ def _png(fig: Figure) -> bytes:
     a 20-panel figure.
     """
     fig.set_dpi(90)
+    _lighten_layout(fig)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()  # type: ignore[no-untyped-call]
     rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())  # type: ignore[no-untyped-call]
@@ -125,6 +129,36 @@ def _png(fig: Figure) -> bytes:
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def _lighten_layout(fig: Figure) -> None:
+    """Spare constrained layout work that cannot move anything on these figures.
+
+    Constrained layout measures every panel twice before the figure is drawn, and each
+    measure recomputed each axis's ticks up to eleven times: once per spine (a spine's
+    extent includes its axis's ticks) and through the automatic title position, which
+    measures the y axis again to lift the title above an offset text ("1e6"). With no tick
+    marks (seaborn's whitegrid style) the spines lie on the panel's edge, inside what is
+    measured anyway, so they are left out of the layout, as is a legend inside its panel
+    (measuring it searched the "best" place for it each time); a title is pinned where the
+    automatic position puts it (``y = 1``) unless its panel's y axis has an offset text
+    (and no panel has ticks on top, which would lift it too). On the report of 100 records
+    this took a quarter of each figure's drawing time; the pixels are the same.
+    """
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for spine in ax.spines.values():
+            spine.set_in_layout(False)
+        legend = ax.get_legend()
+        if legend is not None and legend.get_bbox_to_anchor() is ax.bbox:
+            legend.set_in_layout(False)  # inside the panel, wherever "best" puts it
+        if not ax.get_title():
+            continue
+        formatter = ax.yaxis.get_major_formatter()
+        formatter.set_locs(list(ax.yaxis.get_majorticklocs()))
+        if not formatter.get_offset():
+            ax.set_title(ax.get_title(), y=1.0, fontsize=ax.title.get_fontsize())
 
 
 def _grid(
@@ -142,16 +176,25 @@ def _grid(
     return fig, flat[:n]
 
 
-def _errors(d: pd.DataFrame, value: str, lower: str, upper: str) -> list[pd.Series]:
+def _errors(d: pd.DataFrame, value: str, lower: str, upper: str) -> list[NDArray[np.float64]]:
     # clipped: with every draw equal (a fixed parameter, a point estimate) the value can
     # differ from the interval's bounds by a rounding error of either sign
-    return [(d[value] - d[lower]).clip(lower=0.0), (d[upper] - d[value]).clip(lower=0.0)]
+    v, lo, hi = (d[c].to_numpy(np.float64) for c in (value, lower, upper))
+    return [np.clip(v - lo, 0.0, None), np.clip(hi - v, 0.0, None)]
+
+
+def _unique(values: pd.Series) -> list[Any]:
+    """Return the distinct values in order of appearance.
+
+    As ``dict.fromkeys``, without a Python loop over every row of the estimand table.
+    """
+    return list(pd.unique(values))
 
 
 def _channels_of(frame: pd.DataFrame) -> list[str]:
     if "channel" not in frame:
         return []
-    return [str(c) for c in dict.fromkeys(frame["channel"].dropna())]
+    return [str(c) for c in _unique(frame["channel"].dropna())]
 
 
 def recovery_scatter(
@@ -166,13 +209,15 @@ def recovery_scatter(
     One panel per cell and estimand (a biased cell never hides behind a good one), one
     colour per channel (:func:`channel_colours`); the diagonal is perfect recovery.
     """
-    data = table[table["estimand"].isin(estimands)]
-    names = [e for e in estimands if e in set(data["estimand"])]
+    columns = ["cell_label", "estimand", "truth", "mean", f"lower_{level}", f"upper_{level}"]
+    columns += ["channel"] if "channel" in table else []
+    data = table.loc[table["estimand"].isin(estimands), columns]  # not the other 50 columns
+    names = [e for e in estimands if e in set(_unique(data["estimand"]))]
     if not names:
         return None
     colours = colours if colours is not None else channel_colours(_channels_of(data))
     panels = []
-    for cell in dict.fromkeys(data["cell_label"]):
+    for cell in _unique(data["cell_label"]):
         mine = data[data["cell_label"] == cell]
         for name in names:
             d = mine[mine["estimand"] == name]
@@ -298,13 +343,16 @@ def z_vs_contraction(
     One panel per cell (and per :data:`MAX_SERIES` estimands), one colour and marker per
     estimand. Good fits sit near contraction 1 with |z| small.
     """
-    data = table[table["estimand"].isin(estimands) & table["contraction"].notna()]
+    data = table.loc[
+        table["estimand"].isin(estimands) & table["contraction"].notna(),
+        ["cell_label", "estimand", "contraction", "z"],
+    ]
     if data.empty:
         return None
-    every = [e for e in estimands if e in set(data["estimand"])]
+    every = [e for e in estimands if e in set(_unique(data["estimand"]))]
     panels = []
-    for cell in dict.fromkeys(data["cell_label"]):
-        present = set(data.loc[data["cell_label"] == cell, "estimand"])
+    for cell in _unique(data["cell_label"]):
+        present = set(_unique(data.loc[data["cell_label"] == cell, "estimand"]))
         groups = _chunks([e for e in every if e in present])
         panels += [(cell, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
     shown, more = _capped(panels, max_panels)

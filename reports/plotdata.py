@@ -52,7 +52,9 @@ def channel_estimands(table: pd.DataFrame) -> list[str]:
     if table.empty:
         return []
     pattern = re.compile(rf"{CHANNEL}=[^,]*")
-    per_channel = table["coords"].astype(str).map(lambda c: bool(pattern.fullmatch(c)))
+    coords = table["coords"].astype(str)
+    matches = {c: bool(pattern.fullmatch(c)) for c in coords.unique()}  # not once per row
+    per_channel = coords.map(matches)
     every = per_channel.groupby(table["estimand"], sort=False).all()
     return [str(name) for name, ok in every.items() if ok]
 

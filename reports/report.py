@@ -248,7 +248,8 @@ def _ranked(d: ReportData) -> list[str]:
 
     The log-likelihood of the data is SBC's data-dependent test quantity (docs/sbc.md).
     """
-    test_quantity = ["log_likelihood"] if "log_likelihood" in set(d.estimands["estimand"]) else []
+    present = d.estimands["estimand"].unique()
+    test_quantity = ["log_likelihood"] if "log_likelihood" in set(present) else []
     return [*d.headline, *test_quantity]
 
 
@@ -483,7 +484,7 @@ def report_data(scores: RunScores, scenario_text: str) -> ReportData:
     """Return what the figures and tables of a scored run's report are built from."""
     cells = scores.run.manifest.get("cells", {})
     est = scores.estimands
-    present = set(est["estimand"])
+    present = set(est["estimand"].unique())
     return ReportData(
         scores=scores,
         aggregates=aggregate_table(scores),
@@ -493,7 +494,9 @@ def report_data(scores: RunScores, scenario_text: str) -> ReportData:
         per_channel=tuple(  # a plan is not a posterior: no intervals to draw
             e for e in plotdata.channel_estimands(est) if e not in DECISION_ESTIMANDS
         ),
-        colours=fig.channel_colours(est["channel"].dropna().tolist() if "channel" in est else []),
+        colours=fig.channel_colours(
+            est["channel"].dropna().unique().tolist() if "channel" in est else []
+        ),
     )
 
 

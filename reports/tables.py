@@ -131,6 +131,13 @@ class RunScores:
     correlations: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=CORRELATION_COLUMNS)
     )
+    _aggregates: dict[tuple[Any, ...], pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """:func:`aggregate_table`'s results by their options: the report, its summary and the
+    verdict ask for the same table (1.2 s of CPU each time on 100 records of 436
+    coordinates). Not copied by ``dataclasses.replace``: a subset of the estimands starts
+    empty. The tables of a ``RunScores`` are not modified in place."""
 
 
 def score_run(
@@ -603,8 +610,25 @@ def aggregate_table(
     time-indexed estimands, whose time mean is tested instead); its Holm correction is
     the gate's, over what a rule selects. ``lower``/``upper`` is the ``ci_prob`` Monte
     Carlo interval. ``options`` go to :func:`score_run` when ``run`` is a path.
+
+    Computed once per scored run and options (``RunScores`` keeps it); each call returns
+    its own copy.
     """
     scores = scored(run, options)
+    key = (ci_prob, sbc_method, health or Health())
+    cached = scores._aggregates.get(key)
+    if cached is None:
+        cached = _aggregate_table(scores, ci_prob, sbc_method, key[2])
+        scores._aggregates[key] = cached
+    return cached.copy()
+
+
+def _aggregate_table(
+    scores: RunScores,
+    ci_prob: float,
+    sbc_method: Literal["pot_c", "chi2", "ecdf"],
+    health: Health,
+) -> pd.DataFrame:
     table = scores.estimands
     levels = scores.options.get("levels", LEVELS)
     intervals = scores.options.get("intervals", ("central",))
