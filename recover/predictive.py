@@ -12,9 +12,14 @@ numpy sampler (no PyMC call, no compilation per replicate).
 
 The holdout (``train_periods < periods``): :meth:`Predictor.predict_series` evaluates the
 same compiled function on the whole series' data containers, those with a date axis
-lengthened and the others (scales, lift tests) kept as the training replicate's. A model
-whose graph holds constants of the training length (the workbench's trend and Fourier
-terms) fails that evaluation and has no holdout prediction (None), never a wrong one.
+lengthened and the others (scales, lift tests) kept as the training replicate's. The
+function is compiled on containers of free shape (a container of static shape, as the
+workbench's time terms, takes longer values there). Per-period terms must be containers
+for this: the workbench's trend and Fourier terms are (``trend_time``, ``fourier_terms``:
+:func:`mmm_workbench.recover.models.workbench.time_terms`, the time index continued past
+the training rows); a model whose graph holds constants of the training length (a numpy
+time index in a ``kind = "python"`` builder) fails the evaluation and has no holdout
+prediction (None), never a wrong one.
 
 Units: a model may see its target scaled (the workbench divides by ``max|y|``). The scale
 is read off each replicate (observed container against the raw target); draws are returned
@@ -36,7 +41,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
-from pytensor.graph.replace import graph_replace, vectorize_graph
+from pytensor.graph.replace import clone_replace, graph_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.random.type import RandomType
@@ -249,43 +254,53 @@ def compile_predictor(
 
 
 def _compile(model: pm.Model, rv: Any) -> Predictor | None:
+    name = rv.name
     node = rv.owner
     op = node.op
     core = getattr(op, "core_op", op)  # an xtensor random variable wraps its core op
     sampled = isinstance(core, RandomVariable) and hasattr(op, "dist_params")
     params = list(op.dist_params(node)) if sampled else []
     univariate = sampled and all(n == 0 for n in core.ndims_params)
-    containers = {d: d.type() for d in model.data_vars}
-    observed = model.rvs_to_values[rv]
-    logp = pm.logp(rv, observed)
-    outputs = graph_replace([logp, observed, *params], containers, strict=False)
-    free = list(model.free_RVs)
+    # the graph on containers of free shape, its nodes rebuilt (their static shapes
+    # recomputed) where a container's shape was static (the workbench's time terms): the
+    # whole series' longer containers then evaluate it for the holdout
+    containers = {d: d.type.clone(shape=(None,) * d.type.ndim)() for d in model.data_vars}
+    logp = pm.logp(rv, model.rvs_to_values[rv])
+    free_rvs = list(model.free_RVs)
+    n = len(params)
+    cloned: list[Any] = clone_replace(
+        [logp, model.rvs_to_values[rv], *params, rv, *free_rvs],
+        replace=containers,
+        rebuild_strict=False,
+    )
+    logp, observed, rv = cloned[0], cloned[1], cloned[2 + n]
+    params, free = cloned[2 : 2 + n], cloned[3 + n :]
+    node = rv.owner
     batched = {v: pt.tensor(name=v.name, shape=(None, *v.type.shape), dtype=v.dtype) for v in free}
     inputs: list[Any] = list(batched.values())
     try:
         logp_b, *rest = vectorize_graph(
-            [outputs[0], *outputs[2:]], replace=dict(zip(free, inputs, strict=True))
+            [logp, *params], replace=dict(zip(free, inputs, strict=True))
         )
-        wanted = [logp_b, outputs[1], *(rest if univariate else [])]
+        wanted = [logp_b, observed, *(rest if univariate else [])]
         batch = not _random(wanted)
     except (TypeError, ValueError, NotImplementedError):
         batch = False
     if not batch:  # a graph that does not vectorize (xtensor ops): one draw at a time
         inputs = [v.type() for v in free]
-        swap = {**containers, **dict(zip(free, inputs, strict=True))}
+        swap = dict(zip(free, inputs, strict=True))
         # the likelihood rebuilt on the replaced inputs: its log density then refers to
         # them only (pm.logp of the original variable may keep random ancestors)
         rebuilt = node.clone_with_new_inputs(graph_replace(node.inputs, swap, strict=False))
-        value = graph_replace(observed, containers, strict=False)
         one = rebuilt.outputs[node.outputs.index(rv)]
-        params_one = list(op.dist_params(rebuilt)) if sampled else []
-        wanted = [pm.logp(one, value), value, *(params_one if univariate else [])]
+        params_one = list(node.op.dist_params(rebuilt)) if sampled else []
+        wanted = [pm.logp(one, observed), observed, *(params_one if univariate else [])]
         if _random(wanted):
             return None
     function = compile_function([*inputs, *containers.values()], wanted, on_unused_input="ignore")
     return Predictor(
-        name=rv.name,
-        free=tuple(v.name for v in free),
+        name=name,
+        free=tuple(v.name for v in free_rvs),
         containers=tuple(d.name for d in containers),
         defaults={d.name: np.asarray(d.get_value()) for d in containers},
         function=function,

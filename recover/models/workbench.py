@@ -6,13 +6,16 @@ On scaled data (:mod:`mmm_workbench.recover.models.data`), with ``x`` the scaled
     mu = intercept + trend_slope * t + fourier @ gamma_fourier + controls @ gamma_control
          + sum_c saturation_beta_c * saturation(adstock(x_c))      (or adstock(saturation(x)))
 
-with ``t`` running from 0 to 1 over the training rows. With ``lift_tests = true`` each
+with ``t`` running from 0 to 1 over the training rows (and on at the same step past them:
+:func:`time_terms`). With ``lift_tests = true`` each
 lift test adds ``delta_y ~ Normal(lift, sigma)``, ``lift`` the model's steady-state
 per-period lift (:func:`mmm_workbench.recover.models.media.lift_graph`), all in scaled units.
 Transform parameters are per channel (``pooling = "channel"``) or shared; a parameter
 given in the scenario is held fixed. The data enter as ``pm.Data`` containers (``spend``,
-``target``, ``controls``; ``lift_x``, ``lift_delta_x``, ``lift_delta_y``, ``lift_sigma``)
-whose shapes depend only on the cell, so one compiled model serves every replicate.
+``target``, ``controls``; ``trend_time``, ``fourier_terms``; ``lift_x``, ``lift_delta_x``,
+``lift_delta_y``, ``lift_sigma``) whose shapes depend only on the cell, so one compiled model
+serves every replicate, and the holdout is predicted by the same graph on the whole series'
+containers (:mod:`mmm_workbench.recover.predictive`).
 
 Sampling geometry (issue 14). The model's variables, priors and estimands are the
 data-generating process's (``saturation_beta``, ``saturation_kappa``, ...), but the sampler
@@ -72,6 +75,7 @@ __all__ = [
     "WorkbenchModel",
     "build_workbench",
     "reference_spend",
+    "time_terms",
 ]
 
 Array = NDArray[np.float64]
@@ -104,6 +108,52 @@ def reference_spend(spend: Array) -> Array:
         if positive.size:
             out[c] = float(np.median(positive))
     return out
+
+
+def time_terms(spec: ModelSpec, periods: int, train_periods: int) -> dict[str, Array]:
+    """Return the model's per-period design containers over ``periods`` rows.
+
+    Parameters
+    ----------
+    spec
+        The model: ``trend`` gives ``trend_time``, ``seasonality_order > 0`` gives
+        ``fourier_terms``; a term the model does not have gives no container.
+    periods
+        Rows to return: the training rows, or the whole series with its holdout.
+    train_periods
+        The training rows' count: ``trend_time`` is 0 on the first and 1 on the last of
+        them (numpy's ``linspace``, bit for bit) and goes on at the same step past them.
+
+    Returns
+    -------
+    dict[str, Array]
+        ``trend_time`` ``(periods,)`` and ``fourier_terms`` ``(periods, 2 order)`` (of the
+        row index, so the holdout's phase continues the training rows'). The first
+        ``train_periods`` rows do not depend on ``periods``.
+    """
+    out: dict[str, Array] = {}
+    if spec.trend:
+        t = np.arange(periods, dtype=float) * (1.0 / max(train_periods - 1, 1))
+        if 1 < train_periods <= periods:
+            t[train_periods - 1] = 1.0  # as linspace(0, 1, train_periods) sets its end
+        out["trend_time"] = t
+    if spec.seasonality_order:
+        out["fourier_terms"] = fourier_features(
+            periods, spec.seasonality_period, spec.seasonality_order
+        )
+    return out
+
+
+def _time_data(name: str, time: Mapping[str, Array], dims: tuple[str, ...]) -> Any:
+    """Return a time term's container, its shape static (a replicate's never differs).
+
+    Static as the constants it replaces were: PyTensor then rewrites the graph as it did
+    for them (the gradient bit for bit the same with a trend or Fourier terms alone, within
+    5e-15 with both); the holdout's longer containers are swapped in by
+    :mod:`mmm_workbench.recover.predictive`, which frees the shape.
+    """
+    value = time[name]
+    return pm.Data(name, value, dims=dims, shape=value.shape)
 
 
 def _value(model: pm.Model, rv: Any) -> Any:
@@ -189,9 +239,14 @@ def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Array) -> A
 
 @dataclass(frozen=True, kw_only=True)
 class WorkbenchModel(MediaModel):
-    """The built PyMC model of a cell, with its media function for estimands."""
+    """The built PyMC model of a cell, with its media function for estimands.
+
+    ``train_periods``: the training rows of the cell (its ``trend_time`` runs 0 to 1 over
+    them, on any replicate and on the whole series).
+    """
 
     model: pm.Model
+    train_periods: int
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
         """Return the data containers' new values for one replicate (shapes must match the cell)."""
@@ -201,6 +256,7 @@ class WorkbenchModel(MediaModel):
             values["controls"] = scaled["controls"]
         if self.spec.lift_tests:
             values |= {name: scaled[name] for name in LIFT_CONTAINERS}
+        values |= time_terms(self.spec, len(data.dates), self.train_periods)
         return values
 
 
@@ -213,7 +269,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     if spec.geo_level:
         return build_geo(spec, data)
     periods = len(data.dates)
-    fourier = fourier_features(periods, spec.seasonality_period, spec.seasonality_order)
+    time = time_terms(spec, periods, periods)
     coords = {
         "date": data.dates,
         "channel": list(data.channels),
@@ -271,9 +327,10 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         if spec.intercept:
             mu = mu + make_prior("intercept", prior_for("intercept", spec))
         if spec.trend:
-            t = np.linspace(0.0, 1.0, periods)
+            t = _time_data("trend_time", time, ("date",))
             mu = mu + make_prior("trend_slope", prior_for("trend_slope", spec)) * t
         if spec.seasonality_order:
+            fourier = _time_data("fourier_terms", time, ("date", "fourier"))
             gamma = make_prior("gamma_fourier", prior_for("gamma_fourier", spec), dims="fourier")
             mu = mu + pt.dot(fourier, gamma)
         if spec.controls:
@@ -306,4 +363,6 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             )
 
     media = compile_media(spec, tuple(free), per is None, len(data.channels), periods)
-    return WorkbenchModel(spec=spec, model=model, free=tuple(free), media=media)
+    return WorkbenchModel(
+        spec=spec, model=model, free=tuple(free), media=media, train_periods=periods
+    )

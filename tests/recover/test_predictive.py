@@ -158,7 +158,131 @@ def _map_draws(model: object, data: object) -> dict[str, np.ndarray]:
     return {k: v.reshape(-1, *v.shape[2:]) for k, v in posterior.draws.items()}
 
 
-def test_a_model_with_training_length_constants_has_no_holdout_prediction(small: Path) -> None:
-    record = _holdout_cell(small, "seasonality_order = 1").fit(0)
-    assert "predictions" not in record.children
-    assert record["observed_data"]["y"].shape == (24,)
+def test_a_graph_constant_of_the_training_length_gives_no_holdout_prediction() -> None:
+    """A model holding a numpy constant of the training length (as the workbench's trend
+    did before its time terms became containers) cannot be evaluated on a longer series:
+    no prediction, never a wrong one."""
+    x = np.linspace(0.0, 1.0, T)
+    target = 50.0 + 20.0 * x
+    with pm.Model() as model:
+        data = pm.Data("target", target / SCALE)
+        a = pm.Normal("a")
+        b = pm.Normal("b")
+        pm.Normal("y", mu=a + b * x, sigma=pm.HalfNormal("sigma"), observed=data)
+    values = {"target": target / SCALE}
+    predictor = compile_predictor(model, values, target)
+    assert predictor is not None
+    draws = _draws(np.random.default_rng(0))
+    assert predictor.predict(draws, values, target, 0) is not None
+    longer = np.concatenate([target, target[-2:]])
+    assert predictor.predict_series(draws, values, {"target": longer / SCALE}, longer, 0) is None
+
+
+TREND_SEASON = "trend = true\nseasonality_order = 2\nseasonality_period = 10"
+
+
+def _numpy_mu(
+    draws: dict[str, np.ndarray], series: object, data: object, train: int, season_start: int = 0
+) -> np.ndarray:
+    """The workbench model's mean of the whole series, evaluated in numpy, data units.
+
+    Geometric adstock (``l_max = 3``, normalized) then logistic saturation, intercept, a
+    trend ``t = k / (train - 1)`` and Fourier terms of period 10 of the row index ``k``
+    (restarted at row ``season_start`` when it is not 0: a broken continuation), the
+    control; all scaled by the training rows' scales. ``(sample, date)``.
+    """
+    spend = series.spend / data.spend_scale  # type: ignore[attr-defined]
+    rows = len(spend)
+    alpha, lam, beta = (draws[k] for k in ("adstock_alpha", "saturation_lam", "saturation_beta"))
+    weights = alpha[:, None, :] ** np.arange(3)[None, :, None]  # (S, lag, C)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    carried = np.zeros((len(alpha), rows, spend.shape[1]))
+    for lag in range(3):
+        carried[:, lag:] += weights[:, lag, None, :] * spend[None, : rows - lag]
+    media = (beta[:, None, :] * np.tanh(0.5 * lam[:, None, :] * carried)).sum(axis=2)
+    k = np.arange(rows, dtype=float)
+    phase = np.where(k >= season_start, k - season_start, k) if season_start else k
+    angle = 2 * np.pi * np.array([1.0, 2.0])[None, :] * phase[:, None] / 10.0
+    fourier = np.concatenate([np.sin(angle), np.cos(angle)], axis=1)  # sin 1, 2; cos 1, 2
+    controls = series.controls / data.control_scale  # type: ignore[attr-defined]
+    mu = (
+        media
+        + draws["intercept"][:, None]
+        + draws["trend_slope"][:, None] * (k / (train - 1))[None, :]
+        + draws["gamma_fourier"] @ fourier.T
+        + draws["gamma_control"] @ controls.T
+    )
+    return np.asarray(data.target_scale * mu, dtype=float)  # type: ignore[attr-defined]
+
+
+def _numpy_logp(
+    draws: dict[str, np.ndarray], series: object, data: object, train: int, season_start: int = 0
+) -> np.ndarray:
+    """The log density of the whole series' target under :func:`_numpy_mu`, data units."""
+    mu = _numpy_mu(draws, series, data, train, season_start)
+    sigma = data.target_scale * draws["sigma"][:, None]  # type: ignore[attr-defined]
+    return np.asarray(stats.norm(mu, sigma).logpdf(series.target), dtype=float)  # type: ignore[attr-defined]
+
+
+def test_the_holdout_of_a_trend_and_fourier_model_is_its_posterior_on_the_holdout_dates(
+    small: Path,
+) -> None:
+    """Trend and Fourier terms are containers of the time index: on the whole series the
+    compiled model continues them past the training rows (the trend at the same step, the
+    seasons' phase on), so its holdout predictions are those of the same posterior draws
+    on the holdout dates, as an independent numpy evaluation gives them; a time index not
+    extended (the trend run 0 to 1 over the whole series) or a season restarted at the
+    holdout differs from it. The record's holdout MAPE is then finite."""
+    from mmm_workbench.recover.fitting import whole_series
+    from mmm_workbench.recover.models.data import model_data
+    from mmm_workbench.reports.fit_metrics import fit_quality
+    from mmm_workbench.reports.records import read_record, write_record
+
+    fitter = _holdout_cell(small, TREND_SEASON)
+    record = fitter.fit(0)
+    assert record["predictions"]["y_holdout"].shape == (1, 6)
+    path = small.parent / "fit.arrow"
+    write_record(path, record)
+    metrics = fit_quality(read_record(path))
+    assert np.isfinite(metrics["holdout_mape"]) and np.isfinite(metrics["holdout_crps"])
+    assert 0 <= metrics["holdout_mape"] < 0.5
+
+    model = fitter.model
+    tree = fitter._dataset(0)
+    data = model_data(tree, fitter.cell.scenario.model)
+    series = whole_series(tree, data)
+    assert series is not None
+    rng = np.random.default_rng(5)
+    count = 400  # the MAP point, spread: distinct draws of every free variable
+    draws = {
+        k: v * np.exp(0.05 * rng.normal(size=(count, *v.shape[1:])))
+        if k in {"adstock_alpha", "saturation_lam", "saturation_beta", "sigma"}
+        else v + 0.05 * rng.normal(size=(count, *v.shape[1:]))
+        for k, v in _map_draws(model, data).items()
+    }
+    draws["adstock_alpha"] = np.clip(draws["adstock_alpha"], 0.01, 0.99)
+    train, series_values = model.fitted.set_data(data), model.fitted.set_data(series)
+    full = model.predictor.predict_series(draws, train, series_values, series.target, 3)
+    assert full is not None and full.predictive is not None
+    expected = _numpy_logp(draws, series, data, 24)
+    np.testing.assert_allclose(full.log_likelihood, expected, rtol=1e-9)
+    # the holdout draws are the likelihood's at those draws: mean E[mu] within MC error
+    mu = _numpy_mu(draws, series, data, 24)
+    spread = full.predictive.std(axis=0) / np.sqrt(count)
+    assert np.all(np.abs(full.predictive.mean(axis=0) - mu.mean(axis=0)) < 4 * spread)
+    # broken continuations, caught by the same comparison on the holdout rows
+    unextended = dict(series_values, trend_time=np.linspace(0.0, 1.0, 30))
+    off = model.predictor.predict_series(draws, train, unextended, series.target, 3)
+    assert off is not None
+    assert not np.allclose(off.log_likelihood[:, 24:], expected[:, 24:], rtol=1e-6)
+    restarted = np.concatenate(
+        [series_values["fourier_terms"][:24], series_values["fourier_terms"][:6]]
+    )
+    broken = _numpy_logp(draws, series, data, 24, season_start=24)
+    assert not np.allclose(broken[:, 24:], expected[:, 24:], rtol=1e-6)  # a different season
+    off = model.predictor.predict_series(
+        draws, train, dict(series_values, fourier_terms=restarted), series.target, 3
+    )
+    assert off is not None
+    np.testing.assert_allclose(off.log_likelihood, broken, rtol=1e-9)
+    assert not np.allclose(off.log_likelihood[:, 24:], expected[:, 24:], rtol=1e-6)
