@@ -288,3 +288,40 @@ def test_figures_are_palette_pngs() -> None:
     assert png is not None
     with Image.open(io.BytesIO(png)) as image:
         assert image.format == "PNG" and image.mode == "P"
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def test_lightened_layout_draws_the_same_pixels(
+    audit_data: ReportData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving spines and in-panel legends out of constrained layout and pinning titles
+    (figures._lighten_layout, for speed) moves nothing: every figure's PNG has the pixels
+    it has with the full layout; a lightening that did move something would be seen."""
+    lightened = {spec.name: spec.build(audit_data) for spec in FIGURES}
+    monkeypatch.setattr(figures, "_lighten_layout", lambda fig: None)
+    full = {spec.name: spec.build(audit_data) for spec in FIGURES}
+    assert set(full) == {spec.name for spec in FIGURES}
+    for name, png in full.items():
+        if png is None:
+            assert lightened[name] is None
+            continue
+        light = lightened[name]
+        assert light is not None
+        a, b = _pixels(png), _pixels(light)
+        assert a.shape == b.shape, name
+        differ = float(np.mean(np.abs(a - b).sum(axis=2) > 30))
+        assert differ < 1e-3, (name, differ)
+
+    def moved(fig: Figure) -> None:  # a title pinned too high: what the check must catch
+        for ax in fig.axes:
+            if ax.get_title():
+                ax.set_title(ax.get_title(), y=1.1)
+
+    monkeypatch.setattr(figures, "_lighten_layout", moved)
+    png = FIGURES[0].build(audit_data)
+    assert png is not None and full[FIGURES[0].name] is not None
+    a, b = _pixels(full[FIGURES[0].name] or b""), _pixels(png)
+    assert a.shape != b.shape or float(np.mean(np.abs(a - b).sum(axis=2) > 30)) > 1e-3

@@ -239,3 +239,29 @@ def test_tables_read_records_rewritten_from_their_tree(tmp_path: Path, small_run
     store = RunStore(small_run)
     store.write_record("a", 1, store.read_record("a", 1))  # round trip through the tree
     assert len(estimand_table(small_run)) == 2 * 6 * 8
+
+
+def test_aggregate_table_is_computed_once_per_scores_and_options(
+    stub_scores: RunScores,
+) -> None:
+    """aggregate_table keeps its table on the RunScores (the verdict, the report and its
+    summary ask for the same one): each call gets its own copy, other options and a
+    subset of the estimands (dataclasses.replace) get their own table."""
+    import dataclasses
+
+    from mmm_workbench.reports.aggregate import Health
+
+    first = aggregate_table(stub_scores)
+    again = aggregate_table(stub_scores, health=Health())  # the same options
+    assert first.equals(again) and first is not again
+    first.loc[:, "value"] = -1.0  # a caller's copy, not the kept table
+    assert aggregate_table(stub_scores).equals(again)
+    strict = aggregate_table(stub_scores, health=Health(max_rhat=0.5))
+    warned = strict[(strict["metric"] == "high_rhat_share") & (strict["n"] > 0)]
+    assert len(warned) and (warned["value"] == 1.0).all()  # every R-hat is above 0.5
+    est = stub_scores.estimands
+    subset = dataclasses.replace(stub_scores, estimands=est[est["replicate"] < 5])
+    small = aggregate_table(subset)
+    n = small[(small["metric"] == "coverage_90") & ~small["pooled"]]["n"]
+    assert len(n) and (n <= 5).all()
+    assert (again[(again["metric"] == "coverage_90") & ~again["pooled"]]["n"] > 5).all()
