@@ -18,6 +18,9 @@ method did not return, and keep the draws the model needs. A backend is a
 :class:`Backend` subclass registered under its ``name``: :func:`register_backend` in code,
 or the entry-point group ``mmm_workbench.backends`` in an installed package's metadata
 (``name = "module:Class"``), loaded the first time an unknown name is looked up.
+
+Importing this module turns PyTensor's numba fast-math off for the process
+(:func:`exact_numba_math`): with it, a cold and a warm compile cache gave different posteriors.
 """
 
 from __future__ import annotations

@@ -8,7 +8,16 @@ Each run is a fresh ``mmm-workbench run`` process whose caches live under the te
 directory: PyTensor's ``base_compiledir`` (which holds numba's PyTensor cache as well, so
 ``compiledir`` alone does not make numba cold), ``NUMBA_CACHE_DIR`` and
 ``XDG_CACHE_HOME``. Only the attributes that describe the execution (``timings``, ``pid``
-and ``compiled``: which fit of a worker paid the compilation) may differ."""
+and ``compiled``: which fit of a worker paid the compilation) may differ.
+
+Issue 10, defect 10: with PyTensor's default fast-math, a cold cache gave different
+posteriors. The cause, measured without MCMC (the test
+:func:`test_compiled_log_density_identical_cold_and_warm` checks it): the cell's compiled
+log density and gradient, at fixed points, differed by 1e-16 to 1e-14 (relative) between a
+process that compiled the per-Op kernels itself and one that loaded them from PyTensor's
+numba cache; cold compiles agreed with each other, and warm loads with each other. The
+workbench compiles without fast-math
+(:func:`mmm_workbench.recover.inference.exact_numba_math`)."""
 
 from __future__ import annotations
 
@@ -38,23 +47,72 @@ EXECUTION = {"timings", "pid", "compiled"}
 """Record attributes that say how a fit was executed, not what it estimated."""
 
 
-def _run(scenario: Path, out: Path, cache: Path, *extra: str) -> None:
+def _environment(cache: Path) -> dict[str, str]:
+    """The environment of a process whose compile caches all live under ``cache``."""
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}  # real compilation
-    env |= {
+    return env | {
         "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
         "NUMBA_CACHE_DIR": str(cache / "numba"),
         "XDG_CACHE_HOME": str(cache / "xdg"),
     }
+
+
+def _run(scenario: Path, out: Path, cache: Path, *extra: str) -> None:
     command = [sys.executable, "-m", "mmm_workbench.recover.cli", "run", str(scenario)]
     done = subprocess.run(
         [*command, "--out", str(out), "--quiet", *extra],
         capture_output=True,
         text=True,
-        env=env,
+        env=_environment(cache),
         check=False,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+EVALUATE = """
+import sys, tomllib
+import numpy as np
+from mmm_workbench.recover.fitting import CellFitter
+from mmm_workbench.scenarios import expand_grid, parse_scenario
+
+cell = expand_grid(parse_scenario(tomllib.loads(sys.stdin.read())))[0]
+compiled = CellFitter(cell).model.prepared  # nutpie's compiled model of the cell
+points = np.random.default_rng(0).normal(0.0, 0.5, (3, compiled.n_dim))
+for x in [compiled.initial_point_func(0), *points]:
+    logp, grad = compiled.logp_func(np.asarray(x, dtype=np.float64))
+    expanded = compiled.expand_func(np.asarray(x, dtype=np.float64))[0]
+    print(*(np.asarray(v, dtype=np.float64).tobytes().hex() for v in (logp, grad, expanded)))
+"""
+"""A fresh process: compile the scenario's first cell for nutpie, and print its log density,
+gradient and deterministics at 4 fixed points, bit for bit (hex)."""
+
+
+def _evaluate(cache: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", EVALUATE],
+        input=SCENARIO,
+        capture_output=True,
+        text=True,
+        env=_environment(cache),
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4, done.stdout
+    return lines
+
+
+@pytest.mark.slow  # 2 cold compiles of a cell (about 2 CPU minutes each) and a warm one
+def test_compiled_log_density_identical_cold_and_warm(tmp_path: Path) -> None:
+    """The compiled model of a cell evaluates the same bits in a process that compiles it
+    with cold caches (twice, in two fresh cache folders) and in one that loads it from the
+    caches the first left warm: no MCMC, so a difference is the compiled code's."""
+    cold = _evaluate(tmp_path / "a")
+    assert any((tmp_path / "a" / "pytensor" / "numba").iterdir()), "numba's cache was not used"
+    assert _evaluate(tmp_path / "b") == cold, "two cold compiles differ"
+    assert _evaluate(tmp_path / "a") == cold, "warm caches give other bits than a cold compile"
 
 
 def differences(a: Path, b: Path) -> list[str]:
@@ -112,15 +170,6 @@ def test_differences_sees_one_changed_draw(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # real MCMC: 3 runs of 4 fits, the first compiling with cold caches
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 10, defect 10 (open): a run whose functions are compiled with a cold "
-        "PyTensor/numba cache draws different posteriors from runs that load them from "
-        "the cache (measured 2026-11-30: every posterior variable of all 4 fits; the "
-        "warm runs agree bit for bit across executors); cause not found yet"
-    ),
-)
 def test_records_identical_across_executors_and_compile_caches(tmp_path: Path) -> None:
     """Serial with cold caches (every function compiled in the run), then 2 processes and
     Dask (2 local workers) with the caches it left warm (every function loaded from them):
