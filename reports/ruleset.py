@@ -64,7 +64,13 @@ from scipy import special
 
 from mmm_workbench.reports.aggregate import FIT_METRICS, Health, badness, estimand_metric_names
 from mmm_workbench.reports.decision import DECISION_ESTIMANDS
-from mmm_workbench.reports.metrics import INTERVALS, LEVELS, jeffreys_interval, level_name
+from mmm_workbench.reports.metrics import (
+    INTERVALS,
+    LEVELS,
+    chi2_sd_interval,
+    jeffreys_interval,
+    level_name,
+)
 from mmm_workbench.reports.sbc import MIN_UNIFORMITY_REPLICATES, holm
 from mmm_workbench.reports.tables import FAMILIES, SBC_METRICS
 from mmm_workbench.scenarios.reader import ScenarioError, Table
@@ -117,6 +123,8 @@ _TRUTHS = ("any", "drawn", "fixed")
 _PROPORTIONS = frozenset({"failed_share", "corrupt_share", "clean_share", TOLERANCE}) | frozenset(
     m for m in FIT_METRICS if m.endswith("_share")
 )
+_STANDARD_DEVIATIONS = frozenset({"z_sd", "empirical_se"})
+"""Sample standard deviations over replicates: their intervals are chi-square ones."""
 
 
 def default_rules_path() -> Path:
@@ -576,6 +584,11 @@ def _interval(metric: str, row: Mapping[str, Any], level: float) -> tuple[float,
     )
     if proportion and n > 0:
         return jeffreys_interval(round(value * n), n, level)
+    if metric in _STANDARD_DEVIATIONS and not bool(row["pooled"]) and n > 1:
+        # chi-square, not value +- z mcse: the normal interval of an sd is far too short
+        # above at 10 replicates (a correct model failed z_sd >= 0.67 with it)
+        lower, upper = chi2_sd_interval(value, n, level)
+        return float(lower), float(upper)
     if not np.isfinite(mcse):
         return value, value
     half = float(special.ndtri(0.5 + level / 2)) * mcse

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
+from mmm_workbench.reports import ruleset
 from mmm_workbench.reports.aggregate import performance_table
 from mmm_workbench.reports.metrics import chi2_sd_interval, sd_estimate
 
@@ -59,3 +60,18 @@ def test_sd_estimate_and_the_per_cell_table_give_the_same_interval() -> None:
     measures = performance_table(table, levels=(), intervals=(), ci_prob=0.9)
     row = measures[measures["metric"] == "z_sd"].iloc[0]
     assert (row["lower"], row["upper"]) == pytest.approx((one.lower, one.upper))
+
+
+def test_a_rule_judges_z_sd_by_the_chi_square_interval() -> None:
+    """The correct NUTS group of the power study that failed z_sd >= 0.67 under the normal
+    interval (sigma's z sd 0.36 of 10 replicates, 17 measures): the chi-square interval
+    reaches above the bound, so the rule cannot say the sd is too small."""
+    level = 1 - 0.05 / 17
+    row = {"value": 0.3629, "mcse": 0.3629 / np.sqrt(18), "n": 10, "pooled": False}
+    lower, upper = ruleset._interval("z_sd", row, level)
+    assert (lower, upper) == pytest.approx(tuple(map(float, chi2_sd_interval(0.3629, 10, level))))
+    assert upper > 0.67
+    half = float(special.ndtri(0.5 + level / 2)) * row["mcse"]
+    assert row["value"] + half < 0.67  # the normal interval's false alarm
+    # a posterior three times too narrow (z sd 3) is still shown above 1.5
+    assert ruleset._interval("z_sd", {**row, "value": 3.0}, level)[0] > 1.5
