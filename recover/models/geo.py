@@ -53,7 +53,12 @@ from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
 
 from mmm_workbench.recover.models.data import ModelData
-from mmm_workbench.recover.models.media import MediaModel, fourier_features, media_graph
+from mmm_workbench.recover.models.media import (
+    MediaModel,
+    fixed_transform_params,
+    fourier_features,
+    media_graph,
+)
 from mmm_workbench.recover.models.panel import GeoPanel
 from mmm_workbench.recover.models.priors import make_prior, prior_for
 from mmm_workbench.recover.models.transforms import param_names
@@ -111,11 +116,7 @@ def geo_media(
     ``sum_g w_g * beta_gc * f(x_gtc)``. ``shared`` transform parameters are ``(S,)``,
     per-channel ones ``(S, C)``; those not in ``free`` are fixed in ``spec``.
     """
-    params: dict[str, Any] = {}
-    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
-        for p in param_names(role, transform.kind):
-            if p in transform.params:
-                params[f"{role}_{p}"] = np.asarray(transform.params[p], dtype=float)
+    params: dict[str, Any] = fixed_transform_params(spec)
     inputs = []
     for name in free:
         var = pt.vector(name) if shared else pt.matrix(name)

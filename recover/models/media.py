@@ -244,6 +244,28 @@ class MediaModel:
         return value if value.ndim == 2 else np.repeat(value[:, None], n_ch, axis=1)
 
 
+def fixed_transform_params(spec: ModelSpec) -> dict[str, Any]:
+    """Return the transform parameters the model fixes, by estimand name (``adstock_alpha``).
+
+    Parameters
+    ----------
+    spec
+        The model's specification; a parameter given in its adstock or saturation table
+        is fixed (one number, or one per channel).
+
+    Returns
+    -------
+    dict
+        ``{role_param: float array}`` for every fixed parameter; free ones are absent.
+    """
+    fixed: dict[str, Any] = {}
+    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
+        for p in param_names(role, transform.kind):
+            if p in transform.params:
+                fixed[f"{role}_{p}"] = np.asarray(transform.params[p], dtype=float)
+    return fixed
+
+
 def compile_media(
     spec: ModelSpec, free: tuple[str, ...], shared: bool, n_ch: int, periods: int
 ) -> Any:
@@ -256,11 +278,7 @@ def compile_media(
     ``saturation_beta``) ``(S, C)``; parameters not in ``free`` are fixed in ``spec``
     (one number, or one per channel).
     """
-    params: dict[str, Any] = {}
-    for role, transform in (("adstock", spec.adstock), ("saturation", spec.saturation)):
-        for p in param_names(role, transform.kind):
-            if p in transform.params:
-                params[f"{role}_{p}"] = np.asarray(transform.params[p], dtype=float)
+    params: dict[str, Any] = fixed_transform_params(spec)
     inputs = []
     for name in free:
         one = shared and name != "saturation_beta"
