@@ -16,7 +16,7 @@ lengthened and the others (scales, lift tests) kept as the training replicate's.
 function is compiled on containers of free shape (a container of static shape, as the
 workbench's time terms, takes longer values there). Per-period terms must be containers
 for this: the workbench's trend and Fourier terms are (``trend_time``, ``fourier_terms``:
-:func:`mmm_workbench.recover.models.workbench.time_terms`, the time index continued past
+:func:`mmm_workbench.recover.models.media.time_terms`, the time index continued past
 the training rows); a model whose graph holds constants of the training length (a numpy
 time index in a ``kind = "python"`` builder) fails the evaluation and has no holdout
 prediction (None), never a wrong one.

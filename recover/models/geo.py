@@ -56,8 +56,8 @@ from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.media import (
     MediaModel,
     fixed_transform_params,
-    fourier_features,
     media_graph,
+    time_terms,
 )
 from mmm_workbench.recover.models.panel import GeoPanel
 from mmm_workbench.recover.models.priors import make_prior, prior_for
@@ -251,11 +251,12 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
             if "intercept" in geo.vary:
                 intercept = intercept + _spread("intercept", geo, "geo")
             head = head + intercept
+        time = time_terms(spec, periods, periods)  # the national model's time terms
         if spec.trend:
-            t = np.linspace(0.0, 1.0, periods)[:, None]
+            t = time["trend_time"][:, None]
             head = head + make_prior("trend_slope", prior_for("trend_slope", spec)) * t
         if spec.seasonality_order:
-            fourier = fourier_features(periods, spec.seasonality_period, spec.seasonality_order)
+            fourier = time["fourier_terms"]
             gamma = make_prior("gamma_fourier", prior_for("gamma_fourier", spec), dims="fourier")
             head = head + pt.tensordot(fourier, gamma, axes=[[1], [0]])[:, None]
         mu_geo = w * head + contribution.sum(axis=2)

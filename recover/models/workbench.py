@@ -60,9 +60,9 @@ from mmm_workbench.recover.models.geo import GeoWorkbenchModel, build_geo
 from mmm_workbench.recover.models.media import (
     MediaModel,
     compile_media,
-    fourier_features,
     lift_graph,
     media_graph,
+    time_terms,
 )
 from mmm_workbench.recover.models.priors import default_scale, make_prior, prior_for
 from mmm_workbench.recover.models.transforms import param_names, saturation
@@ -107,40 +107,6 @@ def reference_spend(spend: Array) -> Array:
         positive = spend[:, c][spend[:, c] > 0]
         if positive.size:
             out[c] = float(np.median(positive))
-    return out
-
-
-def time_terms(spec: ModelSpec, periods: int, train_periods: int) -> dict[str, Array]:
-    """Return the model's per-period design containers over ``periods`` rows.
-
-    Parameters
-    ----------
-    spec
-        The model: ``trend`` gives ``trend_time``, ``seasonality_order > 0`` gives
-        ``fourier_terms``; a term the model does not have gives no container.
-    periods
-        Rows to return: the training rows, or the whole series with its holdout.
-    train_periods
-        The training rows' count: ``trend_time`` is 0 on the first and 1 on the last of
-        them (numpy's ``linspace``, bit for bit) and goes on at the same step past them.
-
-    Returns
-    -------
-    dict[str, Array]
-        ``trend_time`` ``(periods,)`` and ``fourier_terms`` ``(periods, 2 order)`` (of the
-        row index, so the holdout's phase continues the training rows'). The first
-        ``train_periods`` rows do not depend on ``periods``.
-    """
-    out: dict[str, Array] = {}
-    if spec.trend:
-        t = np.arange(periods, dtype=float) * (1.0 / max(train_periods - 1, 1))
-        if 1 < train_periods <= periods:
-            t[train_periods - 1] = 1.0  # as linspace(0, 1, train_periods) sets its end
-        out["trend_time"] = t
-    if spec.seasonality_order:
-        out["fourier_terms"] = fourier_features(
-            periods, spec.seasonality_period, spec.seasonality_order
-        )
     return out
 
 
