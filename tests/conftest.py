@@ -9,7 +9,10 @@ import os
 os.environ.setdefault("PYTENSOR_FLAGS", "mode=FAST_COMPILE")
 
 import copy
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -76,3 +79,14 @@ def tiny() -> Scenario:
 @pytest.fixture(scope="session")
 def confounded() -> Scenario:
     return load_scenario(CONFOUNDED)
+
+
+@pytest.fixture(scope="session")
+def power() -> ModuleType:
+    """The power study's script, ``bench/power.py``, loaded as the module ``power``."""
+    spec = importlib.util.spec_from_file_location("power", ROOT / "bench" / "power.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["power"] = module
+    spec.loader.exec_module(module)
+    return module

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -11,18 +9,6 @@ import numpy as np
 import pytest
 
 from mmm_workbench.recover.models.data import ModelData
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def power() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("power", ROOT / "bench" / "power.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["power"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _data() -> ModelData:

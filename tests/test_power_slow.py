@@ -4,8 +4,6 @@ study's world. Fast: the draws-bug doubles share one fit per dataset."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,26 +13,14 @@ import pytest
 from mmm_workbench.recover.inference import Posterior
 from mmm_workbench.recover.models.data import ModelData
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _power() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("power", ROOT / "bench" / "power.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["power"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
 def test_default_gate_fails_the_lag_off_by_one_and_passes_the_correct_model(
-    tmp_path: Path,
+    power: ModuleType, tmp_path: Path
 ) -> None:
     """Four replicates each (8 NUTS fits, about a minute unloaded): the correct model passes
     every default rule; the planted-lag double (the model sees spend one period late) fails
     them, blamed on the model, through its ROAS or adstock calibration."""
-    power = _power()
     variants = ["nuts (correct)", "adstock lag off by one"]
     result = power.study(tmp_path / "run", variants, replicates=4, group=4)
     assert result["failed_fits"] == 0
@@ -48,11 +34,10 @@ def test_default_gate_fails_the_lag_off_by_one_and_passes_the_correct_model(
 
 
 def test_draws_bug_variants_share_one_fit_of_each_dataset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    power: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The over-confident and shifted doubles break the same posterior of a dataset (one fit,
     kept under SHARED_FITS), each in its own way; another dataset is fitted again."""
-    power = _power()
     calls: list[int] = []
 
     class Exact:
