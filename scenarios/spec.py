@@ -1561,7 +1561,8 @@ class ModelSpec:
     are scored only then). ``config`` is a model configuration file (pymc-marketing's
     YAML); ``builder`` (``"module:function"``), ``builder_file`` (the module's file where it
     lies next to the scenario) and ``options`` (the builder's keyword arguments) belong to
-    ``kind = "python"``.
+    ``kind = "python"``; ``kind = "meridian"`` reads ``options`` too (``python``: Meridian's
+    interpreter; ``knots``).
     """
 
     kind: str = "workbench"
