@@ -137,23 +137,16 @@ def smoke_cells(source: ScenarioSource) -> list[Cell]:
     return list(seen.values())
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", shipped_scenarios())
-def test_every_shipped_scenario_runs_with_two_replicates(name: str, tmp_path: Path) -> None:
-    """Every shipped scenario loads, simulates each cell, fits, reports and is judged.
-
-    All cells load and simulate a dataset; one cell per model kind and backend
-    (:func:`smoke_cells`) fits two replicates with :data:`SMOKE_DRAWS` draws (the scenario's
-    own sizes are measurements, minutes a cell; the tutorials run those), then the run is
-    reported and checked. A smoke test: that each scenario works end to end, not what it
-    teaches.
-    """
+def _smoke_run(name: str, text: str, original: str | Path, tmp_path: Path) -> None:
+    """Run a scenario's text as the every-scenario smoke test does (see its docstring)."""
     from mmm_workbench.simulate import generate
 
     file = tmp_path / f"{name}.toml"
-    file.write_text(smoke_text(scenario_text(name)), encoding="utf-8")
+    file.write_text(smoke_text(text), encoding="utf-8")
     source = read_scenario(file)
-    assert [c.overrides for c in source.cells] == [c.overrides for c in read_scenario(name).cells]
+    assert [c.overrides for c in source.cells] == [
+        c.overrides for c in read_scenario(original).cells
+    ]
     for cell in source.cells:
         data = generate(cell.scenario.data, np.random.default_rng(0))
         assert "observed" in data.children and "truth" in data.children, cell.label
@@ -167,3 +160,49 @@ def test_every_shipped_scenario_runs_with_two_replicates(name: str, tmp_path: Pa
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "index.html").stat().st_size > 0
     assert main(["check", str(out), "--format", "json"]) in (0, 1)  # many scenarios teach a failure
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", shipped_scenarios())
+def test_every_shipped_scenario_runs_with_two_replicates(name: str, tmp_path: Path) -> None:
+    """Every shipped scenario loads, simulates each cell, fits, reports and is judged.
+
+    All cells load and simulate a dataset; one cell per model kind and backend
+    (:func:`smoke_cells`) fits two replicates with :data:`SMOKE_DRAWS` draws (the scenario's
+    own sizes are measurements, minutes a cell; the tutorials run those), then the run is
+    reported and checked. A smoke test: that each scenario works end to end, not what it
+    teaches.
+    """
+    _smoke_run(name, scenario_text(name), name, tmp_path)
+
+
+MERIDIAN_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "meridian"
+MERIDIAN_EXAMPLE /= "confounded-demand-meridian.toml"
+
+
+def _meridian_interpreter() -> str | None:
+    """Return the Meridian interpreter named by the environment if it works, else None."""
+    import os
+
+    from mmm_workbench.recover.models import meridian
+
+    python = os.environ.get(meridian.PYTHON_ENV)
+    if not python:
+        return None
+    try:
+        meridian.check_interpreter(python)
+    except ValueError:
+        return None
+    return python
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _meridian_interpreter() is None,
+    reason="examples/meridian needs Meridian's own interpreter: set "
+    "MMM_WORKBENCH_MERIDIAN_PYTHON to the python of an environment with google-meridian",
+)
+def test_the_meridian_example_runs_with_two_replicates(tmp_path: Path) -> None:
+    """The Meridian example (not shipped: it needs its own interpreter) as the shipped ones."""
+    text = MERIDIAN_EXAMPLE.read_text(encoding="utf-8")
+    _smoke_run("confounded-demand-meridian", text, MERIDIAN_EXAMPLE, tmp_path)
