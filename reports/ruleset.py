@@ -842,4 +842,44 @@ def judge_rules(
         labels = agg[["cell", "cell_label"]].drop_duplicates().set_index("cell")["cell_label"]
         missing = table["cell_label"].isna() | (table["cell_label"] == "")
         table.loc[missing, "cell_label"] = table.loc[missing, "cell"].map(labels).fillna("")
+    if subset == "all":
+        warnings += _unjudged_notes(table)
     return table, warnings
+
+
+UNJUDGED_NOTE = (
+    "not judged for calibration at this fixed truth (prior-dominated: contraction below "
+    "[calibration] fixed_truth_min_contraction, or on a ridge with such a quantity): {names}; "
+    "a bug that moves only these passes unseen (make the data inform them, e.g. flighted "
+    "spend or a lift test, or draw the truth per replicate)"
+)
+"""The warning naming, per cell, the quantities the calibration rules skipped."""
+
+
+def _unjudged_notes(table: pd.DataFrame, limit: int = 8) -> list[str]:
+    """One warning per cell naming the quantities skipped as prior-dominated at a fixed truth.
+
+    A skipped quantity is not a passed one: the gate cannot test it, and says so instead of
+    passing it silently (the power study's dropped adstock normalization moved only such a
+    quantity, ``saturation_lam``, in an always-on world).
+    """
+    if table.empty:
+        return []
+    skipped = table[
+        (table["outcome"] == NA)
+        & table["detail"].astype(str).str.startswith("prior-dominated at a fixed truth")
+    ]
+    notes = []
+    for cell, rows in skipped.groupby("cell", sort=False):
+        label = str(rows["cell_label"].iloc[0] or cell)
+        names = list(
+            dict.fromkeys(
+                f"{e}[{c}]" if c else str(e)
+                for e, c in zip(rows["estimand"], rows["coords"].astype(str), strict=True)
+            )
+        )
+        shown = ", ".join(names[:limit]) + (
+            f" and {len(names) - limit} more" if len(names) > limit else ""
+        )
+        notes.append(f"{label}: " + UNJUDGED_NOTE.format(names=shown))
+    return notes

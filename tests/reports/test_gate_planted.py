@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from verdict_stubs import Cell, Plant, advi, nuts, record_tree, stub_record, world
+from verdict_stubs import Cell, Plant, advi, nuts, record_tree, stub_record, world, write_run
 
 from mmm_workbench.recover.store import RunStore
 from mmm_workbench.reports.verdict import Verdict, evaluate
@@ -146,3 +147,27 @@ def test_each_planted_failure_turns_the_gate_red(verdict: Verdict, planted: str)
     assert estimand in set(failed["estimand"]), failed
     calibration = failed["metric"].str.startswith(("coverage_", "z_"))
     assert calibration.all(), failed
+
+
+def test_a_bug_in_a_prior_dominated_parameter_is_named_not_passed_silently(
+    tmp_path: Path,
+) -> None:
+    """Where the data barely inform ``lam`` (contraction 0.5 here; 0.6-0.8 in the power
+    study's always-on world), calibration rules cannot judge it at a fixed truth (a correct
+    posterior is shrunk towards its prior there), so the normalization bug, which moves
+    ``lam`` within its wide posterior, passes them: the verdict names ``lam`` as not judged
+    instead of passing it silently. Where the data pin ``lam`` the same bug fails (above)."""
+    specs = world()
+    weak = dict(specs, saturation_lam=replace(specs["saturation_lam"], s_obs=0.5))
+    cells = {
+        "correct": Cell(truth="fixed"),
+        "dropped": Cell(truth="fixed", plants={"saturation_lam": Plant(shift=1.0)}),
+    }
+    verdict = evaluate(write_run(tmp_path / "run", cells, replicates=REPLICATES, specs=weak))
+    skipped = verdict.checks[verdict.checks["estimand"] == "saturation_lam"]
+    calibration = skipped[skipped["metric"].str.startswith(("coverage_", "z_"))]
+    assert (calibration["outcome"] == "not applicable").all(), calibration
+    for cell in cells:
+        named = [w for w in verdict.warnings if w.startswith(f"{cell}: not judged")]
+        assert len(named) == 1 and "saturation_lam[channel=tv]" in named[0], verdict.warnings
+        assert "saturation_beta" not in named[0]  # data-dominated, no ridge: judged
