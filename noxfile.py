@@ -83,4 +83,8 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/bench_simulate_scale.py")
     session.run("python", "bench/bench_scale.py")
     session.run("python", "bench/bench_fit.py", *session.posargs)
+    session.run("python", "bench/bench_gradient.py")
     session.run("python", "bench/bench_families.py")
+    # JAX and blackjax are not dependencies: bench_batched.py says so and skips unless the
+    # session's environment has them (`nox -s bench` then measures them too)
+    session.run("python", "bench/bench_batched.py")
