@@ -21,11 +21,13 @@ Reported per family, over ``--replicates`` fits:
 * ``s/fit``: sampling seconds per fit, and ``max R-hat``, ``divergences`` in total.
 
 Usage: ``python bench/bench_families.py [--replicates N] [--first K] [--families a,b]
-[--fit TOML] [--geometry data|dgp]`` (``--fit 'target_accept = 0.9'`` adds a ``[fit]``
-table, for experiments; ``--geometry dgp`` samples the DGP's parameterization instead of
-the workbench model's data coordinates, :data:`~mmm_workbench.recover.models.workbench.GEOMETRY`,
-for before/after measurements; ``--first K`` starts at replicate K, so a long study runs in
-chunks); writes ``bench/results/families-<UTC time>.json`` and prints the table.
+[--fit TOML] [--geometry dgp|data|level|data+level] [--log FILE]`` (``--fit
+'target_accept = 0.9'`` adds a ``[fit]`` table, for experiments; ``--geometry`` chooses the
+coordinates the sampler moves in, :data:`~mmm_workbench.recover.models.workbench.GEOMETRY`,
+default the model's own, for before/after measurements; ``--first K`` starts at replicate
+K, so a long study runs in chunks; ``--log FILE`` appends every fit to a JSON-lines file as
+it ends, and ``--summarize FILE`` prints that file's table per family, geometry and
+``[fit]``); writes ``bench/results/families-<UTC time>.json`` and prints the table.
 """
 
 from __future__ import annotations
@@ -199,8 +201,14 @@ def _instrument() -> Callable[[], list[dict[str, Any]]]:
     return lambda: calls
 
 
-def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict[str, Any]:
-    """Fit replicates ``first, ..., first + replicates - 1`` of one family's world and summarize."""
+def bench_family(
+    family: str, replicates: int, fit: str, first: int = 0, log: Path | None = None
+) -> dict[str, Any]:
+    """Fit replicates ``first, ..., first + replicates - 1`` of one family's world and summarize.
+
+    With ``log``, each fit's diagnostics, leapfrog steps and seconds are appended to that
+    JSON-lines file as soon as the fit ends (a chunk cut short by a timeout keeps its fits).
+    """
     scenario = parse_scenario(tomllib.loads(world(family, fit)))
     cell = expand_grid(scenario)[0]
     calls = _instrument()
@@ -215,6 +223,13 @@ def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict
         fits.append({**diagnostics, "fit_s": timings["tune_s"] + timings["draw_s"]})
         worst = calls()[-1]
         fits[-1] |= {"worst_rhat": worst["worst_rhat"], "worst_ess": worst["worst_ess"]}
+        if log is not None:
+            line = {"family": family, "replicate": replicate, "geometry": workbench.GEOMETRY}
+            line |= {"fit": fit, "compile_s": compile_s, **fits[-1]}
+            line |= {k: worst[k] for k in ("wall_s", "steps", "threads", "iterations")}
+            line["load"] = os.getloadavg()[0]
+            with log.open("a") as out:
+                out.write(json.dumps(line) + "\n")
         print(
             f"  {family} replicate {replicate}: {fits[-1]['fit_s']:.1f} s, "
             f"{int(diagnostics.get('divergences', 0))} divergences, "
@@ -259,6 +274,53 @@ def bench_family(family: str, replicates: int, fit: str, first: int = 0) -> dict
     }
 
 
+def summarize_log(path: Path) -> list[dict[str, Any]]:
+    """Return one row per (family, geometry, ``[fit]``) of a ``--log`` file's fits.
+
+    The latest line of each replicate counts (a rerun replaces an earlier fit). Rows carry
+    the columns of :func:`bench_family` that do not need the compile time, and the mean
+    1-minute load average during the fits.
+    """
+    latest: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    for text in path.read_text().splitlines():
+        if text.strip():
+            line = json.loads(text)
+            latest[(line["family"], line["geometry"], line["fit"], line["replicate"])] = line
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for (family, geometry, fit, _), line in sorted(latest.items()):
+        groups.setdefault((family, geometry, fit), []).append(line)
+    rows = []
+    for (family, geometry, fit), fits in groups.items():
+        ess = [f["min_ess_bulk"] for f in fits]
+        fit_s = [f["fit_s"] for f in fits]
+        steps = sum(f["steps"] for f in fits)
+        rows.append(
+            {
+                "family": family,
+                "geometry": geometry,
+                "fit": fit,
+                "fits": len(fits),
+                "replicates": [f["replicate"] for f in fits],
+                "clean": round(
+                    sum(f.get("divergences", 0) == 0 and f["max_rhat"] < 1.01 for f in fits)
+                    / len(fits),
+                    3,
+                ),
+                "divergences": [int(f.get("divergences", 0)) for f in fits],
+                "max_rhat": round(max(f["max_rhat"] for f in fits), 4),
+                "min_ess_bulk": round(min(ess), 1),
+                "ess_per_s": round(statistics.mean(ess) / statistics.mean(fit_s), 1),
+                "steps_per_draw": round(steps / sum(f["iterations"] for f in fits), 1),
+                "us_per_grad": round(
+                    1e6 * sum(f["wall_s"] * f["threads"] for f in fits) / steps, 1
+                ),
+                "fit_s": round(statistics.mean(fit_s), 2),
+                "load": round(statistics.mean(f["load"] for f in fits), 1),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--replicates", type=int, default=8)
@@ -266,8 +328,14 @@ def main() -> None:
     parser.add_argument("--fit", default="", help="lines of a [fit] table (default: none)")
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument("--first", type=int, default=0, help="the first replicate")
-    parser.add_argument("--geometry", choices=("data", "dgp"), default="data")
+    parser.add_argument("--log", type=Path, default=None, help="append each fit to this JSONL")
+    parser.add_argument("--geometry", choices=workbench.GEOMETRIES, default=workbench.GEOMETRY)
+    parser.add_argument("--summarize", type=Path, default=None, help="print a --log's table")
     args = parser.parse_args()
+    if args.summarize is not None:
+        for row in summarize_log(args.summarize):
+            print(json.dumps(row))
+        return
     workbench.GEOMETRY = args.geometry  # this process's fits (CellFitter samples in-process)
     names = [n.strip() for n in args.families.split(",") if n.strip()]
     unknown = [n for n in names if n not in FAMILIES]
@@ -282,7 +350,9 @@ def main() -> None:
     }
     for name in names:
         print(name, flush=True)
-        result["families"][name] = bench_family(name, args.replicates, args.fit, args.first)
+        result["families"][name] = bench_family(
+            name, args.replicates, args.fit, args.first, args.log
+        )
     header = (
         f"\n{'family':<30}{'clean':>7}{'div':>5}{'R-hat':>8}{'min ESS':>9}{'ESS/s':>8}"
         f"{'steps/draw':>11}{'us/grad':>9}{'s/fit':>7}"

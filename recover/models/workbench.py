@@ -30,16 +30,27 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
 * Hill's ``saturation_kappa`` is sampled as ``slope * (log(kappa) - log(x_ref))``, the
   logit of the curve at ``x_ref`` with its sign flipped (the centred intercept of a
   logistic regression on ``log x``; ``logit`` for ``log`` where kappa's prior lives on (0,
-  1)): ``kappa`` and ``slope`` are otherwise a banana whose curvature grows with the slope.
+  1)): ``kappa`` and ``slope`` are otherwise a banana whose curvature grows with the slope;
+* the intercept is sampled as ``level``, the mean of ``mu`` over the training rows:
+  ``intercept = level - mean_t(sum_c contribution_c + trend_slope * t + fourier @ gamma +
+  controls @ gamma)``, the other terms' means read off the data containers (one compiled
+  model per cell) and the sampler's values of their parameters (Jacobian 1). With
+  always-on spend the data pin the level of ``mu``, not how it splits between the
+  intercept and the media (or the trend's mean, ``trend_slope / 2``): in the intercept's
+  coordinates that is a ridge, and the sampler's trees grow long along it.
 
-A variable whose prior has another support (``Uniform``) keeps PyMC's transform.
+A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
+PyMC's transform.
 
-:data:`GEOMETRY` chooses (``"dgp"``, the default: every variable in PyMC's default
-transform of the DGP's parameterization). The default stays ``"dgp"`` because the data
-coordinates did not measure better: on ``bench/bench_families.py``'s delayed + Hill world
-(the same 4 replicates, defaults) they halved the leapfrog steps per draw (67 against 161)
-and the seconds per fit, but gave more divergences (20 to 85 a fit against 2 to 120), the
-same min-ESS per second (4.9 against 5.0) and no clean fit in either geometry.
+:data:`GEOMETRY` chooses: ``"dgp"`` (every variable in PyMC's default transform of the
+DGP's parameterization), ``"data"`` (beta and kappa as above), ``"level"`` (the intercept
+as above), ``"data+level"`` (both). Measured on ``bench/bench_families.py``'s delayed + Hill
+world (3 channels, 104 weeks, trend and seasonality; shipped defaults; replicates 0-3):
+``dgp`` 161 leapfrog steps per draw, the intercept the worst R-hat or ESS in 2 of 4 fits,
+2 to 120 divergences, R-hat up to 1.115; ``data`` 67 steps per draw, the intercept the worst
+in every fit; ``level`` (replicates 0-2) 25 steps per draw, min bulk ESS 281 to 556, no longer the intercept
+the worst, but 54 to 258 divergences; ``data+level`` 25 steps per draw and 67 to 327
+divergences.
 """
 
 from __future__ import annotations
@@ -69,9 +80,12 @@ from mmm_workbench.recover.models.transforms import param_names, saturation
 from mmm_workbench.scenarios.spec import ModelSpec
 
 __all__ = [
+    "GEOMETRIES",
     "GEOMETRY",
     "ContributionAtReference",
+    "Geometry",
     "HillLocation",
+    "MeanLevel",
     "WorkbenchModel",
     "build_workbench",
     "reference_spend",
@@ -80,13 +94,26 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-GEOMETRY: Literal["data", "dgp"] = (
-    "data" if os.environ.get("MMM_WORKBENCH_GEOMETRY", "dgp") == "data" else "dgp"
-)
-"""How the sampler sees the media parameters: ``"data"``, the reparameterizations of the
-module docstring; ``"dgp"``, PyMC's default transforms of the DGP's parameters. The
-environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
-inherit it), for before/after measurements."""
+Geometry = Literal["dgp", "data", "level", "data+level"]
+GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level")
+
+
+def _geometry_from_env() -> Geometry:
+    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "dgp")
+    for known in GEOMETRIES:
+        if value == known:
+            return known
+    raise ValueError(
+        f"MMM_WORKBENCH_GEOMETRY = {value!r}: not a geometry (one of {', '.join(GEOMETRIES)})"
+    )
+
+
+GEOMETRY: Geometry = _geometry_from_env()
+"""How the sampler sees the model's parameters (module docstring): ``"dgp"``, PyMC's default
+transforms of the DGP's parameters; ``"data"``, beta and Hill's kappa in the data's
+coordinates; ``"level"``, the intercept sampled as the mean of ``mu`` over the training
+rows; ``"data+level"``, both. The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it
+for a whole run (worker processes inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
@@ -200,6 +227,44 @@ class ContributionAtReference(Transform):  # type: ignore[misc]  # pymc's Transf
         return value - self.log_f_value
 
 
+class MeanLevel(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
+    """The intercept sampled as ``level``, the mean of ``mu`` over the training rows.
+
+    ``intercept = level - rest``, with ``rest`` the mean over the rows of every other term of
+    ``mu`` (media contributions, trend, Fourier terms, controls): ``rest_rv`` of the model's
+    variables (for the initial point), ``rest_value`` of the sampler's values (for the
+    density). A shift by a function of the other coordinates: the Jacobian is 1.
+    """
+
+    name = "mean_level"
+
+    def __init__(self, rest_rv: Any, rest_value: Any) -> None:
+        self.rest_rv = rest_rv
+        self.rest_value = rest_value
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``level`` from the intercept."""
+        return value + self.rest_rv
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        """Return the intercept from ``level``."""
+        return value - self.rest_value
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        """Return ``log |d intercept / d level|`` = 0."""
+        return pt.zeros_like(value)
+
+
+def _unbounded(name: str, spec: ModelSpec) -> bool:
+    """Whether ``name``'s prior lives on the whole real line (PyMC gives it no transform)."""
+    from pymc.distributions.transforms import _default_transform
+
+    prior = prior_for(name, spec)
+    dist = getattr(pm, prior.dist)
+    rv = dist.dist(**{k: np.asarray(v, dtype=float) for k, v in prior.args.items()})
+    return _default_transform(rv.owner.op, rv) is None
+
+
 def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Array) -> Any:
     """Return ``log f(x_ref)`` of the model's saturation with ``params``, ``(C,)``."""
     kind = spec.saturation.kind
@@ -256,7 +321,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     with pm.Model(coords=coords) as model:
         spend = pm.Data("spend", scaled["spend"], dims=("date", "channel"))
         target = pm.Data("target", scaled["target"], dims="date")
-        reparameterize = GEOMETRY == "data"
+        reparameterize = GEOMETRY in ("data", "data+level")
         x_ref = reference_spend(scaled["spend"])
         log_ref: Array = np.log(x_ref) if per else np.asarray(np.mean(np.log(x_ref)))
         values: dict[str, Any] = {}  # each parameter as a function of the sampler's values
@@ -289,24 +354,48 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             )
             reparam = {"transform": at_ref, "default_transform": None}
         params["saturation_beta"] = make_prior("saturation_beta", prior, dims="channel", **reparam)
+        values["saturation_beta"] = _value(model, params["saturation_beta"])
         free.append("saturation_beta")
         contribution = pm.Deterministic(
             "channel_contribution", media_graph(spec, spend, params), dims=("date", "channel")
         )
-        mu = contribution.sum(axis=1)
-        if spec.intercept:
-            mu = mu + make_prior("intercept", prior_for("intercept", spec))
+        # mu's terms besides the intercept, as (model variable, sampler value) graphs
+        terms: list[tuple[Any, Any]] = [
+            (contribution.sum(axis=1), media_graph(spec, spend, values).sum(axis=1))
+        ]
+        centre = (
+            spec.intercept and GEOMETRY in ("level", "data+level") and _unbounded("intercept", spec)
+        )
+        intercept = None
+        if spec.intercept and not centre:  # created where it always was: the same draws
+            intercept = make_prior("intercept", prior_for("intercept", spec))
         if spec.trend:
             t = _time_data("trend_time", time, ("date",))
-            mu = mu + make_prior("trend_slope", prior_for("trend_slope", spec)) * t
+            slope = make_prior("trend_slope", prior_for("trend_slope", spec))
+            terms.append((slope * t, _value(model, slope) * t))
         if spec.seasonality_order:
             fourier = _time_data("fourier_terms", time, ("date", "fourier"))
             gamma = make_prior("gamma_fourier", prior_for("gamma_fourier", spec), dims="fourier")
-            mu = mu + pt.dot(fourier, gamma)
+            terms.append((pt.dot(fourier, gamma), pt.dot(fourier, _value(model, gamma))))
         if spec.controls:
             controls = pm.Data("controls", scaled["controls"], dims=("date", "control"))
             gamma = make_prior("gamma_control", prior_for("gamma_control", spec), dims="control")
-            mu = mu + pt.dot(controls, gamma)
+            terms.append((pt.dot(controls, gamma), pt.dot(controls, _value(model, gamma))))
+        if centre:  # after the terms its transform reads
+            level = MeanLevel(
+                sum(term.mean() for term, _ in terms), sum(term.mean() for _, term in terms)
+            )
+            intercept = make_prior(
+                "intercept",
+                prior_for("intercept", spec),
+                transform=level,
+                default_transform=None,
+            )
+        mu = terms[0][0]  # the terms in the order the model always added them
+        if intercept is not None:
+            mu = mu + intercept
+        for term, _ in terms[1:]:
+            mu = mu + term
         mu = pm.Deterministic("mu", mu, dims="date")
         sigma = make_prior("sigma", prior_for("sigma", spec))
         if spec.likelihood == "student_t":

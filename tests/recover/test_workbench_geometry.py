@@ -227,12 +227,102 @@ def test_the_density_is_the_dgp_models_with_the_jacobian_of_the_new_coordinates(
     assert not np.isclose(full[0](new) - full[1](old), 0.0)
 
 
-def test_prior_draws_are_the_dgp_priors() -> None:
+def _dgp_coordinates(plain: Any, built: Any, point: dict[str, Any]) -> tuple[Any, Any]:
+    """``point`` (a draw of every free variable) in the sampler's coordinates of both models.
+
+    The plain model's by PyMC's transforms; the built one's by its transforms' forward
+    maps, except the centred intercept, computed here from the plain model as the mean of
+    its ``mu`` over the rows (so a wrong backward map cannot agree with itself).
+    """
+
+    def forward(model: Any) -> dict[str, Any]:
+        rvs = model.free_RVs
+        graphs = [
+            rv
+            if (t := model.rvs_to_transforms.get(rv)) is None
+            else t.forward(rv, *rv.owner.inputs)
+            for rv in rvs
+        ]
+        values = pytensor.function(rvs, graphs, on_unused_input="ignore")(
+            *(point[rv.name] for rv in rvs)
+        )
+        return {model.rvs_to_values[rv].name: v for rv, v in zip(rvs, values, strict=True)}
+
+    new = forward(built.model)
+    if "intercept_mean_level__" in new:
+        rvs = plain.model.free_RVs
+        mean_mu = pytensor.function(rvs, plain.model["mu"].mean(), on_unused_input="ignore")
+        new["intercept_mean_level__"] = mean_mu(*(point[rv.name] for rv in rvs))
+    return forward(plain.model), new
+
+
+def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
+    """At prior draws: new minus plain log density, without and with the Jacobians, and
+    the expected Jacobian difference (``-sum log slope`` where Hill's kappa is moved)."""
     import pymc as pm
 
-    built, _, _ = _built("delayed", "hill")
+    built, _, _ = _built("delayed", "hill", geometry=geometry)
+    plain, _, _ = _built("delayed", "hill", geometry="dgp")
+    logps = [
+        (m.compile_logp(jacobian=False), m.compile_logp(jacobian=True))
+        for m in (built.model, plain.model)
+    ]
+    rvs = plain.model.free_RVs
+    samples = pm.draw(rvs, draws=draws, random_seed=11)
+    gaps = np.zeros((3, draws))
+    for i in range(draws):
+        point = {rv.name: np.asarray(s[i]) for rv, s in zip(rvs, samples, strict=True)}
+        old, new = _dgp_coordinates(plain, built, point)
+        gaps[0, i] = logps[0][0](new) - logps[1][0](old)
+        gaps[1, i] = logps[0][1](new) - logps[1][1](old)
+        moved = "saturation_kappa_hill_location__" in new
+        gaps[2, i] = -np.log(point["saturation_slope"]).sum() if moved else 0.0
+    return gaps[0], gaps[1], gaps[2]
+
+
+@pytest.mark.parametrize("geometry", ["level", "data+level"])
+def test_the_centred_intercept_keeps_the_density_up_to_the_jacobian(geometry: str) -> None:
+    no_jacobian, jacobian, expected = _density_gaps(geometry)
+    np.testing.assert_allclose(no_jacobian, 0.0, atol=1e-8)
+    np.testing.assert_allclose(jacobian, expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("broken", ["backward", "jacobian"])
+def test_a_broken_centred_intercept_is_caught(broken: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmm_workbench.recover.models.workbench import MeanLevel
+
+    if broken == "backward":  # forgets half of the other terms' mean
+        monkeypatch.setattr(MeanLevel, "backward", lambda self, v, *i: v - 0.5 * self.rest_value)
+    else:  # a log Jacobian that is not 0
+        monkeypatch.setattr(MeanLevel, "log_jac_det", lambda self, v, *i: -0.5 * v**2)
+    no_jacobian, jacobian, expected = _density_gaps("level")
+    assert not np.allclose(jacobian, expected, atol=1e-8)
+    assert np.allclose(no_jacobian, 0.0, atol=1e-8) == (broken == "jacobian")
+
+
+def test_the_centred_intercept_reads_the_replicates_data_containers() -> None:
+    """One compiled model per cell: the level's map back reads the containers, not constants."""
+    built, data, _ = _built("delayed", "hill", geometry="level")
+    model = built.model
+    intercept = model.replace_rvs_by_values([model["intercept"]])[0]
+    fn = pytensor.function(model.value_vars, intercept, on_unused_input="ignore")
+    start = model.initial_point()
+    before = fn(**start)
+    spend = data.scaled()["spend"]
+    model.set_data("spend", spend[::-1].copy())
+    assert not np.isclose(fn(**start), before)
+    model.set_data("spend", spend)
+    assert np.isclose(fn(**start), before)
+
+
+@pytest.mark.parametrize("geometry", ["data", "level", "data+level"])
+def test_prior_draws_are_the_dgp_priors(geometry: str) -> None:
+    import pymc as pm
+
+    built, _, _ = _built("delayed", "hill", geometry=geometry)
     plain, _, _ = _built("delayed", "hill", geometry="dgp")
     names = ["saturation_kappa", "saturation_slope", "saturation_beta", "adstock_theta"]
+    names += ["intercept", "trend_slope"]
     new = pm.draw([built.model[n] for n in names], draws=50, random_seed=3)
     old = pm.draw([plain.model[n] for n in names], draws=50, random_seed=3)
     for a, b in zip(new, old, strict=True):
@@ -359,3 +449,55 @@ def test_a_delayed_hill_world_without_a_fit_table_gets_clean_fits(tmp_path: Path
     for fit in diagnostics:
         assert fit.get("divergences", 0) == 0, fit
         assert fit["max_rhat"] < 1.01, fit
+
+
+def _posterior_draws(geometry: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Array]:
+    """Full draws ``(chain, draw, ...)`` of a nutpie fit of the tiny world's first replicate.
+
+    A geometric + Hill model with trend and seasonality; the sampler's seed is fixed, the
+    geometry is the only difference between two calls.
+    """
+    from mmm_workbench.recover.fitting import CellFitter
+    from mmm_workbench.recover.models import workbench
+
+    raw = _scenario("geometric", "hill").raw
+    raw = {**raw, "fit": {"backend": "nutpie", "draws": 1000, "tune": 1000, "chains": 4}}
+    scenario = parse_scenario(raw)
+    assert scenario.model is not None
+    cell = expand_grid(scenario)[0]
+    monkeypatch.setattr(workbench, "GEOMETRY", geometry)
+    fitter = CellFitter(cell)
+    tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, 0))
+    posterior = fitter.model.posterior(model_data(tree, scenario.model), seed=5)
+    return posterior.draws
+
+
+def _largest_z(a: dict[str, Array], b: dict[str, Array], names: list[str]) -> float:
+    """The largest |difference of posterior means| / combined Monte Carlo standard error."""
+    import arviz as az
+
+    worst = 0.0
+    for name in names:
+        x, y = (np.asarray(d[name], dtype=float) for d in (a, b))
+        x, y = (v.reshape(v.shape[0], v.shape[1], -1) for v in (x, y))
+        for k in range(x.shape[2]):
+            se = np.hypot(az.mcse(x[:, :, k], method="mean"), az.mcse(y[:, :, k], method="mean"))
+            worst = max(worst, abs(x[:, :, k].mean() - y[:, :, k].mean()) / float(se))
+    return worst
+
+
+@pytest.mark.slow
+def test_the_default_geometry_samples_the_dgp_posterior(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmm_workbench.recover.models import workbench
+
+    default = workbench.GEOMETRY if workbench.GEOMETRY != "dgp" else "data+level"
+    new = _posterior_draws(default, monkeypatch)
+    old = _posterior_draws("dgp", monkeypatch)
+    for d in (new, old):
+        d["contribution_total"] = np.asarray(d["channel_contribution"]).sum(axis=2)
+    names = [n for n in old if n not in ("mu", "channel_contribution")]
+    # about 15 comparisons: |z| > 4.5 by chance has probability < 1e-4
+    assert _largest_z(new, old, names) < 4.5
+    # half a posterior sd on the intercept (a small real shift) is caught
+    shifted = dict(new, intercept=new["intercept"] + 0.5 * np.std(old["intercept"]))
+    assert _largest_z(shifted, old, names) > 4.5
