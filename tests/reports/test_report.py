@@ -15,7 +15,7 @@ from verdict_stubs import Cell, Plant, write_run
 
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.store import RunStore
-from mmm_workbench.reports import figures, report
+from mmm_workbench.reports import figures, parallel, report
 from mmm_workbench.reports.html import Banner, render_report
 from mmm_workbench.reports.report import FIGURES, build_report, cell_verdicts
 
@@ -132,6 +132,7 @@ def test_parameter_panels_come_from_the_records(
         monkeypatch.setattr(figures, name, spy(name))
     drawing = [f for f in FIGURES if f.name in ("recovery", "z_contraction")]
     monkeypatch.setattr(report, "FIGURES", tuple(drawing))
+    monkeypatch.setenv(parallel.WORKERS_ENV, "1")  # the spies record in this process
     paths = build_report(run)
     expected = ["roas", "contribution_share", *params]  # one value per channel, record order
     assert drawn == {"recovery_scatter": expected, "z_vs_contraction": expected}
