@@ -62,6 +62,7 @@ from mmm_workbench.reports.ruleset import (
 from mmm_workbench.reports.rundir import Run
 from mmm_workbench.reports.sbc import truth_design
 from mmm_workbench.reports.tables import (
+    GEO_FAMILY,
     RunScores,
     aggregate_table,
     fit_counts,
@@ -402,7 +403,7 @@ def _identifiability(scores: RunScores, rule_set: RuleSet) -> tuple[pd.DataFrame
     settings = rule_set.identifiability
     table = scores.estimands
     with_prior = table[np.isfinite(table["contraction"].to_numpy(np.float64))]
-    with_prior = with_prior[with_prior["family"].astype(str) != "series"]
+    with_prior = with_prior[~with_prior["family"].astype(str).isin(("series", GEO_FAMILY))]
     ident = (
         with_prior.groupby(
             ["cell", "cell_label", "estimand", "family", "coords"], sort=True, observed=True

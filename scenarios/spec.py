@@ -44,6 +44,7 @@ from mmm_workbench.scenarios.truth_priors import check_truth_prior
 
 __all__ = [
     "CALENDAR",
+    "GEO_MODEL_KINDS",
     "GEO_MODEL_SPREAD",
     "GEO_MODEL_VARYING",
     "GLOBAL_PARAMETERS",
@@ -1483,6 +1484,10 @@ def declared(transform: TransformSpec) -> bool:
 GEO_MODEL_VARYING = ("beta", "intercept")
 """What may vary by geo in the workbench's geo model (``[model.geo] vary``)."""
 
+GEO_MODEL_KINDS = ("workbench", "pymc-marketing")
+"""The model kinds that fit a panel geo by geo (``[model.geo]``): the workbench's geo model
+and pymc-marketing's MMM with ``dims = ("geo",)``."""
+
 GEO_MODEL_SPREAD = {"beta": 0.5, "intercept": 0.2}
 """Default scale of the HalfNormal prior of each spread (``[model.geo] spread``)."""
 
@@ -1588,7 +1593,7 @@ class ModelSpec:
     options: Mapping[str, Any] = field(default_factory=dict, metadata=_NEW_OPTIONAL)
     geo: GeoModelSpec | None = field(default=None, metadata=_NEW_OPTIONAL)
     """The geo (hierarchical) model of a panel world (:class:`GeoModelSpec`, ``kind =
-    "workbench"`` only); ``None``: a panel is fitted as its national sum."""
+    "workbench"`` or ``"pymc-marketing"``); ``None``: a panel is fitted as its national sum."""
 
     @property
     def geo_level(self) -> bool:
@@ -1601,9 +1606,11 @@ class ModelSpec:
         if self.geo is not None:
             if not isinstance(self.geo, GeoModelSpec):
                 raise SpecError.invalid("geo", self.geo, "must be a GeoModelSpec")
-            if self.kind != "workbench":
+            if self.kind not in GEO_MODEL_KINDS:
                 raise SpecError.wrong(
-                    "geo", f"the geo model is the workbench's; model.kind = {self.kind!r}"
+                    "geo",
+                    f"a geo model is the workbench's or pymc-marketing's; model.kind = "
+                    f"{self.kind!r}",
                 )
             if self.lift_tests:
                 raise SpecError.wrong(

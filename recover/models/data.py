@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from mmm_workbench.recover.models.panel import GeoPanel, geo_panel, national
+from mmm_workbench.recover.models.panel import GeoPanel, geo_panel, geo_truth, national
 from mmm_workbench.reports.contract import ESTIMANDS  # the names every model produces
 from mmm_workbench.scenarios.spec import ModelSpec
 
@@ -194,7 +194,9 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
 
     Per-period estimands are cut to the training rows. Transform parameters are included
     only where the model's family (and, for adstock, ``l_max`` and ``normalize``) equals
-    the data's for that channel; elsewhere they are NaN (not comparable).
+    the data's for that channel; elsewhere they are NaN (not comparable). A geo model
+    (``[model.geo]``) is also scored per geo, against ``/truth/geo``
+    (:func:`mmm_workbench.recover.models.panel.geo_truth`).
     """
     train = int(tree["observed"].attrs["train_periods"])
     truth = tree["truth"].to_dataset().isel(date=slice(0, train))  # not NaN-padded to all
@@ -217,6 +219,8 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
     out["saturation_beta"] = truth["saturation_beta"].where(same_saturation)
     if "log_likelihood" in truth:  # the SBC test quantity; models that compute it rank it
         out["log_likelihood"] = truth["log_likelihood"]
+    if spec.geo_level:  # a geo model's per-geo estimands: /truth/geo
+        out = out.merge(geo_truth(tree))
     for var in out.data_vars:
         out[var].attrs = {}
     return out

@@ -29,8 +29,9 @@ national truth unchanged: ``channel_contribution`` and ``mu`` are the sums over 
 model's deterministics), ROAS, mROAS and the response curves are each geo's
 counterfactual (the window's spend scaled by ``m`` in every geo) summed over geos over the
 national spend, shares the summed contribution over the national target, and
-``saturation_beta`` the national (median) effect. Per-geo estimands are not produced: the
-scoring matches ``/truth`` only, not ``/truth/geo``.
+``saturation_beta`` the national (median) effect. Per geo, each geo's counterfactual gives
+its contribution, share and ROAS (:func:`~mmm_workbench.recover.models.panel.geo_estimands`),
+scored against ``/truth/geo``.
 
 The data enter as ``pm.Data`` containers (``spend`` ``(date, geo, channel)``, ``target``
 ``(date, geo)``, ``controls`` ``(date, geo, control)``) whose shapes depend only on the
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 from numpy.typing import NDArray
 from pytensor.compile.maker import function as compile_function
 
@@ -59,7 +61,7 @@ from mmm_workbench.recover.models.media import (
     media_graph,
     time_terms,
 )
-from mmm_workbench.recover.models.panel import GeoPanel
+from mmm_workbench.recover.models.panel import GeoPanel, geo_estimands
 from mmm_workbench.recover.models.priors import make_prior, prior_for
 from mmm_workbench.recover.models.transforms import param_names
 from mmm_workbench.scenarios.spec import GeoModelSpec, ModelSpec
@@ -109,12 +111,13 @@ def geo_containers(spec: ModelSpec, data: ModelData) -> dict[str, Array]:
 def geo_media(
     spec: ModelSpec, free: tuple[str, ...], shared: bool, shares: Array, n_ch: int, periods: int
 ) -> Any:
-    """Compile the geo model's media graph batched over draws, summed over geos.
+    """Compile the geo model's media graph batched over draws, per geo.
 
     ``(free transform params with a leading sample axis..., beta_geo (S, G, C), spend per
-    unit of size (T, 1, G, C)) -> national contributions (T, S, C)``, scaled units:
-    ``sum_g w_g * beta_gc * f(x_gtc)``. ``shared`` transform parameters are ``(S,)``,
-    per-channel ones ``(S, C)``; those not in ``free`` are fixed in ``spec``.
+    unit of size (T, 1, G, C)) -> each geo's contributions (T, S, G, C)``, scaled units:
+    ``w_g * beta_gc * f(x_gtc)`` (their sum over geos is the national contribution).
+    ``shared`` transform parameters are ``(S,)``, per-channel ones ``(S, C)``; those not in
+    ``free`` are fixed in ``spec``.
     """
     params: dict[str, Any] = fixed_transform_params(spec)
     inputs = []
@@ -126,8 +129,7 @@ def geo_media(
     params["saturation_beta"] = beta
     x = pt.tensor4("spend", shape=(None, 1, None, None))
     w = pt.as_tensor_variable(np.asarray(shares, dtype=float))[None, None, :, None]
-    summed = (w * media_graph(spec, x, params)).sum(axis=2)
-    media = compile_function([*inputs, beta, x], summed)
+    media = compile_function([*inputs, beta, x], w * media_graph(spec, x, params))
     n_geo = len(shares)
     media(
         *(np.full((1,) if i.ndim == 1 else (1, n_ch), 0.5) for i in inputs),
@@ -177,7 +179,36 @@ class GeoWorkbenchModel(MediaModel):
 
     def media_path(self, params: list[Array], spend: Array) -> Array:
         """Return the national contributions ``(date, sample, channel)``, summed over geos."""
+        summed: Array = self.geo_path(params, spend).sum(axis=2)
+        return summed
+
+    def geo_path(self, params: list[Array], spend: Array) -> Array:
+        """Return each geo's contributions ``(date, sample, geo, channel)``, scaled units."""
         return np.asarray(self.media(*params, spend[:, None]), dtype=float)
+
+    def estimands(
+        self,
+        data: ModelData,
+        draws: Mapping[str, Array],
+        x_scale: Array,
+        multipliers: Array,
+    ) -> xr.Dataset:
+        """Return the national estimands (:meth:`MediaModel.estimands`) and the per-geo ones.
+
+        Per geo (:func:`~mmm_workbench.recover.models.panel.geo_estimands`): each geo's
+        contributions with the training window's spend as it was and switched off.
+        """
+        out = super().estimands(data, draws, x_scale, multipliers)
+        params = self.media_inputs(draws)
+        spend = self.media_spend(data)
+        window = len(data.spend)
+        off = spend.copy()
+        off[:window] = 0.0
+        ys = data.target_scale
+        factual = self.geo_path(params, spend) * ys
+        return out.merge(
+            geo_estimands(factual, self.geo_path(params, off) * ys, window, _panel(data))
+        )
 
 
 def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> Any:

@@ -9,18 +9,32 @@ truth, ``/truth`` of the dataset, whose estimands are the same sums over geos
 as well: :class:`GeoPanel`, each geo's training rows and its share of the national size
 (the dataset's geo sizes, ``/observed`` attribute :data:`SIZES`). Pure xarray: nothing of
 the simulator is imported.
+
+A geo model's estimands per geo (:data:`GEO_ESTIMANDS`, :func:`geo_estimands`) are
+scored against ``/truth/geo`` (:func:`geo_truth`), as its national ones are against
+``/truth``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-__all__ = ["GEO", "SIZES", "GeoPanel", "geo_panel", "national"]
+__all__ = [
+    "GEO",
+    "GEO_ESTIMANDS",
+    "SIZES",
+    "GeoPanel",
+    "geo_estimands",
+    "geo_panel",
+    "geo_truth",
+    "national",
+]
 
 Array = NDArray[np.float64]
 
@@ -30,6 +44,19 @@ GEO = "geo"
 SIZES = "geo_sizes"
 """The ``/observed`` attribute with each geo's size (its population), a JSON list in the
 order of the ``geo`` coordinate: known data, as a geo model takes it."""
+
+GEO_ESTIMANDS = {
+    "geo_contribution_total": "contribution_total",
+    "geo_contribution_share": "contribution_share",
+    "geo_roas": "roas",
+}
+"""A geo model's per-geo estimands, ``(geo, channel)`` in data units, each named by the
+variable of ``/truth/geo`` it is scored against: each geo's contribution over the training
+rows, its share of the geo's target, and its ROAS (the change in the geo's outcome when
+the training window's spend of the channel is switched off in every geo, over the geo's
+spend). The ``geo_`` prefix keeps them apart from the national estimands of the same
+meaning, and their ``geo`` dimension puts them in their own family of the scoring
+(``"geo"``), which the default rules leave out of the verdict."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,3 +164,67 @@ def national(observed: xr.Dataset) -> xr.Dataset:
         if GEO in variable.dims:
             out[name] = variable.sum(GEO, keep_attrs=True)
     return out.drop_vars(GEO)
+
+
+def geo_estimands(
+    factual: Array,
+    off: Array,
+    window: int,
+    panel: GeoPanel,
+    contribution: Array | None = None,
+) -> xr.Dataset:
+    """Return a geo model's per-geo estimands (:data:`GEO_ESTIMANDS`) over ``sample``.
+
+    Parameters
+    ----------
+    factual, off
+        Each geo's media contributions ``(date, sample, geo, channel)``, data units, with
+        the training window's spend as it was and switched off (in every geo), over the
+        window and the periods its carry-over reaches (the model's causal scope).
+    window
+        The training rows (the first ``window`` periods).
+    panel
+        The replicate's panel (each geo's training spend and target).
+    contribution
+        The model's own contributions ``(sample, date, geo, channel)`` over the window, data
+        units, where the sampler computed them; else the first ``window`` rows of
+        ``factual``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``geo_contribution_total``, ``geo_contribution_share`` and ``geo_roas``, each
+        ``(sample, geo, channel)``.
+    """
+    if contribution is None:
+        contribution = np.moveaxis(factual[:window], 0, 1)
+    total = contribution.sum(axis=1)  # (S, G, C)
+    effect = (factual - off).sum(axis=0)
+    dims = ("sample", GEO, "channel")
+    out: dict[str, Any] = {
+        "geo_contribution_total": (dims, total),
+        "geo_contribution_share": (dims, total / panel.target.sum(axis=0)[None, :, None]),
+        "geo_roas": (dims, effect / panel.spend.sum(axis=0)[None]),
+    }
+    return xr.Dataset(out, coords={GEO: list(panel.names)})
+
+
+def geo_truth(tree: xr.DataTree) -> xr.Dataset:
+    """Return the truth of the per-geo estimands (:data:`GEO_ESTIMANDS`) of a panel dataset.
+
+    Parameters
+    ----------
+    tree
+        A generated panel dataset (with ``/truth/geo``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``/truth/geo``'s per-geo contribution totals, shares and ROAS over the training
+        rows, ``(geo, channel)``, under the estimands' names.
+    """
+    truth = tree["truth/geo"].to_dataset()
+    out = xr.Dataset({name: truth[source] for name, source in GEO_ESTIMANDS.items()})
+    for var in out.data_vars:
+        out[var].attrs = {}
+    return out

@@ -33,12 +33,16 @@ they are. :func:`config_spec` reads back what the workbench needs (families, ``l
 ``normalize``, fixed parameters, order, pooling, likelihood) and the model is then swapped
 and converted exactly as below. Refused before any fitting (:func:`check_config`), each
 with ``model.config = '<path>':`` and pymc-marketing's own message where it rejects the
-file: what pymc-marketing rejects; MMM arguments beyond :data:`CONFIG_KWARGS` (panel
-``dims``, another ``scaling``, time-varying terms, a log link: each changes what the swapped
-containers and scales mean); sections beyond ``model`` and ``original_scale_vars``;
-transforms the workbench has no twin of or with another ``prefix``; a mix of per-channel
-and shared priors; a ``[model]`` table that contradicts the config (it may repeat the
-config's transforms; priors, order, seasonality and likelihood are the config's).
+file: what pymc-marketing rejects; MMM arguments beyond :data:`CONFIG_KWARGS` (another
+``scaling``, time-varying terms, a log link: each changes what the swapped containers and
+scales mean; ``dims: ["geo"]`` only with ``[model.geo]``, the geo model); sections beyond
+``model`` and ``original_scale_vars``; transforms the workbench has no twin of or with
+another ``prefix``; a mix of per-channel and shared priors; a ``[model]`` table that
+contradicts the config (it may repeat the config's transforms; priors, order, seasonality
+and likelihood are the config's).
+
+With ``[model.geo]`` (or a config's ``dims: ["geo"]``) the model is pymc-marketing's MMM
+with ``dims = ("geo",)`` on the panel: :mod:`mmm_workbench.recover.models.pymc_marketing_geo`.
 
 Refused before any fitting (:func:`check_pymc_marketing`): ``trend = true``,
 ``intercept = false``, a ``saturation_beta`` prior for a
@@ -101,6 +105,7 @@ import pymc as pm
 import xarray as xr
 from numpy.typing import NDArray
 
+from mmm_workbench.recover.models import pymc_marketing_geo as geo
 from mmm_workbench.recover.models.data import LIFT_CONTAINERS, ModelData
 from mmm_workbench.recover.models.media import MediaModel, compile_media
 from mmm_workbench.recover.models.priors import prior_for
@@ -165,6 +170,8 @@ def check_pymc_marketing(spec: ModelSpec, channels: Sequence[str] | None = None)
     """
     if importlib.util.find_spec("pymc_marketing") is None:
         raise ValueError(MISSING_MESSAGE)
+    if spec.geo_level:
+        geo.check_geo(spec)
     if spec.config is not None:
         check_config(spec, channels)
         return
@@ -423,7 +430,70 @@ def add_lift_tests(mmm: Any, data: ModelData) -> None:
         pmd.Normal(LIFT_NAME, mu=estimated, sigma=lift["lift_sigma"], observed=lift["lift_delta_y"])
 
 
-def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel:
+def _build_geo(spec: ModelSpec, data: ModelData) -> geo.PymcMarketingGeoModel:
+    """Build pymc-marketing's MMM with ``dims = ("geo",)`` on a panel (:mod:`.pymc_marketing_geo`).
+
+    Raises
+    ------
+    RuntimeError
+        If pymc-marketing's own scales differ from
+        :func:`~mmm_workbench.recover.models.pymc_marketing_geo.panel_scales`.
+    """
+    from pymc_marketing.mmm import MMM
+
+    assert data.geo is not None
+    if spec.config is not None:
+        mmm = build_from_config(spec, data)
+        spec = config_spec(spec, mmm)
+    else:
+        mmm = MMM(
+            date_column="date",
+            channel_columns=list(data.channels),
+            target_column=data.target_name,
+            dims=geo.GEO_DIMS,
+            scaling=geo.per_geo_scaling(),
+            adstock=geo.national_transform(_transform(spec, "adstock")),
+            saturation=geo.national_transform(_transform(spec, "saturation")),
+            control_columns=list(data.control_names) or None,
+            yearly_seasonality=spec.seasonality_order or None,
+            adstock_first=spec.order == "adstock_first",
+            model_config=geo.geo_model_config(spec),
+        )
+        frame = geo.panel_frame(data)
+        mmm.build_model(frame.drop(columns=[data.target_name]), frame[data.target_name])
+    by_geo = geo.scaling_by_geo(mmm)
+    channel_scale, target_scale = geo.panel_scales(data.geo, *by_geo)
+    built = mmm.scalers["_channel"].transpose(*(geo.GEO_DIMS if by_geo[0] else ()), "channel")
+    built = built.sel(channel=list(data.channels))
+    if not (
+        np.array_equal(built.to_numpy(), channel_scale)
+        and np.array_equal(mmm.scalers["_target"].to_numpy(), target_scale)
+    ):
+        raise RuntimeError(
+            f"pymc-marketing scaled the panel by {built.to_numpy()} and "
+            f"{mmm.scalers['_target'].to_numpy()}, not by the max over the training rows"
+        )
+    free = geo.free_media(spec)
+    model = mmm.model
+    periods, n_ch = data.spend.shape
+    media = geo.compile_geo_media(spec, free, len(data.geo.names), n_ch, periods)
+    kept = {v.name for v in model.free_RVs}
+    return geo.PymcMarketingGeoModel(
+        spec=spec,
+        free=free,
+        media=media,
+        model=model,
+        mmm=mmm,
+        channel_by_geo=by_geo[0],
+        target_by_geo=by_geo[1],
+        dims=geo.model_dims(model, (*free, "y_sigma", "mu", "channel_contribution")),
+        extra_draws=tuple(n for n in free if n in model.named_vars and n not in kept),
+    )
+
+
+def build_pymc_marketing(
+    spec: ModelSpec, data: ModelData
+) -> PymcMarketingModel | geo.PymcMarketingGeoModel:
     """Build pymc-marketing's MMM for a cell from its first replicate's data.
 
     From the ``[model]`` table's options, or with ``config`` by pymc-marketing's own YAML
@@ -440,6 +510,8 @@ def build_pymc_marketing(spec: ModelSpec, data: ModelData) -> PymcMarketingModel
         every later replicate's scales are computed by).
     """
     check_pymc_marketing(spec, data.channels)
+    if spec.geo_level:
+        return _build_geo(spec, data)
     if spec.config is not None:
         mmm = build_from_config(spec, data)
         spec = config_spec(spec, mmm)
@@ -552,8 +624,24 @@ def _load_config(spec: ModelSpec) -> tuple[dict[str, Any], Any]:
                 "with model.lift_tests = true, and sampling with [fit] are the scenario's)",
             )
     model = config.model.model_dump(by_alias=True)
+    dims = model.get("kwargs", {}).get("dims")
+    if dims is not None and list(dims) != ["geo"]:
+        raise _config_error(
+            spec,
+            f"model.kwargs.dims = {dims!r}: the workbench fits a panel of geos, dims: ['geo']",
+        )
+    if dims is not None and not spec.geo_level:
+        raise _config_error(
+            spec,
+            "model.kwargs.dims = ['geo']: a geo model; add [model.geo] to the scenario to fit "
+            "the panel geo by geo",
+        )
+    if dims is None and spec.geo_level:
+        raise _config_error(
+            spec, "no model.kwargs.dims: with [model.geo] the config sets dims: ['geo']"
+        )
     for key in model.get("kwargs", {}):
-        if key not in CONFIG_KWARGS:
+        if key not in CONFIG_KWARGS and not (key == "dims" and dims is not None):
             raise _config_error(
                 spec,
                 f"model.kwargs.{key}: the workbench swaps each replicate's data into the "
@@ -664,13 +752,17 @@ def _config_transform(spec: ModelSpec, role: str, obj: Any) -> tuple[TransformSp
         fixed[p] = float(array) if array.ndim == 0 else tuple(float(v) for v in array)
     if role == "saturation" and "beta" in obj.function_priors:
         beta = obj.function_priors["beta"]
-        if not hasattr(beta, "create_variable") or tuple(beta.dims) != ("channel",):
+        allowed = [("channel",), ("geo", "channel")] if spec.geo_level else [("channel",)]
+        if not hasattr(beta, "create_variable") or tuple(beta.dims) not in allowed:
             raise _config_error(
                 spec,
                 f"model.kwargs.saturation.kwargs.priors.beta = {beta!r}: the workbench "
-                "scores a beta per channel; give it a prior with dims ('channel',)",
+                "scores a beta per channel; give it a prior with dims "
+                + " or ".join(map(str, allowed)),
             )
-    if len(dims) > 1 or not dims <= {(), ("channel",)}:
+    if spec.geo_level and dims <= {(), ("channel",), ("geo", "channel")}:
+        pass  # a geo model takes every parameter per geo and channel (broadcast)
+    elif len(dims) > 1 or not dims <= {(), ("channel",)}:
         raise _config_error(
             spec,
             f"model.kwargs.{role}: prior dims {sorted(dims)}: give every free parameter "
@@ -702,7 +794,7 @@ def config_spec(spec: ModelSpec, mmm: Any) -> ModelSpec:
     free_a = len(param_names("adstock", adstock.kind)) > len(adstock.params)
     free_s = len(param_names("saturation", saturation.kind)) > len(saturation.params)
     shared = {flag for flag, free in ((shared_a, free_a), (shared_s, free_s)) if free}
-    if len(shared) > 1:
+    if len(shared) > 1 and not spec.geo_level:
         raise _config_error(
             spec,
             "adstock and saturation priors: one is per channel and the other shared; "
@@ -747,7 +839,10 @@ def build_from_config(spec: ModelSpec, data: ModelData) -> Any:
     model, _ = _load_config(spec)
     kwargs = model.get("kwargs", {})
     date, target = kwargs.get("date_column", "date"), kwargs.get("target_column", "y")
-    frame = training_frame(data).rename(columns={"date": date, data.target_name: target})
+    if spec.geo_level:
+        frame = geo.panel_frame(data, target=target, date=date)
+    else:
+        frame = training_frame(data).rename(columns={"date": date, data.target_name: target})
     try:
         return build_mmm_from_yaml(
             spec.config.resolved, X=frame.drop(columns=[target]), y=frame[target]

@@ -15,6 +15,7 @@ from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
 from mmm_workbench.recover.models.geo import BETA_GEO, GeoWorkbenchModel
 from mmm_workbench.recover.models.kinds import CellModel, get_model_kind
+from mmm_workbench.recover.models.panel import GEO_ESTIMANDS
 from mmm_workbench.scenarios import (
     Scenario,
     ScenarioError,
@@ -177,6 +178,36 @@ def test_national_estimands_are_the_sums_of_the_geos() -> None:
     assert np.max(np.abs(pooled["roas"] / truth["roas"] - 1)) > 0.02
 
 
+def test_per_geo_estimands_at_the_truth_are_the_geo_truth() -> None:
+    """At the true per-geo effects each geo's contribution, share and ROAS are
+    ``/truth/geo``'s, and the record's truth holds them under the same names; with the
+    geos' effects reversed among geos they are not (the check can fail)."""
+    scenario = _scenario()
+    tree, data = _replicate(scenario)
+    cell, _ = _built(scenario, data)
+    point = _true_point(tree, data)
+    assert scenario.model is not None
+    truth = truth_estimands(tree, scenario.model)
+    draws = {
+        BETA_GEO: point["per_head"][None],
+        "saturation_beta": point["saturation_beta"][None],
+        "sigma": np.array([point["sigma"]]),
+    }
+    x_scale, multipliers = tree["truth"]["x_scale"].to_numpy(), truth["multiplier"].to_numpy()
+    est = cell.estimands(data, draws, x_scale, multipliers).isel(sample=0)
+    geo = tree["truth/geo"]
+    for name, source in GEO_ESTIMANDS.items():
+        assert est[name].dims == ("geo", "channel")
+        np.testing.assert_allclose(truth[name], geo[source], rtol=0, err_msg=name)
+        np.testing.assert_allclose(est[name], geo[source], rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(
+        est["geo_contribution_total"].sum("geo"), truth["contribution_total"]
+    )
+    swapped = {**draws, BETA_GEO: point["per_head"][None, ::-1]}
+    wrong = cell.estimands(data, swapped, x_scale, multipliers).isel(sample=0)
+    assert np.max(np.abs(wrong["geo_roas"] / geo["roas"] - 1)) > 0.1
+
+
 def test_map_recovers_national_roas_in_identical_geos() -> None:
     """Identical geos (no spread, split by size and noise): the geo model's MAP gives the
     national ROAS and shares within 10%, on two replicates."""
@@ -221,7 +252,7 @@ def test_map_recovers_national_roas_in_identical_geos() -> None:
         ),
         (
             WORLD % {"spread": 0, "geo": "kind = 'ols'\n[model.geo]"},
-            "model.geo: the geo model is the workbench's; model.kind = 'ols'",
+            "model.geo: a geo model is the workbench's or pymc-marketing's; model.kind = 'ols'",
         ),
     ],
 )

@@ -263,7 +263,8 @@ CHANNEL_YAML = RICH_YAML.replace("channel_columns: [tv, search]", "channel_colum
         (
             "    yearly_seasonality: 2\n",
             "    yearly_seasonality: 2\n    dims: [geo]\n",
-            r"model.config = 'mmm.yml': model.kwargs.dims: the workbench swaps",
+            r"model.config = 'mmm.yml': model.kwargs.dims = \['geo'\]: a geo model; add "
+            r"\[model.geo\]",
         ),
         (
             "      kwargs:\n        priors:\n          beta",
