@@ -27,6 +27,7 @@ from mmm_workbench.reports import contract, plotdata
 from mmm_workbench.reports import figures as fig
 from mmm_workbench.reports.contract import atomic_write
 from mmm_workbench.reports.decision import DECISION_ESTIMANDS, bound_words, decision_summary
+from mmm_workbench.reports.geo_figures import geo_section
 from mmm_workbench.reports.html import TEXT_TABLE, Banner, Section, render_report
 from mmm_workbench.reports.parallel import share
 from mmm_workbench.reports.sbc import sbc_ecdf
@@ -622,6 +623,7 @@ def _sections(data: ReportData, figures: list[tuple[bytes, str]]) -> list[Sectio
                 (cells, "grid cells"),
             ],
         ),
+        *geo_section(data.estimands, data.colours),  # geo models: per geo, after the national
         Section(title="Figures", figures=figures),
         Section(
             title="Fits",
