@@ -171,18 +171,22 @@ def nutpie_row(cells: list[bg.Cell], backend: str) -> dict[str, Any]:
     return row
 
 
-def blackjax_row(cells: list[bg.Cell]) -> dict[str, Any]:
-    """(3): every replicate's chains in one jitted, vmapped blackjax program."""
+def blackjax_program(
+    cells: list[bg.Cell], draws: int = DRAWS, tune: int = TUNE
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """Return the jitted, vmapped blackjax program of every replicate's chains and its
+    arguments: ``run(*args)`` gives positions ``(batch, draws, n_dim)``, leapfrog steps
+    (tuning and draws) and divergences per chain."""
     import blackjax
     import jax
     import jax.numpy as jnp
 
     logp = jax_logdensity(cells[0].layout)
-    x = jnp.asarray(np.stack([np.repeat(c.data["spend"][None], CHAINS, 0) for c in cells]))
-    y = jnp.asarray(np.stack([np.repeat(c.data["target"][None], CHAINS, 0) for c in cells]))
-    z = jnp.asarray(np.stack([np.repeat(c.data["controls"][None], CHAINS, 0) for c in cells]))
     batch = len(cells) * CHAINS
-    x, y, z = (a.reshape((batch, *a.shape[2:])) for a in (x, y, z))
+    x, y, z = (
+        jnp.asarray(np.stack([cell.data[k] for cell in cells for _ in range(CHAINS)]))
+        for k in ("spend", "target", "controls")
+    )
     inits = np.stack(
         [
             np.asarray(cells[0].compiled.initial_point_func(1000 * r + chain), dtype=float)
@@ -199,7 +203,7 @@ def blackjax_row(cells: list[bg.Cell]) -> dict[str, Any]:
         adaptation = blackjax.window_adaptation(
             blackjax.nuts, density, target_acceptance_rate=TARGET_ACCEPT
         )
-        (state, parameters), warm_info = adaptation.run(warm_key, init, num_steps=TUNE)
+        (state, parameters), warm_info = adaptation.run(warm_key, init, num_steps=tune)
         kernel = blackjax.nuts(density, **parameters).step
 
         def step(state: Any, key: Any) -> Any:
@@ -207,15 +211,23 @@ def blackjax_row(cells: list[bg.Cell]) -> dict[str, Any]:
             return state, (state.position, info.num_integration_steps, info.is_divergent)
 
         _, (positions, n_steps, divergent) = jax.lax.scan(
-            step, state, jax.random.split(sample_key, DRAWS)
+            step, state, jax.random.split(sample_key, draws)
         )
         warm_steps = warm_info.info.num_integration_steps.sum()
         return positions, n_steps.sum() + warm_steps, divergent.sum()
 
-    run = jax.jit(jax.vmap(one_chain))
     keys = jax.random.split(jax.random.PRNGKey(0), batch)
+    return jax.jit(jax.vmap(one_chain)), (keys, jnp.asarray(inits), x, y, z)
+
+
+def blackjax_row(cells: list[bg.Cell]) -> dict[str, Any]:
+    """(3): every replicate's chains in one jitted, vmapped blackjax program."""
+    import jax
+
+    batch = len(cells) * CHAINS
     t0, cpu0 = time.perf_counter(), time.process_time()
-    positions, steps, divergent = jax.block_until_ready(run(keys, jnp.asarray(inits), x, y, z))
+    run, arguments = blackjax_program(cells)
+    positions, steps, divergent = jax.block_until_ready(run(*arguments))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     draws = np.asarray(positions).reshape(len(cells), CHAINS, DRAWS, -1)
     divergences = np.asarray(divergent).reshape(len(cells), CHAINS).sum(axis=1)
@@ -299,6 +311,10 @@ def main() -> None:
         "2": ("(2) nutpie, JAX backend", lambda: nutpie_row(cells, "jax")),
         "3": ("(3) blackjax, batched (vmap)", lambda: blackjax_row(cells)),
     }
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = out_dir / f"batched-{stamp}.json"
     for key in args.rows.split(","):
         name, measure = measures[key.strip()]
         print(name, flush=True)
@@ -307,6 +323,8 @@ def main() -> None:
             result["rows"][name] = measure() | {"load_1min": [before, round(os.getloadavg()[0], 2)]}
         except Exception as err:  # a backend that fails is a result too
             result["rows"][name] = {"error": f"{type(err).__name__}: {err}"[:500]}
+        print(f"  {result['rows'][name]}", flush=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")  # a killed run keeps its rows
     load.append(round(os.getloadavg()[0], 2))
     base = result["rows"].get("(1) nutpie, numba (default)", {}).get("ess_per_s")
     base_cpu = result["rows"].get("(1) nutpie, numba (default)", {}).get("ess_per_cpu_s")
@@ -336,10 +354,7 @@ def main() -> None:
         },
     }
     result["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    out_dir = Path(__file__).parent / "results"
-    out_dir.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out_dir / f"batched-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

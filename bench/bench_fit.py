@@ -249,6 +249,9 @@ def main() -> None:
     unknown = [key for key in wanted if key not in measures]
     if unknown:
         parser.error(f"--rows {args.rows}: unknown rows {unknown}; choose from a, d, b, c")
+    out_dir = Path(__file__).parent / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f"fit-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     with tempfile.TemporaryDirectory() as tmp:
         for key in wanted:
             name, measure = measures[key]
@@ -258,6 +261,7 @@ def main() -> None:
             result["fit"][name]["load_1min"] = [load, _load()]
             result["fit"][name]["cpu_s"] = round(_cpu() - cpu0, 1)
             result["fit"][name]["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            out.write_text(json.dumps(result, indent=2) + "\n")  # a killed run keeps its rows
         for label, workers, text in (
             ("1 worker, chains in parallel", 1, WORKBENCH),
             ("2 workers, chains in sequence", 2, _with_cores(WORKBENCH, 1)),
@@ -314,10 +318,7 @@ def main() -> None:
         "numpy_blas": np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"],
     }
     result["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    out_dir = Path(__file__).parent / "results"
-    out_dir.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out_dir / f"fit-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ wall time), at the initial point:
   (``compiled_logp_func``), called through ctypes, less the time of a ctypes call of a
   C function of the same signature that does nothing (reported);
 - ``numpy, hand-written``: :func:`numpy_logp_dlogp` called from Python;
-- ``numba, hand-fused``: :func:`fused_logp_dlogp` called from Python (the call overhead
-  of a numba dispatch, about 1 us, included).
+- ``numba, hand-fused``: :func:`fused_logp_dlogp`'s kernel called from Python (a numba
+  dispatch of 9 arguments included), and called in a loop inside numba (none).
 
 Usage: ``python bench/bench_gradient.py [--evals N] [--replicate R]``; writes
 ``bench/results/gradient-<UTC time>.json`` and prints the table with the load average.
@@ -363,6 +363,26 @@ def _fused(
 
 
 @numba.njit(cache=False)  # type: ignore[misc]
+def _fused_loop(
+    evals: int,
+    theta: Array,
+    x: Array,
+    y: Array,
+    z: Array,
+    kinds: Array,
+    pa: Array,
+    pb: Array,
+    n_lag: int,
+    grad: Array,
+) -> float:  # pragma: no cover - numba
+    """``evals`` calls of :func:`_fused` inside numba: its time with no call overhead."""
+    total = 0.0
+    for _ in range(evals):
+        total += _fused(theta, x, y, z, kinds, pa, pb, n_lag, grad)
+    return total
+
+
+@numba.njit(cache=False)  # type: ignore[misc]
 def lgamma(a: float) -> float:  # pragma: no cover - numba
     """``log Gamma(a)`` (numba's ``math.lgamma``)."""
     return math.lgamma(a)
@@ -595,6 +615,13 @@ def main() -> None:
             _fused(theta, spend, target, controls, kinds, pa, pb, cell.layout.l_max, grad_out)
         )
 
+    n_lag = cell.layout.l_max
+
+    def fused_loop(theta: Array) -> float:  # args.evals evaluations in one call
+        return float(
+            _fused_loop(args.evals, theta, spend, target, controls, kinds, pa, pb, n_lag, grad_out)
+        )
+
     def fused_pair(theta: Array) -> tuple[float, Array]:
         return fused_fn(theta), grad_out.copy()
 
@@ -612,6 +639,7 @@ def main() -> None:
         "ctypes call of an empty C function": ctypes_overhead_us(args.evals),
         "numpy, hand-written": time_python(numpy_fn, theta, args.evals // 4),
         "numba, hand-fused (called from Python)": time_python(fused_fn, theta, args.evals),
+        "numba, hand-fused (loop inside numba)": time_python(fused_loop, theta, 5) / args.evals,
     }
     load.append(round(os.getloadavg()[0], 2))
     rows["nutpie (compiled model, net of the call)"] = (
