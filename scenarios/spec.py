@@ -1512,6 +1512,10 @@ class GeoModelSpec:
     ``vary`` is the national value in every geo (complete pooling). Transform parameters,
     trend, seasonality and control coefficients are national.
 
+    With ``kind = "pymc-marketing"`` the model is pymc-marketing's ``MMM`` with ``dims =
+    ("geo",)`` on the panel, each geo on its own scales, ``vary`` partially pooled
+    (:mod:`mmm_workbench.recover.models.pymc_marketing_geo`).
+
     - ``level``: ``"geo"`` (the default), the model above; ``"national"``, the national
       model of the panel summed over geos, as without the table (so a grid can compare
       the two on the same world: ``"model.geo.level" = ["national", "geo"]``).

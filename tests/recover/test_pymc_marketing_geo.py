@@ -7,7 +7,6 @@ truth), data swapping, what is refused, and one real fit (slow)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -326,11 +325,12 @@ def test_nutpie_fit_recovers_national_and_geo_roas(tmp_path: Path) -> None:
     text = _toml().replace('backend = "map"', 'backend = "nutpie"\ndraws = 300\ntune = 300')
     (tmp_path / "s.toml").write_text(text.replace("replicates = 2", "replicates = 1"))
     assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "run")]) == 0
-    from mmm_workbench.reports.records import read_record
+    from mmm_workbench.recover.store import RunStore
 
-    (record_path,) = (tmp_path / "run" / "fits").glob("*/0.arrow")
-    record: Any = read_record(record_path)
-    post, truth = record["posterior"], record["truth"]
+    store = RunStore(tmp_path / "run")
+    ((cell, replicate, _),) = list(store.records())
+    record = store.read_record(cell, replicate)
+    post, truth = record["posterior"].to_dataset(), record["truth"].to_dataset()
     np.testing.assert_allclose(post["roas"].mean("sample"), truth["roas"], rtol=0.25)
     est = post["geo_roas"]
     low, high = est.quantile(0.005, "sample"), est.quantile(0.995, "sample")
