@@ -127,8 +127,8 @@ def _png(fig: Figure) -> bytes:
     rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())  # type: ignore[no-untyped-call]
     palette = rgba.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
-    palette.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    palette.save(out, format="PNG")  # zlib's default level: optimize=True took 6 times as
+    return out.getvalue()  # long (5% of the figures' time) for files 8% smaller
 
 
 def _lighten_layout(fig: Figure) -> None:
@@ -169,11 +169,11 @@ def _grid(
     rows = -(-n // cols)
     with sns.axes_style("whitegrid"):
         fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False)
-    flat = list(axes.ravel())
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
+        grid = fig.add_gridspec(rows, cols)
+        # only the panels drawn: an empty place of the grid takes no part in the layout,
+        # as a hidden panel did not, and a panel costs its axes and ticks to make
+        axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(n)]
+    return fig, axes
 
 
 def _errors(d: pd.DataFrame, value: str, lower: str, upper: str) -> list[NDArray[np.float64]]:
