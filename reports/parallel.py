@@ -8,10 +8,10 @@ one process idle. The helper sends what it computed when it has no task left, an
 parent returns every result in task order, as one process would have computed them.
 
 Where ``fork`` is not available (Windows, macOS by default), with one usable core, with
-:data:`WORKERS_ENV` set to 1, or for fewer than ``min_tasks`` tasks, everything runs in
-the calling process. A task the helper failed (an exception, a helper killed) is
-computed again in the calling process, so that its error is raised there, with its
-traceback.
+:data:`WORKERS_ENV` set to 1, in a daemonic process (a pool's worker), or for fewer than
+``min_tasks`` tasks, everything runs in the calling process. A task the helper failed
+(an exception, a helper killed) is computed again in the calling process, so that its
+error is raised there, with its traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def workers() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if multiprocessing.current_process().daemon:  # a pool's worker may not fork a helper
         return 1
     return max(1, min(wanted, cores, 2))
 

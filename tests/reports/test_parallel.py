@@ -5,6 +5,7 @@ processes gives the same tables as in one, and a corrupt record is still logged 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from mmm_workbench.reports import parallel, tables
 from mmm_workbench.reports.tables import score_run
 
 needs_two = pytest.mark.skipif(
-    "fork" not in __import__("multiprocessing").get_all_start_methods(),
+    "fork" not in multiprocessing.get_all_start_methods(),
     reason="the helper is forked",
 )
 
@@ -65,6 +66,14 @@ def test_one_worker_keeps_everything_here_and_bad_settings_are_named(
     monkeypatch.setenv(parallel.WORKERS_ENV, "1")
     assert parallel.workers() == 1
     assert parallel.share(lambda i: os.getpid(), 4) == [os.getpid()] * 4
+    monkeypatch.setenv(parallel.WORKERS_ENV, "2")
+    if "fork" in multiprocessing.get_all_start_methods():  # a pool's worker forks no helper
+        ctx = multiprocessing.get_context("fork")
+        receive, send = ctx.Pipe(duplex=False)
+        worker = ctx.Process(target=lambda: send.send(parallel.workers()), daemon=True)
+        worker.start()
+        assert receive.recv() == 1
+        worker.join()
     monkeypatch.setenv(parallel.WORKERS_ENV, "two")
     with pytest.raises(ValueError, match=f"{parallel.WORKERS_ENV} = 'two'"):
         parallel.workers()
