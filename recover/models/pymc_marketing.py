@@ -111,7 +111,7 @@ from mmm_workbench.recover.models.media import MediaModel, compile_media
 from mmm_workbench.recover.models.priors import prior_for
 from mmm_workbench.recover.models.transforms import param_names
 from mmm_workbench.scenarios.families import ADSTOCKS, SATURATIONS
-from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec, TransformSpec
+from mmm_workbench.scenarios.spec import ModelSpec, TransformSpec
 
 __all__ = [
     "CONFIG_KWARGS",
@@ -247,13 +247,7 @@ def training_frame(data: ModelData) -> pd.DataFrame:
     return frame
 
 
-def _prior(spec: PriorSpec, dims: tuple[str, ...]) -> Any:
-    from pymc_extras.prior import Prior
-
-    args = {
-        k: np.asarray(v, dtype=float) if isinstance(v, tuple) else v for k, v in spec.args.items()
-    }
-    return Prior(spec.dist, dims=dims, **args)
+_prior = geo.scenario_prior
 
 
 def _transform(spec: ModelSpec, role: str) -> Any:

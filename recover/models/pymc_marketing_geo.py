@@ -68,7 +68,7 @@ from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.media import MediaModel, fixed_transform_params, media_graph
 from mmm_workbench.recover.models.panel import GEO, GeoPanel, geo_estimands
 from mmm_workbench.recover.models.transforms import param_names
-from mmm_workbench.scenarios.spec import ModelSpec
+from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
 __all__ = [
     "GEO_DIMS",
@@ -78,6 +78,7 @@ __all__ = [
     "geo_model_config",
     "panel_frame",
     "panel_scales",
+    "scenario_prior",
 ]
 
 Array = NDArray[np.float64]
@@ -154,6 +155,16 @@ def panel_scales(panel: GeoPanel, channel_by_geo: bool, target_by_geo: bool) -> 
     return np.asarray(channel, dtype=float), np.asarray(target, dtype=float)
 
 
+def scenario_prior(spec: PriorSpec, dims: tuple[str, ...]) -> Any:
+    """Return a scenario prior as a ``pymc_extras`` ``Prior`` with the given dims."""
+    from pymc_extras.prior import Prior
+
+    args = {
+        k: np.asarray(v, dtype=float) if isinstance(v, tuple) else v for k, v in spec.args.items()
+    }
+    return Prior(spec.dist, dims=dims, **args)
+
+
 def geo_model_config(spec: ModelSpec) -> dict[str, Any]:
     """Return the priors of the ``[model]`` table's geo model that differ from pymc-marketing's.
 
@@ -162,8 +173,6 @@ def geo_model_config(spec: ModelSpec) -> dict[str, Any]:
     per geo.
     """
     from pymc_extras.prior import Prior
-
-    from mmm_workbench.recover.models.pymc_marketing import _prior
 
     geo = spec.geo
     assert geo is not None
@@ -177,7 +186,7 @@ def geo_model_config(spec: ModelSpec) -> dict[str, Any]:
             centered=False,
             transform="exp",
         )
-    national = _prior(spec.priors["intercept"], ()) if "intercept" in spec.priors else None
+    national = scenario_prior(spec.priors["intercept"], ()) if "intercept" in spec.priors else None
     if "intercept" in geo.vary:
         config["intercept"] = Prior(
             "Normal",
@@ -189,11 +198,11 @@ def geo_model_config(spec: ModelSpec) -> dict[str, Any]:
     else:
         config["intercept"] = national or Prior("Normal", mu=0.0, sigma=2.0, dims=())
     if "sigma" in spec.priors:
-        sigma = _prior(spec.priors["sigma"], GEO_DIMS)
+        sigma = scenario_prior(spec.priors["sigma"], GEO_DIMS)
         config["likelihood"] = Prior("Normal", sigma=sigma, dims=("date", GEO))
     for name, dim in (("gamma_control", "control"), ("gamma_fourier", "fourier_mode")):
         if name in spec.priors:
-            config[name] = _prior(spec.priors[name], (GEO, dim))
+            config[name] = scenario_prior(spec.priors[name], (GEO, dim))
     return config
 
 
