@@ -58,3 +58,18 @@ def test_section_has_a_faceted_figure_and_the_table() -> None:
     assert row["largest |bias|"] == "30.0%"
     assert row["90% covered, geos"] == "33%"
     assert row["national bias"] == "+10.0%"
+
+
+def test_per_geo_estimands_are_their_own_family_which_no_default_rule_judges() -> None:
+    """A ``geo`` dimension makes the family ``geo`` (whatever the name); every default rule
+    that judges estimands names its families or its estimand, and none names ``geo``: the
+    per-geo coordinates neither add checks to the verdict nor tighten its Bonferroni level."""
+    from mmm_workbench.reports.aggregate import FIT_METRICS
+    from mmm_workbench.reports.ruleset import load_rules
+    from mmm_workbench.reports.tables import GEO_FAMILY, estimand_family
+
+    assert estimand_family("geo_roas", ("geo", "channel")) == GEO_FAMILY
+    assert estimand_family("roas", ("channel",)) == "derived"
+    for rule in load_rules().rules:
+        assert GEO_FAMILY not in rule.family
+        assert rule.family or rule.estimand != "*" or rule.metric in FIT_METRICS, rule
