@@ -2,8 +2,9 @@
 to a sound one, on real fits.
 
 One well-specified world (two channels, geometric adstock and logistic saturation, the
-true demand as a control, no confounding) is fitted by the correct model with NUTS and by
-broken variants, all on the same datasets (cells that differ only in ``[model]``/``[fit]``
+true demand as a control, no confounding; ``--world``: spend always on, or flighted, see
+:data:`WORLDS`) is fitted by the correct model with NUTS and by broken variants, all on
+the same datasets (cells that differ only in ``[model]``/``[fit]``
 share their data):
 
 - approximations: mean-field ADVI, full-rank ADVI, MAP (real backends);
@@ -25,9 +26,10 @@ default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the r
 that variant's records of that group only). The false-alarm rate is the share of groups in
 which the correct model fails; a variant's power is the share in which it fails.
 
-Usage: ``python bench/power.py [--replicates 40] [--group 10] [--variants a,b] [--fit a]
-[--out DIR]`` (``nox -s power``); writes ``bench/results/power-<UTC time>.json`` and prints
-the table. Fits run serially in this process (the planted kinds are registered here). With
+Usage: ``python bench/power.py [--world always-on|flighted] [--replicates 40] [--group 10]
+[--variants a,b] [--fit a] [--out DIR]`` (``nox -s power``); writes
+``bench/results/power-<UTC time>.json`` and prints the table. Fits run serially in this
+process (the planted kinds are registered here). With
 ``--out DIR`` the study resumes: run the same command again after a stop to continue;
 ``--fit ""`` judges what is on disk without fitting.
 """
@@ -56,6 +58,7 @@ from scipy import stats
 
 from mmm_workbench.recover.fitting import record_summary
 from mmm_workbench.recover.inference import Posterior
+from mmm_workbench.recover.models import workbench
 from mmm_workbench.recover.models.data import ModelData
 from mmm_workbench.recover.models.kinds import (
     CellModel,
@@ -122,6 +125,20 @@ tune = 1000
 chains = 2
 target_accept = 0.9
 """
+
+FLIGHTED_SPEND = "flighting = { on_mean = 8, off_mean = 4 }"
+"""The flighted world's one change: each channel's spend is on for about 8 weeks, then dark
+for about 4 (a two-state Markov chain per channel and replicate)."""
+
+WORLDS: dict[str, str] = {
+    "always-on": WORLD,
+    "flighted": WORLD.replace('noise = "lognormal" }', f'noise = "lognormal", {FLIGHTED_SPEND} }}'),
+}
+"""The study's worlds. ``always-on``: spend always on with lognormal noise; the data barely
+inform the saturation steepness ``lam`` (contraction 0.6-0.8, so at a fixed truth the
+calibration rules do not judge it). ``flighted``: the same world with flighted spend, whose
+dark weeks show the response at zero spend and so pin ``lam``: a bug that changes what
+``lam`` means (the adstock normalization dropped) can be seen only there."""
 
 # variant -> (model.kind, fit.backend, model.adstock.normalize)
 VARIANTS: dict[str, tuple[str, str, bool]] = {
@@ -409,6 +426,7 @@ def study(
     global SHARED_FITS
     register_planted()
     SHARED_FITS = out.parent / f"{out.name}.shared-fits"
+    _pin_geometry(out)
     source = scenario_from_text(scenario_text(variants, world=world), "power.toml")
     label_of = {c.cell_id: v for c, v in zip(source.cells, variants, strict=True)}
     only = tuple(c for c, v in label_of.items() if fit is None or v in fit)
@@ -458,6 +476,23 @@ def study(
     }
 
 
+def _pin_geometry(out: Path) -> None:
+    """Refuse to add fits of another sampler geometry to a run (one study, one geometry).
+
+    The geometry (``MMM_WORKBENCH_GEOMETRY``, :data:`workbench.GEOMETRY`) is read when the
+    model module is imported; the first call on a run directory writes it beside the run
+    (``<out>.geometry``), later calls compare.
+    """
+    marker = out.parent / f"{out.name}.geometry"
+    if marker.is_file() and marker.read_text().strip() != workbench.GEOMETRY:
+        sys.exit(
+            f"--out {out}: its fits use geometry {marker.read_text().strip()!r}, this process "
+            f"{workbench.GEOMETRY!r} (MMM_WORKBENCH_GEOMETRY): a study never mixes geometries"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(workbench.GEOMETRY + "\n")
+
+
 def _commit() -> str:
     """The checkout's commit (with ``+dirty`` when files differ), or "" outside git."""
     try:
@@ -484,6 +519,9 @@ def main() -> None:
         "--fit", help="comma-separated variants to fit now (default: all; '' judges only)"
     )
     parser.add_argument(
+        "--world", choices=list(WORLDS), default="always-on", help="the world (see WORLDS)"
+    )
+    parser.add_argument(
         "--out", type=Path, help="run directory, resumed when run again (default: temporary)"
     )
     args = parser.parse_args()
@@ -494,8 +532,10 @@ def main() -> None:
         sys.exit(f"--variants/--fit: unknown {unknown}; known: {list(VARIANTS)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out if args.out is not None else Path(tmp) / "power"
-        result = study(out, variants, args.replicates, args.group, fit)
+        result = study(out, variants, args.replicates, args.group, fit, WORLDS[args.world])
     result |= {
+        "world": args.world,
+        "geometry": workbench.GEOMETRY,
         "variants": variants,
         "commit": _commit(),
         "python": platform.python_version(),

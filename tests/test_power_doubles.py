@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import ModuleType
 
@@ -110,3 +111,32 @@ def test_rates_carry_clopper_pearson_intervals(power: ModuleType) -> None:
     assert power._interval(4, 4) == pytest.approx((0.3976, 1.0), abs=1e-4)
     lo, hi = power._interval(1, 10)
     assert 0 < lo < 0.1 < hi < 0.5
+
+
+def test_the_flighted_world_differs_only_in_its_spend_being_flighted(power: ModuleType) -> None:
+    from mmm_workbench.scenarios import scenario_from_text
+
+    power.register_planted()
+    worlds = {
+        name: scenario_from_text(power.scenario_text(["nuts (correct)"], 4, text), "p.toml")
+        for name, text in power.WORLDS.items()
+    }
+    always, flighted = worlds["always-on"].scenario, worlds["flighted"].scenario
+    assert always.model == flighted.model and always.fit == flighted.fit
+    for a, f in zip(always.data.channels, flighted.data.channels, strict=True):
+        assert a.spend.flighting is None and f.spend.flighting is not None
+        assert dataclasses.replace(f.spend, flighting=None) == a.spend
+        assert dataclasses.replace(f, spend=a.spend) == a
+
+
+def test_a_run_directory_keeps_one_geometry(
+    power: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    power._pin_geometry(out)
+    assert (tmp_path / "run.geometry").read_text().strip() == power.workbench.GEOMETRY
+    power._pin_geometry(out)  # the same geometry resumes
+    monkeypatch.setattr(power.workbench, "GEOMETRY", "data")
+    (tmp_path / "run.geometry").write_text("dgp\n")
+    with pytest.raises(SystemExit, match="never mixes geometries"):
+        power._pin_geometry(out)
