@@ -9,18 +9,35 @@ sampler's seconds per fit and divergences.
 
 Usage: ``python bench/geo_vs_national.py RUN_DIR`` after ``mmm-workbench run
 geo-vs-national --out RUN_DIR`` (resumable: rerun the same command to continue).
+
+Performance (issue 16): ``python bench/geo_vs_national.py --perf [--geos 20] [--level
+national|geo|pymc-marketing]`` builds geo-vs-national's heterogeneous world with ``--geos``
+geos (x 104 weeks x 3 channels), one cell per model level, and for each, in a fresh
+process of its own (so each peak RSS is its own): the cell's build and compile seconds
+(once per cell), the sampling seconds of one fit (the scenario's NUTS settings, or
+``--draws``/``--tune``), the process's CPU seconds and its peak RSS. ``pymc-marketing``
+is pymc-marketing's MMM with ``dims = ("geo",)`` on the same panel. Run it through the
+sampling pool, one level per command (each under 10 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from mmm_workbench.recover.store import RunStore
+
+SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "geo-vs-national.toml"
+LEVELS = ("national", "geo", "pymc-marketing")
+HETEROGENEOUS = '"data.geo.spread" = [{ beta = 0.3, saturation = 0.5, adstock = 0.3 }]'
 
 ESTIMANDS = ("roas", "contribution_share")
 
@@ -80,11 +97,83 @@ def summarize(run: Path) -> list[dict[str, object]]:
     return out
 
 
+def perf_scenario(geos: int, level: str, draws: int | None, tune: int | None) -> str:
+    """Return geo-vs-national's text for one level of its heterogeneous world, ``geos`` geos."""
+    text = SCENARIO.read_text().replace("count = 10", f"count = {geos}")
+    text = text.replace("replicates = 4", "replicates = 1")
+    head, _ = text.split("[grid]")
+    if level == "pymc-marketing":
+        head = head.replace('kind = "workbench"', 'kind = "pymc-marketing"')
+    for key, value in (("draws", draws), ("tune", tune)):
+        if value:
+            head = head.replace(f"\n{key} = 500\n", f"\n{key} = {value}\n")
+    level_key = "national" if level == "national" else "geo"
+    return head + f'[grid]\n{HETEROGENEOUS}\n"model.geo.level" = ["{level_key}"]\n'
+
+
+def perf_one(geos: int, level: str, draws: int | None, tune: int | None) -> dict[str, float]:
+    """Build, compile and fit one level's cell in this process; its seconds and peak RSS."""
+    from mmm_workbench.recover.fitting import CellFitter
+    from mmm_workbench.scenarios import scenario_from_text
+
+    (cell,) = scenario_from_text(perf_scenario(geos, level, draws, tune)).cells
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    fitter = CellFitter(cell)
+    record = fitter.fit(0)
+    timings = json.loads(record.attrs["timings"])
+    diagnostics = json.loads(record.attrs["diagnostics"])
+    return {
+        "compile_s": float(fitter.compile_s),
+        "sampling_s": float(timings.get("tune_s", 0.0)) + float(timings.get("draw_s", 0.0)),
+        "post_s": float(timings.get("post_s", 0.0)),
+        "wall_s": time.perf_counter() - wall0,
+        "cpu_s": time.process_time() - cpu0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "divergences": float(diagnostics.get("divergences", np.nan)),
+        "max_rhat": float(diagnostics.get("max_rhat", np.nan)),
+        "min_ess_bulk": float(diagnostics.get("min_ess_bulk", np.nan)),
+    }
+
+
+def perf(geos: int, levels: list[str], draws: int | None, tune: int | None) -> None:
+    """Print one row per level, each measured in a fresh process (its own peak RSS)."""
+    print(
+        f"| model ({geos} geos x 104 weeks x 3 channels) | compile s | sampling s "
+        "| wall s | CPU s | peak RSS MiB | divergences | max R-hat | min bulk ESS |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for level in levels:
+        extra = [f"--draws={draws}"] * bool(draws) + [f"--tune={tune}"] * bool(tune)
+        cmd = [sys.executable, __file__, "--perf-one", level, f"--geos={geos}", *extra]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"| {level} | {r['compile_s']:.0f} | {r['sampling_s']:.0f} | {r['wall_s']:.0f} "
+            f"| {r['cpu_s']:.0f} | {r['peak_rss_mib']:.0f} | {r['divergences']:.0f} "
+            f"| {r['max_rhat']:.3f} | {r['min_ess_bulk']:.0f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
-    """Print the table (Markdown) and the rows as JSON."""
+    """Print the table (Markdown) and the rows as JSON, or the performance table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
+    parser.add_argument("run", type=Path, nargs="?")
+    parser.add_argument("--perf", action="store_true", help="measure the fits, not a run")
+    parser.add_argument("--perf-one", choices=LEVELS, help=argparse.SUPPRESS)
+    parser.add_argument("--level", choices=LEVELS, action="append", help="default: all")
+    parser.add_argument("--geos", type=int, default=20)
+    parser.add_argument("--draws", type=int, default=None)
+    parser.add_argument("--tune", type=int, default=None)
     args = parser.parse_args()
+    if args.perf_one:
+        print(json.dumps(perf_one(args.geos, args.perf_one, args.draws, args.tune)))
+        return
+    if args.perf:
+        perf(args.geos, args.level or list(LEVELS), args.draws, args.tune)
+        return
+    if args.run is None:
+        parser.error("RUN_DIR is required (or --perf)")
     rows = summarize(args.run)
     print("| cell | estimand | channel | bias (MC se) | 90% width / truth | covering |")
     print("|---|---|---|---|---|---|")
