@@ -4,16 +4,21 @@ processes gives the same tables as in one, and a corrupt record is still logged 
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
-from mmm_workbench.reports import parallel, tables
+from mmm_workbench.reports import parallel, report, tables
+from mmm_workbench.reports.report import FigureSpec, ReportData
 from mmm_workbench.reports.tables import score_run
 
 needs_two = pytest.mark.skipif(
@@ -97,3 +102,45 @@ def test_scoring_in_two_processes_gives_the_same_tables(
     pd.testing.assert_frame_equal(one.estimands, two.estimands)
     pd.testing.assert_frame_equal(one.fits, two.fits)
     pd.testing.assert_frame_equal(one.correlations, two.correlations)
+
+
+def _tiny_png(i: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), (10 * i, 0, 0)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@needs_two
+@pytest.mark.slow  # a report of 12 records: 4 s, mostly its verdict
+def test_a_report_drawn_in_two_processes_embeds_every_figure_in_order(
+    small_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The figures the helper drew reach the page and the figures folder, each under its
+    own name and caption, in the registry's order; a figure without data stays out."""
+    monkeypatch.setenv(parallel.WORKERS_ENV, "2")
+    if parallel.workers() < 2:
+        pytest.skip("one usable core")
+    drew = tmp_path / "drew"
+    drew.mkdir()
+
+    def build(i: int) -> Callable[[ReportData], bytes | None]:
+        def draw(data: ReportData) -> bytes | None:
+            (drew / str(i)).write_text(str(os.getpid()))  # a file: seen from either process
+            return None if i == 2 else _tiny_png(i)
+
+        return draw
+
+    specs = tuple(
+        FigureSpec(name=f"f{i}", build=build(i), caption=f"caption {i}") for i in range(6)
+    )
+    monkeypatch.setattr(report, "FIGURES", specs)
+    paths = report.build_report(small_run)
+    assert list(paths.figures) == ["f0", "f1", "f3", "f4", "f5"]
+    for name, path in paths.figures.items():
+        assert path.read_bytes() == _tiny_png(int(name[1:]))
+    page = paths.html.read_text()
+    places = [page.index(base64.b64encode(_tiny_png(i)).decode()) for i in (0, 1, 3, 4, 5)]
+    assert places == sorted(places) and "caption 2" not in page
+    assert all(f"caption {i}" in page for i in (0, 1, 3, 4, 5))
+    pids = {int((drew / str(i)).read_text()) for i in range(6)}
+    assert pids - {os.getpid()}  # the helper drew some while this process judged the run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import re
@@ -37,6 +38,12 @@ def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
         spec = next(f for f in FIGURES if f.name == name)
         assert path == small_run / "report" / "figures" / f"{name}.png"
         assert spec.caption in page
+    # drawn in two processes (reports.parallel): each file on the page, in FIGURES' order
+    assert list(paths.figures) == [f.name for f in FIGURES if f.name in paths.figures]
+    embedded = [
+        page.index(base64.b64encode(p.read_bytes()).decode()) for p in paths.figures.values()
+    ]
+    assert embedded == sorted(embedded)
     # rank figures name each cell's design: SBC, or PIT at a fixed truth
     assert re.search(
         r"95% bands, per cell and estimand\. (SBC|PIT at a fixed truth): stub=calibrated", page
