@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, gammaln
 
+from mmm_workbench.recover.models import workbench
 from mmm_workbench.recover.models.data import model_data
 from mmm_workbench.recover.models.priors import prior_for
 from mmm_workbench.recover.models.workbench import WorkbenchModel, build_workbench
@@ -449,7 +450,11 @@ def build_cell(replicate: int = 0, compile_nutpie: bool = True) -> Cell:
     assert spec is not None
     tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, replicate))
     data = model_data(tree, spec)
-    model = build_workbench(spec, data)
+    saved, workbench.GEOMETRY = workbench.GEOMETRY, "dgp"  # the hand-written coordinates
+    try:
+        model = build_workbench(spec, data)
+    finally:
+        workbench.GEOMETRY = saved
     assert isinstance(model, WorkbenchModel)
     compiled = None
     if compile_nutpie:

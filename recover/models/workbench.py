@@ -42,15 +42,18 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
-:data:`GEOMETRY` chooses: ``"dgp"`` (every variable in PyMC's default transform of the
-DGP's parameterization), ``"data"`` (beta and kappa as above), ``"level"`` (the intercept
-as above), ``"data+level"`` (both). Measured on ``bench/bench_families.py``'s delayed + Hill
-world (3 channels, 104 weeks, trend and seasonality; shipped defaults; replicates 0-3):
-``dgp`` 161 leapfrog steps per draw, the intercept the worst R-hat or ESS in 2 of 4 fits,
-2 to 120 divergences, R-hat up to 1.115; ``data`` 67 steps per draw, the intercept the worst
-in every fit; ``level`` (replicates 0-2) 25 steps per draw, min bulk ESS 281 to 556, no longer the intercept
-the worst, but 54 to 258 divergences; ``data+level`` 25 steps per draw and 67 to 327
-divergences.
+:data:`GEOMETRY` chooses: ``"level"`` (the default: the intercept as above, every other
+variable in PyMC's default transform), ``"dgp"`` (every variable in PyMC's default transform
+of the DGP's parameterization, the model before issue 14), ``"data"`` (beta and kappa as
+above), ``"data+level"`` (both). Measured on ``bench/bench_families.py``'s worlds (3
+channels, 104 weeks, trend and seasonality; shipped defaults; replicates 0-3, ``dgp``
+against ``level``): delayed + Hill 161 against 25 leapfrog steps per draw, max R-hat 1.115
+against 1.023, but no clean fit in either (divergences 2 to 120 against 54 to 258, at the
+search channel's saturated corner, kappa near 0); geometric + Hill 0 of 2 clean against 0
+of 4, R-hat up to 1.286 against 1.028, min bulk ESS 11 to 34 against 178 to 492, 252 to 301
+against 28 to 40 steps per draw; Weibull + Michaelis-Menten 0 of 4 clean (3 to 39
+divergences) against 4 of 4, 77 to 113 against 17 to 25 steps per draw. ``data`` and
+``data+level`` did not beat ``dgp`` and ``level`` on delayed + Hill (more divergences).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level")
 
 
 def _geometry_from_env() -> Geometry:
-    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "dgp")
+    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "level")
     for known in GEOMETRIES:
         if value == known:
             return known
@@ -109,11 +112,12 @@ def _geometry_from_env() -> Geometry:
 
 
 GEOMETRY: Geometry = _geometry_from_env()
-"""How the sampler sees the model's parameters (module docstring): ``"dgp"``, PyMC's default
-transforms of the DGP's parameters; ``"data"``, beta and Hill's kappa in the data's
-coordinates; ``"level"``, the intercept sampled as the mean of ``mu`` over the training
-rows; ``"data+level"``, both. The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it
-for a whole run (worker processes inherit it), for before/after measurements."""
+"""How the sampler sees the model's parameters (module docstring): ``"level"``, the
+default, the intercept sampled as the mean of ``mu`` over the training rows; ``"dgp"``,
+PyMC's default transforms of the DGP's parameters (the parameterization before issue 14);
+``"data"``, beta and Hill's kappa in the data's coordinates; ``"data+level"``, both. The
+environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
+inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
