@@ -16,7 +16,7 @@ Other blocks (```` ```text ````, plain ```` ``` ````) are not run.
 A tutorial runs in a fresh temporary folder, unless ``MMM_TUTORIAL_DIR`` names a folder:
 then each tutorial runs in ``$MMM_TUTORIAL_DIR/<tutorial>/``, kept afterwards, and running
 it again resumes its runs (``run --out DIR`` skips the fits on disk), so a tutorial whose
-runs take longer than one sitting (tutorial 3: about an hour on two cores) can be run in
+runs take longer than one sitting (tutorial 3: hours of fits on two shared cores) can be run in
 parts.
 """
 
