@@ -476,13 +476,24 @@ def study(
     }
 
 
-def _pin_geometry(out: Path) -> None:
-    """Refuse to add fits of another sampler geometry to a run (one study, one geometry).
+STUDY_GEOMETRY = "dgp"
+"""The sampler geometry the README's power numbers were measured with (PyMC's default
+coordinates): the study uses it unless ``MMM_WORKBENCH_GEOMETRY`` names another."""
 
-    The geometry (``MMM_WORKBENCH_GEOMETRY``, :data:`workbench.GEOMETRY`) is read when the
-    model module is imported; the first call on a run directory writes it beside the run
-    (``<out>.geometry``), later calls compare.
+
+def _pin_geometry(out: Path) -> None:
+    """Fix the study's sampler geometry; refuse to add fits of another one to a run.
+
+    ``MMM_WORKBENCH_GEOMETRY`` when set, else :data:`STUDY_GEOMETRY` (not the model's own
+    default, which may change), set on the model module before any model is built. The
+    first call on a run directory writes it beside the run (``<out>.geometry``), later
+    calls compare: one study, one geometry.
     """
+    wanted = os.environ.get("MMM_WORKBENCH_GEOMETRY", STUDY_GEOMETRY)
+    if wanted not in workbench.GEOMETRIES:
+        sys.exit(f"MMM_WORKBENCH_GEOMETRY = {wanted!r}: one of {list(workbench.GEOMETRIES)}")
+    workbench.GEOMETRY = wanted
+    os.environ["MMM_WORKBENCH_GEOMETRY"] = wanted  # and for any worker process
     marker = out.parent / f"{out.name}.geometry"
     if marker.is_file() and marker.read_text().strip() != workbench.GEOMETRY:
         sys.exit(

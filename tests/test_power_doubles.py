@@ -133,10 +133,15 @@ def test_a_run_directory_keeps_one_geometry(
     power: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
+    monkeypatch.setattr(power.workbench, "GEOMETRY", "level")  # the model's default
+    monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
     power._pin_geometry(out)
-    assert (tmp_path / "run.geometry").read_text().strip() == power.workbench.GEOMETRY
+    assert power.workbench.GEOMETRY == "dgp"  # the study's, not the model's default
+    assert (tmp_path / "run.geometry").read_text().strip() == "dgp"
     power._pin_geometry(out)  # the same geometry resumes
-    monkeypatch.setattr(power.workbench, "GEOMETRY", "data")
-    (tmp_path / "run.geometry").write_text("dgp\n")
+    monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "data")
     with pytest.raises(SystemExit, match="never mixes geometries"):
         power._pin_geometry(out)
+    monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "sideways")
+    with pytest.raises(SystemExit, match="sideways"):
+        power._pin_geometry(tmp_path / "other")
