@@ -7,7 +7,8 @@ shared counter until none is left, so a slow task (the recovery figure) does not
 one process idle. The helper sends what it computed when it has no task left, and the
 parent returns every result in task order, as one process would have computed them.
 
-Where ``fork`` is not available (Windows, macOS by default), with one usable core, with
+Off Linux (``fork`` is missing on Windows, and unsafe on macOS, where system frameworks
+do not survive it), with one usable core, with
 :data:`WORKERS_ENV` set to 1, in a daemonic process (a pool's worker), or for fewer than
 ``min_tasks`` tasks, everything runs in the calling process. A task the helper failed
 (an exception, a helper killed) is computed again in the calling process, so that its
@@ -19,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,7 +53,10 @@ def workers() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        not sys.platform.startswith("linux")
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         return 1
     if multiprocessing.current_process().daemon:  # a pool's worker may not fork a helper
         return 1
