@@ -9,7 +9,8 @@ scenario's [fit]):
 (1) ``nutpie, numba (default)``: the runner's backend, the model compiled once and its
     data swapped per replicate, with the scenario's options (low-rank mass matrix);
 (2) ``nutpie, JAX backend``: the same with ``compile_pymc_model(backend="jax",
-    gradient_backend="jax")``;
+    gradient_backend="jax")``, compiled per replicate (its compiled model has no data
+    containers to swap: ``with_data`` refuses ``spend``);
 (3) ``blackjax, batched``: the workbench model's log density written in JAX (the
     hand-written density of ``bench/bench_gradient.py``, checked equal to nutpie's compiled
     one within 1e-8), every replicate's 4 chains in one ``jit(vmap(...))`` of blackjax's
@@ -145,8 +146,16 @@ def nutpie_row(cells: list[bg.Cell], backend: str) -> dict[str, Any]:
     free = [rv.name for rv in cells[0].model.model.free_RVs]
     for replicate, cell in enumerate(cells):
         data = {k: cell.data[k] for k in ("spend", "target", "controls")}
+        if backend == "numba":
+            target = compiled.with_data(**data)
+        elif replicate == 0:
+            target = compiled
+        else:  # nutpie's JAX model keeps no swappable data containers: compile each model
+            target = nutpie.compile_pymc_model(
+                cell.model.model, backend="jax", gradient_backend="jax"
+            )
         trace = nutpie.sample(
-            compiled.with_data(**data),
+            target,
             draws=DRAWS,
             tune=TUNE,
             chains=CHAINS,
