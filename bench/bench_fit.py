@@ -296,8 +296,8 @@ def main() -> None:
             row["cpu_ratio_to_default"] = round(cpu / default_cpu, 1) if default_cpu else None
         print(
             f"{name:<46}{row['compile_s']:>10}{row['tune_s']:>8}{row['draw_s']:>8}"
-            f"{row['min_ess_bulk']:>9}{row['ess_per_s']:>8}{row['ratio_to_baseline']:>8}"
-            f"{row['ratio_to_default']:>8}{row['share_clean']:>7}"
+            f"{row['min_ess_bulk']:>9}{row['ess_per_s']:>8}{row['ratio_to_baseline']!s:>8}"
+            f"{row['ratio_to_default']!s:>8}{row['share_clean']:>7}"
             f"{'-'.join(str(v) for v in row['load_1min']):>12}"
         )
     one = result["throughput"].get("1 worker, chains in parallel", {}).get("fits_per_hour")
