@@ -61,6 +61,7 @@ import pymc as pm
 
 from mmm_workbench.recover import tasks
 from mmm_workbench.recover.inference import sampler_diagnostics
+from mmm_workbench.recover.models import workbench
 from mmm_workbench.recover.models.data import model_data
 from mmm_workbench.recover.models.pymc_marketing import build_pymc_marketing
 from mmm_workbench.recover.runner import RunOptions, run_grid
@@ -260,6 +261,7 @@ def main() -> None:
             result["fit"][name] = measure(Path(tmp))
             result["fit"][name]["load_1min"] = [load, _load()]
             result["fit"][name]["cpu_s"] = round(_cpu() - cpu0, 1)
+            result["fit"][name]["workbench_geometry"] = workbench.GEOMETRY  # (b)'s coordinates
             result["fit"][name]["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             out.write_text(json.dumps(result, indent=2) + "\n")  # a killed run keeps its rows
         for label, workers, text in (
@@ -316,6 +318,7 @@ def main() -> None:
             for name in ("pymc", "pytensor", "nutpie", "pymc-marketing", "numpy")
         },
         "numpy_blas": np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"],
+        "workbench_geometry": workbench.GEOMETRY,  # how (b) is sampled (issue 14)
     }
     result["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out.write_text(json.dumps(result, indent=2) + "\n")
