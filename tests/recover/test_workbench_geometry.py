@@ -530,3 +530,15 @@ def test_the_default_geometry_samples_the_dgp_posterior(monkeypatch: pytest.Monk
     # half a posterior sd on the intercept (a small real shift) is caught
     shifted = dict(new, intercept=new["intercept"] + 0.5 * np.std(old["intercept"]))
     assert _largest_z(shifted, old, names)[0] > 4.5
+
+
+def test_the_geometry_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmm_workbench.recover.models.workbench import _geometry_from_env
+
+    monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
+    assert _geometry_from_env() == "level"
+    monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "dgp")
+    assert _geometry_from_env() == "dgp"
+    monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "centred")
+    with pytest.raises(ValueError, match="MMM_WORKBENCH_GEOMETRY = 'centred'"):
+        _geometry_from_env()
