@@ -1,8 +1,8 @@
 """Inference backends behind one call, compiled once per cell and reused per replicate.
 
 ``backend.prepare(model)`` compiles what can be compiled once for a cell (nutpie's numba
-model); ``backend.run(prepared, model, data, fit, seed)`` swaps the
-replicate's data into it and samples. Every backend returns posterior draws with a
+model, ADVI's optimization step); ``backend.run(prepared, model, data, fit, seed)`` swaps
+the replicate's data into it and samples. Every backend returns posterior draws with a
 ``(chain, draw)`` leading shape, sampler diagnostics, and wall times split into compile,
 tune and draw.
 
@@ -52,6 +52,7 @@ __all__ = [
     "Backend",
     "CompiledNutpie",
     "Posterior",
+    "PreparedAdvi",
     "Sample",
     "SampledModel",
     "backends",
@@ -475,8 +476,78 @@ class Pathfinder(Backend):
         return Sample(posterior=trace["posterior"].to_dataset(), tune_share=1.0)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PreparedAdvi:
+    """A cell's variational fit, compiled once (:meth:`Advi.prepare`) and reset per replicate.
+
+    Attributes
+    ----------
+    model
+        The PyMC model the objective was built on (its ``pm.Data`` are swapped per replicate).
+    inference
+        PyMC's ``ADVI`` or ``FullRankADVI`` object holding the approximation.
+    step
+        The compiled optimization step: one call updates the approximation's parameters, the
+        optimizer's accumulators and the random generators, and returns the loss.
+    initial
+        Every shared variable ``step`` updates (except the random generators) with its value
+        before the first step: restored before each fit.
+    rngs
+        The random generators ``step`` draws from, in the order ``pymc.compile`` seeds them.
+    """
+
+    model: pm.Model
+    inference: object
+    step: Callable[[], object]
+    initial: dict[object, Array]
+    rngs: list[object]
+
+    def reset(self, seed: int) -> None:
+        """Put every state ``step`` updates where a fresh ``pm.fit(random_seed=seed)`` starts.
+
+        As PyMC does: the approximation's group draws from ``RandomState(seed)`` the seed of
+        its starting point (the model's initial point), then the seed of the step's random
+        generators. The optimizer's accumulators and the approximation's other parameters
+        return to their values at compilation.
+        """
+        from pymc.pytensorf import reseed_rngs
+
+        group = self.inference.approx.groups[0]  # type: ignore[attr-defined]
+        group.rng = np.random.RandomState(seed)
+        for shared, value in self.initial.items():
+            shared.set_value(value.copy())  # type: ignore[attr-defined]
+        with self.model:
+            fresh = group.create_shared_params()
+        for name, shared in fresh.items():
+            group.shared_params[name].set_value(shared.get_value())
+        reseed_rngs(self.rngs, group.rng.randint(2**30, dtype=np.int64))
+
+    def fit(self, iterations: int, seed: int) -> Array:
+        """Reset (:meth:`reset`), then run ``iterations`` steps; return the losses.
+
+        Raises
+        ------
+        FloatingPointError
+            When a loss is NaN (as ``pm.fit`` does).
+        """
+        self.reset(seed)
+        losses = np.empty(iterations)
+        for i in range(iterations):
+            losses[i] = cast(float, self.step())
+            if np.isnan(losses[i]):
+                raise FloatingPointError(f"NaN occurred in the ADVI optimization at step {i}")
+        self.inference.approx.hist = losses  # type: ignore[attr-defined]
+        return losses
+
+
 class Advi(Backend):
-    """PyMC's mean-field ADVI; ``options.iterations`` (default 20000)."""
+    """PyMC's mean-field ADVI; ``options.iterations`` (default 20000).
+
+    The objective and its optimization step are compiled once per cell (:meth:`prepare`);
+    each replicate swaps its data into the ``pm.Data`` containers and resets every state
+    the step updates (:meth:`PreparedAdvi.reset`), so that a fit equals ``pm.fit(n,
+    method, random_seed=seed)`` on that replicate's data, without compiling again.
+    """
 
     name = "advi"
     method = "advi"
@@ -487,18 +558,43 @@ class Advi(Backend):
         if "iterations" in fit.options:
             _positive_int("fit.options.iterations", fit.options["iterations"])
 
+    def prepare(self, model: SampledModel, fit: FitSpec) -> PreparedAdvi:
+        """Build the approximation and compile its step once, as ``pm.fit`` would per fit."""
+        from pymc.pytensorf import collect_default_updates
+        from pymc.pytensorf import compile as compile_pymc
+
+        kinds = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI}
+        with model.model:
+            inference = kinds[self.method](random_seed=0)
+            updates = inference.objective.updates()
+            rngs = list(collect_default_updates(inputs=[], outputs=[updates.loss]))
+            # random_seed=False: the generators are seeded per fit (PreparedAdvi.reset)
+            step = compile_pymc([], updates.loss, updates=updates, random_seed=False)
+        initial = {shared: np.array(shared.get_value(), copy=True) for shared in updates}
+        return PreparedAdvi(
+            model=model.model, inference=inference, step=step, initial=initial, rngs=rngs
+        )
+
+    def swap(self, prepared: object, model: SampledModel, data: Mapping[str, Array]) -> object:
+        """Set the replicate's data in the model the step was compiled on; return the fit."""
+        super().swap(prepared, model, data)
+        return prepared
+
     def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
-        """Fit the approximation with ``pm.fit``, then draw from it."""
+        """Fit the approximation (compiled once per cell), then draw from it."""
+        if not isinstance(target, PreparedAdvi):
+            raise TypeError(f"{self.name}: sample takes what prepare and swap return")
         iterations = int(fit.options.get("iterations", 20000))
         t0 = time.perf_counter()
-        with cast(pm.Model, target):
-            approx = pm.fit(n=iterations, method=self.method, random_seed=seed, progressbar=False)
-            tuned = time.perf_counter()
+        losses = target.fit(iterations, seed)
+        tuned = time.perf_counter()
+        with target.model:
+            approx = target.inference.approx  # type: ignore[attr-defined]
             trace = approx.sample(draws=fit.draws, random_seed=seed)
         total = time.perf_counter() - t0
         return Sample(
             posterior=trace["posterior"].to_dataset(),
-            diagnostics={"final_loss": float(approx.hist[-1])},
+            diagnostics={"final_loss": float(losses[-1])},
             tune_share=(tuned - t0) / total if total > 0 else 1.0,
         )
 
