@@ -113,7 +113,7 @@ def test_rates_carry_clopper_pearson_intervals(power: ModuleType) -> None:
     assert 0 < lo < 0.1 < hi < 0.5
 
 
-def test_the_flighted_world_differs_only_in_its_spend_being_flighted(power: ModuleType) -> None:
+def test_each_world_differs_from_the_default_in_one_thing_only(power: ModuleType) -> None:
     from mmm_workbench.scenarios import scenario_from_text
 
     power.register_planted()
@@ -127,17 +127,23 @@ def test_the_flighted_world_differs_only_in_its_spend_being_flighted(power: Modu
         assert a.spend.flighting is None and f.spend.flighting is not None
         assert dataclasses.replace(f.spend, flighting=None) == a.spend
         assert dataclasses.replace(f, spend=a.spend) == a
+    quiet = worlds["quiet"].scenario
+    assert quiet.data.noise.sd == always.data.noise.sd / 2 == 10.0
+    assert dataclasses.replace(quiet.data, noise=always.data.noise) == always.data
+    assert quiet.model == always.model and quiet.fit == always.fit
 
 
 def test_a_run_directory_keeps_one_geometry(
     power: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "run"
-    monkeypatch.setattr(power.workbench, "GEOMETRY", "level")  # the model's default
     monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
+    # the study measures the shipped default, pinned: not whatever the model module holds
+    assert power.STUDY_GEOMETRY == power.workbench._geometry_from_env() == "level"
+    monkeypatch.setattr(power.workbench, "GEOMETRY", "dgp")
     power._pin_geometry(out)
-    assert power.workbench.GEOMETRY == "dgp"  # the study's, not the model's default
-    assert (tmp_path / "run.geometry").read_text().strip() == "dgp"
+    assert power.workbench.GEOMETRY == "level"
+    assert (tmp_path / "run.geometry").read_text().strip() == "level"
     power._pin_geometry(out)  # the same geometry resumes
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "data")
     with pytest.raises(SystemExit, match="never mixes geometries"):
