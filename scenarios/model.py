@@ -229,6 +229,7 @@ def parse_fit(tab: Table) -> FitSpec:
         chains=tab.integer("chains", 4),
         target_accept=tab.num("target_accept", 0.8),
         keep_draws=tab.integer("keep_draws", 400),
+        min_ess=tab.integer("min_ess", 0),
         options=MappingProxyType(options),
     )
     tab.done()

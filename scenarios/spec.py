@@ -1671,7 +1671,9 @@ class FitSpec:
     """How to fit (the ``[fit]`` table): backend, sampler sizes, per-backend options.
 
     ``keep_draws`` is how many posterior draws (over all chains, evenly thinned) each fit
-    record keeps. Sizes are bounded (``MAX_DRAWS``, ``MAX_TUNE``, ``MAX_CHAINS``).
+    record keeps. ``min_ess`` (0: off) stops sampling early, at up to ``draws`` per chain,
+    once the min bulk ESS over the free parameters reaches it (the ``nutpie`` backend only).
+    Sizes are bounded (``MAX_DRAWS``, ``MAX_TUNE``, ``MAX_CHAINS``).
     """
 
     backend: str = "nutpie"
@@ -1680,6 +1682,7 @@ class FitSpec:
     chains: int = 4
     target_accept: float = 0.8
     keep_draws: int = 400
+    min_ess: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -1690,6 +1693,7 @@ class FitSpec:
         _integer("chains", self.chains, low=1, high=MAX_CHAINS)
         _real("target_accept", self.target_accept, low=0.0, high=1.0, low_open=True, high_open=True)
         _integer("keep_draws", self.keep_draws, low=1, high=MAX_DRAWS)
+        _integer("min_ess", self.min_ess, low=0, high=MAX_DRAWS * MAX_CHAINS)
         if not isinstance(self.options, Mapping):
             raise SpecError.invalid("options", self.options, "must be a table")
         for key, value in self.options.items():

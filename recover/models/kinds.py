@@ -272,7 +272,7 @@ class SampledCell:
 
 def _check_backend(model: ModelSpec, fit: FitSpec, channels: int | None) -> None:
     """Check the backend and its options, and the priors of the declared transforms."""
-    get_backend(fit.backend).check_options(fit)
+    get_backend(fit.backend).check_fit(fit)
     if declared(model.adstock) and declared(model.saturation):  # else priors come from a config
         validate_priors(model, channels)
 
@@ -392,7 +392,7 @@ class PythonKind:
         """Import the builder, build on two replicates and check the contract."""
         from mmm_workbench.recover.models.python_builder import check_python_model
 
-        get_backend(fit.backend).check_options(fit)
+        get_backend(fit.backend).check_fit(fit)
         check_python_model(model, context.replicate(0), context.replicate(1))
 
     def build(self, model: ModelSpec, fit: FitSpec, data: ModelData) -> CellModel:

@@ -230,6 +230,10 @@ def check_meridian(model: ModelSpec, fit: FitSpec) -> None:
             fit.backend,
             f"model.kind = 'meridian' samples with Meridian's own NUTS; set backend = {BACKEND!r}",
         )
+    if fit.min_ess:
+        raise _error(
+            "fit.min_ess", fit.min_ess, "Meridian's NUTS cannot stop at an ESS target; set it to 0"
+        )
     for key, value in fit.options.items():
         if key not in FIT_OPTIONS:
             raise _error(
