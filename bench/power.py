@@ -31,7 +31,8 @@ Usage: ``python bench/power.py [--world always-on|flighted|quiet] [--replicates 
 ``bench/results/power-<UTC time>.json`` and prints the table. Fits run serially in this
 process (the planted kinds are registered here). With
 ``--out DIR`` the study resumes: run the same command again after a stop to continue;
-``--fit ""`` judges what is on disk without fitting.
+``--fit ""`` judges what is on disk without fitting, ``--no-judge`` fits without judging
+(for 10-minute chunks of a long study).
 """
 
 from __future__ import annotations
@@ -424,6 +425,7 @@ def study(
     group: int,
     fit: list[str] | None = None,
     world: str = WORLD,
+    judge: bool = True,
 ) -> dict[str, object]:
     """Fit the variants (``fit``: only these now), judge each complete group of replicates
     alone; return the results.
@@ -448,6 +450,8 @@ def study(
     label_of = _variants_on_disk(out, variants)  # also a run made with other fit settings
     settings = tomllib.loads((out / "scenario.toml").read_text()).get("fit", {})
     groups = [list(range(i, i + group)) for i in range(0, replicates - group + 1, group)]
+    if not judge:  # a fitting chunk of a long study: judged once at the end (``--fit ""``)
+        groups = []
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for cell, variant in label_of.items():
@@ -548,6 +552,9 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="run directory, resumed when run again (default: temporary)"
     )
+    parser.add_argument(
+        "--no-judge", action="store_true", help="fit only; judge later with --fit ''"
+    )
     args = parser.parse_args()
     variants = list(VARIANTS) if not args.variants else args.variants.split(",")
     fit = None if args.fit is None else [v for v in args.fit.split(",") if v]
@@ -556,7 +563,9 @@ def main() -> None:
         sys.exit(f"--variants/--fit: unknown {unknown}; known: {list(VARIANTS)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out if args.out is not None else Path(tmp) / "power"
-        result = study(out, variants, args.replicates, args.group, fit, WORLDS[args.world])
+        result = study(
+            out, variants, args.replicates, args.group, fit, WORLDS[args.world], not args.no_judge
+        )
     result |= {
         "world": args.world,
         "geometry": workbench.GEOMETRY,
