@@ -21,7 +21,7 @@ Reported per family, over ``--replicates`` fits:
 * ``s/fit``: sampling seconds per fit, and ``max R-hat``, ``divergences`` in total.
 
 Usage: ``python bench/bench_families.py [--replicates N] [--first K] [--families a,b]
-[--fit TOML] [--geometry dgp|data|level|data+level] [--log FILE]`` (``--fit
+[--fit TOML] [--geometry dgp|data|level|data+level|sd|sd+hill1] [--log FILE]`` (``--fit
 'target_accept = 0.9'`` adds a ``[fit]`` table, for experiments; ``--geometry`` chooses the
 coordinates the sampler moves in, :data:`~mmm_workbench.recover.models.workbench.GEOMETRY`,
 default the model's own, for before/after measurements; ``--first K`` starts at replicate

@@ -39,6 +39,17 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
   intercept and the media (or the trend's mean, ``trend_slope / 2``): in the intercept's
   coordinates that is a ridge, and the sampler's trees grow long along it.
 
+* ``sd``: ``saturation_beta`` sampled as ``log(beta * sd_t f_t)``, the log standard
+  deviation of the channel's contribution over the training rows (``f`` its media curve
+  at ``beta = 1``, read off the ``spend`` container), with the intercept as ``level``.
+  The data pin how much the contribution moves, not its mean (the intercept takes that):
+  ``beta`` alone, or the contribution at a reference spend, slides along with the
+  curve's shape;
+* ``sd+hill1``: ``sd``, and Hill's ``kappa`` as ``(1 + slope) * (log(kappa) -
+  log(x_ref))``: the curve's (sign-flipped) logit at ``x_ref`` for a steep curve, whose
+  ``log(kappa)`` is pinned to within ``1 / slope``; ``log(kappa)`` for a flat one, whose
+  ``kappa`` the data do not see (``slope * (...)`` then shrinks with the slope: a funnel).
+
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
@@ -54,6 +65,14 @@ of 4, R-hat up to 1.286 against 1.028, min bulk ESS 11 to 34 against 178 to 492,
 against 28 to 40 steps per draw; Weibull + Michaelis-Menten 0 of 4 clean (3 to 39
 divergences) against 4 of 4, 77 to 113 against 17 to 25 steps per draw. ``data`` and
 ``data+level`` did not beat ``dgp`` and ``level`` on delayed + Hill (more divergences).
+``sd`` and ``sd+hill1`` (same worlds and replicates, ``bench/results/families-geometry2-
+20261130.jsonl``): 12 to 15 leapfrog steps per draw on the Hill families and min bulk
+ESS about 1100, but still divergences at a channel's saturated corner (kappa near 0 or
+slope near 0, ``beta`` near its prior's edge, the intercept very negative: a real corner
+of the posterior under the default priors, where ``beta = spread / sd_t f_t`` grows as the
+curve flattens). At target_accept 0.8, divergences per fit: ``sd`` 61 to 149 (geometric +
+Hill) and 19 to 252 (delayed + Hill), ``sd+hill1`` 19 to 70 and 1 to 29; at 0.95,
+``sd+hill1`` 0, 0, 1, 0 and 0, 0, 2, 0 (3 of 4 clean in each, 17 to 25 steps per draw).
 """
 
 from __future__ import annotations
@@ -86,6 +105,7 @@ __all__ = [
     "GEOMETRIES",
     "GEOMETRY",
     "ContributionAtReference",
+    "ContributionSpread",
     "Geometry",
     "HillLocation",
     "MeanLevel",
@@ -97,8 +117,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-Geometry = Literal["dgp", "data", "level", "data+level"]
-GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level")
+Geometry = Literal["dgp", "data", "level", "data+level", "sd", "sd+hill1"]
+GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level", "sd", "sd+hill1")
 
 
 def _geometry_from_env() -> Geometry:
@@ -165,20 +185,30 @@ def _value(model: pm.Model, rv: Any) -> Any:
 
 
 class HillLocation(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
-    """Hill's ``kappa`` sampled as ``u = slope * (g(kappa) - g(x_ref))``.
+    """Hill's ``kappa`` sampled as ``u = (slope + offset) * (g(kappa) - g(x_ref))``.
 
     ``g`` is ``log`` for a prior on (0, inf), ``logit`` for one on (0, 1) (``unit``); for
-    ``kappa`` well below 1 the two agree, and ``-u`` is then the logit of the Hill curve at
-    the reference spend ``x_ref``. ``slope`` is the model's slope variable (``slope_rv``, for
-    the initial point) and the same slope as a function of the sampler's values
-    (``slope_value``, for the density), or a constant when the scenario fixes it.
+    ``kappa`` well below 1 the two agree, and with ``offset = 0`` ``-u`` is then the logit
+    of the Hill curve at the reference spend ``x_ref``. ``slope`` is the model's slope
+    variable (``slope_rv``, for the initial point) and the same slope as a function of the
+    sampler's values (``slope_value``, for the density), or a constant when the scenario
+    fixes it. ``offset = 1`` (the ``sd+hill1`` geometry) keeps ``u`` near ``log(kappa)``'s
+    scale for a flat curve (slope near 0, where ``kappa`` is its prior's and ``u`` would
+    shrink with the slope: a funnel) and near the curve's logit for a steep one.
     """
 
     name = "hill_location"
 
-    def __init__(self, slope_rv: Any, slope_value: Any, log_ref: Array, unit: bool = False) -> None:
-        self.slope_rv = slope_rv
-        self.slope_value = slope_value
+    def __init__(
+        self,
+        slope_rv: Any,
+        slope_value: Any,
+        log_ref: Array,
+        unit: bool = False,
+        offset: float = 0.0,
+    ) -> None:
+        self.slope_rv = slope_rv + offset if offset else slope_rv
+        self.slope_value = slope_value + offset if offset else slope_value
         self.unit = unit
         ref = np.exp(np.asarray(log_ref, dtype=float))
         if unit:  # logit(x_ref), with x_ref kept inside (0, 1)
@@ -199,7 +229,7 @@ class HillLocation(Transform):  # type: ignore[misc]  # pymc's Transform is unty
         return pt.sigmoid(w) if self.unit else pt.exp(w)
 
     def log_jac_det(self, value: Any, *inputs: Any) -> Any:
-        """Return ``log |d kappa / d u|``: ``log(kappa) - log(slope)`` (log ``g``)."""
+        """Return ``log |d kappa / d u|``: ``log(kappa) - log(slope + offset)`` (log ``g``)."""
         w = self.ref + value / self.slope_value
         log_dk_dw = -pt.softplus(-w) - pt.softplus(w) if self.unit else w
         return log_dk_dw - pt.log(self.slope_value)
@@ -229,6 +259,20 @@ class ContributionAtReference(Transform):  # type: ignore[misc]  # pymc's Transf
     def log_jac_det(self, value: Any, *inputs: Any) -> Any:
         """Return ``log |d beta / d v|`` = ``log(beta)``."""
         return value - self.log_f_value
+
+
+class ContributionSpread(ContributionAtReference):
+    """``beta`` sampled as ``v = log(beta) + log(sd_t f_t)``, the log spread of its contribution.
+
+    ``sd_t f_t`` is the standard deviation over the training rows of the channel's media
+    curve (``beta = 1``): the data pin the size of the contribution's movements, ``beta *
+    sd_t f_t``, while ``beta`` alone trades off against the curve's shape. ``log_f_rv`` and
+    ``log_f_value`` are ``log sd_t f_t`` of the model's variables and of the sampler's values
+    (:class:`ContributionAtReference`'s maps, with the spread for the curve's value); the
+    Jacobian is ``log(beta)``.
+    """
+
+    name = "sd_contribution"
 
 
 class MeanLevel(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
@@ -267,6 +311,17 @@ def _unbounded(name: str, spec: ModelSpec) -> bool:
     dist = getattr(pm, prior.dist)
     rv = dist.dist(**{k: np.asarray(v, dtype=float) for k, v in prior.args.items()})
     return _default_transform(rv.owner.op, rv) is None
+
+
+def _log_curve_sd(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any:
+    """Return ``log sd_t f_t`` per channel, ``f`` the media curve with ``beta = 1``, ``(C,)``.
+
+    The standard deviation runs over the rows of the ``spend`` container (the training rows
+    of the replicate being fitted, so one compiled model serves the cell); a channel whose
+    curve is constant over the rows (no spend) gets ``log(1e-12)``, not ``-inf``.
+    """
+    curve = media_graph(spec, spend, dict(params, saturation_beta=pt.constant(1.0)))
+    return pt.log(pt.maximum(curve.std(axis=0), 1e-12))
 
 
 def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Array) -> Any:
@@ -340,12 +395,13 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 reparam: dict[str, Any] = {}
                 scale = default_scale(name, prior)
                 if (
-                    reparameterize
+                    GEOMETRY in ("data", "data+level", "sd+hill1")
                     and (spec.saturation.kind, name) == ("hill", "saturation_kappa")
                     and scale is not None
                 ):
                     slope = params["saturation_slope"], values["saturation_slope"]
-                    location = HillLocation(*slope, log_ref, unit=scale == "logit")
+                    offset = 1.0 if GEOMETRY == "sd+hill1" else 0.0
+                    location = HillLocation(*slope, log_ref, scale == "logit", offset)
                     reparam = {"transform": location, "default_transform": None}
                 params[name] = make_prior(name, prior, dims=per, **reparam)
                 values[name] = _value(model, params[name])
@@ -357,6 +413,11 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 _log_curve_at(spec, params, x_ref), _log_curve_at(spec, values, x_ref)
             )
             reparam = {"transform": at_ref, "default_transform": None}
+        if GEOMETRY.startswith("sd") and default_scale("saturation_beta", prior) == "log":
+            spread = ContributionSpread(
+                _log_curve_sd(spec, spend, params), _log_curve_sd(spec, spend, values)
+            )
+            reparam = {"transform": spread, "default_transform": None}
         params["saturation_beta"] = make_prior("saturation_beta", prior, dims="channel", **reparam)
         values["saturation_beta"] = _value(model, params["saturation_beta"])
         free.append("saturation_beta")
@@ -368,7 +429,9 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             (contribution.sum(axis=1), media_graph(spec, spend, values).sum(axis=1))
         ]
         centre = (
-            spec.intercept and GEOMETRY in ("level", "data+level") and _unbounded("intercept", spec)
+            spec.intercept
+            and GEOMETRY in ("level", "data+level", "sd", "sd+hill1")
+            and _unbounded("intercept", spec)
         )
         intercept = None
         if spec.intercept and not centre:  # created where it always was: the same draws

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 import pytest
 from numpy.typing import NDArray
 
@@ -249,16 +250,22 @@ def _dgp_coordinates(plain: Any, built: Any, point: dict[str, Any]) -> tuple[Any
         return {model.rvs_to_values[rv].name: v for rv, v in zip(rvs, values, strict=True)}
 
     new = forward(built.model)
+    rvs = plain.model.free_RVs
+    at = [point[rv.name] for rv in rvs]
     if "intercept_mean_level__" in new:
-        rvs = plain.model.free_RVs
         mean_mu = pytensor.function(rvs, plain.model["mu"].mean(), on_unused_input="ignore")
-        new["intercept_mean_level__"] = mean_mu(*(point[rv.name] for rv in rvs))
+        new["intercept_mean_level__"] = mean_mu(*at)
+    if "saturation_beta_sd_contribution__" in new:  # log(beta sd(f)) = log sd(beta f)
+        spread = pt.log(plain.model["channel_contribution"].std(axis=0))
+        fn = pytensor.function(rvs, spread, on_unused_input="ignore")
+        new["saturation_beta_sd_contribution__"] = fn(*at)
     return forward(plain.model), new
 
 
 def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
     """At prior draws: new minus plain log density, without and with the Jacobians, and
-    the expected Jacobian difference (``-sum log slope`` where Hill's kappa is moved)."""
+    the expected Jacobian difference (``-sum log(slope + offset)`` where Hill's kappa is
+    moved, ``offset`` 1 in ``sd+hill1``, else 0)."""
     import pymc as pm
 
     built, _, _ = _built("delayed", "hill", geometry=geometry)
@@ -276,11 +283,12 @@ def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
         gaps[0, i] = logps[0][0](new) - logps[1][0](old)
         gaps[1, i] = logps[0][1](new) - logps[1][1](old)
         moved = "saturation_kappa_hill_location__" in new
-        gaps[2, i] = -np.log(point["saturation_slope"]).sum() if moved else 0.0
+        offset = 1.0 if geometry == "sd+hill1" else 0.0
+        gaps[2, i] = -np.log(point["saturation_slope"] + offset).sum() if moved else 0.0
     return gaps[0], gaps[1], gaps[2]
 
 
-@pytest.mark.parametrize("geometry", ["level", "data+level"])
+@pytest.mark.parametrize("geometry", ["level", "data+level", "sd+hill1"])
 def test_the_centred_intercept_keeps_the_density_up_to_the_jacobian(geometry: str) -> None:
     no_jacobian, jacobian, expected = _density_gaps(geometry)
     np.testing.assert_allclose(no_jacobian, 0.0, atol=1e-8)
@@ -300,19 +308,39 @@ def test_a_broken_centred_intercept_is_caught(broken: str, monkeypatch: pytest.M
     assert np.allclose(no_jacobian, 0.0, atol=1e-8) == (broken == "jacobian")
 
 
-def test_the_centred_intercept_reads_the_replicates_data_containers() -> None:
-    """One compiled model per cell: the level's map back reads the containers, not constants."""
-    built, data, _ = _built("delayed", "hill", geometry="level")
+@pytest.mark.parametrize("broken", ["backward", "jacobian"])
+def test_a_broken_contribution_spread_is_caught(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmm_workbench.recover.models.workbench import ContributionAtReference
+
+    if broken == "backward":  # divides by the curve's spread to the power 0.9, not 1
+        monkeypatch.setattr(
+            ContributionAtReference,
+            "backward",
+            lambda self, v, *i: pt.exp(v - 0.9 * self.log_f_value),
+        )
+    else:  # log(A) instead of log(beta)
+        monkeypatch.setattr(ContributionAtReference, "log_jac_det", lambda self, v, *i: v)
+    no_jacobian, jacobian, expected = _density_gaps("sd")
+    assert not np.allclose(jacobian, expected, atol=1e-8)
+    assert np.allclose(no_jacobian, 0.0, atol=1e-8) == (broken == "jacobian")
+
+
+@pytest.mark.parametrize(("geometry", "name"), [("level", "intercept"), ("sd", "saturation_beta")])
+def test_the_map_back_reads_the_replicates_data_containers(geometry: str, name: str) -> None:
+    """One compiled model per cell: the map back reads the containers, not constants."""
+    built, data, _ = _built("delayed", "hill", geometry=geometry)
     model = built.model
-    intercept = model.replace_rvs_by_values([model["intercept"]])[0]
-    fn = pytensor.function(model.value_vars, intercept, on_unused_input="ignore")
+    mapped = model.replace_rvs_by_values([model[name]])[0]
+    fn = pytensor.function(model.value_vars, mapped, on_unused_input="ignore")
     start = model.initial_point()
     before = fn(**start)
     spend = data.scaled()["spend"]
-    model.set_data("spend", spend[::-1].copy())
-    assert not np.isclose(fn(**start), before)
+    model.set_data("spend", 1.5 * spend[::-1])
+    assert not np.allclose(fn(**start), before)
     model.set_data("spend", spend)
-    assert np.isclose(fn(**start), before)
+    assert np.allclose(fn(**start), before)
 
 
 @pytest.mark.parametrize("geometry", ["data", "level", "data+level"])
@@ -357,8 +385,8 @@ def test_a_unit_kappa_moves_on_the_logit_scale_and_other_supports_keep_theirs(
     assert {"saturation_kappa_hill_logit_location__", "saturation_beta_interval__"} <= names
 
 
-@pytest.mark.parametrize("unit", [False, True])
-def test_the_hill_location_round_trips(unit: bool) -> None:
+@pytest.mark.parametrize(("unit", "offset"), [(False, 0.0), (True, 0.0), (False, 1.0)])
+def test_the_hill_location_round_trips(unit: bool, offset: float) -> None:
     from mmm_workbench.recover.models.workbench import HillLocation
 
     def g(v: Array) -> Array:
@@ -366,7 +394,8 @@ def test_the_hill_location_round_trips(unit: bool) -> None:
         return out
 
     slope = np.array([0.7, 2.5])
-    transform = HillLocation(slope, slope, np.log([0.3, 0.8]), unit=unit)
+    transform = HillLocation(slope, slope, np.log([0.3, 0.8]), unit=unit, offset=offset)
+    slope = slope + offset
     kappa = np.array([0.05, 0.9 if unit else 3.0])
     u = transform.forward(kappa).eval()
     np.testing.assert_allclose(transform.backward(u).eval(), kappa, rtol=1e-12)
@@ -511,13 +540,23 @@ def _max_rhat(draws: dict[str, Array], names: list[str]) -> float:
     return worst
 
 
+_DRAWS: dict[str, dict[str, Array]] = {}
+"""The fits of :func:`_posterior_draws` by geometry (the ``dgp`` one serves every comparison)."""
+
+
 @pytest.mark.slow
-def test_the_default_geometry_samples_the_dgp_posterior(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("geometry", ["default", "sd+hill1"])
+def test_the_geometry_samples_the_dgp_posterior(
+    geometry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mmm_workbench.recover.models import workbench
 
-    default = workbench.GEOMETRY if workbench.GEOMETRY != "dgp" else "data+level"
-    new = _posterior_draws(default, monkeypatch)
-    old = _posterior_draws("dgp", monkeypatch)
+    if geometry == "default":
+        geometry = workbench.GEOMETRY if workbench.GEOMETRY != "dgp" else "data+level"
+    for name in (geometry, "dgp"):
+        if name not in _DRAWS:
+            _DRAWS[name] = _posterior_draws(name, monkeypatch)
+    new, old = dict(_DRAWS[geometry]), dict(_DRAWS["dgp"])
     for d in (new, old):
         d["contribution_total"] = np.asarray(d["channel_contribution"]).sum(axis=2)
     names = [n for n in old if n not in ("mu", "channel_contribution")]
