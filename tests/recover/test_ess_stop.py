@@ -168,9 +168,11 @@ def test_samples_every_draw_when_the_target_is_out_of_reach(
 def test_nutpie_stops_at_the_target_on_a_real_model() -> None:
     import pymc as pm
 
+    observed = np.random.default_rng(2).normal(1.0, 2.0, size=100_000)  # slow enough to stop
     with pm.Model() as model:
-        pm.Normal("a", 0.0, 1.0)
-        pm.HalfNormal("b", 1.0)
+        a = pm.Normal("a", 0.0, 1.0)
+        b = pm.HalfNormal("b", 1.0)
+        pm.Normal("y", a, b, observed=observed)
     backend = get_backend("nutpie")
     cell = SimpleNamespace(model=model)
     prepared = backend.prepare(cell, FitSpec())
