@@ -1682,7 +1682,7 @@ class FitSpec:
     chains: int = 4
     target_accept: float = 0.8
     keep_draws: int = 400
-    min_ess: int = 0
+    min_ess: int = field(default=0, metadata=_NEW_OPTIONAL)
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
