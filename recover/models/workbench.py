@@ -53,26 +53,27 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
-:data:`GEOMETRY` chooses: ``"level"`` (the default: the intercept as above, every other
-variable in PyMC's default transform), ``"dgp"`` (every variable in PyMC's default transform
-of the DGP's parameterization, the model before issue 14), ``"data"`` (beta and kappa as
-above), ``"data+level"`` (both). Measured on ``bench/bench_families.py``'s worlds (3
-channels, 104 weeks, trend and seasonality; shipped defaults; replicates 0-3, ``dgp``
-against ``level``): delayed + Hill 161 against 25 leapfrog steps per draw, max R-hat 1.115
-against 1.023, but no clean fit in either (divergences 2 to 120 against 54 to 258, at the
-search channel's saturated corner, kappa near 0); geometric + Hill 0 of 2 clean against 0
-of 4, R-hat up to 1.286 against 1.028, min bulk ESS 11 to 34 against 178 to 492, 252 to 301
-against 28 to 40 steps per draw; Weibull + Michaelis-Menten 0 of 4 clean (3 to 39
-divergences) against 4 of 4, 77 to 113 against 17 to 25 steps per draw. ``data`` and
-``data+level`` did not beat ``dgp`` and ``level`` on delayed + Hill (more divergences).
-``sd`` and ``sd+hill1`` (same worlds and replicates, ``bench/results/families-geometry2-
-20261130.jsonl``): 12 to 15 leapfrog steps per draw on the Hill families and min bulk
-ESS about 1100, but still divergences at a channel's saturated corner (kappa near 0 or
-slope near 0, ``beta`` near its prior's edge, the intercept very negative: a real corner
-of the posterior under the default priors, where ``beta = spread / sd_t f_t`` grows as the
-curve flattens). At target_accept 0.8, divergences per fit: ``sd`` 61 to 149 (geometric +
-Hill) and 19 to 252 (delayed + Hill), ``sd+hill1`` 19 to 70 and 1 to 29; at 0.95,
-``sd+hill1`` 0, 0, 1, 0 and 0, 0, 2, 0 (3 of 4 clean in each, 17 to 25 steps per draw).
+:data:`GEOMETRY` chooses: ``"sd+hill1"`` (the default since issue 14's second
+session: beta, Hill's kappa and the intercept as in the last two items), ``"sd"`` (beta and
+the intercept), ``"level"`` (the intercept only; the default before), ``"dgp"`` (every
+variable in PyMC's default transform of the DGP's parameterization, the model before issue
+14), ``"data"`` (beta and kappa as in the first two items), ``"data+level"``. Measured on
+``bench/bench_families.py``'s worlds (3 channels, 104 weeks, trend and seasonality;
+shipped defaults, target_accept 0.8; replicates 0-3; ``bench/results/families-geometry-
+20261130.jsonl`` and ``families-geometry2-20261130.jsonl``), ``level`` against
+``sd+hill1``: geometric + logistic 4 of 4 clean in both, 17 against 8 leapfrog steps per
+draw, min bulk ESS 457-767 against 1428-2628; Weibull + Michaelis-Menten 4 of 4 in both, 20
+against 8.5 steps, ESS 689-1143 against 1759-3146; geometric + Hill 0 of 4 in both,
+divergences 17-88 against 19-70 per fit, 34 against 13 steps, ESS 178-492 against 912-1454;
+delayed + Hill 0 of 3 against 0 of 4, divergences 54-258 against 1-29, 25 against 14 steps.
+The Hill fits' remaining divergences sit at a channel's flat corner (kappa near 0 with a
+high slope, or a slope near 0: the curve barely moves over the data, ``beta = spread /
+sd_t f_t`` reaches its prior's edge and the intercept goes very negative), a corner of the
+posterior under the default priors, not of the coordinates; at target_accept 0.95
+``sd+hill1`` had 0, 0, 1, 0 and 0, 0, 2, 0 divergences (17 to 25 steps per draw). Tried and
+dropped (same worlds): beta as the log of its mean contribution (fewer divergences than
+``level``, no faster), Hill's kappa as ``slope * (...)`` with ``sd`` (a funnel at small
+slopes: 261 to 306 divergences), a spread floored at a tenth of the mean (no better).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level", "sd", 
 
 
 def _geometry_from_env() -> Geometry:
-    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "level")
+    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "sd+hill1")
     for known in GEOMETRIES:
         if value == known:
             return known
@@ -132,10 +133,12 @@ def _geometry_from_env() -> Geometry:
 
 
 GEOMETRY: Geometry = _geometry_from_env()
-"""How the sampler sees the model's parameters (module docstring): ``"level"``, the
-default, the intercept sampled as the mean of ``mu`` over the training rows; ``"dgp"``,
-PyMC's default transforms of the DGP's parameters (the parameterization before issue 14);
-``"data"``, beta and Hill's kappa in the data's coordinates; ``"data+level"``, both. The
+"""How the sampler sees the model's parameters (module docstring): ``"sd+hill1"``, the
+default, beta as the log spread of its contribution, Hill's kappa as ``(1 + slope)(log kappa
+- log x_ref)`` and the intercept as the mean of ``mu``; ``"sd"``, beta and the intercept;
+``"level"``, the intercept only; ``"dgp"``, PyMC's default transforms of the DGP's
+parameters (the parameterization before issue 14); ``"data"``, beta and Hill's kappa at a
+reference spend; ``"data+level"``, ``"data"`` and the intercept. The
 environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
 inherit it), for before/after measurements."""
 

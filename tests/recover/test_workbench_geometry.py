@@ -308,23 +308,37 @@ def test_a_broken_centred_intercept_is_caught(broken: str, monkeypatch: pytest.M
     assert np.allclose(no_jacobian, 0.0, atol=1e-8) == (broken == "jacobian")
 
 
-@pytest.mark.parametrize("broken", ["backward", "jacobian"])
-def test_a_broken_contribution_spread_is_caught(
+@pytest.mark.parametrize("broken", ["", "backward", "jacobian"])
+def test_the_contribution_spread_maps_and_its_jacobian(
     broken: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mmm_workbench.recover.models.workbench import ContributionAtReference
+    """``v = log(beta) + log sd(f)``: round trip, and ``log |d beta / d v|`` by finite
+    differences; a wrong backward map or Jacobian is caught (the model-level density check
+    of ``sd+hill1`` is :func:`test_the_centred_intercept_keeps_the_density_up_to_the_jacobian`)."""
+    from mmm_workbench.recover.models.workbench import ContributionSpread
 
-    if broken == "backward":  # divides by the curve's spread to the power 0.9, not 1
+    if broken == "backward":  # divides by the spread to the power 0.9, not 1
         monkeypatch.setattr(
-            ContributionAtReference,
-            "backward",
-            lambda self, v, *i: pt.exp(v - 0.9 * self.log_f_value),
+            ContributionSpread, "backward", lambda self, v, *i: pt.exp(v - 0.9 * self.log_f_value)
         )
-    else:  # log(A) instead of log(beta)
-        monkeypatch.setattr(ContributionAtReference, "log_jac_det", lambda self, v, *i: v)
-    no_jacobian, jacobian, expected = _density_gaps("sd")
-    assert not np.allclose(jacobian, expected, atol=1e-8)
-    assert np.allclose(no_jacobian, 0.0, atol=1e-8) == (broken == "jacobian")
+    elif broken == "jacobian":  # log(A) instead of log(beta)
+        monkeypatch.setattr(ContributionSpread, "log_jac_det", lambda self, v, *i: v)
+
+    def ev(x: Any) -> Array:
+        return np.asarray(pt.as_tensor_variable(x).eval())
+
+    log_sd = np.log(np.array([0.05, 0.4]))
+    transform = ContributionSpread(log_sd, log_sd)
+    beta = np.array([0.3, 2.0])
+    v = ev(transform.forward(beta))
+    np.testing.assert_allclose(v, np.log(beta * np.exp(log_sd)), rtol=1e-12)
+    h = 1e-6
+    numeric = (ev(transform.backward(v + h)) - ev(transform.backward(v - h))) / (2 * h)
+    checks = (
+        np.allclose(ev(transform.backward(v)), beta, rtol=1e-12),
+        np.allclose(ev(transform.log_jac_det(v)), np.log(numeric), rtol=1e-6),
+    )
+    assert checks == ((True, True) if not broken else (broken != "backward", False))
 
 
 @pytest.mark.parametrize(("geometry", "name"), [("level", "intercept"), ("sd", "saturation_beta")])
@@ -454,7 +468,8 @@ seasonality_order = 2
     strict=True,
     reason="issue 14: 0 of 5 delayed + Hill fits clean with the dgp geometry (9 to 27 "
     "divergences each), 0 of 3 with the level geometry (54 to 258: the search channel's "
-    "saturated Hill corner, bench/bench_families.py); remove this mark when a fix lands",
+    "saturated Hill corner, bench/bench_families.py), 0 of 4 with sd+hill1 (1 to 29: a "
+    "channel's flat corner; 3 of 4 at target_accept 0.95); remove this mark when a fix lands",
 )
 def test_a_delayed_hill_world_without_a_fit_table_gets_clean_fits(tmp_path: Path) -> None:
     scenario = tmp_path / "delayed-hill.toml"
@@ -541,22 +556,29 @@ def _max_rhat(draws: dict[str, Array], names: list[str]) -> float:
 
 
 _DRAWS: dict[str, dict[str, Array]] = {}
-"""The fits of :func:`_posterior_draws` by geometry (the ``dgp`` one serves every comparison)."""
+"""The fits of :func:`_posterior_draws` by geometry (``level``'s serves both comparisons)."""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("geometry", ["default", "sd+hill1"])
+@pytest.mark.parametrize(("geometry", "reference"), [("default", "level"), ("level", "dgp")])
 def test_the_geometry_samples_the_dgp_posterior(
-    geometry: str, monkeypatch: pytest.MonkeyPatch
+    geometry: str, reference: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The default geometry against ``level``, and ``level`` against ``dgp``.
+
+    Not the default against ``dgp`` directly: ``dgp``'s own fit of this world under-covers
+    ``saturation_lam[1]``'s upper tail (median 2.52, 95% quantile 7.2; ``level`` 2.74 and
+    8.3, ``sd+hill1`` 2.76 and 8.2, with 2500 and 10000 bulk ESS), which ``sd+hill1``'s
+    smaller Monte Carlo error shows (z = 5.3 against ``dgp``, 0.4 against ``level``).
+    """
     from mmm_workbench.recover.models import workbench
 
     if geometry == "default":
-        geometry = workbench.GEOMETRY if workbench.GEOMETRY != "dgp" else "data+level"
-    for name in (geometry, "dgp"):
+        geometry = workbench.GEOMETRY if workbench.GEOMETRY != "level" else "sd+hill1"
+    for name in (geometry, reference):
         if name not in _DRAWS:
             _DRAWS[name] = _posterior_draws(name, monkeypatch)
-    new, old = dict(_DRAWS[geometry]), dict(_DRAWS["dgp"])
+    new, old = dict(_DRAWS[geometry]), dict(_DRAWS[reference])
     for d in (new, old):
         d["contribution_total"] = np.asarray(d["channel_contribution"]).sum(axis=2)
     names = [n for n in old if n not in ("mu", "channel_contribution")]
@@ -575,7 +597,7 @@ def test_the_geometry_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     from mmm_workbench.recover.models.workbench import _geometry_from_env
 
     monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
-    assert _geometry_from_env() == "level"
+    assert _geometry_from_env() == "sd+hill1"
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "dgp")
     assert _geometry_from_env() == "dgp"
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "centred")
