@@ -21,7 +21,8 @@ workbench kind: none is reachable from the shipped model. The two draws-broken v
 break one NUTS fit of each dataset between them (kept beside the run directory, in
 ``<out>.shared-fits``), not one fit each. Each variant is fitted to
 ``--replicates`` datasets (default 40); the replicates are split into disjoint groups of
-``--group`` (default 10, the count the README recommends), each group judged alone by the
+``--group`` (default 10; the README recommends 30 replicates per cell, from the groups of
+10, 20 and 30 measured), each group judged alone by the
 default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the run holding
 that variant's records of that group only). The false-alarm rate is the share of groups in
 which the correct model fails; a variant's power is the share in which it fails.
@@ -149,8 +150,10 @@ calibration rules do not judge it). ``flighted``: the same world with flighted s
 dark weeks show the response at zero spend, meant to pin ``lam`` (measured: it did not, see
 the README). ``quiet``: the always-on world with half the observation noise, a better-posed
 world meant to teach ``lam`` (contraction above the calibration rules' 0.8), so that a
-bug that changes only what ``lam`` means (the adstock normalization dropped) is judged;
-the default world's row stays the honest one."""
+bug that changes only what ``lam`` means (the adstock normalization dropped) is judged
+(measured at 20 replicates: it did not help; the bug failed 1 of 2 groups of 10, and the
+correct model 1 of 2, on ``adstock_alpha``'s 50% HDI coverage); the default world's row
+stays the honest one."""
 
 # variant -> (model.kind, fit.backend, model.adstock.normalize)
 VARIANTS: dict[str, tuple[str, str, bool]] = {
