@@ -138,9 +138,8 @@ def test_a_run_directory_keeps_one_geometry(
 ) -> None:
     out = tmp_path / "run"
     monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
-    # the study's geometry is pinned, not whatever the model module holds (the model's
-    # default became sd+hill1 after the README's study, measured with level)
-    assert power.STUDY_GEOMETRY == "level" != power.workbench._geometry_from_env()
+    # the study measures the shipped default, pinned: not whatever the model module holds
+    assert power.STUDY_GEOMETRY == power.workbench._geometry_from_env() == "level"
     monkeypatch.setattr(power.workbench, "GEOMETRY", "dgp")
     power._pin_geometry(out)
     assert power.workbench.GEOMETRY == "level"
