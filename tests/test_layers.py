@@ -248,6 +248,22 @@ def test_importing_the_scenario_package_loads_no_simulator() -> None:
     assert not {m for m in loaded if m.startswith(f"{PROJECT}.simulate")}
 
 
+def test_the_reports_package_loads_its_exports_on_first_use() -> None:
+    loaded = _fresh_modules("from mmm_workbench.reports.contract import atomic_write")
+    assert not loaded & {"scipy.stats", "arviz_stats", f"{PROJECT}.reports.gate"}
+    loaded = _fresh_modules("from mmm_workbench.reports import check")
+    assert {"arviz_stats", f"{PROJECT}.reports.gate"} <= loaded
+
+
+def test_every_export_of_the_reports_package_resolves() -> None:
+    import mmm_workbench.reports as reports
+
+    for name in reports.__all__:
+        assert getattr(reports, name).__name__ == name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        reports.no_such_name  # noqa: B018
+
+
 def test_the_numpy_transforms_load_no_generator() -> None:
     loaded = _fresh_modules("import mmm_workbench.simulate.transforms")
     assert not loaded & {"xarray", "pandas", f"{PROJECT}.simulate.generator"}
