@@ -756,21 +756,95 @@ class FullRankAdvi(Advi):
     method = "fullrank_advi"
 
 
+@dataclass(frozen=True)
+class PreparedMap:
+    """The MAP backend's functions, compiled once per cell (what ``pm.find_MAP`` compiles).
+
+    They read the model's ``pm.Data`` containers, so they serve every replicate once its
+    data are swapped in.
+    """
+
+    model: pm.Model
+    initial_point: Callable[[int | None], dict[str, Array]]
+    logp: Callable[..., object]
+    dlogp: Callable[..., object]
+    outputs: Callable[..., object]
+    names: tuple[str, ...]
+
+
 class Map(Backend):
-    """The maximum a posteriori point (one "draw"): for smoke runs, not for coverage."""
+    """The maximum a posteriori point (one "draw"): for smoke runs, not for coverage.
+
+    It does what ``pm.find_MAP`` does (L-BFGS-B from the model's initial point, log density
+    without Jacobian, at most 5,000 evaluations) with the log density, its gradient and the
+    output function compiled once per cell (:meth:`prepare`) instead of in every fit: the
+    point is the one ``pm.find_MAP`` finds on that replicate's data, for a third of the
+    compilations.
+    """
 
     name = "map"
+    maxeval: ClassVar[int] = 5000
+    """``pm.find_MAP``'s default cap on log-density evaluations."""
+
+    def prepare(self, model: SampledModel, fit: FitSpec) -> PreparedMap:
+        """Compile the log density, its gradient and the outputs, as ``pm.find_MAP`` does."""
+        from pymc.initial_point import make_initial_point_fn
+        from pymc.util import get_default_varnames
+
+        m = model.model
+        values = m.continuous_value_vars
+        rvs = [m.values_to_rvs[v] for v in values]
+        outs = get_default_varnames(m.unobserved_value_vars, True)
+        return PreparedMap(
+            model=m,
+            initial_point=make_initial_point_fn(model=m, jitter_rvs=set(), return_transformed=True),
+            logp=m.compile_logp(jacobian=False),
+            dlogp=m.compile_dlogp(rvs, jacobian=False),
+            outputs=m.compile_fn(inputs=m.value_vars, outs=outs),
+            names=tuple(v.name for v in outs),
+        )
+
+    def swap(self, prepared: object, model: SampledModel, data: Mapping[str, Array]) -> object:
+        """Set the replicate's data in the model the functions were compiled on."""
+        super().swap(prepared, model, data)
+        return prepared
 
     def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
-        """Find the MAP point with ``pm.find_MAP``: one chain of one draw."""
-        point = pm.find_MAP(model=cast(pm.Model, target), progressbar=False, seed=seed)
+        """Find the MAP point with the prepared functions: one chain of one draw."""
+        from pymc.blocking import DictToArrayBijection, RaveledVars
+        from pymc.tuning.starting import CostFuncWrapper
+        from pymc.progress_bar import default_progress_theme
+        from scipy import optimize
+
+        if not isinstance(target, PreparedMap):
+            raise TypeError(f"{self.name}: sample takes what prepare and swap return")
+        start = target.initial_point(seed)
+        target.model.check_start_vals(start)
+        wanted = {v.name for v in target.model.continuous_value_vars}
+        x0 = DictToArrayBijection.map({k: v for k, v in start.items() if k in wanted})
+        logp = DictToArrayBijection.mapf(target.logp, start)
+        dlogp = DictToArrayBijection.mapf(target.dlogp, start)
+        cost = CostFuncWrapper(
+            self.maxeval,
+            False,
+            default_progress_theme,
+            lambda x: logp(RaveledVars(x, x0.point_map_info)),
+            lambda x: dlogp(RaveledVars(x, x0.point_map_info)),
+        )
+        with cost.progress:
+            try:
+                found = optimize.minimize(cost, x0.data, method="L-BFGS-B", jac=True)["x"]
+            except StopIteration:  # the evaluation cap, as pm.find_MAP takes it
+                found = cost.previous_x
+        point = DictToArrayBijection.rmap(RaveledVars(found, x0.point_map_info), start)
+        values = cast(list[Array], target.outputs(point))
         posterior = xr.Dataset(
             {
-                str(name): (
+                name: (
                     ("chain", "draw", *(f"{name}_dim_{i}" for i in range(np.ndim(value)))),
                     np.asarray(value)[None, None],
                 )
-                for name, value in point.items()
+                for name, value in zip(target.names, values, strict=True)
             }
         )
         return Sample(posterior=posterior, tune_share=1.0)
