@@ -288,7 +288,9 @@ def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
     return gaps[0], gaps[1], gaps[2]
 
 
-@pytest.mark.parametrize("geometry", ["level", "data+level", "sd+hill1"])
+@pytest.mark.parametrize(
+    "geometry", ["level", pytest.param("data+level", marks=pytest.mark.slow), "sd+hill1"]
+)  # ~6 s each: four log densities compiled; data+level (an option) in the slow run
 def test_the_centred_intercept_keeps_the_density_up_to_the_jacobian(geometry: str) -> None:
     no_jacobian, jacobian, expected = _density_gaps(geometry)
     np.testing.assert_allclose(no_jacobian, 0.0, atol=1e-8)
