@@ -812,8 +812,8 @@ class Map(Backend):
     def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
         """Find the MAP point with the prepared functions: one chain of one draw."""
         from pymc.blocking import DictToArrayBijection, RaveledVars
-        from pymc.tuning.starting import CostFuncWrapper
         from pymc.progress_bar import default_progress_theme
+        from pymc.tuning.starting import CostFuncWrapper
         from scipy import optimize
 
         if not isinstance(target, PreparedMap):
