@@ -778,8 +778,9 @@ class Map(Backend):
     It does what ``pm.find_MAP`` does (L-BFGS-B from the model's initial point, log density
     without Jacobian, at most 5,000 evaluations) with the log density, its gradient and the
     output function compiled once per cell (:meth:`prepare`) instead of in every fit: the
-    point is the one ``pm.find_MAP`` finds on that replicate's data, for a third of the
-    compilations.
+    point is the one ``pm.find_MAP`` finds on that replicate's data, and a cell of N
+    replicates compiles these three functions once instead of N times. (Under the tests'
+    FAST_COMPILE mode, evaluating them dominates a fit, so the saving there is small.)
     """
 
     name = "map"
