@@ -50,6 +50,7 @@ from mmm_workbench.scenarios.spec import FitSpec
 __all__ = [
     "BACKENDS",
     "BACKEND_ENTRY_POINTS",
+    "THREADS_ENV",
     "Backend",
     "CompiledNutpie",
     "Posterior",
@@ -58,6 +59,7 @@ __all__ = [
     "SampledModel",
     "backends",
     "exact_numba_math",
+    "fit_threads",
     "get_backend",
     "register_backend",
     "sampler_diagnostics",
@@ -85,6 +87,31 @@ def exact_numba_math() -> None:
 
 
 exact_numba_math()
+
+
+THREADS_ENV = "MMM_WORKBENCH_THREADS"
+"""The environment variable that caps the CPU threads one fit samples on (default: every CPU).
+
+The runner sets it for its worker processes (``--workers N``: the CPUs / N each), so that N
+fits at once do not run more sampler threads than there are CPUs."""
+
+
+def fit_threads() -> int:
+    """Return how many CPU threads one fit may sample on.
+
+    :data:`THREADS_ENV` when it is set, else the CPUs of this machine.
+
+    Raises
+    ------
+    ValueError
+        ``MMM_WORKBENCH_THREADS = 'x': must be an integer >= 1``.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV} = {value!r}: must be an integer >= 1")
+    return int(value)
 
 
 class CompiledNutpie(Protocol):
@@ -357,8 +384,11 @@ class Nutpie(Backend):
     """nutpie's NUTS: the model compiled once by numba, data swapped with ``with_data``.
 
     ``options`` go to ``nutpie.sample`` (``adaptation = "low_rank"``, ``maxdepth``, ...);
-    ``cores`` (chains sampled at once) defaults to ``min(chains, CPUs)``: more threads than
-    CPUs measured slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit). With
+    ``cores`` (chains sampled at once) defaults to ``min(chains, fit_threads())`` (the CPUs,
+    or the worker's share of them: :func:`fit_threads`): more threads than CPUs measured
+    slower (4 chains on 2 CPUs: 2.90 s against 2.70 s per fit). The draws do not depend on
+    ``cores`` (each chain has its own random stream: the same seed gave identical draws
+    with 1, 2 and 4). With
     ``fit.min_ess`` it defaults to ``chains``: nutpie runs ``cores`` chains at a time, and the
     rule can only stop chains that run together.
 
@@ -452,7 +482,7 @@ class Nutpie(Backend):
 
         options = dict(fit.options)
         stopping = fit.min_ess > 0 and fit.draws > self.ess_first
-        at_once = fit.chains if stopping else min(fit.chains, os.cpu_count() or 1)
+        at_once = fit.chains if stopping else min(fit.chains, fit_threads())
         settings: dict[str, Any] = {
             "draws": fit.draws,
             "tune": fit.tune,
