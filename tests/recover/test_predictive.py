@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from mmm_workbench.recover.fitting import CellFitter, kept_draws
+from mmm_workbench.recover.inference import Map
 from mmm_workbench.recover.predictive import compile_predictor, observed_scale
 from mmm_workbench.scenarios import expand_grid, load_scenario
 
@@ -243,7 +244,7 @@ def _numpy_logp(
 
 
 def test_the_holdout_of_a_trend_and_fourier_model_is_its_posterior_on_the_holdout_dates(
-    small: Path,
+    small: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Trend and Fourier terms are containers of the time index: on the whole series the
     compiled model continues them past the training rows (the trend at the same step, the
@@ -256,6 +257,9 @@ def test_the_holdout_of_a_trend_and_fourier_model_is_its_posterior_on_the_holdou
     from mmm_workbench.reports.fit_metrics import fit_quality
     from mmm_workbench.reports.records import read_record, write_record
 
+    # the claims hold at any point; the MAP's first 300 evaluations reach a good one (the
+    # full optimization took 1,843, 50 CPU s under the tests' FAST_COMPILE mode)
+    monkeypatch.setattr(Map, "maxeval", 300)
     fitter = _holdout_cell(small, TREND_SEASON)
     record = fitter.fit(0)
     assert record["predictions"]["y_holdout"].shape == (1, 6)
