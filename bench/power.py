@@ -2,10 +2,10 @@
 to a sound one, on real fits.
 
 One well-specified world (two channels, geometric adstock and logistic saturation, the
-true demand as a control, no confounding; ``--world``: spend always on, flighted, or quiet, see
-:data:`WORLDS`) is fitted by the correct model with NUTS and by broken variants, all on
-the same datasets (cells that differ only in ``[model]``/``[fit]``
-share their data):
+true demand as a control, no confounding; ``--world``: spend always on, flighted, or quiet,
+or the shipped SBC scenario's world, see :data:`WORLDS`) is fitted by the correct model with
+NUTS and by broken variants, all on the same datasets (cells that differ only in
+``[model]``/``[fit]`` share their data):
 
 - approximations: mean-field ADVI, full-rank ADVI, MAP (real backends);
 - posteriors broken after sampling: over-confident (every parameter's draws pulled to their
@@ -27,7 +27,7 @@ default rules (:func:`mmm_workbench.reports.verdict.evaluate` on a view of the r
 that variant's records of that group only). The false-alarm rate is the share of groups in
 which the correct model fails; a variant's power is the share in which it fails.
 
-Usage: ``python bench/power.py [--world always-on|flighted|quiet] [--replicates 40] [--group 10]
+Usage: ``python bench/power.py [--world always-on|flighted|quiet|sbc] [--replicates 40] [--group 10]
 [--variants a,b] [--fit a] [--out DIR]`` (``nox -s power``); writes
 ``bench/results/power-<UTC time>.json`` and prints the table. Fits run serially in this
 process (the planted kinds are registered here). With
@@ -46,6 +46,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -139,10 +140,22 @@ for about 4 (a two-state Markov chain per channel and replicate)."""
 QUIET_NOISE = "sd = 10.0"
 """The quiet world's one change: observation noise sd 10 instead of 20 (sales units)."""
 
+SBC_SCENARIO = ROOT / "scenarios" / "sbc-nuts-vs-advi.toml"
+"""The shipped SBC scenario whose world (truth drawn per replicate from the model's prior)
+the ``sbc`` world is."""
+
+
+def sbc_world(path: Path = SBC_SCENARIO) -> str:
+    """The SBC scenario's text without its grid: its data, model and fit, as the study's world."""
+    text = path.read_text()
+    return text[: text.index("[[grid")] if "[[grid" in text else text
+
+
 WORLDS: dict[str, str] = {
     "always-on": WORLD,
     "flighted": WORLD.replace('noise = "lognormal" }', f'noise = "lognormal", {FLIGHTED_SPEND} }}'),
     "quiet": WORLD.replace("sd = 20.0", QUIET_NOISE),
+    "sbc": sbc_world(),
 }
 """The study's worlds. ``always-on``: spend always on with lognormal noise; the data barely
 inform the saturation steepness ``lam`` (contraction 0.6-0.8, so at a fixed truth the
@@ -153,7 +166,9 @@ world meant to teach ``lam`` (contraction above the calibration rules' 0.8), so 
 bug that changes only what ``lam`` means (the adstock normalization dropped) is judged
 (measured at 20 replicates: it did not help; the bug failed 1 of 2 groups of 10, and the
 correct model 1 of 2, on ``adstock_alpha``'s 50% HDI coverage); the default world's row
-stays the honest one."""
+stays the honest one. ``sbc``: :data:`SBC_SCENARIO`'s world and fit settings (52 weeks, every
+parameter drawn per replicate from the model's prior, NUTS 2 x 400 draws): there ranks
+judge every parameter, ``lam`` included, not a fixed truth's coverage."""
 
 # variant -> (model.kind, fit.backend, model.adstock.normalize)
 VARIANTS: dict[str, tuple[str, str, bool]] = {
@@ -346,7 +361,7 @@ def scenario_text(variants: list[str], replicates: int | None = None, world: str
         f'"model.adstock.normalize" = {json.dumps(normalize)}\n'
     )
     if replicates is not None:
-        world = world.replace("replicates = 40", f"replicates = {replicates}")
+        world = re.sub(r"(?m)^replicates = \d+$", f"replicates = {replicates}", world)
     return world + grid
 
 

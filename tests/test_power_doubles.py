@@ -151,3 +151,19 @@ def test_a_run_directory_keeps_one_geometry(
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "sideways")
     with pytest.raises(SystemExit, match="sideways"):
         power._pin_geometry(tmp_path / "other")
+
+
+def test_the_sbc_world_is_the_shipped_sbc_scenario_without_its_grid(power: ModuleType) -> None:
+    from mmm_workbench.scenarios import scenario_from_text
+
+    power.register_planted()
+    shipped = scenario_from_text(power.SBC_SCENARIO.read_text(), "sbc.toml")
+    nuts = next(c for c in shipped.cells if c.scenario.fit.backend == "nutpie")
+    text = power.scenario_text(["nuts (correct)", "normalization dropped"], 4, power.WORLDS["sbc"])
+    world = scenario_from_text(text, "p.toml")
+    correct, dropped = world.cells
+    assert world.scenario.replicates == 4
+    assert correct.data_id == dropped.data_id == nuts.data_id  # the same drawn truths and data
+    assert correct.scenario.model == nuts.scenario.model
+    assert correct.scenario.fit == nuts.scenario.fit
+    assert dropped.scenario.model.adstock.normalize is False
