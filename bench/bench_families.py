@@ -21,13 +21,15 @@ Reported per family, over ``--replicates`` fits:
 * ``s/fit``: sampling seconds per fit, and ``max R-hat``, ``divergences`` in total.
 
 Usage: ``python bench/bench_families.py [--replicates N] [--first K] [--families a,b]
-[--fit TOML] [--geometry dgp|data|level|data+level|sd|sd+hill1] [--log FILE]`` (``--fit
-'target_accept = 0.9'`` adds a ``[fit]`` table, for experiments; ``--geometry`` chooses the
+[--fit TOML] [--priors TOML] [--geometry dgp|data|level|data+level|sd|sd+hill1] [--log FILE]``
+(``--fit 'target_accept = 0.9'`` adds a ``[fit]`` table and ``--priors 'saturation_kappa = {
+dist = "LogNormal", mu = -0.7, sigma = 0.5 }'`` a ``[model.priors]`` table, for experiments
+on the defaults; ``--geometry`` chooses the
 coordinates the sampler moves in, :data:`~mmm_workbench.recover.models.workbench.GEOMETRY`,
 default the model's own, for before/after measurements; ``--first K`` starts at replicate
 K, so a long study runs in chunks; ``--log FILE`` appends every fit to a JSON-lines file as
-it ends, and ``--summarize FILE`` prints that file's table per family, geometry and
-``[fit]``); writes ``bench/results/families-<UTC time>.json`` and prints the table.
+it ends, and ``--summarize FILE`` prints that file's table per family, geometry, ``[fit]``
+and priors); writes ``bench/results/families-<UTC time>.json`` and prints the table.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _inline(params: dict[str, float]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in params.items())
 
 
-def world(family: str, fit: str = "") -> str:
+def world(family: str, fit: str = "", priors: str = "") -> str:
     """Return the scenario TOML of one family's world (no ``[fit]`` table unless ``fit``).
 
     Parameters
@@ -107,6 +109,8 @@ def world(family: str, fit: str = "") -> str:
         A key of :data:`FAMILIES`.
     fit
         Lines of a ``[fit]`` table to add (empty: the shipped defaults).
+    priors
+        Lines of a ``[model.priors]`` table to add (empty: the model's default priors).
     """
     spec = FAMILIES[family]
     lines = [
@@ -143,6 +147,8 @@ def world(family: str, fit: str = "") -> str:
         "trend = true",
         "seasonality_order = 2",
     ]
+    if priors:
+        lines += ["[model.priors]", priors]
     if fit:
         lines += ["[fit]", fit]
     return "\n".join(lines) + "\n"
@@ -202,14 +208,19 @@ def _instrument() -> Callable[[], list[dict[str, Any]]]:
 
 
 def bench_family(
-    family: str, replicates: int, fit: str, first: int = 0, log: Path | None = None
+    family: str,
+    replicates: int,
+    fit: str,
+    first: int = 0,
+    log: Path | None = None,
+    priors: str = "",
 ) -> dict[str, Any]:
     """Fit replicates ``first, ..., first + replicates - 1`` of one family's world and summarize.
 
     With ``log``, each fit's diagnostics, leapfrog steps and seconds are appended to that
     JSON-lines file as soon as the fit ends (a chunk cut short by a timeout keeps its fits).
     """
-    scenario = parse_scenario(tomllib.loads(world(family, fit)))
+    scenario = parse_scenario(tomllib.loads(world(family, fit, priors)))
     cell = expand_grid(scenario)[0]
     calls = _instrument()
     t0 = time.perf_counter()
@@ -225,7 +236,7 @@ def bench_family(
         fits[-1] |= {"worst_rhat": worst["worst_rhat"], "worst_ess": worst["worst_ess"]}
         if log is not None:
             line = {"family": family, "replicate": replicate, "geometry": workbench.GEOMETRY}
-            line |= {"fit": fit, "compile_s": compile_s, **fits[-1]}
+            line |= {"fit": fit, "priors": priors, "compile_s": compile_s, **fits[-1]}
             line |= {k: worst[k] for k in ("wall_s", "steps", "threads", "iterations")}
             line["load"] = os.getloadavg()[0]
             with log.open("a") as out:
@@ -275,22 +286,23 @@ def bench_family(
 
 
 def summarize_log(path: Path) -> list[dict[str, Any]]:
-    """Return one row per (family, geometry, ``[fit]``) of a ``--log`` file's fits.
+    """Return one row per (family, geometry, ``[fit]``, priors) of a ``--log`` file's fits.
 
     The latest line of each replicate counts (a rerun replaces an earlier fit). Rows carry
     the columns of :func:`bench_family` that do not need the compile time, and the mean
     1-minute load average during the fits.
     """
-    latest: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+    latest: dict[tuple[str, str, str, str, int], dict[str, Any]] = {}
     for text in path.read_text().splitlines():
         if text.strip():
             line = json.loads(text)
-            latest[(line["family"], line["geometry"], line["fit"], line["replicate"])] = line
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for (family, geometry, fit, _), line in sorted(latest.items()):
-        groups.setdefault((family, geometry, fit), []).append(line)
+            key = (line["family"], line["geometry"], line["fit"], line.get("priors", ""))
+            latest[(*key, line["replicate"])] = line
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for (family, geometry, fit, priors, _), line in sorted(latest.items()):
+        groups.setdefault((family, geometry, fit, priors), []).append(line)
     rows = []
-    for (family, geometry, fit), fits in groups.items():
+    for (family, geometry, fit, priors), fits in groups.items():
         ess = [f["min_ess_bulk"] for f in fits]
         fit_s = [f["fit_s"] for f in fits]
         steps = sum(f["steps"] for f in fits)
@@ -299,6 +311,7 @@ def summarize_log(path: Path) -> list[dict[str, Any]]:
                 "family": family,
                 "geometry": geometry,
                 "fit": fit,
+                "priors": priors,
                 "fits": len(fits),
                 "replicates": [f["replicate"] for f in fits],
                 "clean": round(
@@ -326,6 +339,9 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=8)
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--fit", default="", help="lines of a [fit] table (default: none)")
+    parser.add_argument(
+        "--priors", default="", help="lines of a [model.priors] table (default: none)"
+    )
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument("--first", type=int, default=0, help="the first replicate")
     parser.add_argument("--log", type=Path, default=None, help="append each fit to this JSONL")
@@ -344,6 +360,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "families": {},
         "fit": args.fit,
+        "priors": args.priors,
         "label": args.label,
         "geometry": args.geometry,
         "first": args.first,
@@ -351,7 +368,7 @@ def main() -> None:
     for name in names:
         print(name, flush=True)
         result["families"][name] = bench_family(
-            name, args.replicates, args.fit, args.first, args.log
+            name, args.replicates, args.fit, args.first, args.log, args.priors
         )
     header = (
         f"\n{'family':<30}{'clean':>7}{'div':>5}{'R-hat':>8}{'min ESS':>9}{'ESS/s':>8}"

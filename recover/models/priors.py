@@ -22,6 +22,7 @@ from mmm_workbench.scenarios.spec import ModelSpec, PriorSpec
 
 __all__ = [
     "DEFAULT_PRIORS",
+    "KIND_DEFAULT_PRIORS",
     "default_scale",
     "make_prior",
     "parameter_shapes",
@@ -41,8 +42,8 @@ DEFAULT_PRIORS: dict[str, PriorSpec] = {
     "adstock_lam": _p("Gamma", mu=2, sigma=1),
     "adstock_k": _p("Gamma", mu=3, sigma=1),
     "saturation_lam": _p("Gamma", alpha=3, beta=1),
-    "saturation_slope": _p("Gamma", alpha=3, beta=2),
-    "saturation_kappa": _p("HalfNormal", sigma=1.5),
+    "saturation_slope": _p("Gamma", mu=1.5, sigma=0.5),
+    "saturation_kappa": _p("LogNormal", mu=-0.7, sigma=0.5),
     "saturation_alpha": _p("Gamma", mu=0.5, sigma=0.3),
     "saturation_b": _p("HalfNormal", sigma=1),
     "saturation_c": _p("HalfNormal", sigma=1),
@@ -54,7 +55,33 @@ DEFAULT_PRIORS: dict[str, PriorSpec] = {
     "sigma": _p("HalfNormal", sigma=2),
     "nu": _p("Gamma", alpha=25, beta=2),
 }
-"""Defaults, in the model's scaled units (pymc-marketing's where it has one)."""
+"""Defaults, in the model's scaled units (pymc-marketing's where it has one).
+
+Hill's are not pymc-marketing's (``kappa ~ HalfNormal(1.5)``, densest at 0, and a slope
+prior reaching down to 0): they keep the curve's bend inside the data, as Meridian's
+half-saturation prior does (``ec ~ TruncatedNormal(0.8, 0.8, 0.1, 10)`` in units of a
+channel's median spend, slope fixed at 1). ``log kappa ~ Normal(-0.7, 0.5)`` in units of
+the channel's maximum spend (median 0.50, 95% between 0.19 and 1.32; a channel's median
+spend is 0.3 to 0.55 of its maximum in the shipped worlds), and ``slope ~ Gamma(mu=1.5,
+sigma=0.5)`` (95% between 0.68 and 2.62). Under the old priors the posterior reached the
+curve's flat corners, where the curve barely moves over the data (``kappa`` near 0 with a
+steep slope, or a slope near 0) and ``beta`` trades with the intercept: every delayed + Hill
+and geometric + Hill fit of ``bench/bench_families.py`` diverged there (17 to 258
+divergences a fit, issue 14).
+"""
+
+KIND_DEFAULT_PRIORS: dict[tuple[str, str], PriorSpec] = {
+    ("delayed", "adstock_alpha"): _p("Beta", alpha=3, beta=3),
+}
+"""Defaults of one transform kind's parameter, ``(kind, name)``, before :data:`DEFAULT_PRIORS`.
+
+Delayed adstock's ``alpha`` gets Jin et al.'s (2017) ``Beta(3, 3)``, not geometric's
+``Beta(1, 3)`` (densest at 0, where geometric adstock is merely short): with weights
+``alpha ** ((l - theta) ** 2)``, an ``alpha`` near 0 puts the whole kernel on the lag
+nearest ``theta``, a near-step function of ``theta``. Measured on the delayed + Hill
+bench world (issue 14): a weak channel's posterior reached that corner (``alpha`` 0.01 to
+0.04 with ``theta`` near 3) and its divergences sat there.
+"""
 
 _GLOBAL_SUPPORT: dict[str, Support | None] = {
     "saturation_beta": "nonnegative",
@@ -77,9 +104,14 @@ def parameter_supports(spec: ModelSpec) -> dict[str, Support | None]:
 
 
 def prior_for(name: str, spec: ModelSpec) -> PriorSpec:
-    """Return the scenario's prior for a parameter, else the default."""
+    """Return the scenario's prior for a parameter, else its kind's default, else the default."""
     if name in spec.priors:
         return spec.priors[name]
+    role = name.split("_", 1)[0]
+    if role in ("adstock", "saturation"):
+        kind = (spec.adstock if role == "adstock" else spec.saturation).kind
+        if (kind, name) in KIND_DEFAULT_PRIORS:
+            return KIND_DEFAULT_PRIORS[(kind, name)]
     if name in DEFAULT_PRIORS:
         return DEFAULT_PRIORS[name]
     support = parameter_supports(spec).get(name)
