@@ -17,7 +17,7 @@ from pytensor.compile.maker import function as compile_function
 
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.fitting import CellFitter
-from mmm_workbench.recover.models.data import ModelData, model_data
+from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
 from mmm_workbench.recover.models.pymc_marketing import (
     PymcMarketingModel,
     build_pymc_marketing,
@@ -432,7 +432,8 @@ def test_a_config_without_transform_tables_is_scored_on_its_own_transforms(
     raw["fit"] = {"backend": "map"}
     (cell,) = expand_grid(parse_scenario(raw, base=tmp_path))
     assert cell.scenario.model is not None and not declared(cell.scenario.model.adstock)
-    truth = CellFitter(cell).fit(0)["truth"]
+    fitter = CellFitter(cell)  # builds the config's model; its record's truth is this:
+    truth = truth_estimands(fitter._dataset(0), fitter.spec)
     alpha, lam = truth["adstock_alpha"], truth["saturation_lam"]
     assert float(lam.sel(channel="tv")) == 1.5  # the tiny world's tv: logistic, lam 1.5
     assert np.isnan(float(lam.sel(channel="search")))  # search's saturation is Hill
