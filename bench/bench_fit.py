@@ -30,9 +30,9 @@ with compile amortized, and its ratios to (a) and to (d); divergences, share of 
 divergences and R-hat < 1.01.
 
 Part 2 (throughput): N replicates of (b)'s cell with 1 worker (chains in parallel threads)
-and 2 worker processes (chains in sequence, ``options.cores = 1``); fits per hour,
-compile included, the speed-up over 1 worker and the parallel efficiency (speed-up /
-workers).
+and 2 worker processes (each fit's chains in sequence on one thread: the runner gives each
+of N local workers CPUs // N threads); fits per hour, compile included, the speed-up over
+1 worker and the parallel efficiency (speed-up / workers).
 
 Usage: ``python bench/bench_fit.py [--replicates N] [--baseline-replicates N]
 [--default-replicates N] [--throughput N]`` (``--throughput 0`` skips part 2); the load
@@ -80,15 +80,6 @@ BASELINE_FIT = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.9}
 BASELINE = "(a) pymc-marketing, PyMC NUTS (baseline)"
 DEFAULT = "(d) pymc-marketing, pm.sample's default sampler"
 WORKBENCH_ROW = "(b) workbench model, default backend"
-
-
-def _with_cores(text: str, cores: int) -> str:
-    """The scenario with ``options.cores`` added to its [fit] options."""
-    fit = tomllib.loads(text)["fit"]
-    options = {**fit.get("options", {}), "cores": cores}
-    inline = ", ".join(f"{k} = {json.dumps(v)}" for k, v in options.items())
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("options"))
-    return text + f"\noptions = {{ {inline} }}\n"
 
 
 def _row(fits: list[dict[str, float]], compile_s: float) -> dict[str, Any]:
@@ -266,7 +257,7 @@ def main() -> None:
             out.write_text(json.dumps(result, indent=2) + "\n")  # a killed run keeps its rows
         for label, workers, text in (
             ("1 worker, chains in parallel", 1, WORKBENCH),
-            ("2 workers, chains in sequence", 2, _with_cores(WORKBENCH, 1)),
+            ("2 workers, chains in sequence", 2, WORKBENCH),
         ):
             if args.throughput <= 0:
                 break
