@@ -32,7 +32,15 @@ def _records(out: Path) -> dict[tuple[str, int], xr.DataTree]:
     return {(c, r): store.read_record(c, r) for c, r, _ in store.records()}
 
 
-def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def quick_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cap the MAP backend at 100 log-density evaluations: these tests are about records,
+    resumption and failures, which any point serves; under the tests' FAST_COMPILE mode the
+    full optimizations (about 200 evaluations a fit) were most of their cost."""
+    monkeypatch.setattr(inference.Map, "maxeval", 100)
+
+
+def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path, quick_map: None) -> None:
     out = tmp_path / "run"
     assert main(["run", str(small), "--out", str(out)]) == 0
     records = _records(out)
@@ -50,7 +58,7 @@ def test_run_writes_a_record_per_fit(small: Path, tmp_path: Path) -> None:
     assert (out / "scenario.toml").read_text() == SMALL
 
 
-def test_compiles_once_per_cell_and_resumes(small: Path, tmp_path: Path) -> None:
+def test_compiles_once_per_cell_and_resumes(small: Path, tmp_path: Path, quick_map: None) -> None:
     out = tmp_path / "run"
     summary = run_grid(SMALL, out, RunOptions(replicates=2))  # 2 cells x 2 MAP fits
     compiled = sorted(r.compiled for r in summary.results)
@@ -106,7 +114,11 @@ class _FailOnOne(inference.Map):
 
 
 def test_failing_fit_leaves_a_failure_record(
-    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    small: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    quick_map: None,
 ) -> None:
     from mmm_workbench.scenarios import expand_grid, load_scenario
 
