@@ -186,21 +186,23 @@ def _instrument() -> Callable[[], list[dict[str, Any]]]:
         t0 = time.perf_counter()
         trace = original(*args, **kwargs)
         wall = time.perf_counter() - t0
-        draw = trace["sample_stats"]["n_steps"]
-        steps = float(draw.sum())
-        if "warmup_sample_stats" in trace:
-            steps += float(trace["warmup_sample_stats"]["n_steps"].sum())
-        chains = int(draw.sizes["chain"])
+        chains = int(kwargs.get("chains") or 4)
         per_chain = int(kwargs.get("draws") or 0) + int(kwargs.get("tune") or 0)
-        calls.append(
-            {
-                "wall_s": wall,
-                "steps": steps,
-                "threads": float(min(int(kwargs.get("cores") or chains), chains)),
-                "iterations": float(chains * per_chain),
-                **_worst(trace),
-            }
-        )
+        call: dict[str, Any] = {
+            "wall_s": wall,
+            "steps": None,  # a raw (Arrow) trace: the fit record's ``leapfrog_steps``
+            "threads": float(min(int(kwargs.get("cores") or chains), chains)),
+            "iterations": float(chains * per_chain),
+            "worst_rhat": "",
+            "worst_ess": "",
+        }
+        if not kwargs.get("return_raw_trace"):
+            draw = trace["sample_stats"]["n_steps"]
+            steps = float(draw.sum())
+            if "warmup_sample_stats" in trace:
+                steps += float(trace["warmup_sample_stats"]["n_steps"].sum())
+            call |= {"steps": steps, **_worst(trace)}
+        calls.append(call)
         return trace
 
     nutpie.sample = sample
@@ -233,6 +235,8 @@ def bench_family(
         timings = json.loads(record.attrs["timings"])
         fits.append({**diagnostics, "fit_s": timings["tune_s"] + timings["draw_s"]})
         worst = calls()[-1]
+        if worst["steps"] is None:
+            worst["steps"] = float(diagnostics["leapfrog_steps"])
         fits[-1] |= {"worst_rhat": worst["worst_rhat"], "worst_ess": worst["worst_ess"]}
         if log is not None:
             line = {"family": family, "replicate": replicate, "geometry": workbench.GEOMETRY}

@@ -227,7 +227,7 @@ def parse_fit(tab: Table) -> FitSpec:
         draws=tab.integer("draws", 1000),
         tune=tab.integer("tune", 1000),
         chains=tab.integer("chains", 4),
-        target_accept=tab.num("target_accept", 0.8),
+        target_accept=tab.num("target_accept", FitSpec.target_accept),
         keep_draws=tab.integer("keep_draws", 400),
         min_ess=tab.integer("min_ess", 0),
         options=MappingProxyType(options),
