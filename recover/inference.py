@@ -376,6 +376,73 @@ def _so_far(sampler: Any, names: list[str]) -> Array:
     return np.stack(chains)
 
 
+_STATS = (
+    "n_steps",
+    "diverging",
+    "energy",
+    "step_size",
+    "maxdepth_reached",
+    "reached_max_treedepth",
+)
+"""The sampler statistics a fit uses (:func:`sampler_diagnostics`, leapfrog steps)."""
+
+
+def _arrow_group(
+    batches: list[Any], tuned: list[int], warmup: bool, names: Iterable[str] | None = None
+) -> xr.Dataset:
+    """Return nutpie's Arrow trace rows as a ``(chain, draw, ...)`` dataset.
+
+    The tuning rows (``warmup``) or the rows after them, of ``names`` (every column by
+    default), each column reshaped by its ``shape`` metadata as nutpie's own conversion
+    does (``nutpie.sample._arrow_to_arviz``); every chain has the same number of rows (a
+    finished sampler's).
+    """
+    import pyarrow
+
+    wanted = list(batches[0].column_names) if names is None else list(names)
+    out: dict[str, tuple[tuple[str, ...], Array]] = {}
+    for name in wanted:
+        if name not in batches[0].column_names:
+            continue
+        meta = batches[0].column(name).field.metadata or {}
+        shape = [int(v) for v in meta.get(b"shape", b"").decode().split(",") if v]
+        chains = []
+        for batch, tune in zip(batches, tuned, strict=True):
+            start, count = (0, tune) if warmup else (tune, batch.num_rows - tune)
+            column = pyarrow.array(batch.column(name)).slice(start, count)
+            if hasattr(column, "flatten"):
+                column = column.flatten()
+            chains.append(np.asarray(column.to_numpy(False)).reshape(count, *shape))
+        dims = ("chain", "draw", *(f"{name}_dim_{i}" for i in range(len(shape))))
+        out[name] = (dims, np.stack(chains))
+    return xr.Dataset(out)
+
+
+def _from_raw_trace(raw: Any, skip: Iterable[str]) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """Return the posterior, its sampler statistics and the tuning's from a raw nutpie trace.
+
+    What ``nutpie.sample`` would return converted to ArviZ, for the columns a fit uses: the
+    posterior's every variable but ``skip`` (nutpie's reparameterized ones), the
+    statistics :data:`_STATS`, the tuning's ``n_steps``. nutpie's own conversion builds
+    every group and column with ArviZ: 0.4 of 0.54 s per fit in a profile of 10
+    ``confounded-demand`` fits (load 5), against about 0.05 s here.
+    """
+    import pyarrow
+
+    draws, stats = raw.get_arrow_trace()
+    tuned = [
+        int(np.asarray(pyarrow.array(st.column("tuning")).to_numpy(False), dtype=bool).sum())
+        for st in stats
+    ]
+    skipped = set(skip)
+    names = [n for n in draws[0].column_names if n not in skipped]
+    return (
+        _arrow_group(draws, tuned, False, names),
+        _arrow_group(stats, tuned, False, _STATS),
+        _arrow_group(stats, tuned, True, ("n_steps",)),
+    )
+
+
 def _cut(data: xr.Dataset, kept: int) -> xr.Dataset:
     return data.isel(draw=slice(0, kept))
 
@@ -475,8 +542,10 @@ class Nutpie(Backend):
     def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
         """Sample with ``nutpie.sample``; the tuning share is that of the leapfrog steps.
 
-        With ``fit.min_ess``, sample in the background and stop at the ESS target
-        (:meth:`_until_ess`); the diagnostics then say whether it stopped (``ess_stop``).
+        The raw (Arrow) trace is converted here (:func:`_from_raw_trace`), only the
+        columns a fit uses. With ``fit.min_ess``, sample in the background and stop at the
+        ESS target (:meth:`_until_ess`); the diagnostics then say whether it stopped
+        (``ess_stop``).
         """
         import nutpie
 
@@ -499,14 +568,9 @@ class Nutpie(Backend):
             posterior, stats, warmup, stopped = self._until_ess(target, fit, free, settings)
             diagnostics["ess_stop"] = float(stopped)
         else:
-            trace = nutpie.sample(target, **settings)
-            posterior = trace["posterior"].to_dataset()
-            stats = trace["sample_stats"].to_dataset()
-            warmup = (
-                trace["warmup_sample_stats"].to_dataset()
-                if "warmup_sample_stats" in trace
-                else None
-            )
+            raw = nutpie.sample(target, return_raw_trace=True, **settings)
+            skip = getattr(target, "reparameterized_names", ())
+            posterior, stats, warmup = _from_raw_trace(raw, skip)
         steps_draw = float(stats["n_steps"].sum())
         steps_tune = float(warmup["n_steps"].sum()) if warmup is not None else 0.0
         diagnostics["leapfrog_steps"] = steps_tune + steps_draw

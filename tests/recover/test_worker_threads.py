@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mmm_workbench.recover import runner
+from mmm_workbench.recover import inference, runner
 from mmm_workbench.recover.inference import THREADS_ENV, Nutpie, fit_threads
 from mmm_workbench.recover.runner import RunOptions, plan_run, run_grid, worker_threads
 from mmm_workbench.scenarios.spec import FitSpec
@@ -87,15 +87,10 @@ def test_a_bad_threads_setting_is_refused_before_fitting(
         plan_run(SMALL)
 
 
-def _trace() -> xr.DataTree:
+def _groups(raw: object, skip: object) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """The converted trace of a fake sampler: 4 chains x 5 draws of 3 leapfrog steps each."""
     steps = xr.Dataset({"n_steps": (("chain", "draw"), np.full((4, 5), 3))})
-    return xr.DataTree.from_dict(
-        {
-            "posterior": xr.Dataset({"x": (("chain", "draw"), np.zeros((4, 5)))}),
-            "sample_stats": steps,
-            "warmup_sample_stats": steps,
-        }
-    )
+    return xr.Dataset({"x": (("chain", "draw"), np.zeros((4, 5)))}), steps, steps
 
 
 @pytest.mark.parametrize(("threads", "cores"), [(None, 2), ("1", 1), ("8", 4)])
@@ -104,11 +99,12 @@ def test_nutpie_samples_on_the_fit_threads(
 ) -> None:
     asked: list[int] = []
 
-    def sample(target: object, **kwargs: Any) -> xr.DataTree:
+    def sample(target: object, **kwargs: Any) -> object:
         asked.append(kwargs["cores"])
-        return _trace()
+        return object()
 
     monkeypatch.setitem(sys.modules, "nutpie", SimpleNamespace(sample=sample))  # no import
+    monkeypatch.setattr(inference, "_from_raw_trace", _groups)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     if threads is not None:
         monkeypatch.setenv(THREADS_ENV, threads)
