@@ -168,7 +168,9 @@ bug that changes only what ``lam`` means (the adstock normalization dropped) is 
 correct model 1 of 2, on ``adstock_alpha``'s 50% HDI coverage); the default world's row
 stays the honest one. ``sbc``: :data:`SBC_SCENARIO`'s world and fit settings (52 weeks, every
 parameter drawn per replicate from the model's prior, NUTS 2 x 400 draws): there ranks
-judge every parameter, ``lam`` included, not a fixed truth's coverage."""
+judge every parameter, ``lam`` included, not a fixed truth's coverage (measured: the dropped
+normalization failed 5 of 5 groups of 30, 6 of 7 of 20, 6 of 15 of 10, on ``lam``'s z_sd and
+SBC uniformity; the correct model none)."""
 
 # variant -> (model.kind, fit.backend, model.adstock.normalize)
 VARIANTS: dict[str, tuple[str, str, bool]] = {
