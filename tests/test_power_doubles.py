@@ -138,8 +138,10 @@ def test_a_run_directory_keeps_one_geometry(
 ) -> None:
     out = tmp_path / "run"
     monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
-    # the study measures the shipped default, pinned: not whatever the model module holds
-    assert power.STUDY_GEOMETRY == power.workbench._geometry_from_env() == "level"
+    # the study pins its geometry (level, the shipped default when it was measured; the
+    # default is "auto" since issue 14's priors), not whatever the model module holds
+    assert power.STUDY_GEOMETRY == "level"
+    assert power.workbench._geometry_from_env() == power.workbench.DEFAULT_GEOMETRY
     monkeypatch.setattr(power.workbench, "GEOMETRY", "dgp")
     power._pin_geometry(out)
     assert power.workbench.GEOMETRY == "level"

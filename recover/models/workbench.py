@@ -53,7 +53,10 @@ unchanged, the Jacobians are PyMC's, prior draws are the priors'):
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
-:data:`GEOMETRY` chooses: ``"level"`` (the default: the intercept only), ``"sd+hill1"``
+:data:`GEOMETRY` chooses: ``"auto"`` (the default since issue 14's default priors:
+:func:`resolve_geometry`, ``"sd+hill1"`` unless the scenario gives its own prior for beta or
+the saturation's parameters, then ``"level"``), ``"level"`` (the intercept only; the
+default before), ``"sd+hill1"``
 (beta, Hill's kappa and the intercept as in the last two items), ``"sd"`` (beta and the
 intercept), ``"dgp"`` (every
 variable in PyMC's default transform of the DGP's parameterization, the model before issue
@@ -80,6 +83,18 @@ prior's, had 45 and 58 divergences against 0 and 0 in ``level`` (the first cell:
 in both, min ESS 1544-1644 against 631-661; the third, kappa's prior in dollars: R-hat
 1.15 and 1.07 against 1.02 and 1.01). Beta's spread ties it to the curve's parameters,
 which a prior-dominated posterior does not do.
+
+With the default priors of issue 14 (:mod:`mmm_workbench.recover.models.priors`: Hill's
+kappa and slope and delayed adstock's alpha kept off the flat corners) and target_accept
+0.9, on the same worlds (8 replicates each, ``bench/results/families-hill-20261130.jsonl``):
+``sd+hill1`` 8 of 8 clean on geometric + Hill (``level``: 6 of 8, 1 divergence in each of
+two fits) and on geometric + logistic (``level``: R-hat 1.013, 1.015 and 1.010 in 3 of its
+first 5, min bulk ESS about 500 against 1459-2330) and Weibull + Michaelis-Menten; delayed +
+Hill 6 of 8 (1 and 2 divergences; ``level`` 7 of 8, one fit with 1). ``sd+hill1`` takes 10
+to 13 leapfrog steps per draw against ``level``'s 17 to 25. On the shipped ``delayed-hill``
+(its own priors, 4 replicates, target_accept 0.9) ``level`` keeps cell 2 clean (4 of 4)
+where ``sd+hill1`` had 20 to 27 divergences a fit, and both leave 2 of 4 fits of cell 1
+with divergences (3 and 13 in ``level``, 1 and 1 in ``sd+hill1``): hence ``"auto"``.
 """
 
 from __future__ import annotations
@@ -119,17 +134,30 @@ __all__ = [
     "WorkbenchModel",
     "build_workbench",
     "reference_spend",
+    "resolve_geometry",
     "time_terms",
 ]
 
 Array = NDArray[np.float64]
 
-Geometry = Literal["dgp", "data", "level", "data+level", "sd", "sd+hill1"]
-GEOMETRIES: tuple[Geometry, ...] = ("dgp", "data", "level", "data+level", "sd", "sd+hill1")
+Geometry = Literal["auto", "dgp", "data", "level", "data+level", "sd", "sd+hill1"]
+GEOMETRIES: tuple[Geometry, ...] = (
+    "auto",
+    "dgp",
+    "data",
+    "level",
+    "data+level",
+    "sd",
+    "sd+hill1",
+)
+
+
+DEFAULT_GEOMETRY: Geometry = "auto"
+"""The geometry when ``MMM_WORKBENCH_GEOMETRY`` is not set (:func:`resolve_geometry`)."""
 
 
 def _geometry_from_env() -> Geometry:
-    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", "level")
+    value = os.environ.get("MMM_WORKBENCH_GEOMETRY", DEFAULT_GEOMETRY)
     for known in GEOMETRIES:
         if value == known:
             return known
@@ -139,8 +167,9 @@ def _geometry_from_env() -> Geometry:
 
 
 GEOMETRY: Geometry = _geometry_from_env()
-"""How the sampler sees the model's parameters (module docstring): ``"level"``, the
-default, the intercept sampled as the mean of ``mu`` over the training rows; ``"sd+hill1"``,
+"""How the sampler sees the model's parameters (module docstring): ``"auto"``, the default,
+``"sd+hill1"`` or ``"level"`` chosen from the spec (:func:`resolve_geometry`); ``"level"``,
+the intercept sampled as the mean of ``mu`` over the training rows; ``"sd+hill1"``,
 also beta as the log spread of its contribution and Hill's kappa as ``(1 + slope)(log kappa
 - log x_ref)``; ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's default transforms of the DGP's
 parameters (the parameterization before issue 14); ``"data"``, beta and Hill's kappa at a
@@ -168,6 +197,33 @@ def reference_spend(spend: Array) -> Array:
         if positive.size:
             out[c] = float(np.median(positive))
     return out
+
+
+def resolve_geometry(spec: ModelSpec, geometry: Geometry | None = None) -> Geometry:
+    """Return the geometry a model of ``spec`` is sampled in (``"auto"`` resolved).
+
+    ``"auto"`` chooses from the spec: ``"sd+hill1"`` when the scenario gives no prior of
+    its own for ``saturation_beta`` or the saturation's parameters (the defaults keep the
+    curve moving over the data, so the data pin the spread of each contribution), else
+    ``"level"``: where a scenario's priors may leave the media to their prior (the shipped
+    ``delayed-hill``'s second cell), the spread coordinate ties beta to the curve's
+    parameters, which the prior does not (20 to 27 divergences a fit there at
+    target_accept 0.9, against 0 in ``level``).
+
+    Parameters
+    ----------
+    spec
+        The model spec.
+    geometry
+        The geometry asked for; :data:`GEOMETRY` (the environment's) by default.
+    """
+    chosen = GEOMETRY if geometry is None else geometry
+    if chosen != "auto":
+        return chosen
+    media = {"saturation_beta"} | {
+        f"saturation_{p}" for p in param_names("saturation", spec.saturation.kind)
+    }
+    return "level" if media & set(spec.priors) else "sd+hill1"
 
 
 def _time_data(name: str, time: Mapping[str, Array], dims: tuple[str, ...]) -> Any:
@@ -386,10 +442,11 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     scaled = data.scaled()
     params: dict[str, Any] = {}
     free: list[str] = []
+    geometry = resolve_geometry(spec)
     with pm.Model(coords=coords) as model:
         spend = pm.Data("spend", scaled["spend"], dims=("date", "channel"))
         target = pm.Data("target", scaled["target"], dims="date")
-        reparameterize = GEOMETRY in ("data", "data+level")
+        reparameterize = geometry in ("data", "data+level")
         x_ref = reference_spend(scaled["spend"])
         log_ref: Array = np.log(x_ref) if per else np.asarray(np.mean(np.log(x_ref)))
         values: dict[str, Any] = {}  # each parameter as a function of the sampler's values
@@ -404,12 +461,12 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 reparam: dict[str, Any] = {}
                 scale = default_scale(name, prior)
                 if (
-                    GEOMETRY in ("data", "data+level", "sd+hill1")
+                    geometry in ("data", "data+level", "sd+hill1")
                     and (spec.saturation.kind, name) == ("hill", "saturation_kappa")
                     and scale is not None
                 ):
                     slope = params["saturation_slope"], values["saturation_slope"]
-                    offset = 1.0 if GEOMETRY == "sd+hill1" else 0.0
+                    offset = 1.0 if geometry == "sd+hill1" else 0.0
                     location = HillLocation(*slope, log_ref, scale == "logit", offset)
                     reparam = {"transform": location, "default_transform": None}
                 params[name] = make_prior(name, prior, dims=per, **reparam)
@@ -422,7 +479,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 _log_curve_at(spec, params, x_ref), _log_curve_at(spec, values, x_ref)
             )
             reparam = {"transform": at_ref, "default_transform": None}
-        if GEOMETRY.startswith("sd") and default_scale("saturation_beta", prior) == "log":
+        if geometry.startswith("sd") and default_scale("saturation_beta", prior) == "log":
             spread = ContributionSpread(
                 _log_curve_sd(spec, spend, params), _log_curve_sd(spec, spend, values)
             )
@@ -439,7 +496,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         ]
         centre = (
             spec.intercept
-            and GEOMETRY in ("level", "data+level", "sd", "sd+hill1")
+            and geometry in ("level", "data+level", "sd", "sd+hill1")
             and _unbounded("intercept", spec)
         )
         intercept = None
