@@ -21,7 +21,7 @@ Reported per family, over ``--replicates`` fits:
 * ``s/fit``: sampling seconds per fit, and ``max R-hat``, ``divergences`` in total.
 
 Usage: ``python bench/bench_families.py [--replicates N] [--first K] [--families a,b]
-[--fit TOML] [--priors TOML] [--geometry dgp|data|level|data+level|sd|sd+hill1] [--log FILE]``
+[--fit TOML] [--priors TOML] [--geometry auto|level|sd+hill1|...] [--log FILE]``
 (``--fit 'target_accept = 0.9'`` adds a ``[fit]`` table and ``--priors 'saturation_kappa = {
 dist = "LogNormal", mu = -0.7, sigma = 0.5 }'`` a ``[model.priors]`` table, for experiments
 on the defaults; ``--geometry`` chooses the
