@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -477,6 +478,33 @@ def _identifiability_checks(ident: pd.DataFrame, rule_set: RuleSet) -> pd.DataFr
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
+def _float(value: object) -> float:
+    """``value`` as a float, NaN where it is not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _held_by_clean_fits(failure: Mapping[Any, Any], held: Mapping[tuple[Any, ...], float]) -> bool:
+    """Whether the warned fits made a measure fail that the clean fits hold.
+
+    The clean fits' pass counts for the sampler only where leaving the warned fits out moves
+    the measure at least half-way back from where it failed to its bound; not where fewer
+    fits merely widen its interval around the same value (a model bug's measure stays where
+    it was, beyond the bound, over the clean fits too).
+    """
+    key = (failure["rule_index"], failure["cell"], failure["estimand"], failure["coords"])
+    if key not in held:
+        return False
+    clean_value = held[key]
+    value, bound = (_float(failure.get(k)) for k in ("value", "bound"))
+    if not all(np.isfinite(x) for x in (clean_value, value, bound)):
+        return True  # nothing to compare: the clean fits' pass stands
+    gap = bound - value  # > 0 below a min, < 0 above a max
+    return bool((clean_value - value) / gap >= 0.5) if gap else True
+
+
 def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataFrame) -> list[str]:
     approximate = (
         health[health["backend"].astype(str).isin(APPROXIMATE_BACKENDS)]["cell"]
@@ -485,10 +513,11 @@ def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataF
     )
     ok = health[health["status"] == "ok"]
     no_clean = set(ok["cell"].astype(str)) - set(ok.loc[ok["health"] == CLEAN, "cell"].astype(str))
-    held = set()
+    held: dict[tuple[Any, ...], float] = {}
     if clean is not None:
         ok = clean[clean["outcome"] != FAIL]
-        held = set(zip(ok["rule_index"], ok["cell"], ok["estimand"], ok["coords"], strict=True))
+        keys = zip(ok["rule_index"], ok["cell"], ok["estimand"], ok["coords"], strict=True)
+        held = dict(zip(keys, map(_float, ok["value"]), strict=True))
     out = []
     for r in failures.to_dict("records"):
         if r["rule"] == _IDENTIFIABILITY_RULE:
@@ -500,7 +529,7 @@ def _causes(failures: pd.DataFrame, clean: pd.DataFrame | None, health: pd.DataF
         elif (
             r["estimand"] == ""
             or str(r["cell"]) in no_clean  # no clean fit to judge the model on
-            or (r["rule_index"], r["cell"], r["estimand"], r["coords"]) in held
+            or _held_by_clean_fits(r, held)
         ):
             out.append("sampler")
         elif str(r["cell"]) in approximate:

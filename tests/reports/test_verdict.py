@@ -306,3 +306,37 @@ def test_a_failed_model_fit_rule_is_blamed_on_the_model_not_the_sampler() -> Non
         }
     )
     assert _causes(failures, None, health) == ["model", "approximation", "sampler"]
+
+
+def test_a_clean_pass_by_a_wider_interval_alone_is_not_blamed_on_the_sampler() -> None:
+    """A measure that fails over all fits and passes over the clean fits is the sampler's
+    only if leaving the warned fits out moves it at least half-way back to its bound; a
+    model bug's measure that stays beyond the bound, passing over the clean fits only
+    because fewer fits widen its interval, is the model's (the power study's SBC world
+    blamed the sampler for a dropped adstock normalization that way)."""
+    from mmm_workbench.reports.verdict import _causes
+
+    health = pd.DataFrame(
+        {"cell": ["c"], "backend": ["nutpie"], "status": ["ok"], "health": ["clean"]}
+    )
+    keys = {"rule_index": [3, 3, 4], "cell": ["c"] * 3, "estimand": ["lam"] * 3}
+    coords = {"coords": ["channel=tv", "channel=search", "channel=tv"]}
+    failures = pd.DataFrame(
+        {
+            **keys,
+            **coords,
+            "rule": ["z_sd <= 1.5", "z_sd <= 1.5", "coverage_90 >= 0.8"],
+            "metric": ["z_sd", "z_sd", "coverage_90"],
+            "value": [2.4, 2.4, 0.6],
+            "bound": [1.5, 1.5, 0.8],
+        }
+    )
+    # over the clean fits: tv's z_sd came back to 1.1 (the warned fits had moved it) and its
+    # coverage to 0.85; search's z_sd is still 2.0 of 2.4, passing on a wide interval
+    clean = pd.DataFrame({**keys, **coords, "outcome": ["pass"] * 3, "value": [1.1, 2.0, 0.85]})
+    assert _causes(failures, clean, health) == ["sampler", "model", "sampler"]
+    # a clean coverage that came back only a quarter of the way (0.6 -> 0.65, bound 0.8)
+    # stays the model's; one that came back to 0.75, below the bound, is the sampler's
+    assert _causes(failures, clean.assign(value=[1.1, 2.0, 0.75]), health)[2] == "sampler"
+    low = clean.assign(value=[1.1, 2.0, 0.65])
+    assert _causes(failures, low, health) == ["sampler", "model", "model"]
