@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from mmm_workbench import scenarios
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.models.data import ModelData, model_data, truth_estimands
 from mmm_workbench.recover.models.geo import BETA_GEO, GeoWorkbenchModel
@@ -277,7 +278,11 @@ def test_without_model_geo_a_panel_keeps_its_national_fit() -> None:
     _, data = _replicate(scenario.cells[0].scenario)
     assert data.geo is None
     ids = [c.cell_id for c in read_scenario("geo-national").cells]
-    assert ids == ["f052245370e8", "4c972be90259"]  # as at commit 2826856, before the geo model
+    assert ids == ["b6ac9dd0ceb2", "2ee25fcc821c"]  # since target_accept's default is 0.9
+    # with the default of commit 2826856 (before the geo model), its ids of then
+    text = (Path(scenarios.__file__).parent / "geo-national.toml").read_text()
+    before = scenario_from_text(text + "\n[fit]\ntarget_accept = 0.8\n")
+    assert [c.cell_id for c in before.cells] == ["f052245370e8", "4c972be90259"]
 
 
 def test_level_national_is_the_national_fit_of_the_summed_panel() -> None:
