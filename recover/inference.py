@@ -491,8 +491,6 @@ class Nutpie(Backend):
         settings (``maxdepth``, ``mass_matrix_gamma``, ...) and is checked by nutpie's own
         settings object, which refuses unknown names and values of the wrong type.
         """
-        from nutpie import _lib  # nutpie's settings: the checks nutpie.sample applies
-
         options = dict(fit.options)
         for name in self.reserved:
             if name in options:
@@ -515,6 +513,10 @@ class Nutpie(Backend):
         sampler = options.pop("sampler", "nuts")
         for name in ("save_warmup", "store_unconstrained"):
             options.pop(name, None)
+        if not options:
+            return  # nothing left for nutpie's settings: do not import it (2-3 s a run)
+        from nutpie import _lib  # nutpie's settings: the checks nutpie.sample applies
+
         settings = (
             _lib.PyNutsSettings.LowRank(0)
             if adaptation == "low_rank" and sampler == "nuts"
