@@ -223,11 +223,18 @@ def test_the_density_is_the_dgp_models_with_the_jacobian_of_the_new_coordinates(
     same = [m.compile_logp(jacobian=False) for m in (built.model, plain.model)]
     np.testing.assert_allclose(same[0](new), same[1](old), rtol=1e-10)
     # ... and the Jacobian of (slope, u) -> kappa: log(kappa) - log(slope), against the
-    # log transform's log(kappa); beta's Jacobian is log(beta) in both
+    # log transform's log(kappa); beta's Jacobian is log(beta) in both; theta's softplus
+    # log(1 - exp(-theta)) against the log transform's log(theta)
     full = [m.compile_logp(jacobian=True) for m in (built.model, plain.model)]
     slope = np.asarray(POINTS["hill"]["slope"])
-    np.testing.assert_allclose(full[0](new) - full[1](old), -np.log(slope).sum(), rtol=1e-9)
+    expected = -np.log(slope).sum() + _theta_jacobian_gap(np.asarray([1.5, 0.2]))
+    np.testing.assert_allclose(full[0](new) - full[1](old), expected, rtol=1e-9)
     assert not np.isclose(full[0](new) - full[1](old), 0.0)
+
+
+def _theta_jacobian_gap(theta: Array) -> float:
+    """Delayed adstock's ``theta`` as softplus against PyMC's log: the log Jacobians' gap."""
+    return float(np.sum(np.log(-np.expm1(-theta)) - np.log(theta)))
 
 
 def _dgp_coordinates(plain: Any, built: Any, point: dict[str, Any]) -> tuple[Any, Any]:
@@ -267,7 +274,8 @@ def _dgp_coordinates(plain: Any, built: Any, point: dict[str, Any]) -> tuple[Any
 def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
     """At prior draws: new minus plain log density, without and with the Jacobians, and
     the expected Jacobian difference (``-sum log(slope + offset)`` where Hill's kappa is
-    moved, ``offset`` 1 in ``sd+hill1``, else 0)."""
+    moved, ``offset`` 1 in ``sd+hill1``, else 0; plus delayed adstock's ``theta``, sampled
+    as softplus, not log: :func:`_theta_jacobian_gap`)."""
     import pymc as pm
 
     built, _, _ = _built("delayed", "hill", geometry=geometry)
@@ -287,6 +295,7 @@ def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
         moved = "saturation_kappa_hill_location__" in new
         offset = 1.0 if geometry == "sd+hill1" else 0.0
         gaps[2, i] = -np.log(point["saturation_slope"] + offset).sum() if moved else 0.0
+        gaps[2, i] += _theta_jacobian_gap(point["adstock_theta"])
     return gaps[0], gaps[1], gaps[2]
 
 
@@ -620,3 +629,51 @@ def test_auto_chooses_the_spread_coordinates_only_under_the_default_media_priors
     built, _, _ = _built("delayed", "hill", "auto")
     names = {v.name for v in built.model.value_vars}
     assert {"saturation_beta_sd_contribution__", "saturation_kappa_hill_location__"} <= names
+
+
+@pytest.mark.parametrize("broken", ["", "backward", "jacobian"])
+def test_the_softplus_lag_round_trips_and_its_jacobian(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``theta = softplus(u)``: round trip, ``log |d theta / d u|`` by finite differences,
+    ``log`` near 0 and the identity far from it; a wrong map or Jacobian is caught."""
+    from mmm_workbench.recover.models.workbench import SoftplusShift
+
+    if broken == "backward":  # exp: the log transform's map, not the softplus
+        monkeypatch.setattr(SoftplusShift, "backward", lambda self, v, *i: pt.exp(v))
+    elif broken == "jacobian":  # the log transform's Jacobian, log(theta) = u
+        monkeypatch.setattr(SoftplusShift, "log_jac_det", lambda self, v, *i: v)
+
+    def ev(x: Any) -> Array:
+        return np.asarray(pt.as_tensor_variable(x).eval())
+
+    transform = SoftplusShift()
+    theta = np.array([1e-4, 0.2, 1.5, 6.4, 40.0])
+    u = ev(transform.forward(theta))
+    np.testing.assert_allclose(u, np.log(np.expm1(theta)), rtol=1e-12)
+    assert abs(u[0] - np.log(theta[0])) < 1e-4 and abs(u[-1] - theta[-1]) < 1e-12
+    h = 1e-6
+    numeric = (ev(transform.backward(u + h)) - ev(transform.backward(u - h))) / (2 * h)
+    checks = (
+        np.allclose(ev(transform.backward(u)), theta, rtol=1e-12),
+        np.allclose(np.exp(ev(transform.log_jac_det(u))), numeric, rtol=1e-6),
+    )
+    assert checks == ((True, True) if not broken else (broken != "backward", False))
+
+
+def test_a_delayed_lag_with_a_positive_prior_moves_on_the_softplus_scale() -> None:
+    """Delayed adstock's ``theta`` under a prior on (0, inf) (the default HalfNormal) is
+    sampled as softplus in every geometry but ``dgp`` (PyMC's log); a prior on an interval
+    (``delayed-hill``'s Uniform(0, 12)) keeps PyMC's interval transform."""
+    names = {v.name for v in _built("delayed", "hill", "auto")[0].model.value_vars}
+    assert "adstock_theta_softplus__" in names
+    names = {v.name for v in _built("delayed", "hill", "dgp")[0].model.value_vars}
+    assert "adstock_theta_log__" in names
+    raw = _scenario("delayed", "logistic").raw
+    priors = {"adstock_theta": {"dist": "Uniform", "lower": 0, "upper": 4}}
+    scenario = parse_scenario({**raw, "model": {**raw["model"], "priors": priors}})
+    assert scenario.model is not None
+    cell = expand_grid(scenario)[0]
+    tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, 0))
+    built = build_workbench(scenario.model, model_data(tree, scenario.model))
+    assert "adstock_theta_interval__" in {v.name for v in built.model.value_vars}
