@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from mmm_workbench.recover import inference
+from mmm_workbench.recover import inference, tasks
 from mmm_workbench.recover.cli import main
 from mmm_workbench.recover.models.data import ESTIMANDS as MODEL_ESTIMANDS
 from mmm_workbench.recover.runner import RunOptions, run_grid
@@ -32,19 +32,38 @@ def _records(out: Path) -> dict[tuple[str, int], xr.DataTree]:
     return {(c, r): store.read_record(c, r) for c, r, _ in store.records()}
 
 
+QUICK_MAXEVAL = 10
+"""The MAP backend's cap on log-density evaluations in these tests: they are about records,
+resumption and failures, which any point serves; under the tests' FAST_COMPILE mode the
+full optimizations (about 200 evaluations a fit, 25 ms each) were most of their cost."""
+
+
 @pytest.fixture
 def quick_map(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cap the MAP backend at 100 log-density evaluations: these tests are about records,
-    resumption and failures, which any point serves; under the tests' FAST_COMPILE mode the
-    full optimizations (about 200 evaluations a fit) were most of their cost."""
-    monkeypatch.setattr(inference.Map, "maxeval", 100)
+    """Cap the MAP backend at :data:`QUICK_MAXEVAL` log-density evaluations."""
+    monkeypatch.setattr(inference.Map, "maxeval", QUICK_MAXEVAL)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The two-cell MAP run of ``SMALL`` through the CLI, from an empty worker cache (so its
+    first fit per cell compiles), and the cache it leaves: its compiled cells, which the
+    failure test reuses (the same cells; compiling them again cost 10 CPU s)."""
+    root = tmp_path_factory.mktemp("small_run")
+    small = root / "small.toml"
+    small.write_text(SMALL)
+    out = root / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inference.Map, "maxeval", QUICK_MAXEVAL)
+        patch.setattr(tasks, "_FITTERS", {})
+        assert main(["run", str(small), "--out", str(out)]) == 0
+        return out, dict(tasks._FITTERS)
 
 
 def test_run_writes_a_record_per_fit_compiles_once_per_cell_and_resumes(
-    small: Path, tmp_path: Path, quick_map: None
+    small_run: tuple[Path, dict[str, object]],
 ) -> None:
-    out = tmp_path / "run"
-    assert main(["run", str(small), "--out", str(out)]) == 0
+    out, _ = small_run
     records = _records(out)
     assert len(records) == 4 and {r for _, r in records} == {0, 1}
     for record in records.values():
@@ -104,33 +123,30 @@ def test_killed_run_resumes_without_losing_or_refitting(small: Path, tmp_path: P
     assert not list(out.glob("**/*.tmp"))
 
 
-class _FailOnOne(inference.Map):
-    """MAP, except for one sampler seed (one replicate), where it raises."""
-
-    name = "fail_on_one"
-    bad_seed = -1
-
-    def run(self, prepared, model, data, fit, seed):  # type: ignore[no-untyped-def]
-        if seed == self.bad_seed:
-            raise RuntimeError("backend exploded")
-        return super().run(prepared, model, data, fit, seed)
-
-
 def test_failing_fit_leaves_a_failure_record(
-    small: Path,
+    small_run: tuple[Path, dict[str, object]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     quick_map: None,
 ) -> None:
+    """The MAP backend raises for one sampler seed (one replicate of the second cell); the
+    cells are ``small_run``'s, already compiled in this process."""
     from mmm_workbench.scenarios import expand_grid, load_scenario
 
-    text = SMALL.replace('backend = "map"', 'backend = "fail_on_one"')
     scenario_file = tmp_path / "flaky.toml"
-    scenario_file.write_text(text)
+    scenario_file.write_text(SMALL)
     cells = expand_grid(load_scenario(scenario_file))
-    _FailOnOne.bad_seed = sampler_seed(3, cells[1].cell_id, 1)
-    monkeypatch.setitem(inference.BACKENDS, "fail_on_one", _FailOnOne)
+    monkeypatch.setattr(tasks, "_FITTERS", dict(small_run[1]))
+    bad_seed = [sampler_seed(3, cells[1].cell_id, 1)]
+    fit = inference.Map.run
+
+    def fail_on_one(self, prepared, model, data, spec, seed):  # type: ignore[no-untyped-def]
+        if seed in bad_seed:
+            raise RuntimeError("backend exploded")
+        return fit(self, prepared, model, data, spec, seed)
+
+    monkeypatch.setattr(inference.Map, "run", fail_on_one)
     out = tmp_path / "run"
     assert main(["run", str(scenario_file), "--out", str(out)]) == 1
     failures = list(RunStore(out).failures())
@@ -140,9 +156,9 @@ def test_failing_fit_leaves_a_failure_record(
     assert len(list(RunStore(out).records())) == 3
     assert "failed" in capsys.readouterr().out
     # without --retry-failed the failure stands; with it, only that fit runs again
-    _FailOnOne.bad_seed = -1
-    assert run_grid(text, out).results == []
-    retried = run_grid(text, out, RunOptions(retry_failed=True))
+    bad_seed.clear()
+    assert run_grid(SMALL, out).results == []
+    retried = run_grid(SMALL, out, RunOptions(retry_failed=True))
     assert [(r.cell_id, r.replicate, r.status) for r in retried.results] == [
         (cells[1].cell_id, 1, "done")
     ]
