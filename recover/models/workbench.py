@@ -55,13 +55,15 @@ default ``HalfNormal(2)``) is sampled as ``log(exp(theta) - 1)`` (:class:`Softpl
 not ``log(theta)``: the lag of the kernel's peak acts additively, and a weak channel's
 ``theta`` wanders to the kernel's far end, where the log scale's steps are ``theta`` times
 too long. Measured on ``bench/bench_families.py``'s delayed + Hill world (defaults,
-``sd+hill1``, target_accept 0.9): the divergent trajectories of the log scale started at
-the weakest channel's ``theta`` 3.5 to 6.4 (``l_max`` 8); with the softplus 19 of 20 fits
-clean (0 divergences in replicates 0 to 8 and 10 to 19; replicate 9: 2, its trajectories
-starting at ``theta`` 13 to 18 with ``alpha`` near 0.06), against 6 of 8 with the log (2 and
-1 divergences in replicates 2 and 7, 0 each with the softplus); min bulk ESS 407 to 2794
-(median about 2100) against 827 to 2798, 12.7 leapfrog steps per draw against 13.4
-(``bench/results/families-theta-20261130.jsonl``, ``families-hill-20261130.jsonl``).
+``sd+hill1``, target_accept 0.9, replicates 0 to 19): the divergent trajectories of the log
+scale started at the weakest channel's ``theta`` 3.5 to 6.4 (``l_max`` 8); log 15 of 20
+fits clean (divergences 2, 1, 26, 3, 4 in replicates 2, 7, 9, 14, 18), softplus 19 of 20
+(replicate 9: 2 divergences and R-hat 1.0096, against 26 and 1.026; its trajectories start
+at ``theta`` 13 to 18 with ``alpha`` near 0.06, a second mode of that channel's lag at the
+kernel's end, which target_accept 0.95 does not mix: R-hat 1.019), 12.7 leapfrog steps per
+draw against 13.6, min bulk ESS median 2080 against 1870
+(``bench/results/families-theta-20261130.jsonl``; the log's: replicates 0 to 7 in
+``families-hill-20261130.jsonl``, 8 to 19 in ``families-theta-log-20261130.jsonl``).
 
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
@@ -103,7 +105,8 @@ kappa and slope and delayed adstock's alpha kept off the flat corners) and targe
 ``sd+hill1`` 8 of 8 clean on geometric + Hill (``level``: 6 of 8, 1 divergence in each of
 two fits) and on geometric + logistic (``level``: R-hat 1.013, 1.015 and 1.010 in 3 of its
 first 5, min bulk ESS about 500 against 1459-2330) and Weibull + Michaelis-Menten; delayed +
-Hill 6 of 8 (1 and 2 divergences; ``level`` 7 of 8, one fit with 1). ``sd+hill1`` takes 10
+Hill 6 of 8 (1 and 2 divergences; ``level`` 7 of 8, one fit with 1), 19 of 20 since
+``theta`` is sampled as softplus (above). ``sd+hill1`` takes 10
 to 13 leapfrog steps per draw against ``level``'s 17 to 25. On the shipped ``delayed-hill``
 (its own priors, 4 replicates, target_accept 0.9) ``level`` keeps cell 2 clean (4 of 4)
 where ``sd+hill1`` had 20 to 27 divergences a fit, and both leave 2 of 4 fits of cell 1
