@@ -12,10 +12,12 @@ comparison is also run at a wrong point, where it must fail.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,38 +239,70 @@ def _theta_jacobian_gap(theta: Array) -> float:
     return float(np.sum(np.log(-np.expm1(-theta)) - np.log(theta)))
 
 
-def _dgp_coordinates(plain: Any, built: Any, point: dict[str, Any]) -> tuple[Any, Any]:
+def _forward(model: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A point (a draw of every free variable) to ``model``'s sampler coordinates by its
+    transforms' forward maps, compiled once."""
+    rvs = model.free_RVs
+    graphs = [
+        rv if (t := model.rvs_to_transforms.get(rv)) is None else t.forward(rv, *rv.owner.inputs)
+        for rv in rvs
+    ]
+    fn = pytensor.function(rvs, graphs, on_unused_input="ignore")
+    names = [model.rvs_to_values[rv].name for rv in rvs]
+
+    def forward(point: dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(names, fn(*(point[rv.name] for rv in rvs)), strict=True))
+
+    return forward
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    """The DGP-geometry model of the delayed + Hill cell and what the density checks compile
+    on it: both log densities, its forward map, the mean of its ``mu`` over the rows and
+    its contributions' log sd per channel (the centred coordinates computed from it)."""
+
+    model: Any
+    logp: Any
+    logp_jacobian: Any
+    forward: Callable[[dict[str, Any]], dict[str, Any]]
+    mean_mu: Any
+    log_sd: Any
+
+
+@functools.cache
+def _plain() -> _Plain:
+    """Built and compiled once for the module: no check patches what the DGP geometry uses."""
+    plain, _, _ = _built("delayed", "hill", geometry="dgp")
+    model = plain.model
+    rvs = model.free_RVs
+    spread = pt.log(model["channel_contribution"].std(axis=0))
+    return _Plain(
+        model=model,
+        logp=model.compile_logp(jacobian=False),
+        logp_jacobian=model.compile_logp(jacobian=True),
+        forward=_forward(model),
+        mean_mu=pytensor.function(rvs, model["mu"].mean(), on_unused_input="ignore"),
+        log_sd=pytensor.function(rvs, spread, on_unused_input="ignore"),
+    )
+
+
+def _dgp_coordinates(
+    plain: _Plain, forward: Callable[[dict[str, Any]], dict[str, Any]], point: dict[str, Any]
+) -> tuple[Any, Any]:
     """``point`` (a draw of every free variable) in the sampler's coordinates of both models.
 
     The plain model's by PyMC's transforms; the built one's by its transforms' forward
-    maps, except the centred intercept, computed here from the plain model as the mean of
-    its ``mu`` over the rows (so a wrong backward map cannot agree with itself).
+    maps (``forward``), except the centred intercept, computed here from the plain model as
+    the mean of its ``mu`` over the rows (so a wrong backward map cannot agree with itself).
     """
-
-    def forward(model: Any) -> dict[str, Any]:
-        rvs = model.free_RVs
-        graphs = [
-            rv
-            if (t := model.rvs_to_transforms.get(rv)) is None
-            else t.forward(rv, *rv.owner.inputs)
-            for rv in rvs
-        ]
-        values = pytensor.function(rvs, graphs, on_unused_input="ignore")(
-            *(point[rv.name] for rv in rvs)
-        )
-        return {model.rvs_to_values[rv].name: v for rv, v in zip(rvs, values, strict=True)}
-
-    new = forward(built.model)
-    rvs = plain.model.free_RVs
-    at = [point[rv.name] for rv in rvs]
+    new = forward(point)
+    at = [point[rv.name] for rv in plain.model.free_RVs]
     if "intercept_mean_level__" in new:
-        mean_mu = pytensor.function(rvs, plain.model["mu"].mean(), on_unused_input="ignore")
-        new["intercept_mean_level__"] = mean_mu(*at)
+        new["intercept_mean_level__"] = plain.mean_mu(*at)
     if "saturation_beta_sd_contribution__" in new:  # log(beta sd(f)) = log sd(beta f)
-        spread = pt.log(plain.model["channel_contribution"].std(axis=0))
-        fn = pytensor.function(rvs, spread, on_unused_input="ignore")
-        new["saturation_beta_sd_contribution__"] = fn(*at)
-    return forward(plain.model), new
+        new["saturation_beta_sd_contribution__"] = plain.log_sd(*at)
+    return plain.forward(point), new
 
 
 def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
@@ -279,17 +313,18 @@ def _density_gaps(geometry: str, draws: int = 3) -> tuple[Array, Array, Array]:
     import pymc as pm
 
     built, _, _ = _built("delayed", "hill", geometry=geometry)
-    plain, _, _ = _built("delayed", "hill", geometry="dgp")
+    plain = _plain()
     logps = [
-        (m.compile_logp(jacobian=False), m.compile_logp(jacobian=True))
-        for m in (built.model, plain.model)
+        (built.model.compile_logp(jacobian=False), built.model.compile_logp(jacobian=True)),
+        (plain.logp, plain.logp_jacobian),
     ]
+    forward = _forward(built.model)
     rvs = plain.model.free_RVs
     samples = pm.draw(rvs, draws=draws, random_seed=11)
     gaps = np.zeros((3, draws))
     for i in range(draws):
         point = {rv.name: np.asarray(s[i]) for rv, s in zip(rvs, samples, strict=True)}
-        old, new = _dgp_coordinates(plain, built, point)
+        old, new = _dgp_coordinates(plain, forward, point)
         gaps[0, i] = logps[0][0](new) - logps[1][0](old)
         gaps[1, i] = logps[0][1](new) - logps[1][1](old)
         moved = "saturation_kappa_hill_location__" in new
