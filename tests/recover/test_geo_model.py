@@ -107,9 +107,12 @@ def _true_point(tree: xr.DataTree, data: ModelData) -> dict[str, Any]:
     }
 
 
-def _logp_at(model: Any, truth: dict[str, Any], beta_geo: np.ndarray, **change: float) -> float:
+def _logp_at(
+    model: Any, logp: Any, truth: dict[str, Any], beta_geo: np.ndarray, **change: float
+) -> float:
     """The model's log density with every geo's effect ``beta_geo`` (spread 0.4 around
-    the truth's national value) and the rest at the truth (``change`` multiplies one)."""
+    the truth's national value) and the rest at the truth (``change`` multiplies one), by
+    ``logp``, the model's compiled log density."""
     beta = truth["saturation_beta"] * change.get("beta", 1.0)
     point = dict(model.initial_point(0))
     point["saturation_beta_log__"] = np.log(beta)
@@ -120,35 +123,46 @@ def _logp_at(model: Any, truth: dict[str, Any], beta_geo: np.ndarray, **change: 
     point["intercept_geo_z"] = np.zeros(len(beta_geo))
     point["gamma_control"] = truth["gamma_control"]
     point["sigma_log__"] = np.asarray(np.log(truth["sigma"] * change.get("sigma", 1.0)))
-    return float(model.compile_logp()(point))
+    return float(logp(point))
 
 
-def test_the_log_density_is_highest_at_the_truth() -> None:
+@pytest.fixture(scope="module")
+def spread_world() -> tuple[Scenario, xr.DataTree, ModelData, CellModel, GeoWorkbenchModel]:
+    """The world with spread geos, its replicate 0 and the geo model built on it, once for
+    the density and estimand checks (none of which changes the model)."""
+    scenario = _scenario()
+    tree, data = _replicate(scenario)
+    cell, fitted = _built(scenario, data)
+    return scenario, tree, data, cell, fitted
+
+
+def test_the_log_density_is_highest_at_the_truth(
+    spread_world: tuple[Scenario, xr.DataTree, ModelData, CellModel, GeoWorkbenchModel],
+) -> None:
     """The geo model's density at the world's parameters beats perturbed points: a national
     effect 30% off, the noise twice as large, and the geos' effects swapped among geos (the
     last fails if the model mixed up the geos, or weighed them by anything but size)."""
-    scenario = _scenario()
-    tree, data = _replicate(scenario)
-    _, fitted = _built(scenario, data)
+    _, tree, data, _, fitted = spread_world
     truth = _true_point(tree, data)
     per_head = truth["per_head"]
-    best = _logp_at(fitted.model, truth, per_head)
+    model, logp = fitted.model, fitted.model.compile_logp()
+    best = _logp_at(model, logp, truth, per_head)
     assert np.isfinite(best)
-    assert best > _logp_at(fitted.model, truth, per_head * 1.3, beta=1.3)
-    assert best > _logp_at(fitted.model, truth, per_head / 1.3, beta=1 / 1.3)
-    assert best > _logp_at(fitted.model, truth, per_head, sigma=2.0)
-    assert best > _logp_at(fitted.model, truth, per_head, intercept=1.2)
-    assert best > _logp_at(fitted.model, truth, per_head[::-1])
+    assert best > _logp_at(model, logp, truth, per_head * 1.3, beta=1.3)
+    assert best > _logp_at(model, logp, truth, per_head / 1.3, beta=1 / 1.3)
+    assert best > _logp_at(model, logp, truth, per_head, sigma=2.0)
+    assert best > _logp_at(model, logp, truth, per_head, intercept=1.2)
+    assert best > _logp_at(model, logp, truth, per_head[::-1])
 
 
-def test_national_estimands_are_the_sums_of_the_geos() -> None:
+def test_national_estimands_are_the_sums_of_the_geos(
+    spread_world: tuple[Scenario, xr.DataTree, ModelData, CellModel, GeoWorkbenchModel],
+) -> None:
     """At the true per-geo effects the model's national estimands are the truth's, which the
     DGP computes as sums over its geos (ratios of sums for ROAS and shares), bit for bit up to
     rounding; the national model's single curve cannot do that in a world whose geos differ
     (its best single effect is off in ROAS: the check can fail)."""
-    scenario = _scenario()
-    tree, data = _replicate(scenario)
-    cell, _ = _built(scenario, data)
+    scenario, tree, data, cell, _ = spread_world
     truth_point = _true_point(tree, data)
     assert scenario.model is not None
     truth = truth_estimands(tree, scenario.model)
@@ -179,13 +193,13 @@ def test_national_estimands_are_the_sums_of_the_geos() -> None:
     assert np.max(np.abs(pooled["roas"] / truth["roas"] - 1)) > 0.02
 
 
-def test_per_geo_estimands_at_the_truth_are_the_geo_truth() -> None:
+def test_per_geo_estimands_at_the_truth_are_the_geo_truth(
+    spread_world: tuple[Scenario, xr.DataTree, ModelData, CellModel, GeoWorkbenchModel],
+) -> None:
     """At the true per-geo effects each geo's contribution, share and ROAS are
     ``/truth/geo``'s, and the record's truth holds them under the same names; with the
     geos' effects reversed among geos they are not (the check can fail)."""
-    scenario = _scenario()
-    tree, data = _replicate(scenario)
-    cell, _ = _built(scenario, data)
+    scenario, tree, data, cell, _ = spread_world
     point = _true_point(tree, data)
     assert scenario.model is not None
     truth = truth_estimands(tree, scenario.model)
