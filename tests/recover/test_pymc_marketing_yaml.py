@@ -147,7 +147,15 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[PymcMarketingModel, 
     return build_pymc_marketing(toml.model, data), build_pymc_marketing(yaml.model, data)
 
 
-def test_yaml_and_toml_give_the_same_model(pair: tuple[PymcMarketingModel, ...]) -> None:
+@pytest.fixture(scope="module")
+def pair_logp(pair: tuple[PymcMarketingModel, ...]) -> tuple[Any, ...]:
+    """The pair's log densities, compiled once (they read the models' data containers)."""
+    return tuple(built.model.compile_logp() for built in pair)
+
+
+def test_yaml_and_toml_give_the_same_model(
+    pair: tuple[PymcMarketingModel, ...], pair_logp: tuple[Any, ...]
+) -> None:
     """Same free random variables, same priors (distribution, parameters, dims), same
     log density at two points, same workbench spec (transforms, order, seasonality)."""
     toml, yaml = pair
@@ -167,9 +175,7 @@ def test_yaml_and_toml_give_the_same_model(pair: tuple[PymcMarketingModel, ...])
     assert _priors(yaml)["adstock.theta"] == 1.0  # fixed in both
     for shift in (0.0, 0.13):
         point = _point(toml.model, shift)
-        assert toml.model.compile_logp()(point) == pytest.approx(
-            yaml.model.compile_logp()(point), rel=1e-12
-        )
+        assert pair_logp[0](point) == pytest.approx(pair_logp[1](point), rel=1e-12)
     assert yaml.spec.adstock == toml.spec.adstock and yaml.spec.saturation == toml.spec.saturation
     assert (yaml.spec.order, yaml.spec.seasonality_order) == ("saturation_first", 2)
     assert yaml.free == toml.free
@@ -177,7 +183,7 @@ def test_yaml_and_toml_give_the_same_model(pair: tuple[PymcMarketingModel, ...])
 
 
 def test_one_prior_changed_changes_the_log_density(
-    tmp_path: Path, pair: tuple[PymcMarketingModel, ...]
+    tmp_path: Path, pair: tuple[PymcMarketingModel, ...], pair_logp: tuple[Any, ...]
 ) -> None:
     """The comparison can fail: kappa's prior scale 0.7 -> 0.8 in the YAML alone."""
     toml = pair[0]
@@ -185,26 +191,25 @@ def test_one_prior_changed_changes_the_log_density(
     assert other.model is not None
     changed = build_pymc_marketing(other.model, _data(other))
     point = _point(toml.model, 0.13)
-    assert toml.model.compile_logp()(point) != pytest.approx(
-        changed.model.compile_logp()(point), rel=1e-9
-    )
+    assert pair_logp[0](point) != pytest.approx(changed.model.compile_logp()(point), rel=1e-9)
 
 
 def test_yaml_model_swaps_data_like_the_toml_model(
-    tmp_path: Path, pair: tuple[PymcMarketingModel, ...]
+    tmp_path: Path, pair: tuple[PymcMarketingModel, ...], pair_logp: tuple[Any, ...]
 ) -> None:
     """Replicate 1 swapped into the YAML model (built on replicate 0) is the YAML model built
-    afresh on replicate 1: the compile-once path holds."""
+    afresh on replicate 1: the compile-once path holds (the log density compiled before the
+    swap gives the fresh model's after it)."""
     scenario = _with_config(tmp_path, RICH_YAML)
     assert scenario.model is not None
     swapped = pair[1]
     second = _data(scenario, 1)
     fresh = build_pymc_marketing(scenario.model, second)
     point = _point(fresh.model, 0.07)
-    before = swapped.model.compile_logp()(point)
+    before = pair_logp[1](point)
     pm.set_data(swapped.set_data(second), model=swapped.model)
     try:
-        after = swapped.model.compile_logp()(point)
+        after = pair_logp[1](point)
         assert not np.isclose(before, after)
         np.testing.assert_allclose(after, fresh.model.compile_logp()(point), rtol=1e-12)
     finally:
