@@ -29,9 +29,7 @@ def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> Non
     text = ONE_CELL.replace(
         'backend = "map"',
         f'backend = "{backend}"\ndraws = 50\n'
-        + (
-            "options = { iterations = 50 }" if "advi" in backend else "options = { num_paths = 2 }"
-        ),
+        + ("options = { iterations = 50 }" if "advi" in backend else "options = { num_paths = 2 }"),
     )
     summary = run_grid(text, tmp_path / "run", RunOptions(replicates=1))
     assert summary.failed == 0, summary.results
