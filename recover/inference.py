@@ -40,8 +40,6 @@ from typing import Any, ClassVar, Protocol, cast
 import numpy as np
 import pymc as pm
 import xarray as xr
-from arviz_stats.base.array import array_stats
-from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
 from numpy.typing import NDArray
 from pytensor.configdefaults import config as pytensor_config
 
@@ -184,6 +182,10 @@ def sampler_diagnostics(
     Max R-hat, min bulk and tail ESS over the free parameters, and the sampler's divergences,
     tree-depth hits, E-BFMI (min over chains) and final step size.
     """
+    # imported here, not with the module: arviz_stats takes about 1.5 s to import, which
+    # processes that diagnose no chains paid too (the CLI's own, MAP and ADVI workers)
+    from arviz_stats.sampling_diagnostics import bfmi, ess, rhat
+
     params = posterior[[n for n in free if n in posterior]]
     out: dict[str, float] = {"draws": float(posterior.sizes["draw"] * posterior.sizes["chain"])}
     if posterior.sizes["chain"] * posterior.sizes["draw"] > 3:
@@ -588,6 +590,7 @@ class Nutpie(Backend):
         the target stopped it; every chain keeps as many draws as the shortest one.
         """
         import nutpie
+        from arviz_stats.base.array import array_stats
 
         progress: list[Any] = []
 
@@ -866,6 +869,8 @@ class PreparedMap:
     dlogp: Callable[..., object]
     outputs: Callable[..., object]
     names: tuple[str, ...]
+    point_logps: Callable[..., object]
+    factors: tuple[str, ...]
 
 
 class Map(Backend):
@@ -892,6 +897,7 @@ class Map(Backend):
         values = m.continuous_value_vars
         rvs = [m.values_to_rvs[v] for v in values]
         outs = get_default_varnames(m.unobserved_value_vars, True)
+        factors = [*m.basic_RVs, *m.potentials]  # what model.check_start_vals evaluates
         return PreparedMap(
             model=m,
             initial_point=make_initial_point_fn(model=m, jitter_rvs=set(), return_transformed=True),
@@ -899,6 +905,10 @@ class Map(Backend):
             dlogp=m.compile_dlogp(rvs, jacobian=False),
             outputs=m.compile_fn(inputs=m.value_vars, outs=outs),
             names=tuple(v.name for v in outs),
+            point_logps=m.compile_fn(
+                inputs=m.value_vars, outs=[f.sum() for f in m.logp(factors, sum=False)]
+            ),
+            factors=tuple(f.name for f in factors),
         )
 
     def swap(self, prepared: object, model: SampledModel, data: Mapping[str, Array]) -> object:
@@ -909,6 +919,7 @@ class Map(Backend):
     def sample(self, target: object, model: SampledModel, fit: FitSpec, seed: int) -> Sample:
         """Find the MAP point with the prepared functions: one chain of one draw."""
         from pymc.blocking import DictToArrayBijection, RaveledVars
+        from pymc.exceptions import SamplingError
         from pymc.progress_bar import default_progress_theme
         from pymc.tuning.starting import CostFuncWrapper
         from scipy import optimize
@@ -916,7 +927,17 @@ class Map(Backend):
         if not isinstance(target, PreparedMap):
             raise TypeError(f"{self.name}: sample takes what prepare and swap return")
         start = target.initial_point(seed)
-        target.model.check_start_vals(start)
+        # model.check_start_vals(start), with its log densities compiled once per cell (it
+        # compiled them in every fit)
+        logps = cast(list[Array], target.point_logps(start))
+        at_start = dict(zip(target.factors, logps, strict=True))
+        if not all(np.isfinite(v) for v in at_start.values()):
+            raise SamplingError(
+                "Initial evaluation of model at starting point failed!\n"
+                f"Starting values:\n{start}\n\nLogp initial evaluation results:\n"
+                f"{ {k: round(float(v), 2) for k, v in at_start.items()} }\n"
+                "You can call `model.debug()` for more details."
+            )
         wanted = {v.name for v in target.model.continuous_value_vars}
         x0 = DictToArrayBijection.map({k: v for k, v in start.items() if k in wanted})
         logp = DictToArrayBijection.mapf(target.logp, start)

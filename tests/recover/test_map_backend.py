@@ -64,3 +64,23 @@ def test_a_fit_on_the_compiled_replicates_data_is_not_the_new_replicates_point()
     stale = backend.sample(prepared, tiny, FitSpec(backend="map"), seed=7).posterior
     fresh = pm.find_MAP(model=_tiny(DATA[1]).model, progressbar=False, seed=7)
     assert abs(float(stale["b"].to_numpy()[0, 0]) - float(fresh["b"])) > 1.0
+
+
+def test_a_start_with_an_infinite_log_density_is_refused_as_check_start_vals_does() -> None:
+    """The start check compiled once per cell still refuses what ``check_start_vals`` does.
+
+    A replicate whose observed value is infinite makes the log density at the start
+    infinite: the fit stops with PyMC's ``SamplingError``, naming the factor, not a MAP
+    point of nonsense; the same prepared functions then fit a good replicate.
+    """
+    from pymc.exceptions import SamplingError
+
+    backend = Map()
+    tiny = _tiny(DATA[0])
+    prepared = backend.prepare(tiny, FitSpec(backend="map"))
+    bad = {"x": X, "y": np.where(np.arange(len(X)) == 3, np.inf, DATA[0]["y"])}
+    with pytest.raises(SamplingError, match=r"Initial evaluation(.|\n)*'obs': -?inf"):
+        _fit(backend, prepared, tiny, bad)
+    with pytest.raises(SamplingError):  # what model.check_start_vals says of the same start
+        tiny.model.check_start_vals(prepared.initial_point(7))
+    assert _fit(backend, prepared, tiny, DATA[0])["b"] == pytest.approx(2.0, abs=0.2)
