@@ -11,6 +11,7 @@ os.environ.setdefault("PYTENSOR_FLAGS", "mode=FAST_COMPILE")
 import copy
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -81,12 +82,28 @@ def confounded() -> Scenario:
     return load_scenario(CONFOUNDED)
 
 
+def load_bench(name: str) -> ModuleType:
+    """Load the benchmark script ``bench/<name>.py`` as the module ``name``.
+
+    ``bench/`` goes on ``sys.path`` first: a script may import its sibling scripts.
+    """
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bench_script() -> Callable[[str], ModuleType]:
+    """:func:`load_bench`, for tests of a benchmark script's own logic."""
+    return load_bench
+
+
 @pytest.fixture(scope="session")
 def power() -> ModuleType:
     """The power study's script, ``bench/power.py``, loaded as the module ``power``."""
-    spec = importlib.util.spec_from_file_location("power", ROOT / "bench" / "power.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["power"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("power")

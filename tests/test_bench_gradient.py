@@ -10,30 +10,17 @@ density against PyMC's own log density and gradient, and wrong densities caught.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str) -> ModuleType:
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def bg() -> ModuleType:
-    return _load("bench_gradient")
+def bg(bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_script("bench_gradient")
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +158,10 @@ def test_fused_density_equals_numpy(bg: ModuleType, cell: object) -> None:
     assert bg.check_equal(numpy_pair, fused_pair, _points(cell)) < 1e-12
 
 
-def test_batched_bench_skips_without_jax(capsys: pytest.CaptureFixture[str]) -> None:
-    bb = _load("bench_batched")
+def test_batched_bench_skips_without_jax(
+    capsys: pytest.CaptureFixture[str], bench_script: Callable[[str], ModuleType]
+) -> None:
+    bb = bench_script("bench_batched")
     if bb.have_jax():
         pytest.skip("jax is installed here")
     sys.argv = ["bench_batched.py"]

@@ -8,10 +8,10 @@ and left out of the totals, and a failed fit counts against its cell's share.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -24,18 +24,9 @@ sys.path.insert(0, str(ROOT / "tests" / "reports"))
 from reports_stubs import healthy, some_divergent, write_stub_run  # noqa: E402
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def survey() -> ModuleType:
-    return _load("survey")
+def survey(bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_script("survey")
 
 
 @pytest.fixture(scope="module")
