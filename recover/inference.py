@@ -860,7 +860,8 @@ class PreparedMap:
     """The MAP backend's functions, compiled once per cell (what ``pm.find_MAP`` compiles).
 
     They read the model's ``pm.Data`` containers, so they serve every replicate once its
-    data are swapped in.
+    data are swapped in. ``point_logps`` returns the log density of each of ``factors`` (the
+    model's random variables and potentials), the start check of ``check_start_vals``.
     """
 
     model: pm.Model
@@ -876,11 +877,12 @@ class PreparedMap:
 class Map(Backend):
     """The maximum a posteriori point (one "draw"): for smoke runs, not for coverage.
 
-    It does what ``pm.find_MAP`` does (L-BFGS-B from the model's initial point, log density
-    without Jacobian, at most 5,000 evaluations) with the log density, its gradient and the
-    output function compiled once per cell (:meth:`prepare`) instead of in every fit: the
-    point is the one ``pm.find_MAP`` finds on that replicate's data, and a cell of N
-    replicates compiles these three functions once instead of N times. (Under the tests'
+    It does what ``pm.find_MAP`` does (``check_start_vals``, then L-BFGS-B from the model's
+    initial point, log density without Jacobian, at most 5,000 evaluations) with the start
+    check, the log density, its gradient and the output function compiled once per cell
+    (:meth:`prepare`) instead of in every fit: the point is the one ``pm.find_MAP`` finds on
+    that replicate's data, and a cell of N replicates compiles these four functions once
+    instead of N times. (Under the tests'
     FAST_COMPILE mode, evaluating them dominates a fit, so the saving there is small.)
     """
 

@@ -86,4 +86,13 @@ def test_saturation_first_takes_the_whole_transform() -> None:
     rng = np.random.default_rng(4)
     params, spend = _draws(free, rng), _spend(rng)
     totals = model.window_totals(params, spend, WINDOW, SCALES)
-    np.testing.assert_allclose(totals, _generic(model, params, spend), rtol=0)
+    for k, scale in enumerate(SCALES):  # each scale: the whole transform of the scaled spend
+        x = spend.copy()
+        x[:WINDOW] *= scale
+        direct = np.asarray(media(*params, x[:, None, :])).sum(axis=0)
+        np.testing.assert_allclose(totals[k], direct, rtol=1e-12)
+    # the broken case: the adstock-first split on this order's spend is measurably off
+    first = compile_media(_spec("geometric", "logistic"), free, False, CHANNELS, ROWS)
+    assert first.halves is not None
+    wrong = MediaModel(spec=spec, free=free, media=CompiledMedia(whole=media, halves=first.halves))
+    assert not np.allclose(wrong.window_totals(params, spend, WINDOW, SCALES), totals, rtol=1e-3)
