@@ -1675,7 +1675,7 @@ class FitSpec:
     once the min bulk ESS over the free parameters reaches it (the ``nutpie`` backend only).
     Sizes are bounded (``MAX_DRAWS``, ``MAX_TUNE``, ``MAX_CHAINS``).
 
-    ``target_accept`` defaults to 0.95 (0.8 before issue 14, 0.9 until 2026-11-30 19:40):
+    ``target_accept`` defaults to 0.95 (0.8 before issue 14, 0.9 until 2026-11-30, commit 3c9f7e9):
     measured on ``bench/bench_families.py``'s worlds with the default priors, delayed + Hill
     had 0 of 4 clean fits at 0.8 (1 to 20 divergences) and 7 of 8 at 0.9
     (``bench/results/families-hill-20261130.jsonl``); on the shipped lessons without a

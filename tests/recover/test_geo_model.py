@@ -293,7 +293,7 @@ def test_without_model_geo_a_panel_keeps_its_national_fit() -> None:
     assert data.geo is None
     ids = [c.cell_id for c in read_scenario("geo-national").cells]
     assert ids == ["7b03a5e6bd46", "992d795b69b3"]  # since target_accept's default is 0.95
-    # with target_accept 0.9 (the default from issue 14 to 2026-11-30 19:40), its ids of then
+    # with target_accept 0.9 (the default from issue 14 to commit 3c9f7e9), its ids of then
     text = (Path(scenarios.__file__).parent / "geo-national.toml").read_text()
     then = scenario_from_text(text + "\n[fit]\ntarget_accept = 0.9\n")
     assert [c.cell_id for c in then.cells] == ["b6ac9dd0ceb2", "2ee25fcc821c"]
