@@ -70,7 +70,8 @@ PyMC's transform.
 
 :data:`GEOMETRY` chooses: ``"auto"`` (the default since issue 14's default priors:
 :func:`resolve_geometry`, ``"sd+hill1"`` unless the scenario gives its own prior for beta or
-the saturation's parameters, then ``"level"``), ``"level"`` (the intercept only; the
+the saturation's parameters, then ``"level"``, or ``"sd+hill1"`` again for a Hill model
+whose priors let the data see its curves: below), ``"level"`` (the intercept only; the
 default before), ``"sd+hill1"``
 (beta, Hill's kappa and the intercept as in the last two items), ``"sd"`` (beta and the
 intercept), ``"dgp"`` (every
@@ -204,14 +205,15 @@ def _geometry_from_env() -> Geometry:
 
 GEOMETRY: Geometry = _geometry_from_env()
 """How the sampler sees the model's parameters (module docstring): ``"auto"``, the default,
-``"sd+hill1"`` or ``"level"`` chosen from the spec (:func:`resolve_geometry`); ``"level"``,
-the intercept sampled as the mean of ``mu`` over the training rows; ``"sd+hill1"``,
-also beta as the log spread of its contribution and Hill's kappa as ``(1 + slope)(log kappa
-- log x_ref)``; ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's default transforms of the DGP's
-parameters (the parameterization before issue 14); ``"data"``, beta and Hill's kappa at a
-reference spend; ``"data+level"``, ``"data"`` and the intercept. The
-environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
-inherit it), for before/after measurements."""
+``"sd+hill1"`` or ``"level"`` chosen from the spec and, for a Hill model with its own media
+priors, the cell's data (:func:`resolve_geometry`); ``"level"``, the intercept sampled as
+the mean of ``mu`` over the training rows; ``"sd+hill1"``, also beta as the log spread of
+its contribution and Hill's kappa as ``(1 + slope)(log kappa - log x_ref)`` (``logit`` for
+``log`` under a prior on (0, 1)); ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's
+default transforms of the DGP's parameters (the parameterization before issue 14);
+``"data"``, beta and Hill's kappa at a reference spend; ``"data+level"``, ``"data"`` and the
+intercept. The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run
+(worker processes inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
