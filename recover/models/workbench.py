@@ -65,11 +65,34 @@ draw against 13.6, min bulk ESS median 2080 against 1870
 (``bench/results/families-theta-20261130.jsonl``; the log's: replicates 0 to 7 in
 ``families-hill-20261130.jsonl``, 8 to 19 in ``families-theta-log-20261130.jsonl``).
 
+The logistic saturation, ``tanh(lam x / 2)``, has its own geometry, ``sd+lam`` (``auto``'s
+choice for a logistic model under the default media priors): ``sd``, with ``lam`` sampled
+as ``log(exp(lam) - 1)`` (:class:`SoftplusShift`), and beta, for a channel whose spend
+stays in a narrow band (:func:`narrow_spend`: always-on spend), as its log contribution at
+its mean spend (:class:`ContributionSpreadOrReference`). Over a narrow band the data
+pin the curve's local slope, not ``lam``; at fixed ``log(beta * sd_t f_t)`` beta grows
+like ``1 / lam`` as ``lam -> 0`` and like ``exp(lam * min_t x_t)`` as ``lam`` grows, and
+beta's ``HalfNormal(2)`` prior turns that into walls in ``lam``, on both sides, which the
+posterior presses against (``lam``'s 1% to 99% quantiles 0.25 to 10 on a weak channel).
+In ``log(lam)`` the upper wall is doubly exponential; the divergent trajectories of
+``sd+hill1`` on ``design-sweep``'s always-on cells start at ``lam`` 6 to 15 and end at
+``lam`` 0.004 to 1e-7. Softplus makes that wall singly exponential, and the contribution
+at the mean spend, which saturates to ``beta`` instead of vanishing, removes it.
+Measured on ``design-sweep`` at the defaults of the time (4 x 1000 draws, target_accept
+0.9, 2 replicates a cell): ``sd+hill1`` 14 of 24 clean (10 of 12 always-on fits with 2 to
+26 divergences), softplus ``lam`` alone 17 of 24 (7 always-on fits with 1 to 16), ``sd+lam``
+0 divergences in the 18 fits run, 16 of them clean (R-hat 1.012 and 1.011), 8 to 15
+leapfrog steps per draw on the always-on cells against 11 to 15. Tried: ``level`` (beta as
+``log(beta)``) with softplus ``lam``: 1 to 8 divergences and R-hat up to 1.024 on two
+always-on cells; ``data+level`` with ``log(lam)``: 10 and 10 divergences on the 52-week
+cell with lift tests, where ``sd+lam``'s coordinates gave 0 and 0.
+
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
 :data:`GEOMETRY` chooses: ``"auto"`` (the default since issue 14's default priors:
-:func:`resolve_geometry`, ``"sd+hill1"`` unless the scenario gives its own prior for beta or
+:func:`resolve_geometry`, ``"sd+hill1"`` (``"sd+lam"`` for a logistic saturation: above)
+unless the scenario gives its own prior for beta or
 the saturation's parameters, then ``"level"``, or ``"sd+hill1"`` again for a Hill model
 whose priors let the data see its curves: below), ``"level"`` (the intercept only; the
 default before), ``"sd+hill1"``
@@ -162,14 +185,17 @@ from mmm_workbench.scenarios.spec import ModelSpec
 __all__ = [
     "GEOMETRIES",
     "GEOMETRY",
+    "NARROW_SPEND",
     "ContributionAtReference",
     "ContributionSpread",
+    "ContributionSpreadOrReference",
     "Geometry",
     "HillLocation",
     "MeanLevel",
     "WorkbenchModel",
     "build_workbench",
     "hill_curves_in_view",
+    "narrow_spend",
     "reference_spend",
     "resolve_geometry",
     "time_terms",
@@ -177,7 +203,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-Geometry = Literal["auto", "dgp", "data", "level", "data+level", "sd", "sd+hill1"]
+Geometry = Literal["auto", "dgp", "data", "level", "data+level", "sd", "sd+hill1", "sd+lam"]
 GEOMETRIES: tuple[Geometry, ...] = (
     "auto",
     "dgp",
@@ -186,6 +212,7 @@ GEOMETRIES: tuple[Geometry, ...] = (
     "data+level",
     "sd",
     "sd+hill1",
+    "sd+lam",
 )
 
 
@@ -205,15 +232,16 @@ def _geometry_from_env() -> Geometry:
 
 GEOMETRY: Geometry = _geometry_from_env()
 """How the sampler sees the model's parameters (module docstring): ``"auto"``, the default,
-``"sd+hill1"`` or ``"level"`` chosen from the spec and, for a Hill model with its own media
-priors, the cell's data (:func:`resolve_geometry`); ``"level"``, the intercept sampled as
-the mean of ``mu`` over the training rows; ``"sd+hill1"``, also beta as the log spread of
-its contribution and Hill's kappa as ``(1 + slope)(log kappa - log x_ref)`` (``logit`` for
-``log`` under a prior on (0, 1)); ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's
-default transforms of the DGP's parameters (the parameterization before issue 14);
-``"data"``, beta and Hill's kappa at a reference spend; ``"data+level"``, ``"data"`` and the
-intercept. The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run
-(worker processes inherit it), for before/after measurements."""
+``"sd+lam"``, ``"sd+hill1"`` or ``"level"`` chosen from the spec and, for a Hill model with its own
+media priors, the cell's data (:func:`resolve_geometry`); ``"level"``, the intercept sampled as the
+mean of ``mu`` over the training rows; ``"sd+hill1"``, also beta as the log spread of its
+contribution and Hill's kappa as ``(1 + slope)(log kappa - log x_ref)`` (``logit`` for ``log`` under
+a prior on (0, 1)); ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's default transforms of the
+DGP's parameters (the parameterization before issue 14); ``"data"``, beta and Hill's kappa at a
+reference spend; ``"data+level"``, ``"data"`` and the intercept; ``"sd+lam"``, ``"sd"`` with the
+logistic's ``lam`` on the softplus scale and a narrow-band channel's beta at its mean spend.
+The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
+inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
@@ -237,6 +265,33 @@ def reference_spend(spend: Array) -> Array:
     return out
 
 
+NARROW_SPEND = 0.25
+"""A channel's spend is narrow when its standard deviation over the rows is below this
+share of its reference spend (:func:`narrow_spend`)."""
+
+
+def narrow_spend(spend: Array) -> NDArray[np.bool_]:
+    """Return which channels spend in a narrow band: ``sd_t x_t < NARROW_SPEND * x_ref``.
+
+    ``x_ref`` is the channel's reference spend (:func:`reference_spend`). Measured on the
+    shipped worlds' first replicates: ``design-sweep``'s always-on spend 0.13 to 0.17 (a
+    log-normal level with ``noise_sd = 0.15``), its flighted spend 0.33 to 0.52,
+    ``confounded-demand`` 0.48 to 0.53, ``quickstart`` 0.42 to 0.48,
+    ``bench/bench_families.py``'s worlds 0.42 to 0.44.
+
+    Parameters
+    ----------
+    spend
+        Scaled spend, ``(T, C)``.
+
+    Returns
+    -------
+    NDArray[np.bool_]
+        ``(C,)``; a channel that never spends is narrow.
+    """
+    return np.asarray(np.std(spend, axis=0) < NARROW_SPEND * reference_spend(spend), dtype=bool)
+
+
 def resolve_geometry(
     spec: ModelSpec,
     geometry: Geometry | None = None,
@@ -244,7 +299,8 @@ def resolve_geometry(
 ) -> Geometry:
     """Return the geometry a model of ``spec`` is sampled in (``"auto"`` resolved).
 
-    ``"auto"`` chooses from the spec: ``"sd+hill1"`` when the scenario gives no prior of
+    ``"auto"`` chooses from the spec: ``"sd+lam"`` for a logistic saturation and
+    ``"sd+hill1"`` for any other when the scenario gives no prior of
     its own for ``saturation_beta`` or the saturation's parameters (the defaults keep the
     curve moving over the data, so the data pin the spread of each contribution), else
     ``"level"``: where a scenario's priors may leave the media to their prior (the shipped
@@ -273,6 +329,8 @@ def resolve_geometry(
     media = {"saturation_beta"} | {
         f"saturation_{p}" for p in param_names("saturation", spec.saturation.kind)
     }
+    if spec.saturation.kind == "logistic" and not media & set(spec.priors):
+        return "sd+lam"
     if not media & set(spec.priors):
         return "sd+hill1"
     if spec.saturation.kind == "hill" and scaled is not None and hill_curves_in_view(spec, scaled):
@@ -462,6 +520,21 @@ class ContributionSpread(ContributionAtReference):
     name = "sd_contribution"
 
 
+class ContributionSpreadOrReference(ContributionAtReference):
+    """``beta`` sampled as the log spread of its contribution, or its log contribution at ``x_ref``.
+
+    Per channel: ``v = log(beta) + log(sd_t f_t)`` (:class:`ContributionSpread`) where the
+    channel's spend moves, ``v = log(beta) + log(f(x_ref))``
+    (:class:`ContributionAtReference`, ``x_ref`` here the mean of the ``spend`` container)
+    where it spends in a narrow band (:func:`narrow_spend`, decided on the cell's first
+    replicate). ``log_f_rv`` and ``log_f_value`` hold, channel by channel, the
+    chosen curve value of the model's variables and of the sampler's values; the Jacobian
+    is ``log(beta)`` in both.
+    """
+
+    name = "sd_or_ref_contribution"
+
+
 class MeanLevel(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
     """The intercept sampled as ``level``, the mean of ``mu`` over the training rows.
 
@@ -509,8 +582,11 @@ def _log_curve_sd(spec: ModelSpec, spend: Any, params: Mapping[str, Any]) -> Any
     return pt.log(pt.maximum(curve.std(axis=0), 1e-12))
 
 
-def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Array) -> Any:
-    """Return ``log f(x_ref)`` of the model's saturation with ``params``, ``(C,)``."""
+def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Any) -> Any:
+    """Return ``log f(x_ref)`` of the model's saturation with ``params``, ``(C,)``.
+
+    ``x_ref``: an array or a graph (the ``spend`` container's mean), ``(C,)``.
+    """
     kind = spec.saturation.kind
     sat = {p: params[f"saturation_{p}"] for p in param_names("saturation", kind)}
     return pt.log(saturation(x_ref, kind, sat))
@@ -587,6 +663,12 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 ):
                     reparam = {"transform": SoftplusShift(), "default_transform": None}
                 if (
+                    geometry == "sd+lam"
+                    and (spec.saturation.kind, name) == ("logistic", "saturation_lam")
+                    and scale == "log"
+                ):  # the saturated side's wall: exponential in lam, not in log(lam)
+                    reparam = {"transform": SoftplusShift(), "default_transform": None}
+                if (
                     geometry in ("data", "data+level", "sd+hill1")
                     and (spec.saturation.kind, name) == ("hill", "saturation_kappa")
                     and scale is not None
@@ -609,6 +691,15 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             spread = ContributionSpread(
                 _log_curve_sd(spec, spend, params), _log_curve_sd(spec, spend, values)
             )
+            if geometry == "sd+lam" and spec.saturation.kind == "logistic":
+                # at the mean spend, read off the container like the spread (one compiled
+                # model per cell); design-sweep's always-on mean is its median + 1%
+                narrow = pt.as_tensor_variable(narrow_spend(scaled["spend"]))
+                x_mean = spend.mean(axis=0)
+                spread = ContributionSpreadOrReference(
+                    pt.switch(narrow, _log_curve_at(spec, params, x_mean), spread.log_f_rv),
+                    pt.switch(narrow, _log_curve_at(spec, values, x_mean), spread.log_f_value),
+                )
             reparam = {"transform": spread, "default_transform": None}
         params["saturation_beta"] = make_prior("saturation_beta", prior, dims="channel", **reparam)
         values["saturation_beta"] = _value(model, params["saturation_beta"])
@@ -622,7 +713,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         ]
         centre = (
             spec.intercept
-            and geometry in ("level", "data+level", "sd", "sd+hill1")
+            and geometry in ("level", "data+level", "sd", "sd+hill1", "sd+lam")
             and _unbounded("intercept", spec)
         )
         intercept = None
