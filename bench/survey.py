@@ -10,7 +10,10 @@ layer's reader (:func:`mmm_workbench.reports.tables.fit_table`) and prints, per 
   classify_fits` with the default rule set's ``[health]``: 0 divergences, R-hat <= 1.05,
   bulk and tail ESS >= 100, E-BFMI >= 0.3, finite draws);
 * ``div/fit``: divergences per fit, and ``div fits``: fits with any divergence;
-* ``max R-hat``, ``min bulk ESS``: the worst over the cell's fits.
+* ``max R-hat``, ``min bulk ESS``: the worst over the cell's fits;
+* ``geometry``: the workbench model's sampling coordinates its fits recorded (several,
+  comma-separated, when a run was resumed after a geometry change; ``-`` for other models
+  and for records written before fits kept it).
 
 A cell whose fits report no sampler diagnostic (least squares, ADVI, MAP) is listed as not
 sampled and left out of the totals: it has no divergences or R-hat to count.
@@ -54,6 +57,7 @@ class CellRow:
     cell: str
     label: str
     backend: str
+    geometry: str
     fits: int
     failed: int
     sampled: bool
@@ -125,6 +129,11 @@ def cell_rows(fits: pd.DataFrame, scenario: str, health: Health | None = None) -
                 cell=cell,
                 label=str(part["cell_label"].iloc[0]),
                 backend=",".join(sorted({str(b) for b in part.loc[ok, "backend"] if b})),
+                geometry=",".join(
+                    sorted({g for g in part.loc[ok, "geometry"] if isinstance(g, str) and g})
+                )
+                if "geometry" in part
+                else "",
                 fits=n_ok,
                 failed=len(part) - n_ok,
                 sampled=bool(np.isfinite(rhat[ok.to_numpy()]).any()),
@@ -172,9 +181,9 @@ def _num(value: float, digits: int) -> str:
 def format_table(rows: Sequence[CellRow]) -> str:
     """Render the rows as a Markdown table, a cell per line, with per-scenario totals."""
     lines = [
-        "| scenario | cell | label | fits | clean | healthy | div fits | div/fit | max R-hat "
-        "| min bulk ESS | warnings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | cell | label | geometry | fits | clean | healthy | div fits | div/fit "
+        "| max R-hat | min bulk ESS | warnings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if not r.sampled:
@@ -185,7 +194,7 @@ def format_table(rows: Sequence[CellRow]) -> str:
         label = r.label if len(r.label) <= 60 else r.label[:57] + "..."
         warn = ", ".join(f"{k} {v}" for k, v in r.warnings.items())
         lines.append(
-            f"| {r.scenario} | {r.cell[:8]} | {label} | {r.fits}"
+            f"| {r.scenario} | {r.cell[:8]} | {label} | {r.geometry or '-'} | {r.fits}"
             + (f" (+{r.failed} failed)" if r.failed else "")
             + f" | {clean} | {healthy} | {r.divergent_fits} | {_num(r.divergences_per_fit, 2)} "
             f"| {_num(r.max_rhat, 3)} | {_num(r.min_ess_bulk, 0)} | {warn} |"
@@ -193,7 +202,7 @@ def format_table(rows: Sequence[CellRow]) -> str:
     for name, t in totals(rows).items():
         share = t["clean"] / t["fits"] if t["fits"] else math.nan
         lines.append(
-            f"| **{name}** | all sampled | | {t['fits']} | {t['clean']}/{t['fits']} "
+            f"| **{name}** | all sampled | | | {t['fits']} | {t['clean']}/{t['fits']} "
             f"({_num(100 * share, 0)}%) | {t['healthy']}/{t['fits']} | | | | | |"
         )
     return "\n".join(lines)

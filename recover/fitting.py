@@ -328,6 +328,8 @@ class CellFitter:
             "overrides": json.dumps(self.cell.overrides, default=str),
             "replicate": replicate,
             "backend": self.model.method,
+            # the sampler's coordinates (the workbench model's resolved geometry), if any
+            **_geometry(self.model),
             "seed": scenario.seed,
             "sampler_seed": seed,
             "compiled": int(compiled_here),
@@ -337,6 +339,12 @@ class CellFitter:
             "versions": json.dumps(versions()),
         }
         return record
+
+
+def _geometry(model: object) -> dict[str, str]:
+    """Return ``{"geometry": ...}`` for a model that reports its sampling geometry, else ``{}``."""
+    geometry = getattr(getattr(model, "fitted", None), "geometry", "")
+    return {"geometry": geometry} if isinstance(geometry, str) and geometry else {}
 
 
 def record_summary(record: xr.DataTree) -> tuple[dict[str, float], dict[str, float]]:

@@ -188,7 +188,12 @@ def score_run(
     def score_entry(i: int) -> _Scored:
         entry = entries[i]
         row: dict[str, Any] = {"cell": entry.cell_id, "cell_label": opened.label(entry.cell_id)}
-        row |= {"replicate": entry.replicate, "path": str(entry.path), "backend": ""}
+        row |= {
+            "replicate": entry.replicate,
+            "path": str(entry.path),
+            "backend": "",
+            "geometry": "",
+        }
         if entry.status != "ok":
             return _Scored(row | {"status": entry.status, "error": entry.error} | _diag(entry.info))
         try:
@@ -266,13 +271,17 @@ def _numbers(source: dict[str, Any], names: Sequence[str]) -> dict[str, float]:
 
 
 def _record_info(record: FitRecord) -> dict[str, Any]:
-    info: dict[str, Any] = {"backend": str(record.attrs.get("backend", ""))}
+    info: dict[str, Any] = {
+        "backend": str(record.attrs.get("backend", "")),
+        "geometry": str(record.attrs.get("geometry", "")),
+    }
     info |= _numbers(record.diagnostics, DIAGNOSTICS) | _numbers(record.timings, TIMINGS)
     return info | fit_quality(record)
 
 
 def _fit_frame(fits: list[dict[str, Any]]) -> pd.DataFrame:
-    columns = ["cell", "cell_label", "replicate", "status", "backend", *DIAGNOSTICS, *TIMINGS]
+    columns = ["cell", "cell_label", "replicate", "status", "backend", "geometry"]
+    columns += [*DIAGNOSTICS, *TIMINGS]
     columns += ["nonfinite_draws", *FIT_QUALITY]
     return pd.DataFrame(fits).reindex(columns=[*columns, "error", "path"])
 
@@ -589,7 +598,8 @@ def estimand_table(run: RunLike | RunScores, **options: Any) -> pd.DataFrame:
 def fit_table(run: RunLike | RunScores) -> pd.DataFrame:
     """One row per fit.
 
-    ``cell, cell_label, replicate, status`` (``ok``/``failed``/``corrupt``), ``backend``, the
+    ``cell, cell_label, replicate, status`` (``ok``/``failed``/``corrupt``), ``backend``,
+    ``geometry`` (the workbench model's sampling coordinates; empty for other models), the
     diagnostics (``draws, max_rhat, min_ess_bulk, min_ess_tail, divergences, treedepth_hits, ebfmi,
     step_size``; NaN when absent), the timings (``compile_s, tune_s, draw_s, post_s``), ``error``
     and ``path``.

@@ -85,6 +85,28 @@ def test_failed_and_unreported_fits_are_not_clean(survey: ModuleType) -> None:
     assert (row.max_rhat, row.min_ess_bulk) == (pytest.approx(1.0101), pytest.approx(90.0))
     assert row.backend == "nutpie"
     assert row.warnings == {"bulk ESS < 100": 1, "failed": 1}
+    assert row.geometry == ""  # a fit table without the column (records before it existed)
+
+
+def test_a_cell_names_every_geometry_its_fits_were_sampled_in(survey: ModuleType) -> None:
+    """A run resumed after a geometry change mixes fits of two geometries: the row says so."""
+    fits = pd.DataFrame(
+        {
+            "cell": ["a", "a", "a", "b"],
+            "cell_label": ["x=1", "x=1", "x=1", "x=2"],
+            "replicate": [0, 1, 2, 0],
+            "status": ["ok"] * 4,
+            "backend": ["nutpie"] * 3 + ["ols"],
+            "geometry": ["sd+lam", "level", "sd+lam", math.nan],
+            "max_rhat": [1.004, 1.004, 1.004, math.nan],
+            "divergences": [0.0, 0.0, 0.0, math.nan],
+            "min_ess_bulk": [500.0, 450.0, 900.0, math.nan],
+        }
+    )
+    a, b = survey.cell_rows(fits, "s")
+    assert (a.geometry, b.geometry) == ("level,sd+lam", "")
+    table = survey.format_table([a, b])
+    assert "| s | a | x=1 | level,sd+lam | 3 |" in table and "| s | b | x=2 | - | 1 |" in table
 
 
 def test_main_writes_json_and_rejects_a_non_run(
@@ -97,6 +119,6 @@ def test_main_writes_json_and_rejects_a_non_run(
     advi = next(c for c in doc["cells"] if c["cell"] == "advi")
     assert advi["sampled"] is False and advi["max_rhat"] is None
     table = capsys.readouterr().out
-    assert "| stub | div |" in table and "3/6 (50%)" in table and "not sampled" in table
+    assert "| stub | div | " in table and "3/6 (50%)" in table and "not sampled" in table
     assert survey.main([str(tmp_path / "nothing"), "--no-json"]) == 2
     assert "not a run directory" in capsys.readouterr().err

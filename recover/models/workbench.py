@@ -597,11 +597,14 @@ class WorkbenchModel(MediaModel):
     """The built PyMC model of a cell, with its media function for estimands.
 
     ``train_periods``: the training rows of the cell (its ``trend_time`` runs 0 to 1 over
-    them, on any replicate and on the whole series).
+    them, on any replicate and on the whole series). ``geometry``: the coordinates the
+    sampler moves in (:func:`resolve_geometry`'s answer, never ``"auto"``), which each fit
+    record keeps: a run resumed after a geometry change holds fits of both.
     """
 
     model: pm.Model
     train_periods: int
+    geometry: str = ""
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
         """Return the data containers' new values for one replicate (shapes must match the cell)."""
@@ -773,5 +776,10 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
 
     media = compile_media(spec, tuple(free), per is None, len(data.channels), periods)
     return WorkbenchModel(
-        spec=spec, model=model, free=tuple(free), media=media, train_periods=periods
+        spec=spec,
+        model=model,
+        free=tuple(free),
+        media=media,
+        train_periods=periods,
+        geometry=geometry,
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mmm_workbench.recover.inference import BACKENDS, get_backend
+from mmm_workbench.recover.models.workbench import GEOMETRIES
 from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
 from tests.recover.conftest import SMALL
@@ -37,6 +38,8 @@ def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> Non
     ((cell, rep, _),) = store.records()
     record = store.read_record(cell, rep)
     assert record.attrs["backend"] == backend
+    # the workbench model's resolved sampling coordinates, never the "auto" setting
+    assert record.attrs["geometry"] in GEOMETRIES and record.attrs["geometry"] != "auto"
     assert record["posterior"].sizes["sample"] == 50
     assert np.all(np.isfinite(record["posterior"]["contribution_share"]))
 

@@ -54,6 +54,7 @@ def test_ols_recovers_a_correctly_specified_model(tmp_path: Path) -> None:
             post["contribution_share"], truth["contribution_share"], rtol=0.05
         )
         assert record.attrs["backend"] == "ols"
+        assert "geometry" not in record.attrs  # least squares has no sampler coordinates
 
 
 def test_ols_goes_negative_on_correlated_spend_and_nnls_does_not(tmp_path: Path) -> None:
