@@ -78,14 +78,18 @@ In ``log(lam)`` the upper wall is doubly exponential; the divergent trajectories
 ``sd+hill1`` on ``design-sweep``'s always-on cells start at ``lam`` 6 to 15 and end at
 ``lam`` 0.004 to 1e-7. Softplus makes that wall singly exponential, and the contribution
 at the mean spend, which saturates to ``beta`` instead of vanishing, removes it.
-Measured on ``design-sweep`` at the defaults of the time (4 x 1000 draws, target_accept
-0.9, 2 replicates a cell): ``sd+hill1`` 14 of 24 clean (10 of 12 always-on fits with 2 to
-26 divergences), softplus ``lam`` alone 17 of 24 (7 always-on fits with 1 to 16), ``sd+lam``
-0 divergences in the 18 fits run, 16 of them clean (R-hat 1.012 and 1.011), 8 to 15
-leapfrog steps per draw on the always-on cells against 11 to 15. Tried: ``level`` (beta as
-``log(beta)``) with softplus ``lam``: 1 to 8 divergences and R-hat up to 1.024 on two
-always-on cells; ``data+level`` with ``log(lam)``: 10 and 10 divergences on the 52-week
-cell with lift tests, where ``sd+lam``'s coordinates gave 0 and 0.
+Measured on ``design-sweep`` (copies with ``[fit]`` reduced to ``backend = "nutpie"``, 2
+replicates a cell, load 4 to 6): at the defaults (4 x 1000 draws, target_accept 0.95)
+``sd+lam`` 24 of 24 clean (max R-hat 1.0074), against ``sd+hill1`` 5 of 12 on the always-on
+cells (1 to 10 divergences in 7 fits); there ``sd+lam`` takes 14 to 27 leapfrog steps per
+iteration against 12 to 29 (means 20.4 and 18.2), min bulk ESS 440 to 1780 against 964 to
+1726, while the flighted cells take 7 to 13. At target_accept 0.9: ``sd+hill1`` 14 of 24
+(10 of 12 always-on fits with 2 to 26 divergences), softplus ``lam`` alone 17 of 24,
+``sd+lam`` (beta then at the median spend) 0 divergences in 18 fits, 16 clean (R-hat 1.012
+and 1.011). Tried: ``level`` (beta as ``log(beta)``) with softplus ``lam``: 1 to 8
+divergences and R-hat up to 1.024 on two always-on cells; ``data+level`` with ``log(lam)``:
+10 and 10 divergences on the 52-week cell with lift tests, where ``sd+lam``'s coordinates
+gave 0 and 0.
 
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
