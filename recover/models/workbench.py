@@ -698,15 +698,20 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             spread = ContributionSpread(
                 _log_curve_sd(spec, spend, params), _log_curve_sd(spec, spend, values)
             )
-            if geometry == "sd+lam" and spec.saturation.kind == "logistic":
+            narrow = narrow_spend(scaled["spend"])
+            if geometry == "sd+lam" and spec.saturation.kind == "logistic" and narrow.any():
                 # at the mean spend, read off the container like the spread (one compiled
-                # model per cell); design-sweep's always-on mean is its median + 1%
-                narrow = pt.as_tensor_variable(narrow_spend(scaled["spend"]))
+                # model per cell); design-sweep's always-on mean is its median + 1%. Where
+                # no channel is narrow the graph stays the spread's alone (half the compile)
                 x_mean = spend.mean(axis=0)
-                spread = ContributionSpreadOrReference(
-                    pt.switch(narrow, _log_curve_at(spec, params, x_mean), spread.log_f_rv),
-                    pt.switch(narrow, _log_curve_at(spec, values, x_mean), spread.log_f_value),
-                )
+                at_mean = _log_curve_at(spec, params, x_mean), _log_curve_at(spec, values, x_mean)
+                if not narrow.all():
+                    mask = pt.as_tensor_variable(narrow)
+                    at_mean = (
+                        pt.switch(mask, at_mean[0], spread.log_f_rv),
+                        pt.switch(mask, at_mean[1], spread.log_f_value),
+                    )
+                spread = ContributionSpreadOrReference(*at_mean)
             reparam = {"transform": spread, "default_transform": None}
         params["saturation_beta"] = make_prior("saturation_beta", prior, dims="channel", **reparam)
         values["saturation_beta"] = _value(model, params["saturation_beta"])

@@ -36,12 +36,12 @@ Array = NDArray[np.float64]
 L_MAX = 5
 
 
-def _scenario() -> Scenario:
+def _scenario(tv_pattern: str = "always_on") -> Scenario:
     """Two geometric + logistic channels: ``tv`` always on in a narrow band, ``search``
     flighted (on and dark weeks), so both of beta's coordinates are used."""
     raw = tiny_raw()
     tv, search = raw["data"]["channels"]
-    tv["spend"] = {"pattern": "always_on", "level": 10.0, "noise_sd": 0.1}
+    tv["spend"] = {"pattern": tv_pattern, "level": 10.0, "noise_sd": 0.1}
     search["spend"] = {"pattern": "flighted", "level": 8.0, "noise_sd": 0.1}
     search["adstock"] = {"kind": "geometric", "alpha": 0.3, "l_max": L_MAX}
     search["saturation"] = {"kind": "logistic", "lam": 2.0}
@@ -98,6 +98,10 @@ def test_auto_samples_a_logistic_model_in_sd_lam_under_the_default_media_priors(
     assert {"saturation_lam_softplus__", "saturation_beta_sd_or_ref_contribution__"} <= names
     names = {v.name for v in _build(scenario, _data(scenario), "sd+hill1").value_vars}
     assert {"saturation_lam_log__", "saturation_beta_sd_contribution__"} <= names
+    # no narrow channel: beta's spread alone (the graph of sd+hill1's beta)
+    flighted = _scenario("flighted")
+    names = {v.name for v in _build(flighted, _data(flighted), "auto").value_vars}
+    assert {"saturation_lam_softplus__", "saturation_beta_sd_contribution__"} <= names
 
 
 def spec_prior(dist: str, alpha: float, beta: float) -> Any:
