@@ -158,6 +158,19 @@ between the few low weeks and the rest, whose walls the trajectories hit; at tar
 0.97 replicates 5 and 3 had 0 and 1 (16.8 and 17.2 steps per draw). Theta's interval
 coordinate is not the cause: it is ``log``-like near 0 as softplus is, and the
 trajectories' largest moves were in kappa's coordinate.
+
+At the default target_accept 0.95 (since 3c9f7e9; same replicates and log): ``sd+hill1``
+9 of 12 clean (3, 2 and 6 divergences in replicates 2, 5 and 9), ``level`` 8 of 12 (7, 5,
+5 and 28 in 2, 3, 5 and 9), 14.5 to 16.2 leapfrog steps per draw against 26.4 to 36.7;
+with nutpie's low-rank mass matrix as well (``options = { adaptation = "low_rank" }``)
+``sd+hill1`` 11 of 12 (replicate 9: 7 divergences, R-hat 1.022), and the second cell, in
+``level``, 4 of 4 at 14.4 steps per draw. The third cell was clean in none of the
+geometries tried: at 0.95 ``level`` had R-hat 1.136, 1.014, 1.003 and 1.010 (1 divergence),
+with the low-rank mass matrix 1.048, 1.012, 1.009 and 1.008 (1 divergence); ``sd`` 1.36 and
+1.11, ``data+level`` 1.27 with 425 divergences in its first replicate. Its search channel's
+contribution collapses (ROAS -67% to -78%), which wants beta on its own log scale, while
+the other channels' curves are flat over the data (a power law of spend) and their beta
+trades with the slope along ``log beta = c + slope * log kappa``, which wants the spread.
 """
 
 from __future__ import annotations
