@@ -66,30 +66,39 @@ draw against 13.6, min bulk ESS median 2080 against 1870
 ``families-hill-20261130.jsonl``, 8 to 19 in ``families-theta-log-20261130.jsonl``).
 
 The logistic saturation, ``tanh(lam x / 2)``, has its own geometry, ``sd+lam`` (``auto``'s
-choice for a logistic model under the default media priors): ``sd``, with ``lam`` sampled
-as ``log(exp(lam) - 1)`` (:class:`SoftplusShift`), and beta, for a channel whose spend
-stays in a narrow band (:func:`narrow_spend`: always-on spend), as its log contribution at
-its mean spend (:class:`ContributionSpreadOrReference`). Over a narrow band the data
-pin the curve's local slope, not ``lam``; at fixed ``log(beta * sd_t f_t)`` beta grows
-like ``1 / lam`` as ``lam -> 0`` and like ``exp(lam * min_t x_t)`` as ``lam`` grows, and
-beta's ``HalfNormal(2)`` prior turns that into walls in ``lam``, on both sides, which the
-posterior presses against (``lam``'s 1% to 99% quantiles 0.25 to 10 on a weak channel).
-In ``log(lam)`` the upper wall is doubly exponential; the divergent trajectories of
+choice for a logistic model under the default media priors): ``sd``, with ``lam`` sampled as
+``log(exp(lam) - 1)`` (:class:`SoftplusShift`), and beta, for a channel whose spend stays in
+a narrow band (:func:`narrow_spend`: always-on spend), as its log contribution at its mean
+spend (:class:`ContributionSpreadOrReference`). Over a narrow band the data pin the curve's
+local slope, not ``lam``; at fixed ``log(beta * sd_t f_t)`` beta grows like ``1 / lam`` as
+``lam -> 0`` and like ``exp(lam * min_t x_t)`` as ``lam`` grows, and beta's
+``HalfNormal(2)`` prior turns that into walls in ``lam``, on both sides, which the posterior
+presses against (``lam``'s 1% to 99% quantiles 0.25 to 10 on a weak channel). In
+``log(lam)`` the upper wall is doubly exponential; the divergent trajectories of
 ``sd+hill1`` on ``design-sweep``'s always-on cells start at ``lam`` 6 to 15 and end at
-``lam`` 0.004 to 1e-7. Softplus makes that wall singly exponential, and the contribution
-at the mean spend, which saturates to ``beta`` instead of vanishing, removes it.
-Measured on ``design-sweep`` (copies with ``[fit]`` reduced to ``backend = "nutpie"``, 2
-replicates a cell, load 4 to 6): at the defaults (4 x 1000 draws, target_accept 0.95)
-``sd+lam`` 24 of 24 clean (max R-hat 1.0074), against ``sd+hill1`` 5 of 12 on the always-on
-cells (1 to 10 divergences in 7 fits); there ``sd+lam`` takes 14 to 27 leapfrog steps per
-iteration against 12 to 29 (means 20.4 and 18.2), min bulk ESS 440 to 1780 against 964 to
-1726, while the flighted cells take 7 to 13. At target_accept 0.9: ``sd+hill1`` 14 of 24
-(10 of 12 always-on fits with 2 to 26 divergences), softplus ``lam`` alone 17 of 24,
-``sd+lam`` (beta then at the median spend) 0 divergences in 18 fits, 16 clean (R-hat 1.012
-and 1.011). Tried: ``level`` (beta as ``log(beta)``) with softplus ``lam``: 1 to 8
-divergences and R-hat up to 1.024 on two always-on cells; ``data+level`` with ``log(lam)``:
-10 and 10 divergences on the 52-week cell with lift tests, where ``sd+lam``'s coordinates
-gave 0 and 0.
+``lam`` 0.004 to 1e-7. Softplus makes that wall singly exponential, and the contribution at
+the mean spend, which saturates to ``beta`` instead of vanishing, removes it. Measured on
+``design-sweep`` (copies with ``[fit]`` reduced to ``backend = "nutpie"``, 2 replicates a
+cell, load 4 to 6): at the defaults (4 x 1000 draws, target_accept 0.95) ``sd+lam`` 24 of 24
+clean (max R-hat 1.0074), against ``sd+hill1`` 5 of 12 on the always-on cells (1 to 10
+divergences in 7 fits); a second pass over the always-on cells (the same coordinates, other
+rounding: other trajectories) gave 9 of 12, 0 divergences, R-hat 1.011, 1.011 and 1.015 (the
+weak channel's ``lam`` and marginal return mix slowly, min bulk ESS 540 to 620): 33 of 36,
+21 of 24 always-on fits, all 36 without a divergence
+(``bench/results/survey-design-sweep-sd-lam-20261130.json``). There ``sd+lam`` takes 14 to
+27 leapfrog steps per iteration against 12 to 29 (means 20.4 and 18.2), min bulk ESS 440 to
+1780 against 964 to 1726, while the flighted cells take 7 to 13. At target_accept 0.9:
+``sd+hill1`` 14 of 24 (10 of 12 always-on fits with 2 to 26 divergences), softplus ``lam``
+alone 17 of 24, ``sd+lam`` (beta then at the median spend) 0 divergences in 18 fits, 16
+clean (R-hat 1.012 and 1.011). Tried: ``level`` (beta as ``log(beta)``) with softplus
+``lam``: 1 to 8 divergences and R-hat up to 1.024 on two always-on cells; ``data+level``
+with ``log(lam)``: 10 and 10 divergences on the 52-week cell with lift tests, where
+``sd+lam``'s coordinates gave 0 and 0. Where no channel is narrow only ``lam`` moves:
+``confounded-demand`` (its own ``[fit]``, 20 replicates) 20 of 20 clean in both, 45,000
+leapfrog steps a fit against 48,100; ``bench/bench_families.py``'s geometric + logistic (8
+replicates) 8 of 8 in both, 13.8 steps per draw against 14.4, min bulk ESS median 2662
+against 2209 (``bench/results/survey-confounded-demand-sd-lam-20261130.json``,
+``families-logistic-sweep-20261130.jsonl``).
 
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
