@@ -81,10 +81,11 @@ the mean spend, which saturates to ``beta`` instead of vanishing, removes it. Me
 ``design-sweep`` (copies with ``[fit]`` reduced to ``backend = "nutpie"``, 2 replicates a
 cell, load 4 to 6): at the defaults (4 x 1000 draws, target_accept 0.95) ``sd+lam`` 24 of 24
 clean (max R-hat 1.0074), against ``sd+hill1`` 5 of 12 on the always-on cells (1 to 10
-divergences in 7 fits); a second pass over the always-on cells (the same coordinates, other
-rounding: other trajectories) gave 9 of 12, 0 divergences, R-hat 1.011, 1.011 and 1.015 (the
-weak channel's ``lam`` and marginal return mix slowly, min bulk ESS 540 to 620): 33 of 36,
-21 of 24 always-on fits, all 36 without a divergence
+divergences in 7 fits); replicates 0 to 3 of the always-on cells again (the same
+coordinates, other rounding: other trajectories) gave 19 of 24, 0 divergences, R-hat 1.011
+to 1.018 in 5 fits, 3 of them in the 52-week cell with lift tests (``lam`` and beta's
+coordinate of the weak channel mix slowly: min bulk ESS 500 to 620, up to 29 leapfrog steps
+per iteration): 43 of 48 in all, 31 of 36 always-on fits, none with a divergence
 (``bench/results/survey-design-sweep-sd-lam-20261130.json``). There ``sd+lam`` takes 14 to
 27 leapfrog steps per iteration against 12 to 29 (means 20.4 and 18.2), min bulk ESS 440 to
 1780 against 964 to 1726, while the flighted cells take 7 to 13. At target_accept 0.9:
@@ -95,7 +96,8 @@ clean (R-hat 1.012 and 1.011). Tried: ``level`` (beta as ``log(beta)``) with sof
 with ``log(lam)``: 10 and 10 divergences on the 52-week cell with lift tests, where
 ``sd+lam``'s coordinates gave 0 and 0. Where no channel is narrow only ``lam`` moves:
 ``confounded-demand`` (its own ``[fit]``, 20 replicates) 20 of 20 clean in both, 45,000
-leapfrog steps a fit against 48,100; ``bench/bench_families.py``'s geometric + logistic (8
+leapfrog steps a fit against 48,100; ``quickstart`` (its own ``[fit]``, 10 fits) 10 of 10 in
+both, 64,800 against 66,700; ``bench/bench_families.py``'s geometric + logistic (8
 replicates) 8 of 8 in both, 13.8 steps per draw against 14.4, min bulk ESS median 2662
 against 2209 (``bench/results/survey-confounded-demand-sd-lam-20261130.json``,
 ``families-logistic-sweep-20261130.jsonl``).
