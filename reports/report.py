@@ -568,12 +568,20 @@ def _metadata(scores: RunScores) -> dict[str, Any]:
         if "backend" in scores.fits
         else ""
     )
+    # the workbench model's sampling coordinates (not part of a cell's id: a resumed run
+    # may hold fits of two); other models record none
+    geometries = (
+        sorted({g for g in scores.fits["geometry"].dropna().astype(str) if g})
+        if "geometry" in scores.fits
+        else []
+    )
     return {
         "scenario": manifest.get("scenario", ""),
         "cells": len(manifest.get("cells", {})),
         "replicates": manifest.get("replicates", ""),
         "fits": ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
         "backend": backends,
+        **({"geometry": ", ".join(geometries)} if geometries else {}),
         "started": manifest.get("started", ""),
         "finished": manifest.get("finished", ""),
         "versions": ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()),

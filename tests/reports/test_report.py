@@ -246,3 +246,23 @@ def test_the_verdict_banner_escapes_its_text() -> None:
     )
     assert "<script>alert" not in page and "<img src=x" not in page and "<i>b" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a &amp; &lt;i&gt;b" in page
+
+
+def test_the_header_names_the_sampling_geometries_the_fits_used() -> None:
+    from types import SimpleNamespace
+
+    def header(fits: pd.DataFrame) -> dict[str, object]:
+        scores = SimpleNamespace(run=SimpleNamespace(manifest={"scenario": "s"}), fits=fits)
+        return report._metadata(scores)  # type: ignore[arg-type]
+
+    mixed = pd.DataFrame(
+        {
+            "status": ["ok"] * 4,
+            "backend": ["nutpie"] * 3 + ["ols"],
+            "geometry": ["sd+lam", "level", "sd+lam", ""],
+        }
+    )
+    # a resumed run holding fits of two geometries says so; OLS's empty entry is no geometry
+    assert header(mixed)["geometry"] == "level, sd+lam"
+    assert "geometry" not in header(mixed.assign(geometry=""))
+    assert "geometry" not in header(mixed.drop(columns="geometry"))
