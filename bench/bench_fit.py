@@ -184,9 +184,11 @@ def through_runner(text: str, out: Path, replicates: int, workers: int = 1) -> d
     wall = time.perf_counter() - t0
     store = RunStore(out)
     fits = []
+    geometries: set[str] = set()
     compile_s = 0.0
     for cell, rep, _ in store.records():
         attrs = store.read_record(cell, rep).attrs
+        geometries.add(str(attrs.get("geometry", "")))
         timings = json.loads(attrs["timings"])
         compile_s += timings["compile_s"]
         fits.append(
@@ -200,6 +202,8 @@ def through_runner(text: str, out: Path, replicates: int, workers: int = 1) -> d
     row["wall_s"] = round(wall, 1)
     row["fits_per_hour"] = round(3600 * summary.done / wall, 1)
     row["failed"] = summary.failed
+    # the coordinates the fits were sampled in (auto resolved; empty for other models)
+    row["geometry"] = ", ".join(sorted(g for g in geometries if g))
     return row
 
 
@@ -252,7 +256,6 @@ def main() -> None:
             result["fit"][name] = measure(Path(tmp))
             result["fit"][name]["load_1min"] = [load, _load()]
             result["fit"][name]["cpu_s"] = round(_cpu() - cpu0, 1)
-            result["fit"][name]["workbench_geometry"] = workbench.GEOMETRY  # (b)'s coordinates
             result["fit"][name]["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             out.write_text(json.dumps(result, indent=2) + "\n")  # a killed run keeps its rows
         for label, workers, text in (
@@ -309,7 +312,9 @@ def main() -> None:
             for name in ("pymc", "pytensor", "nutpie", "pymc-marketing", "numpy")
         },
         "numpy_blas": np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"],
-        "workbench_geometry": workbench.GEOMETRY,  # how (b) is sampled (issue 14)
+        # the setting ("auto" unless MMM_WORKBENCH_GEOMETRY says otherwise); each runner
+        # row's "geometry" is what it resolved to, read off its fit records
+        "workbench_geometry": workbench.GEOMETRY,
     }
     result["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     out.write_text(json.dumps(result, indent=2) + "\n")
