@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -80,6 +81,26 @@ def tiny() -> Scenario:
 @pytest.fixture(scope="session")
 def confounded() -> Scenario:
     return load_scenario(CONFOUNDED)
+
+
+def portable_bytes(value: Any) -> bytes:
+    """Return an array's bytes with floats rounded to 8 decimals of their power of ten.
+
+    For digests of simulated data meant to hold on any x86-64 machine: numpy's exp, log, sin
+    and friends take other SIMD paths on a CPU with AVX-512 (numpy's X86_V4) than on one
+    without, and differ in the last bits. Measured on quickstart's data (the digests in
+    ``test_truth_priors`` and ``test_geo``): the raw bytes' digest changes with
+    ``NPY_DISABLE_CPU_FEATURES="X86_V4"`` and again with ``"X86_V4 X86_V3"``; this one does
+    not. Each float array is divided by the power of ten at or above its largest magnitude
+    (at least 1, so that cancellation noise such as 1e-14 becomes 0), rounded to 8 decimals,
+    and negative zeros made positive. Other dtypes keep their bytes.
+    """
+    a = np.asarray(value)
+    if a.dtype.kind == "f" and a.size:
+        top = float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+        scale = 10.0 ** np.ceil(np.log10(max(top, 1.0)))
+        a = np.round(a / scale, 8) + 0.0
+    return np.ascontiguousarray(a).tobytes()
 
 
 def load_bench(name: str) -> ModuleType:
