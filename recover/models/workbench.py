@@ -188,7 +188,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -231,7 +231,9 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-Geometry = Literal["auto", "dgp", "data", "level", "data+level", "sd", "sd+hill1", "sd+lam"]
+Geometry = Literal[
+    "auto", "dgp", "data", "level", "data+level", "sd", "sd+hill1", "sd+lam", "ref", "sd+hill1+lr"
+]
 GEOMETRIES: tuple[Geometry, ...] = (
     "auto",
     "dgp",
@@ -241,8 +243,14 @@ GEOMETRIES: tuple[Geometry, ...] = (
     "sd",
     "sd+hill1",
     "sd+lam",
+    "ref",
+    "sd+hill1+lr",
 )
 
+
+LOW_RANK = "+lr"
+"""A geometry's suffix: nutpie adapts a low-rank mass matrix (``adaptation = "low_rank"``), a
+linear change of coordinates learned in tuning, unless ``[fit].options`` sets ``adaptation``."""
 
 DEFAULT_GEOMETRY: Geometry = "auto"
 """The geometry when ``MMM_WORKBENCH_GEOMETRY`` is not set (:func:`resolve_geometry`)."""
@@ -363,7 +371,7 @@ def resolve_geometry(
     if not media & set(spec.priors):
         return "sd+hill1"
     if spec.saturation.kind == "hill" and scaled is not None and hill_curves_in_view(spec, scaled):
-        return "sd+hill1"
+        return "sd+hill1+lr"
     return "level"
 
 
@@ -634,6 +642,7 @@ class WorkbenchModel(MediaModel):
     model: pm.Model
     train_periods: int
     geometry: str = ""
+    sampler_options: Mapping[str, object] = field(default_factory=dict)
 
     def set_data(self, data: ModelData) -> dict[str, Array]:
         """Return the data containers' new values for one replicate (shapes must match the cell)."""
@@ -670,7 +679,8 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     scaled = data.scaled()
     params: dict[str, Any] = {}
     free: list[str] = []
-    geometry = resolve_geometry(spec, scaled=scaled)
+    resolved = resolve_geometry(spec, scaled=scaled)
+    geometry = resolved.removesuffix(LOW_RANK)  # the coordinates; the suffix is the mass matrix
     with pm.Model(coords=coords) as model:
         spend = pm.Data("spend", scaled["spend"], dims=("date", "channel"))
         target = pm.Data("target", scaled["target"], dims="date")
@@ -714,7 +724,9 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 free.append(name)
         prior = prior_for("saturation_beta", spec)
         reparam = {}
-        if reparameterize and default_scale("saturation_beta", prior) == "log":
+        if (reparameterize or geometry == "ref") and default_scale(
+            "saturation_beta", prior
+        ) == "log":
             at_ref = ContributionAtReference(
                 _log_curve_at(spec, params, x_ref), _log_curve_at(spec, values, x_ref)
             )
@@ -750,7 +762,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         ]
         centre = (
             spec.intercept
-            and geometry in ("level", "data+level", "sd", "sd+hill1", "sd+lam")
+            and geometry in ("level", "data+level", "sd", "sd+hill1", "sd+lam", "ref")
             and _unbounded("intercept", spec)
         )
         intercept = None
@@ -815,5 +827,6 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         free=tuple(free),
         media=media,
         train_periods=periods,
-        geometry=geometry,
+        geometry=resolved,
+        sampler_options={"adaptation": "low_rank"} if resolved.endswith(LOW_RANK) else {},
     )

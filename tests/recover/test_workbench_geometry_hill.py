@@ -53,7 +53,7 @@ def _scaled(target_sd: float) -> dict[str, Array]:
 @pytest.mark.parametrize(
     ("cell", "target_sd", "expected"),
     [
-        (0, 0.064, "sd+hill1"),  # sales in thousands: the scenario's first cell
+        (0, 0.064, "sd+hill1+lr"),  # sales in thousands: the scenario's first cell
         (0, 64.0, "level"),  # the same priors, the target in units (the second cell's)
         (2, 0.064, "level"),  # kappa's prior in dollars (the third cell)
     ],
@@ -193,3 +193,48 @@ def test_the_first_cells_density_is_the_dgp_models_with_the_hill1_jacobian() -> 
     np.testing.assert_allclose(no_jacobian, 0.0, atol=1e-8)
     np.testing.assert_allclose(jacobian, expected, atol=1e-8)
     assert not np.allclose(jacobian, 0.0)
+
+
+def _fake_nutpie(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Replace ``nutpie.sample`` by one that records its settings and stops the fit."""
+    import nutpie
+
+    calls: list[dict[str, Any]] = []
+
+    def sample(target: Any, **settings: Any) -> Any:
+        calls.append(settings)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(nutpie, "sample", sample)
+    return calls
+
+
+@pytest.mark.parametrize("fit_adaptation", [None, "diag"])
+def test_the_low_rank_suffix_asks_nutpie_for_a_low_rank_mass_matrix(
+    fit_adaptation: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sd+hill1+lr``: ``sd+hill1``'s coordinates (the same value variables, the same log
+    density at a point), and nutpie's ``adaptation = "low_rank"`` unless ``[fit].options``
+    sets it; ``sd+hill1`` leaves nutpie's default (no ``adaptation`` passed)."""
+    from mmm_workbench.recover.inference import Nutpie
+    from tests.recover.test_workbench_geometry import _built
+
+    lr, _, scenario = _built("geometric", "hill", "sd+hill1+lr")
+    plain, _, _ = _built("geometric", "hill", "sd+hill1")
+    assert lr.geometry == "sd+hill1+lr" and plain.geometry == "sd+hill1"
+    assert dict(lr.sampler_options) == {"adaptation": "low_rank"}
+    assert dict(plain.sampler_options) == {}
+    assert [v.name for v in lr.model.value_vars] == [v.name for v in plain.model.value_vars]
+    point = plain.model.initial_point(0)
+    assert lr.model.compile_logp()(point) == pytest.approx(plain.model.compile_logp()(point))
+
+    fit = dataclasses.replace(scenario.fit, backend="nutpie", draws=10, tune=10, chains=1)
+    if fit_adaptation is not None:
+        fit = dataclasses.replace(fit, options={"adaptation": fit_adaptation})
+    calls = _fake_nutpie(monkeypatch)
+    for model in (lr, plain):
+        with pytest.raises(RuntimeError, match="recorded"):
+            Nutpie().sample(object(), model, fit, seed=1)
+    asked, default = (call.get("adaptation") for call in calls)
+    assert asked == (fit_adaptation or "low_rank")
+    assert default == fit_adaptation
