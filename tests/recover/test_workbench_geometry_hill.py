@@ -42,10 +42,24 @@ def _specs() -> list[ModelSpec]:
     return [spec for spec in specs if spec is not None]
 
 
+def _first_replicate(cell: int) -> dict[str, Array]:
+    """The scaled data of a cell's first replicate, from which ``auto`` decides."""
+    from mmm_workbench.recover.models.data import model_data
+    from mmm_workbench.scenarios import replicate_rng
+    from mmm_workbench.simulate import generate
+
+    chosen = expand_grid(parse_scenario(tomllib.loads(SCENARIO.read_text())))[cell]
+    spec = chosen.scenario.model
+    assert spec is not None
+    tree = generate(chosen.scenario.data, replicate_rng(21, chosen.data_id, 0))
+    return dict(model_data(tree, spec).scaled())
+
+
 def _scaled(target_sd: float) -> dict[str, Array]:
-    """Scaled data like the scenario's: 104 weeks, 3 channels' spend in (0, 1]."""
+    """Scaled data like the scenario's: 104 weeks, 3 channels' spend in (0, 1], the
+    channels' median spend 0.32 to 0.59 (the scenario's: 0.37 to 0.50)."""
     rng = np.random.default_rng(0)
-    spend = rng.uniform(0.03, 1.0, size=(104, 3))
+    spend = rng.uniform(0.03, 1.0, size=(104, 3)) ** np.array([1.0, 1.5, 2.0])
     target = 1.5 + target_sd * rng.standard_normal(104)
     return {"spend": spend, "target": target}
 
@@ -55,14 +69,17 @@ def _scaled(target_sd: float) -> dict[str, Array]:
     [
         (0, 0.064, "sd+hill1+lr"),  # sales in thousands: the scenario's first cell
         (0, 64.0, "level"),  # the same priors, the target in units (the second cell's)
-        (2, 0.064, "level"),  # kappa's prior in dollars (the third cell)
+        (2, 0.064, "level"),  # kappa's prior in thousands of dollars (the third cell)
+        (2, None, "level"),  # ... on the cell's own first replicate
+        (0, None, "sd+hill1+lr"),
+        (1, None, "level"),
     ],
 )
 def test_auto_sees_whether_the_priors_let_the_data_see_the_curve(
-    cell: int, target_sd: float, expected: str
+    cell: int, target_sd: float | None, expected: str
 ) -> None:
     spec = _specs()[cell]
-    scaled = _scaled(target_sd)
+    scaled = _first_replicate(cell) if target_sd is None else _scaled(target_sd)
     assert resolve_geometry(spec, "auto", scaled) == expected
     # without the data, or with a geometry asked for, nothing is decided from the priors
     assert resolve_geometry(spec, "auto") == "level"
