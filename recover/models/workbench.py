@@ -208,7 +208,9 @@ replicate 9 R-hat 1.0149 (min bulk ESS 370; the others 1.0029 to 1.0088). On rep
 and 2 (a script fitting them with :class:`~mmm_workbench.recover.fitting.CellFitter`)
 ``level`` with the low-rank mass matrix gave R-hat 1.0179 and 1.0176 (ESS 255 and 465;
 323,000 and 242,000 leapfrog steps against ``level``'s 339,000 and 291,000), ``sd+hill1``
-1.0237 and 1.0162 (ESS 181 and 277): ``level`` is kept.
+1.0237 and 1.0162 (ESS 181 and 277): ``level`` is kept
+(``bench/results/delayed-hill-redesign-20261130.jsonl``,
+``survey-delayed-hill-shipped-20261130.json``, ``survey-delayed-hill-12rep-20261130.json``).
 
 ``sd+hill1+lr`` (``auto``'s choice for a Hill model whose own priors keep its curves in
 view, ``delayed-hill``'s first cell): ``sd+hill1``'s coordinates and nutpie's low-rank
