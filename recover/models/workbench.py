@@ -223,8 +223,10 @@ scenarios/delayed-hill.toml --out RUN --workers 1 --quiet``, then ``--replicates
 replicates 2, 5 and 9 there): replicate 2 1 divergence (R-hat 1.0031), replicate 9 9
 divergences and R-hat 1.0217 (min bulk ESS 293), both at search's step corner above;
 183,500 to 219,900 leapfrog steps a fit, tuning included (14.5 to 17.0 steps per draw
-against 14.5 to 16.2 in the earlier run). The shipped scenario (4 replicates a cell) is then
-11 of 12 clean: the first cell's corner is not solved.
+against 14.5 to 16.2 in the earlier run). At target_accept 0.98 (the same seeds) replicate 2
+still had 1 divergence, replicate 9 none (R-hat 1.009), at 1.4 times the leapfrog steps.
+The shipped scenario (4 replicates a cell) is then 11 of 12 clean: the first cell's corner
+is not solved.
 The geometric + Hill and delayed + Hill worlds of ``bench/bench_families.py`` run under the
 default priors, which ``auto`` gives ``sd+hill1``: they do not take this branch.
 """
