@@ -553,7 +553,9 @@ class Nutpie(Backend):
         """
         import nutpie
 
-        options = dict(fit.options)
+        # the model's own choice (the workbench's geometry: a low-rank mass matrix), which
+        # the scenario's [fit].options override
+        options = {**getattr(model, "sampler_options", {}), **fit.options}
         stopping = fit.min_ess > 0 and fit.draws > self.ess_first
         at_once = fit.chains if stopping else min(fit.chains, fit_threads())
         settings: dict[str, Any] = {

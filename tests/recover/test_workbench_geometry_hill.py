@@ -42,10 +42,24 @@ def _specs() -> list[ModelSpec]:
     return [spec for spec in specs if spec is not None]
 
 
+def _first_replicate(cell: int) -> dict[str, Array]:
+    """The scaled data of a cell's first replicate, from which ``auto`` decides."""
+    from mmm_workbench.recover.models.data import model_data
+    from mmm_workbench.scenarios import replicate_rng
+    from mmm_workbench.simulate import generate
+
+    chosen = expand_grid(parse_scenario(tomllib.loads(SCENARIO.read_text())))[cell]
+    spec = chosen.scenario.model
+    assert spec is not None
+    tree = generate(chosen.scenario.data, replicate_rng(21, chosen.data_id, 0))
+    return dict(model_data(tree, spec).scaled())
+
+
 def _scaled(target_sd: float) -> dict[str, Array]:
-    """Scaled data like the scenario's: 104 weeks, 3 channels' spend in (0, 1]."""
+    """Scaled data like the scenario's: 104 weeks, 3 channels' spend in (0, 1], the
+    channels' median spend 0.32 to 0.59 (the scenario's: 0.37 to 0.50)."""
     rng = np.random.default_rng(0)
-    spend = rng.uniform(0.03, 1.0, size=(104, 3))
+    spend = rng.uniform(0.03, 1.0, size=(104, 3)) ** np.array([1.0, 1.5, 2.0])
     target = 1.5 + target_sd * rng.standard_normal(104)
     return {"spend": spend, "target": target}
 
@@ -53,16 +67,19 @@ def _scaled(target_sd: float) -> dict[str, Array]:
 @pytest.mark.parametrize(
     ("cell", "target_sd", "expected"),
     [
-        (0, 0.064, "sd+hill1"),  # sales in thousands: the scenario's first cell
+        (0, 0.064, "sd+hill1+lr"),  # sales in thousands: the scenario's first cell
         (0, 64.0, "level"),  # the same priors, the target in units (the second cell's)
-        (2, 0.064, "level"),  # kappa's prior in dollars (the third cell)
+        (2, 0.064, "level"),  # kappa's prior in thousands of dollars (the third cell)
+        (2, None, "level"),  # ... on the cell's own first replicate
+        (0, None, "sd+hill1+lr"),
+        (1, None, "level"),
     ],
 )
 def test_auto_sees_whether_the_priors_let_the_data_see_the_curve(
-    cell: int, target_sd: float, expected: str
+    cell: int, target_sd: float | None, expected: str
 ) -> None:
     spec = _specs()[cell]
-    scaled = _scaled(target_sd)
+    scaled = _first_replicate(cell) if target_sd is None else _scaled(target_sd)
     assert resolve_geometry(spec, "auto", scaled) == expected
     # without the data, or with a geometry asked for, nothing is decided from the priors
     assert resolve_geometry(spec, "auto") == "level"
@@ -193,3 +210,48 @@ def test_the_first_cells_density_is_the_dgp_models_with_the_hill1_jacobian() -> 
     np.testing.assert_allclose(no_jacobian, 0.0, atol=1e-8)
     np.testing.assert_allclose(jacobian, expected, atol=1e-8)
     assert not np.allclose(jacobian, 0.0)
+
+
+def _fake_nutpie(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Replace ``nutpie.sample`` by one that records its settings and stops the fit."""
+    import nutpie
+
+    calls: list[dict[str, Any]] = []
+
+    def sample(target: Any, **settings: Any) -> Any:
+        calls.append(settings)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(nutpie, "sample", sample)
+    return calls
+
+
+@pytest.mark.parametrize("fit_adaptation", [None, "diag"])
+def test_the_low_rank_suffix_asks_nutpie_for_a_low_rank_mass_matrix(
+    fit_adaptation: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sd+hill1+lr``: ``sd+hill1``'s coordinates (the same value variables, the same log
+    density at a point), and nutpie's ``adaptation = "low_rank"`` unless ``[fit].options``
+    sets it; ``sd+hill1`` leaves nutpie's default (no ``adaptation`` passed)."""
+    from mmm_workbench.recover.inference import Nutpie
+    from tests.recover.test_workbench_geometry import _built
+
+    lr, _, scenario = _built("geometric", "hill", "sd+hill1+lr")
+    plain, _, _ = _built("geometric", "hill", "sd+hill1")
+    assert lr.geometry == "sd+hill1+lr" and plain.geometry == "sd+hill1"
+    assert dict(lr.sampler_options) == {"adaptation": "low_rank"}
+    assert dict(plain.sampler_options) == {}
+    assert [v.name for v in lr.model.value_vars] == [v.name for v in plain.model.value_vars]
+    point = plain.model.initial_point(0)
+    assert lr.model.compile_logp()(point) == pytest.approx(plain.model.compile_logp()(point))
+
+    fit = dataclasses.replace(scenario.fit, backend="nutpie", draws=10, tune=10, chains=1)
+    if fit_adaptation is not None:
+        fit = dataclasses.replace(fit, options={"adaptation": fit_adaptation})
+    calls = _fake_nutpie(monkeypatch)
+    for model in (lr, plain):
+        with pytest.raises(RuntimeError, match="recorded"):
+            Nutpie().sample(object(), model, fit, seed=1)
+    asked, default = (call.get("adaptation") for call in calls)
+    assert asked == (fit_adaptation or "low_rank")
+    assert default == fit_adaptation
