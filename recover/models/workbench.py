@@ -102,41 +102,43 @@ replicates) 8 of 8 in both, 13.8 steps per draw against 14.4, min bulk ESS media
 against 2209 (``bench/results/survey-confounded-demand-sd-lam-20261130.json``,
 ``families-logistic-sweep-20261130.jsonl``).
 
-With lift tests (``lift_tests = true``) a logistic model under the default media priors
-gets ``sd+lift``: ``sd+lam``, except that a narrow-band channel with a lift test has beta
-sampled as ``log(beta) + mean over its tests of log |f(x + delta_x) - f(x)|``, the log of
-the steady-state lift the model computes for the test (:func:`lift_graph` at ``beta = 1``,
-the tests' spend read off the ``lift_x`` and ``lift_delta_x`` containers). With always-on
-spend the data pin little but the lift: in ``sd+lam``'s contribution at the mean spend the
-lift ties beta's coordinate to ``lam`` along ``log((f(x) - f(x/2)) / f(x))``, which moves
-from ``log(1/2)`` (``lam -> 0``) to ``-inf`` (saturated), and ``lam``, beta's coordinate
-and the intercept (the contribution's level, traded with it) mix slowly together.
-Measured (issue 14; ``CellFitter``, the runner's path, at the defaults, one fit at a time
-on the shared 2-core machine at load 3 to 6; the cells of ``design-sweep`` cut to one by a
-copy of its TOML with a reduced grid, the same cell ids, run as ``MMM_WORKBENCH_GEOMETRY=sd+lam
+With lift tests (``lift_tests = true``) a logistic model under the default media priors gets
+``sd+lift``: ``sd+lam``, except that a narrow-band channel with a lift test has beta sampled
+as ``log(beta) + mean over its tests of log |f(x + delta_x) - f(x)|``, the log of the
+steady-state lift the model computes for the test (:func:`lift_graph` at ``beta = 1``, the
+tests' spend read off the ``lift_x`` and ``lift_delta_x`` containers). With always-on spend
+the data pin little but the lift: in ``sd+lam``'s contribution at the mean spend the lift
+ties beta's coordinate to ``lam`` along ``log((f(x) - f(x/2)) / f(x))``, which moves from
+``log(1/2)`` (``lam -> 0``) to ``-inf`` (saturated), and ``lam``, beta's coordinate and the
+intercept (the contribution's level, traded with it) mix slowly together. Measured (issue
+14; ``CellFitter``, the runner's path, at the defaults, one fit at a time on the shared
+2-core machine at load 3 to 6; the cells of ``design-sweep`` cut to one by a copy of its
+TOML with a reduced grid, the same cell ids, run as ``MMM_WORKBENCH_GEOMETRY=sd+lam
 mmm-workbench run COPY.toml --replicates 8``; per-parameter R-hat and ESS from the kept
-draws, ``bench/results/design-sweep-lift-20261130.jsonl``): on the 52-week always-on cell with lift tests, replicates 0 to 7,
-``sd+lam`` 6 of 8 clean (R-hat 1.0103 and 1.0102, no divergences; the slowest parameters
-the intercept and the weaker channel's ``lam``, min bulk ESS 480 to 1091, median 628), 14.0
-to 28.7 leapfrog steps per draw (mean 20.9, 177,000 a fit with tuning); ``sd+lift`` 7 of 8
-(replicate 7: one divergence, R-hat 1.0029), max R-hat 1.0051, min bulk ESS 1508 to 2576,
-8.7 to 12.2 steps per draw (mean 9.9, 84,000 a fit); the 156- and 520-week always-on
-cells with lift tests, replicates 0 to 3: ``sd+lift`` 8 of 8, max R-hat 1.0045, min bulk
-ESS 1444 to 2360, 8.8 to 10.9 steps per draw (``sd+lam``: 3 of 4 and 4 of 4, min ESS 593
-and 929, ``bench/results/survey-design-sweep-sd-lam-20261130.json``). So the misses were
-R-hat noise at a low ESS, and the ESS was low because of the coordinates: with the lift's
-coordinate the same fits have 2 to 3 times the min ESS at half the gradients. Where no
-narrow channel has a lift test (``design-sweep``'s flighted cells) ``sd+lift``'s graph is
-``sd+lam``'s; a model without lift tests keeps ``sd+lam`` (no other shipped scenario fits
-the workbench model with lift tests: ``bench/bench_families.py``'s worlds and
-``confounded-demand`` are unchanged). The whole scenario at the
-shipped settings (``mmm-workbench run design-sweep --workers 1``, 3 replicates, load 2 to
-3): 35 of 36 clean, no divergences, the 6 cells with lift tests 18 of 18 (max R-hat
-1.0051; the lowest min bulk ESS of a cell 1444 to 1986 in the always-on ones, against 440
-to 929 in ``sd+lam``'s runs, and 1575 to 3662 in the flighted ones); the miss is the 520-week
-always-on cell without lift tests (``sd+lam``, R-hat 1.011, min bulk ESS 703), whose
-misses (R-hat 1.0146 in ``sd+lam``'s earlier run of the 52-week one) ``sd+lift`` does not
-touch (``bench/results/survey-design-sweep-sd-lift-20261130.json``). On
+draws, ``bench/results/design-sweep-lift-20261130.jsonl``): on the 52-week always-on cell
+with lift tests, replicates 0 to 7, ``sd+lam`` 6 of 8 clean (R-hat 1.0103 and 1.0102, no
+divergences; the slowest parameters the intercept and the weaker channel's ``lam``, min bulk
+ESS 480 to 1091, median 628), 14.0 to 28.7 leapfrog steps per draw (mean 20.9, 177,000 a fit
+with tuning); ``sd+lift`` 7 of 8 (replicate 7: one divergence, R-hat 1.0029; it starts at
+the weaker channel's ``lam`` 8.7 and beta 0.95, against medians 3.5 and 0.22: the saturated
+side, where at a fixed lift beta grows like ``exp(lam x / 2)`` into its prior, a wall the
+coordinate at the mean spend did not have), max R-hat 1.0051, min bulk ESS 1508 to 2576, 8.7
+to 12.2 steps per draw (mean 9.9, 84,000 a fit); the 156- and 520-week always-on cells with
+lift tests, replicates 0 to 3: ``sd+lift`` 8 of 8, max R-hat 1.0045, min bulk ESS 1444 to
+2360, 8.8 to 10.9 steps per draw (``sd+lam``: 3 of 4 and 4 of 4, min ESS 593 and 929,
+``bench/results/survey-design-sweep-sd-lam-20261130.json``). So the misses were R-hat noise
+at a low ESS, and the ESS was low because of the coordinates: with the lift's coordinate the
+same fits have 2 to 3 times the min ESS at half the gradients. Where no narrow channel has a
+lift test (``design-sweep``'s flighted cells) ``sd+lift``'s graph is ``sd+lam``'s; a model
+without lift tests keeps ``sd+lam`` (no other shipped scenario fits the workbench model with
+lift tests: ``bench/bench_families.py``'s worlds and ``confounded-demand`` are unchanged).
+The whole scenario at the shipped settings (``mmm-workbench run design-sweep --workers 1``,
+3 replicates, load 2 to 3): 35 of 36 clean, no divergences, the 6 cells with lift tests 18
+of 18 (max R-hat 1.0051; the lowest min bulk ESS of a cell 1444 to 1986 in the always-on
+ones, against 440 to 929 in ``sd+lam``'s runs, and 1575 to 3662 in the flighted ones); the
+miss is the 520-week always-on cell without lift tests (``sd+lam``, R-hat 1.011, min bulk
+ESS 703), whose misses (R-hat 1.0146 in ``sd+lam``'s earlier run of the 52-week one)
+``sd+lift`` does not touch (``bench/results/survey-design-sweep-sd-lift-20261130.json``). On
 ``design-sweep``'s 156-week flighted cell with lift tests replicate 2 gave the same draws'
 diagnostics in ``sd+lam`` and ``sd+lift`` (R-hat 1.0031, min bulk ESS 1575).
 
