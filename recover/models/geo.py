@@ -39,6 +39,23 @@ cell: one compiled model serves every replicate. The sampler sees every variable
 default transform (the ``data`` geometry of :mod:`~mmm_workbench.recover.models.workbench`
 is for the national model). The likelihood is per geo, so a fit has no predictive groups
 (:mod:`mmm_workbench.recover.predictive` predicts the national target only).
+
+Sampling cost (issue 14; ``geo-vs-national``: 15 of 16 fits clean at the last count, one
+geo fit at R-hat 1.0104): a geo fit takes about 110 leapfrog steps per iteration (replicate 0 of the
+first geo cell: 897,758 with tuning, min bulk ESS 862, R-hat 1.0049; 8 minutes at load 3
+to 5). The slowest parameter is the intercept's
+spread ``intercept_geo_sd`` (the world has none: every geo's demand per head is the same
+and enters through the control), then the beta offsets and spreads. Tried on that fit
+(one fit each, ``bench/results/geo-geometry-20261130.jsonl``; the code is not kept): the
+national intercept sampled as the size-weighted mean level per head (the national
+model's ``level``): 696,491 steps, 76.9 per draw, min bulk ESS 669 (``intercept_geo_sd``),
+clean; that and ``log beta_gc ~ Normal(log beta_c, tau_c)`` centred, with each geo's
+intercept centred and sampled as its mean level: 56 divergences, R-hat 1.050 (the
+weakest channel's spread, a funnel); the intercept alone centred (beta non-centred): 79
+divergences, R-hat 1.015 (the intercept's spread, whose posterior reaches 0: a funnel);
+the model as it is with nutpie's low-rank mass matrix: 636,392 steps, 52.2 per draw, min
+bulk ESS 440 (``intercept_geo_sd``), clean. None is shown better over enough fits: the
+non-centred form stays, and its cost is open.
 """
 
 from __future__ import annotations

@@ -102,12 +102,52 @@ replicates) 8 of 8 in both, 13.8 steps per draw against 14.4, min bulk ESS media
 against 2209 (``bench/results/survey-confounded-demand-sd-lam-20261130.json``,
 ``families-logistic-sweep-20261130.jsonl``).
 
+With lift tests (``lift_tests = true``) a logistic model under the default media priors gets
+``sd+lift``: ``sd+lam``, except that a narrow-band channel with a lift test has beta sampled
+as ``log(beta) + mean over its tests of log |f(x + delta_x) - f(x)|``, the log of the
+steady-state lift the model computes for the test (:func:`lift_graph` at ``beta = 1``, the
+tests' spend read off the ``lift_x`` and ``lift_delta_x`` containers). With always-on spend
+the data pin little but the lift: in ``sd+lam``'s contribution at the mean spend the lift
+ties beta's coordinate to ``lam`` along ``log((f(x) - f(x/2)) / f(x))``, which moves from
+``log(1/2)`` (``lam -> 0``) to ``-inf`` (saturated), and ``lam``, beta's coordinate and the
+intercept (the contribution's level, traded with it) mix slowly together. Measured (issue
+14; ``CellFitter``, the runner's path, at the defaults, one fit at a time on the shared
+2-core machine at load 3 to 6; the cells of ``design-sweep`` cut to one by a copy of its
+TOML with a reduced grid, the same cell ids, run as ``MMM_WORKBENCH_GEOMETRY=sd+lam
+mmm-workbench run COPY.toml --replicates 8``; per-parameter R-hat and ESS from the kept
+draws, ``bench/results/design-sweep-lift-20261130.jsonl``): on the 52-week always-on cell
+with lift tests, replicates 0 to 7, ``sd+lam`` 6 of 8 clean (R-hat 1.0103 and 1.0102, no
+divergences; the slowest parameters the intercept and the weaker channel's ``lam``, min bulk
+ESS 480 to 1091, median 628), 14.0 to 28.7 leapfrog steps per draw (mean 20.9, 177,000 a fit
+with tuning); ``sd+lift`` 7 of 8 (replicate 7: one divergence, R-hat 1.0029; it starts at
+the weaker channel's ``lam`` 8.7 and beta 0.95, against medians 3.5 and 0.22: the saturated
+side, where at a fixed lift beta grows like ``exp(lam x / 2)`` into its prior, a wall the
+coordinate at the mean spend did not have), max R-hat 1.0051, min bulk ESS 1508 to 2576, 8.7
+to 12.2 steps per draw (mean 9.9, 84,000 a fit); the 156- and 520-week always-on cells with
+lift tests, replicates 0 to 3: ``sd+lift`` 8 of 8, max R-hat 1.0045, min bulk ESS 1444 to
+2360, 8.8 to 10.9 steps per draw (``sd+lam``: 3 of 4 and 4 of 4, min ESS 593 and 929,
+``bench/results/survey-design-sweep-sd-lam-20261130.json``). So the misses were R-hat noise
+at a low ESS, and the ESS was low because of the coordinates: with the lift's coordinate the
+same fits have 2 to 3 times the min ESS at half the gradients. Where no narrow channel has a
+lift test (``design-sweep``'s flighted cells) ``sd+lift``'s graph is ``sd+lam``'s; a model
+without lift tests keeps ``sd+lam`` (no other shipped scenario fits the workbench model with
+lift tests: ``bench/bench_families.py``'s worlds and ``confounded-demand`` are unchanged).
+The whole scenario at the shipped settings (``mmm-workbench run design-sweep --workers 1``,
+3 replicates, load 2 to 3): 35 of 36 clean, no divergences, the 6 cells with lift tests 18
+of 18 (max R-hat 1.0051; the lowest min bulk ESS of a cell 1444 to 1986 in the always-on
+ones, against 440 to 929 in ``sd+lam``'s runs, and 1575 to 3662 in the flighted ones); the
+miss is the 520-week always-on cell without lift tests (``sd+lam``, R-hat 1.011, min bulk
+ESS 703), whose misses (R-hat 1.0146 in ``sd+lam``'s earlier run of the 52-week one)
+``sd+lift`` does not touch (``bench/results/survey-design-sweep-sd-lift-20261130.json``). On
+``design-sweep``'s 156-week flighted cell with lift tests replicate 2 gave the same draws'
+diagnostics in ``sd+lam`` and ``sd+lift`` (R-hat 1.0031, min bulk ESS 1575).
+
 A variable whose prior has another support (``Uniform``, a ``HalfNormal`` intercept) keeps
 PyMC's transform.
 
 :data:`GEOMETRY` chooses: ``"auto"`` (the default since issue 14's default priors:
-:func:`resolve_geometry`, ``"sd+hill1"`` (``"sd+lam"`` for a logistic saturation: above)
-unless the scenario gives its own prior for beta or
+:func:`resolve_geometry`, ``"sd+hill1"`` (``"sd+lam"``, or ``"sd+lift"`` with lift tests,
+for a logistic saturation: above) unless the scenario gives its own prior for beta or
 the saturation's parameters, then ``"level"``, or ``"sd+hill1"`` again for a Hill model
 whose priors let the data see its curves: below), ``"level"`` (the intercept only; the
 default before), ``"sd+hill1"``
@@ -287,6 +327,7 @@ Geometry = Literal[
     "sd",
     "sd+hill1",
     "sd+lam",
+    "sd+lift",
     "sd+hill1+lr",
     "level+lr",
 ]
@@ -299,7 +340,9 @@ GEOMETRIES: tuple[Geometry, ...] = (
     "sd",
     "sd+hill1",
     "sd+lam",
+    "sd+lift",
     "sd+hill1+lr",
+    "level+lr",
 )
 
 
@@ -330,9 +373,11 @@ contribution and Hill's kappa as ``(1 + slope)(log kappa - log x_ref)`` (``logit
 a prior on (0, 1)); ``"sd"``, beta and the intercept; ``"dgp"``, PyMC's default transforms of the
 DGP's parameters (the parameterization before issue 14); ``"data"``, beta and Hill's kappa at a
 reference spend; ``"data+level"``, ``"data"`` and the intercept; ``"sd+lam"``, ``"sd"`` with the
-logistic's ``lam`` on the softplus scale and a narrow-band channel's beta at its mean spend.
-The environment variable ``MMM_WORKBENCH_GEOMETRY`` sets it for a whole run (worker processes
-inherit it), for before/after measurements."""
+logistic's ``lam`` on the softplus scale and a narrow-band channel's beta at its mean spend;
+``"sd+lift"``, ``"sd+lam"`` with a narrow-band channel's beta at its lift tests' lift instead;
+a ``"+lr"`` suffix (``"sd+hill1+lr"``, ``"level+lr"``: :data:`LOW_RANK`) adds nutpie's low-rank
+mass matrix to the coordinates before it. The environment variable ``MMM_WORKBENCH_GEOMETRY``
+sets it for a whole run (worker processes inherit it), for before/after measurements."""
 
 
 def reference_spend(spend: Array) -> Array:
@@ -390,7 +435,8 @@ def resolve_geometry(
 ) -> Geometry:
     """Return the geometry a model of ``spec`` is sampled in (``"auto"`` resolved).
 
-    ``"auto"`` chooses from the spec: ``"sd+lam"`` for a logistic saturation and
+    ``"auto"`` chooses from the spec: ``"sd+lam"`` for a logistic saturation (``"sd+lift"``
+    with lift tests) and
     ``"sd+hill1"`` for any other when the scenario gives no prior of
     its own for ``saturation_beta`` or the saturation's parameters (the defaults keep the
     curve moving over the data, so the data pin the spread of each contribution), else
@@ -423,7 +469,7 @@ def resolve_geometry(
         f"saturation_{p}" for p in param_names("saturation", spec.saturation.kind)
     }
     if spec.saturation.kind == "logistic" and not media & set(spec.priors):
-        return "sd+lam"
+        return "sd+lift" if spec.lift_tests else "sd+lam"
     if not media & set(spec.priors):
         return "sd+hill1"
     if spec.saturation.kind == "hill" and scaled is not None and hill_curves_in_view(spec, scaled):
@@ -686,6 +732,39 @@ def _log_curve_at(spec: ModelSpec, params: Mapping[str, Any], x_ref: Any) -> Any
     return pt.log(saturation(x_ref, kind, sat))
 
 
+def _lifted_channels(spec: ModelSpec, data: ModelData, narrow: NDArray[np.bool_]) -> Any:
+    """Return which channels spend in a narrow band and have a lift test, ``(C,)``."""
+    out = np.zeros_like(narrow)
+    if spec.lift_tests and data.lift is not None:
+        out[np.unique(data.lift.channel_index)] = True
+    return out & narrow
+
+
+def _log_lift_at(
+    spec: ModelSpec,
+    params: Mapping[str, Any],
+    channel_index: Any,
+    x: Any,
+    delta_x: Any,
+    channels: int,
+) -> Any:
+    """Return per channel the mean over its lift tests of ``log |lift|`` at ``beta = 1``, ``(C,)``.
+
+    ``lift`` is the model's steady-state lift of each test (:func:`lift_graph`), with the
+    tests' spend read off the ``lift_x`` and ``lift_delta_x`` containers; a channel without
+    a test gets 0 (never used: :func:`_lifted_channels` masks it out).
+    """
+    index = np.asarray(channel_index, dtype=np.int64)
+    unit = lift_graph(spec, dict(params, saturation_beta=pt.constant(1.0)), index, x, delta_x)
+    log_lift = pt.log(pt.maximum(pt.abs(unit), 1e-12))
+    weights = np.zeros((channels, index.size))
+    for c in range(channels):
+        tests = index == c
+        if tests.any():
+            weights[c, tests] = 1.0 / tests.sum()
+    return pt.dot(pt.as_tensor_variable(weights), log_lift)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkbenchModel(MediaModel):
     """The built PyMC model of a cell, with its media function for estimands.
@@ -742,6 +821,11 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         spend = pm.Data("spend", scaled["spend"], dims=("date", "channel"))
         target = pm.Data("target", scaled["target"], dims="date")
         reparameterize = geometry in ("data", "data+level")
+        lift: dict[str, Any] = {}
+        if spec.lift_tests:  # before beta, whose sd+lift coordinate reads them
+            lift = {n: pm.Data(n, scaled[n], dims="lift_test") for n in LIFT_CONTAINERS}
+        lift_at = lift.get("lift_x"), lift.get("lift_delta_x")
+        n_ch = len(data.channels)
         x_ref = reference_spend(scaled["spend"])
         log_ref: Array = np.log(x_ref) if per else np.asarray(np.mean(np.log(x_ref)))
         values: dict[str, Any] = {}  # each parameter as a function of the sampler's values
@@ -762,7 +846,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 ):
                     reparam = {"transform": SoftplusShift(), "default_transform": None}
                 if (
-                    geometry == "sd+lam"
+                    geometry in ("sd+lam", "sd+lift")
                     and (spec.saturation.kind, name) == ("logistic", "saturation_lam")
                     and scale == "log"
                 ):  # the saturated side's wall: exponential in lam, not in log(lam)
@@ -791,7 +875,9 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                 _log_curve_sd(spec, spend, params), _log_curve_sd(spec, spend, values)
             )
             narrow = narrow_spend(scaled["spend"])
-            if geometry == "sd+lam" and spec.saturation.kind == "logistic" and narrow.any():
+            lifted = _lifted_channels(spec, data, narrow) if geometry == "sd+lift" else narrow[:0]
+            logistic = geometry in ("sd+lam", "sd+lift") and spec.saturation.kind == "logistic"
+            if logistic and narrow.any():
                 # at the mean spend, read off the container like the spread (one compiled
                 # model per cell); design-sweep's always-on mean is its median + 1%. Where
                 # no channel is narrow the graph stays the spread's alone (half the compile)
@@ -802,6 +888,17 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
                     at_mean = (
                         pt.switch(mask, at_mean[0], spread.log_f_rv),
                         pt.switch(mask, at_mean[1], spread.log_f_value),
+                    )
+                if lifted.any():  # a narrow channel's lift test: beta at the lift it measures
+                    assert data.lift is not None
+                    at_lift = (
+                        _log_lift_at(spec, params, data.lift.channel_index, *lift_at, n_ch),
+                        _log_lift_at(spec, values, data.lift.channel_index, *lift_at, n_ch),
+                    )
+                    mask = pt.as_tensor_variable(lifted)
+                    at_mean = (
+                        pt.switch(mask, at_lift[0], at_mean[0]),
+                        pt.switch(mask, at_lift[1], at_mean[1]),
                     )
                 spread = ContributionSpreadOrReference(*at_mean)
             reparam = {"transform": spread, "default_transform": None}
@@ -817,7 +914,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
         ]
         centre = (
             spec.intercept
-            and geometry in ("level", "data+level", "sd", "sd+hill1", "sd+lam")
+            and geometry in ("level", "data+level", "sd", "sd+hill1", "sd+lam", "sd+lift")
             and _unbounded("intercept", spec)
         )
         intercept = None
@@ -859,7 +956,6 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
             pm.Normal("y", mu=mu, sigma=sigma, observed=target, dims="date")
         if spec.lift_tests:
             assert data.lift is not None
-            lift = {n: pm.Data(n, scaled[n], dims="lift_test") for n in LIFT_CONTAINERS}
             estimated = pm.Deterministic(
                 "lift_model",
                 lift_graph(
