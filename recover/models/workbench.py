@@ -276,7 +276,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pymc as pm
@@ -331,19 +331,7 @@ Geometry = Literal[
     "sd+hill1+lr",
     "level+lr",
 ]
-GEOMETRIES: tuple[Geometry, ...] = (
-    "auto",
-    "dgp",
-    "data",
-    "level",
-    "data+level",
-    "sd",
-    "sd+hill1",
-    "sd+lam",
-    "sd+lift",
-    "sd+hill1+lr",
-    "level+lr",
-)
+GEOMETRIES: tuple[Geometry, ...] = get_args(Geometry)
 
 
 LOW_RANK = "+lr"

@@ -18,12 +18,12 @@ import pytest
 from numpy.typing import NDArray
 
 from mmm_workbench.recover.models import workbench
-from mmm_workbench.recover.models.data import ModelData, model_data
-from mmm_workbench.recover.models.workbench import build_workbench, narrow_spend, resolve_geometry
-from mmm_workbench.scenarios import Scenario, expand_grid, parse_scenario, replicate_rng
-from mmm_workbench.simulate import generate
+from mmm_workbench.recover.models.data import ModelData
+from mmm_workbench.recover.models.workbench import narrow_spend, resolve_geometry
+from mmm_workbench.scenarios import Scenario, parse_scenario
 from mmm_workbench.simulate.transforms import adstock, saturation
 from tests.conftest import tiny_raw
+from tests.recover.test_workbench_geometry_logistic import _build, _data, _logps, sd_lam_point
 
 Array = NDArray[np.float64]
 L_MAX = 5
@@ -51,23 +51,6 @@ def _scenario(lift_tests: bool = True) -> Scenario:
     return parse_scenario(raw)
 
 
-def _data(scenario: Scenario) -> ModelData:
-    assert scenario.model is not None
-    cell = expand_grid(scenario)[0]
-    tree = generate(cell.scenario.data, replicate_rng(scenario.seed, cell.data_id, 0))
-    return model_data(tree, scenario.model)
-
-
-def _build(scenario: Scenario, data: ModelData, geometry: str) -> Any:
-    assert scenario.model is not None
-    saved = workbench.GEOMETRY
-    workbench.GEOMETRY = geometry  # type: ignore[assignment]
-    try:
-        return build_workbench(scenario.model, data).model
-    finally:
-        workbench.GEOMETRY = saved
-
-
 def test_auto_samples_a_logistic_model_with_lift_tests_in_sd_lift() -> None:
     with_lift, without = _scenario().model, _scenario(lift_tests=False).model
     assert with_lift is not None and without is not None
@@ -84,9 +67,7 @@ def _coordinates(data: ModelData, point: dict[str, Any]) -> dict[str, Any]:
     """``point`` in ``sd+lift``'s coordinates, computed from the DGP's numpy transforms."""
     scaled = data.scaled()
     x = scaled["spend"]
-    alpha, lam, beta = (
-        np.asarray(point[n]) for n in ("adstock_alpha", "saturation_lam", "saturation_beta")
-    )
+    alpha, lam = (np.asarray(point[n]) for n in ("adstock_alpha", "saturation_lam"))
     carried = adstock(x.T, "geometric", {"alpha": alpha}, l_max=L_MAX, normalize=True).T
     curve = _curve(lam[None, :], carried)
     assert data.lift is not None
@@ -99,25 +80,7 @@ def _coordinates(data: ModelData, point: dict[str, Any]) -> dict[str, Any]:
     log_lift = np.array([np.mean(np.log(np.abs(unit[index == c]))) for c in range(2)])
     narrow = narrow_spend(x)
     log_f = np.where(narrow, log_lift, np.log(curve.std(axis=0)))
-    return {
-        "adstock_alpha_logodds__": np.log(alpha / (1.0 - alpha)),
-        "saturation_lam_softplus__": np.log(np.expm1(lam)),
-        "saturation_beta_sd_or_ref_contribution__": np.log(beta) + log_f,
-        "intercept_mean_level__": np.asarray(
-            point["intercept"] + (beta * curve).sum(axis=1).mean()
-        ),
-        "sigma_log__": np.log(np.asarray(point["sigma"])),
-    }
-
-
-def _logps(model: Any) -> Any:
-    """``model``'s log density without and with the Jacobians, compiled as one function."""
-    import pytensor
-
-    outputs = [model.logp(jacobian=False), model.logp(jacobian=True)]
-    fn = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
-    names = [v.name for v in model.value_vars]
-    return lambda point: np.asarray(fn(*(point[n] for n in names)))
+    return sd_lam_point(point, curve, log_f)
 
 
 @functools.cache

@@ -113,14 +113,25 @@ def spec_prior(dist: str, alpha: float, beta: float) -> Any:
 def _coordinates(data: ModelData, point: dict[str, Any]) -> dict[str, Any]:
     """``point`` in ``sd+lam``'s coordinates, computed from the DGP's numpy transforms."""
     x = data.scaled()["spend"]
-    alpha, lam, beta = (
-        np.asarray(point[n]) for n in ("adstock_alpha", "saturation_lam", "saturation_beta")
-    )
+    alpha, lam = (np.asarray(point[n]) for n in ("adstock_alpha", "saturation_lam"))
     carried = adstock(x.T, "geometric", {"alpha": alpha}, l_max=L_MAX, normalize=True).T
     curve = saturation(carried, "logistic", {"lam": lam[None, :]})
     x_ref = x.mean(axis=0)  # the spend container's mean
     at_ref = saturation(x_ref[None, :], "logistic", {"lam": lam[None, :]})[0]
     log_f = np.where(narrow_spend(x), np.log(at_ref), np.log(curve.std(axis=0)))
+    return sd_lam_point(point, curve, log_f)
+
+
+def sd_lam_point(point: dict[str, Any], curve: Array, log_f: Array) -> dict[str, Any]:
+    """``point``'s values in ``sd+lam``'s coordinates, beta's read at ``log_f`` per channel.
+
+    ``curve`` is the media curve at ``beta = 1`` over the rows, ``(T, C)``; ``log_f`` the log
+    curve value beta's coordinate adds (the spread's, or the mean spend's, or in ``sd+lift``
+    the lift's: ``tests/recover/test_workbench_geometry_lift.py``).
+    """
+    alpha, lam, beta = (
+        np.asarray(point[n]) for n in ("adstock_alpha", "saturation_lam", "saturation_beta")
+    )
     return {
         "adstock_alpha_logodds__": np.log(alpha / (1.0 - alpha)),
         "saturation_lam_softplus__": np.log(np.expm1(lam)),
