@@ -23,7 +23,12 @@ from mmm_workbench.recover.models.workbench import narrow_spend, resolve_geometr
 from mmm_workbench.scenarios import Scenario, parse_scenario
 from mmm_workbench.simulate.transforms import adstock, saturation
 from tests.conftest import tiny_raw
-from tests.recover.test_workbench_geometry_logistic import _build, _data, _logps, sd_lam_point
+from tests.recover.test_workbench_geometry_logistic import (
+    _build,
+    _logps,
+    dgp_reference,
+    sd_lam_point,
+)
 
 Array = NDArray[np.float64]
 L_MAX = 5
@@ -86,30 +91,7 @@ def _coordinates(data: ModelData, point: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def _reference() -> tuple[ModelData, Scenario, list[dict[str, Any]], Array]:
     """The data, three prior draws and their log densities in the DGP geometry."""
-    import pymc as pm
-
-    scenario = _scenario()
-    data = _data(scenario)
-    plain = _build(scenario, data, "dgp")
-    rvs = plain.free_RVs
-    samples = pm.draw(rvs, draws=3, random_seed=5)
-    points = [
-        {rv.name: np.asarray(s[i]) for rv, s in zip(rvs, samples, strict=True)} for i in range(3)
-    ]
-    logp = _logps(plain)
-    old = [
-        logp(
-            {
-                "adstock_alpha_logodds__": np.log(p["adstock_alpha"] / (1.0 - p["adstock_alpha"])),
-                "saturation_lam_log__": np.log(p["saturation_lam"]),
-                "saturation_beta_log__": np.log(p["saturation_beta"]),
-                "intercept": p["intercept"],
-                "sigma_log__": np.log(p["sigma"]),
-            }
-        )
-        for p in points
-    ]
-    return data, scenario, points, np.asarray(old)
+    return dgp_reference(_scenario())
 
 
 @pytest.mark.parametrize("broken", ["", "lift", "jacobian"])

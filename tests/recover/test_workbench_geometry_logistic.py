@@ -154,12 +154,17 @@ def _logps(model: Any) -> Any:
 
 
 @functools.cache
-def _reference() -> tuple[ModelData, Any, list[dict[str, Any]], Array]:
-    """The data, the DGP geometry's compiled log densities, three prior draws and those
-    draws' log densities there (PyMC's log / logit transforms, computed here in numpy)."""
+def _reference() -> tuple[ModelData, Scenario, list[dict[str, Any]], Array]:
+    """:func:`dgp_reference` of this file's scenario."""
+    return dgp_reference(_scenario())
+
+
+def dgp_reference(scenario: Scenario) -> tuple[ModelData, Scenario, list[dict[str, Any]], Array]:
+    """The data, three prior draws and those draws' log densities in the DGP geometry
+    (PyMC's log / logit transforms, computed here in numpy), for a geometric + logistic
+    scenario (this file's and ``test_workbench_geometry_lift``'s)."""
     import pymc as pm
 
-    scenario = _scenario()
     data = _data(scenario)
     plain = _build(scenario, data, "dgp")
     rvs = plain.free_RVs
