@@ -342,9 +342,24 @@ class CellFitter:
 
 
 def _geometry(model: object) -> dict[str, str]:
-    """Return ``{"geometry": ...}`` for a model that reports its sampling geometry, else ``{}``."""
+    """Return ``{"geometry": ...}`` for a model that reports its sampling geometry, else ``{}``.
+
+    A ``"+lr"`` geometry (the workbench's low-rank mass matrix) is a setting only nutpie
+    reads, and ``[fit].options``' ``adaptation`` overrides it: where the fit did not sample
+    with it (another backend, or another adaptation asked for) the record names the
+    coordinates alone, so that it says what the sampler did.
+    """
+    from mmm_workbench.recover.models.workbench import LOW_RANK
+
     geometry = getattr(getattr(model, "fitted", None), "geometry", "")
-    return {"geometry": geometry} if isinstance(geometry, str) and geometry else {}
+    if not (isinstance(geometry, str) and geometry):
+        return {}
+    fit = getattr(model, "fit", None)
+    if geometry.endswith(LOW_RANK) and fit is not None:
+        adaptation = fit.options.get("adaptation", "low_rank")
+        if fit.backend != "nutpie" or adaptation != "low_rank":
+            geometry = geometry.removesuffix(LOW_RANK)
+    return {"geometry": geometry}
 
 
 def record_summary(record: xr.DataTree) -> tuple[dict[str, float], dict[str, float]]:

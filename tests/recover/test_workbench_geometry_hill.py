@@ -255,3 +255,29 @@ def test_the_low_rank_suffix_asks_nutpie_for_a_low_rank_mass_matrix(
     asked, default = (call.get("adaptation") for call in calls)
     assert asked == (fit_adaptation or "low_rank")
     assert default == fit_adaptation
+
+
+@pytest.mark.parametrize(
+    ("backend", "options", "recorded"),
+    [
+        ("nutpie", {}, "sd+hill1+lr"),
+        ("nutpie", {"adaptation": "low_rank"}, "sd+hill1+lr"),
+        ("nutpie", {"adaptation": "diag"}, "sd+hill1"),  # [fit] overrides the geometry's
+        ("pymc", {}, "sd+hill1"),  # PyMC's NUTS has no low-rank mass matrix
+    ],
+)
+def test_a_record_names_the_low_rank_mass_matrix_only_where_the_sampler_used_it(
+    backend: str, options: dict[str, str], recorded: str
+) -> None:
+    from types import SimpleNamespace
+
+    from mmm_workbench.recover.fitting import _geometry
+
+    model = SimpleNamespace(
+        fitted=SimpleNamespace(geometry="sd+hill1+lr"),
+        fit=SimpleNamespace(backend=backend, options=options),
+    )
+    assert _geometry(model) == {"geometry": recorded}
+    plain = SimpleNamespace(fitted=SimpleNamespace(geometry="sd+lam"), fit=model.fit)
+    assert _geometry(plain) == {"geometry": "sd+lam"}
+    assert _geometry(SimpleNamespace(fitted=object(), fit=model.fit)) == {}
