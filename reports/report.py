@@ -38,7 +38,13 @@ from mmm_workbench.reports.tables import (
     score_run,
     summary_json,
 )
-from mmm_workbench.reports.verdict import Verdict, evaluate, named_rules, score_options
+from mmm_workbench.reports.verdict import (
+    Verdict,
+    evaluate,
+    named_rules,
+    score_options,
+    unlearned_words,
+)
 
 __all__ = [
     "FIGURES",
@@ -160,12 +166,7 @@ def cell_verdicts(verdict: Verdict, shown: int = 2) -> list[CellVerdict]:
         design = verdict.calibration[verdict.calibration["cell"] == cell]
         if len(design):
             parts.append(str(design["label"].iloc[0]))
-        for r in unlearned.to_dict("records"):
-            coords = f"[{r['coords']}]" if r["coords"] else ""
-            parts.append(
-                f"{r['estimand']}{coords} not learned from the data (contraction "
-                f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
-            )
+        parts += unlearned_words(unlearned)
         decision = _decision_words(mine, verdict.decisions)
         if decision:
             parts.append(decision)

@@ -81,6 +81,7 @@ __all__ = [
     "named_rules",
     "rules_name",
     "score_options",
+    "unlearned_words",
 ]
 
 APPROXIMATE_BACKENDS = frozenset({"advi", "fullrank_advi", "map", "pathfinder"})
@@ -194,14 +195,8 @@ class Verdict:
         designs = self.calibration.groupby("label", sort=False)["cell_label"].agg(list)
         for label, cells in designs.items():
             out.append(f"{label}: {_names(cells)}")
-        unlearned = self.unlearned
-        if len(unlearned):
-            items = [
-                f"{r['estimand']}{_coords(str(r['coords']))} in {r['cell_label']} (contraction "
-                f"{r['contraction']:.2f}, prior overlap {r['prior_overlap']:.2f})"
-                for r in unlearned.to_dict("records")
-            ]
-            out.append(f"not learned from the data: {_names(items)}")
+        for label, rows in self.unlearned.groupby("cell_label", sort=False):
+            out.append(f"{label!s}: {'; '.join(unlearned_words(rows))}")
         if len(self.ridges):
             items = [
                 f"{r['a']} ~ {r['b']} in {r['cell_label']} (|corr| {abs(float(r['corr'])):.2f})"
@@ -286,6 +281,59 @@ def _cells(names: list[str], limit: int = 6) -> str:
     if len(names) > limit:
         return f"cells {', '.join(names[:limit])} and {len(names) - limit} more"
     return f"cells {', '.join(names[:-1])} and {names[-1]}"
+
+
+def unlearned_words(unlearned: pd.DataFrame, itemized: int = 3, named: int = 12) -> list[str]:
+    """Say which of a cell's quantities the data did not inform, in a few words.
+
+    Up to ``itemized`` quantities are named one by one with their numbers; more are grouped
+    by estimand in one clause (a cell whose media stay at their prior has a hundred: every
+    channel's response at every multiplier), with the range of their contraction and prior
+    overlap, the first ``named`` estimands named and the rest counted.
+
+    Parameters
+    ----------
+    unlearned
+        Rows of :attr:`Verdict.unlearned` (``estimand``, ``coords`` as ``"k=v,k=v"``,
+        ``contraction``, ``prior_overlap``), in the order to name them.
+    """
+    rows = unlearned.to_dict("records")
+    if len(rows) <= itemized:
+        return [
+            f"{_estimand_words(str(r['estimand']), [str(r['coords'] or '')])} not learned "
+            f"from the data (contraction {r['contraction']:.2f}, prior overlap "
+            f"{r['prior_overlap']:.2f})"
+            for r in rows
+        ]
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        groups.setdefault(str(r["estimand"]), []).append(str(r["coords"] or ""))
+    words = [_estimand_words(name, coords) for name, coords in groups.items()]
+    shown = "; ".join(words[:named])
+    if len(words) > named:
+        more = len(words) - named
+        shown += f"; and {more} more estimand{'s' if more > 1 else ''}"
+    c, o = unlearned["contraction"], unlearned["prior_overlap"]
+    return [
+        f"{len(rows)} quantities not learned from the data (contraction {c.min():.2f} to "
+        f"{c.max():.2f}, prior overlap {o.min():.2f} to {o.max():.2f}): {shown}"
+    ]
+
+
+def _estimand_words(estimand: str, coords: list[str]) -> str:
+    """``response (60: channel radio, search, tv; 20 values of multiplier)``, or one item."""
+    if len(coords) == 1:
+        return f"{estimand}[{coords[0]}]" if coords[0] else estimand
+    values: dict[str, dict[str, None]] = {}
+    for item in coords:
+        for part in item.split(","):
+            key, _, value = part.partition("=")
+            values.setdefault(key, {})[value] = None
+    dims = [
+        f"{key} {', '.join(seen)}" if len(seen) <= 4 else f"{len(seen)} values of {key}"
+        for key, seen in values.items()
+    ]
+    return f"{estimand} ({len(coords)}: {'; '.join(dims)})"
 
 
 def _names(items: list[str], limit: int = 6) -> str:

@@ -15,7 +15,7 @@ from mmm_workbench.reports.aggregate import Health, classify_fits
 from mmm_workbench.reports.gate import check, default_rules_path
 from mmm_workbench.reports.report import cell_verdicts
 from mmm_workbench.reports.tables import RunScores, score_run
-from mmm_workbench.reports.verdict import Verdict, evaluate, score_options
+from mmm_workbench.reports.verdict import Verdict, evaluate, score_options, unlearned_words
 
 GOOD = {
     "calibrated": Cell(),
@@ -140,9 +140,39 @@ def test_a_posterior_equal_to_its_prior_is_not_learned(bad: Verdict, good: Verdi
     flagged = bad.unlearned
     assert set(flagged["cell"]) == {"unlearned"} and set(flagged["estimand"]) == {"saturation_lam"}
     assert (flagged["prior_overlap"] > 0.85).all() and (flagged["contraction"].abs() < 0.1).all()
-    assert any("not learned from the data: saturation_lam" in line for line in bad.lines())
+    # one line per cell: each of its (two) quantities, with its numbers
+    lines = [line for line in bad.lines() if "not learned from the data" in line]
+    assert len(lines) == 1 and lines[0].startswith("unlearned: saturation_lam[channel=")
+    assert lines[0].count("not learned from the data (contraction ") == 2
     assert good.unlearned.empty and good.identifiability["learned"].all()
     assert (good.identifiability["contraction"] > 0.5).all()
+
+
+def test_many_unlearned_quantities_are_said_in_one_clause_per_estimand() -> None:
+    """A cell whose media stay at their prior: 3 parameters and 60 response points."""
+    rows = [("adstock_alpha", f"channel={c}", -0.2 + i / 10, 0.9) for i, c in enumerate("abc")]
+    rows += [
+        ("response", f"channel={c},multiplier={m / 10:g}", -1.5, 0.95)
+        for c in "abc"
+        for m in range(1, 21)
+    ]
+    table = pd.DataFrame(rows, columns=["estimand", "coords", "contraction", "prior_overlap"])
+    (words,) = unlearned_words(table)
+    assert words.startswith(
+        "63 quantities not learned from the data (contraction -1.50 to 0.00, prior overlap "
+        "0.90 to 0.95): adstock_alpha (3: channel a, b, c); response (60: channel a, b, c; "
+        "20 values of multiplier)"
+    )
+    named = unlearned_words(table, named=1)
+    assert named[0].endswith("adstock_alpha (3: channel a, b, c); and 1 more estimand")
+    # few: one by one, each with its own numbers
+    few = unlearned_words(table.head(2))
+    assert few == [
+        "adstock_alpha[channel=a] not learned from the data (contraction -0.20, prior overlap "
+        "0.90)",
+        "adstock_alpha[channel=b] not learned from the data (contraction -0.10, prior overlap "
+        "0.90)",
+    ]
 
 
 def test_unlearned_can_warn_instead_of_failing(bad_scores: RunScores) -> None:
