@@ -216,7 +216,8 @@ class Verdict:
 
         A rule's warning (``rule R, cell C: note``) or a cell's (``C: note``) that holds for
         several cells becomes one line naming them (``rule R, cells A, B and C: note``), in the
-        order first seen; other warnings are kept as they are.
+        order first seen; one that every cell of the run shares says ``all N cells``; other
+        warnings are kept as they are.
         """
         rules = sorted({r.label for r in self.rules.rules}, key=len, reverse=True)
         labels = {str(c) for c in self.fits.get("cell_label", pd.Series(dtype=str))}
@@ -230,12 +231,14 @@ class Verdict:
                 groups[key].append(cell)
         out = []
         for (rule, note), named in groups.items():
+            # a note every cell of the run shares names none of them (labels can be long)
+            where = f"all {len(named)} cells" if len(named) > 1 and set(named) == labels else None
             if not named:
                 out.append(note)
             elif rule:
-                out.append(f"rule {rule}, {_cells(named)}: {note}")
+                out.append(f"rule {rule}, {where or _cells(named)}: {note}")
             else:
-                out.append(f"{_cells(named)}: {note}")
+                out.append(f"{where or _cells(named)}: {note}")
         return out
 
     def report(self) -> str:
