@@ -216,8 +216,8 @@ class Verdict:
 
         A rule's warning (``rule R, cell C: note``) or a cell's (``C: note``) that holds for
         several cells becomes one line naming them (``rule R, cells A, B and C: note``), in the
-        order first seen; one that every cell of the run shares says ``all N cells``; other
-        warnings are kept as they are.
+        order first seen; one that every cell of the run shares says ``both cells`` or ``all N
+        cells`` instead; other warnings are kept as they are.
         """
         rules = sorted({r.label for r in self.rules.rules}, key=len, reverse=True)
         labels = {str(c) for c in self.fits.get("cell_label", pd.Series(dtype=str))}
@@ -232,7 +232,9 @@ class Verdict:
         out = []
         for (rule, note), named in groups.items():
             # a note every cell of the run shares names none of them (labels can be long)
-            where = f"all {len(named)} cells" if len(named) > 1 and set(named) == labels else None
+            where = None
+            if len(named) > 1 and set(named) == labels:
+                where = "both cells" if len(named) == 2 else f"all {len(named)} cells"
             if not named:
                 out.append(note)
             elif rule:

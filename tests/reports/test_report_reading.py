@@ -40,6 +40,12 @@ def test_a_warning_shared_by_three_cells_is_one_line(verdict: Verdict) -> None:
     assert shared.grouped_warnings() == [f"all 3 cells: {note}"]
     two = dataclasses.replace(verdict, warnings=tuple(f"{c}: {note}" for c in ("ols", "nnls")))
     assert two.grouped_warnings() == [f"cells ols and nnls: {note}"]
+    pair = dataclasses.replace(
+        two,
+        fits=verdict.fits[verdict.fits["cell_label"].isin(["ols", "nnls"])],
+        calibration=verdict.calibration[verdict.calibration["cell_label"].isin(["ols", "nnls"])],
+    )
+    assert pair.grouped_warnings() == [f"both cells: {note}"]  # a run of two cells
     lines = [line for line in verdict.lines() if line.startswith("warning:")]
     assert lines and len(lines) < len(verdict.warnings)  # the real run: grouped
     for line in lines:  # no line names a single cell when all three share its note
