@@ -282,9 +282,10 @@ times the leapfrog steps; 2000 tuning draws gave 2 and 3 divergences (replicate 
 Hill's slope on the softplus scale, which makes the step corner's ridge straight in ``(u, t)``
 with ``slope = softplus(t)`` (at fixed kappa ``u`` grows like ``1 + slope``), gave replicate 9
 no divergence but R-hat 1.042 (min bulk ESS 154: the chains split the corner's mass differently)
-and replicate 2 3 divergences (``bench/results/delayed-hill-corners-20261201.jsonl``). Neither
-corner is the coordinates': the scenario's priors (Jin et al.'s slope Gamma(3, 1), beta
-HalfNormal(1)) reach both.
+and replicate 2 3 divergences; ``level+lr`` (beta and kappa on their own scales, the low-rank
+mass matrix) 33 and 1 divergences in replicates 9 and 2
+(``bench/results/delayed-hill-corners-20261201.jsonl``). Neither corner is the coordinates': the
+scenario's priors (Jin et al.'s slope Gamma(3, 1), beta HalfNormal(1)) reach both.
 The geometric + Hill and delayed + Hill worlds of ``bench/bench_families.py`` run under the
 default priors, which ``auto`` gives ``sd+hill1``: they do not take this branch.
 """
