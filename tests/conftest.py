@@ -128,3 +128,14 @@ def bench_script() -> Callable[[str], ModuleType]:
 def power() -> ModuleType:
     """The power study's script, ``bench/power.py``, loaded as the module ``power``."""
     return load_bench("power")
+
+
+@pytest.fixture
+def one_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report draws one figure, the contribution shares (the cheapest), instead of all
+    of them: for tests whose subject is the report's page, files or command line, not its
+    figures. A small run's figures cost about 9 CPU s a report (the recovery figure 3 s);
+    ``test_report``'s page test and ``test_figures_audit`` draw every figure."""
+    from mmm_workbench.reports import report
+
+    monkeypatch.setattr(report, "FIGURES", tuple(f for f in report.FIGURES if f.name == "shares"))

@@ -141,7 +141,7 @@ def test_run_quiet_prints_only_the_totals(
 
 
 def test_run_ends_with_the_verdict_per_cell(
-    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], one_figure: None
 ) -> None:
     """The run's last lines are ``check``'s verdict and one sentence per cell, on stdout."""
     from mmm_workbench.reports.gate import named_rules

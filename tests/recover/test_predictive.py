@@ -105,23 +105,6 @@ def quick_map(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Map, "maxeval", 20)
 
 
-def test_a_fit_record_holds_the_predictive_of_its_own_likelihood(
-    small: Path, quick_map: None
-) -> None:
-    """The workbench model (MAP, one draw): the pointwise log likelihood, found through the
-    PyMC graph, sums to the model's own log likelihood estimand (its numpy formula)."""
-    cell = expand_grid(load_scenario(small))[0]
-    record = CellFitter(cell).fit(0)
-    groups = set(record.children)
-    assert {"observed_data", "posterior_predictive", "log_likelihood"} <= groups
-    pointwise = record["log_likelihood"]["y"].to_numpy()
-    summed = record["posterior"]["log_likelihood"].to_numpy()
-    np.testing.assert_allclose(pointwise.sum(axis=1), summed, rtol=1e-8)
-    assert record["observed_data"].attrs["target"] == "sales"
-    assert record["posterior"]["chain"].values.tolist() == [0]
-    assert record["posterior_predictive"]["y"].shape == (1, 30)
-
-
 def _holdout_cell(small: Path, extra: str = "") -> CellFitter:
     text = small.read_text().replace("train_periods = 30", "train_periods = 24")
     text = text.replace('controls = ["demand_proxy"]', f'controls = ["demand_proxy"]\n{extra}')

@@ -89,6 +89,27 @@ def test_run_writes_a_record_per_fit_compiles_once_per_cell_and_resumes(
     assert again.results == [] and again.skipped == 4
 
 
+def test_a_fit_record_holds_the_predictive_of_its_own_likelihood(
+    small_run: tuple[Path, dict[str, object]],
+) -> None:
+    """The workbench model (MAP, one draw), in every record of the run as the store reads
+    it back: the pointwise log likelihood, found through the PyMC graph, sums to the model's
+    own log likelihood estimand (its numpy formula). (``small_run``'s records: fitting the
+    same cell again for this cost 6.5 CPU s.)"""
+    out, _ = small_run
+    records = _records(out)
+    assert len(records) == 4
+    for record in records.values():
+        groups = set(record.children)
+        assert {"observed_data", "posterior_predictive", "log_likelihood"} <= groups
+        pointwise = record["log_likelihood"]["y"].to_numpy()
+        summed = record["posterior"]["log_likelihood"].to_numpy()
+        np.testing.assert_allclose(pointwise.sum(axis=1), summed, rtol=1e-8)
+        assert record["observed_data"].attrs["target"] == "sales"
+        assert record["posterior"]["chain"].values.tolist() == [0]
+        assert record["posterior_predictive"]["y"].shape == (1, 30)
+
+
 @pytest.mark.slow  # about 30-60 s: two CLI processes with a kill between them
 def test_killed_run_resumes_without_losing_or_refitting(small: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"

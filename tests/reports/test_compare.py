@@ -174,7 +174,7 @@ def test_a_difference_within_the_combined_mc_error_is_not_flagged() -> None:
 
 
 def test_cli_compares_runs_and_one_run_keeps_its_report(
-    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], one_figure: None
 ) -> None:
     out = tmp_path / "cmp"
     assert main(["report", str(runs["before"]), str(runs["after"]), "--out", str(out)]) == 0

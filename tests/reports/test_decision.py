@@ -291,7 +291,9 @@ def test_a_regret_rule_without_response_curves_is_not_applicable(tmp_path: Path)
     assert rows["detail"].iloc[0] == "selects nothing in this run"
 
 
-def test_the_report_shows_the_decision_first(decision_run: Path, tmp_path: Path) -> None:
+def test_the_report_shows_the_decision_first(
+    decision_run: Path, tmp_path: Path, one_figure: None
+) -> None:
     from mmm_workbench.reports.report import build_report, cell_verdicts
 
     paths = build_report(decision_run, tmp_path / "report")

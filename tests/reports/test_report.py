@@ -50,7 +50,7 @@ def test_report_writes_page_summary_tables_and_figures(small_run: Path) -> None:
     )
 
 
-def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
+def test_failed_and_corrupt_fits_are_announced(small_run: Path, one_figure: None) -> None:
     fail = small_run / "failures" / "a" / "6.json"
     fail.parent.mkdir(parents=True)
     fail.write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom"}))
@@ -65,7 +65,7 @@ def test_failed_and_corrupt_fits_are_announced(small_run: Path) -> None:
 
 
 def test_cli_report_and_check(
-    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], one_figure: None
 ) -> None:
     assert main(["report", str(small_run), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "index.html").exists()
@@ -147,7 +147,7 @@ def test_parameter_panels_come_from_the_records(
 
 
 def test_report_outputs_are_written_atomically(
-    small_run: Path, monkeypatch: pytest.MonkeyPatch
+    small_run: Path, monkeypatch: pytest.MonkeyPatch, one_figure: None
 ) -> None:
     """A full disk in the middle of a table leaves the previous report's file whole."""
     previous = small_run / "report" / "estimands.csv"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
+from reports_stubs import stub_dataset, stub_tree
 
 from mmm_workbench.recover.store import RunStore
 
@@ -186,28 +187,22 @@ def record_tree(
 
     def dataset(arrays: Mapping[str, Array], sample: bool) -> xr.Dataset:
         lead = ("sample",) if sample else ()
-        data = {n: ((*lead, *_dims(n, specs)), a) for n, a in arrays.items()}
-        used = {d for n in arrays for d in _dims(n, specs)}
-        return xr.Dataset(data, coords={d: v for d, v in coords.items() if d in used})
+        return stub_dataset({n: ((*lead, *_dims(n, specs)), a) for n, a in arrays.items()}, coords)
 
-    tree = xr.DataTree.from_dict(
+    groups = {"posterior": dataset(post, True), "truth": dataset(truth, False)}
+    return stub_tree(
+        groups | {"prior": dataset(prior, True)},
         {
-            "/posterior": dataset(post, True),
-            "/truth": dataset(truth, False),
-            "/prior": dataset(prior, True),
-        }
+            "scenario": "verdict-stub",
+            "cell_id": cell_id,
+            "cell_label": cell_id,
+            "replicate": replicate,
+            "backend": cell.backend,
+            "diagnostics": json.dumps(dict(diagnostics)),
+            "timings": json.dumps({"compile_s": 0.0, "tune_s": 0.1, "draw_s": 0.1, "post_s": 0.0}),
+            "versions": json.dumps({"python": "3.12"}),
+        },
     )
-    tree.attrs = {
-        "scenario": "verdict-stub",
-        "cell_id": cell_id,
-        "cell_label": cell_id,
-        "replicate": replicate,
-        "backend": cell.backend,
-        "diagnostics": json.dumps(dict(diagnostics)),
-        "timings": json.dumps({"compile_s": 0.0, "tune_s": 0.1, "draw_s": 0.1, "post_s": 0.0}),
-        "versions": json.dumps({"python": "3.12"}),
-    }
-    return tree
 
 
 def write_run(
