@@ -262,11 +262,13 @@ GEO_GEOMETRIES = (
     "intercept-cond+lr",
     "intercept-cond+signed",
     "intercept-cond+signed+lr",
+    "intercept-cond+signed-all",
+    "intercept-cond+signed-all+lr",
 )
 """The geo model's geometries (:func:`resolve_geo_geometry`); ``+lr``: nutpie's low-rank mass
 matrix (``adaptation = "low_rank"``, which ``[fit].options`` override)."""
 
-GEO_DEFAULT = "intercept-cond+signed+lr"
+GEO_DEFAULT = "intercept-cond+signed-all+lr"
 """The geometry ``"auto"`` gives a geo model whose intercept varies by geo."""
 
 
@@ -400,7 +402,8 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
         beta = make_prior("saturation_beta", prior_for("saturation_beta", spec), dims="channel")
         beta_value = _value(model, beta)[None, :]
         if "beta" in geo.vary:
-            tau_b, z_b = _spread("saturation_beta", geo, ("geo", "channel"))
+            spread = _signed_spread if "signed-all" in resolved else _spread
+            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"))
             beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
             beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
         else:
@@ -534,6 +537,18 @@ def _cond_intercept(
     if signed:
         _unsigned("intercept", tau, z, "geo")
     return national + tau * z
+
+
+def _signed_spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
+    """Return a varying parameter's signed spread ``t`` and offsets ``z`` (non-centred).
+
+    ``t ~ Normal(0, s)``, ``z ~ Normal(0, 1)``: ``(|t|, sign(t) z)`` has the distribution of
+    ``(tau, z)`` with ``tau ~ HalfNormal(s)``, and ``t * z = |t| * sign(t) z``.
+    """
+    t = pm.Normal(f"{name}_geo_sd_signed", 0.0, geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
+    z = pm.Normal(f"{name}_geo_z_signed", 0.0, 1.0, dims=dims)
+    _unsigned(name, t, z, dims)
+    return t, z
 
 
 def _unsigned(name: str, t: Any, z: Any, dims: str | tuple[str, ...]) -> None:

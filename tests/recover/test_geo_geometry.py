@@ -63,12 +63,13 @@ def _common(p: dict[str, Array]) -> dict[str, Array]:
 
 
 def _cond_point(
-    fitted: GeoWorkbenchModel, p: dict[str, Array], sign: float = 0.0
+    fitted: GeoWorkbenchModel, p: dict[str, Array], sign: float = 0.0, beta_sign: Any = None
 ) -> tuple[dict[str, Array], float, float]:
     """``p`` in ``intercept-cond``'s coordinates (``sign`` 0) or ``intercept-cond+signed``'s
-    (the spread sampled as ``t = sign * tau``, the offsets as ``sign * z``), in numpy; and
-    that geometry's log density less the DGP's, without and with the Jacobians (the beta
-    spreads' and sigma's log transforms are in both)."""
+    (the intercept's spread sampled as ``t = sign * tau``, its offsets as ``sign * z``), with
+    ``beta_sign`` (per channel) the beta spreads signed likewise (``+signed-all``), in
+    numpy; and that geometry's log density less the DGP's, without and with the Jacobians
+    (sigma's log transform is in both)."""
     _, data = _world()
     assert data.geo is not None
     w = data.geo.shares
@@ -99,7 +100,15 @@ def _cond_point(
     point["intercept_geo_sd_signed"] = np.asarray(t)
     point["intercept_geo_z_signed_geo_cond__"] = (sign * z - loc_z) / scale_z
     # Normal(0, s) is HalfNormal(s) / 2 on either side; no log transform (its Jacobian log tau)
-    return point, -np.log(2.0), jacobian - np.log(2.0) - float(np.log(tau))
+    gap, jacobian = -np.log(2.0), jacobian - np.log(2.0) - float(np.log(tau))
+    if beta_sign is not None:
+        tau_b = p["saturation_beta_geo_sd"]
+        del point["saturation_beta_geo_sd_log__"], point["saturation_beta_geo_z"]
+        point["saturation_beta_geo_sd_signed"] = beta_sign * tau_b
+        point["saturation_beta_geo_z_signed"] = beta_sign * p["saturation_beta_geo_z"]
+        gap -= len(tau_b) * np.log(2.0)
+        jacobian -= len(tau_b) * np.log(2.0) + float(np.sum(np.log(tau_b)))
+    return point, gap, jacobian
 
 
 @functools.cache
@@ -122,13 +131,19 @@ def _reference() -> tuple[list[dict[str, Array]], Array]:
 
 def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> None:
     fitted = _build("auto")
-    assert fitted.geometry == "intercept-cond+signed+lr"
+    assert fitted.geometry == "intercept-cond+signed-all+lr"
     assert fitted.sampler_options == {"adaptation": "low_rank"}
     names = {v.name for v in fitted.model.value_vars}
-    assert {"intercept_geo_sd_signed", "intercept_geo_z_signed_geo_cond__"} <= names
+    assert {
+        "intercept_geo_sd_signed",
+        "intercept_geo_z_signed_geo_cond__",
+        "saturation_beta_geo_sd_signed",
+        "saturation_beta_geo_z_signed",
+    } <= names
     # the fit's diagnostics run over the DGP's names, which the model keeps as deterministics
-    assert {"intercept_geo_sd", "intercept_geo_z"} <= set(fitted.diagnosed)
-    assert {"intercept_geo_sd", "intercept_geo_z"} <= set(fitted.model.named_vars)
+    dgp = {"intercept_geo_sd", "intercept_geo_z", "saturation_beta_geo_sd", "saturation_beta_geo_z"}
+    assert dgp <= set(fitted.diagnosed)
+    assert dgp <= set(fitted.model.named_vars) - {v.name for v in fitted.model.free_RVs}
     assert diagnosed(fitted) == list(fitted.diagnosed)
     plain = _build("intercept-cond")
     assert plain.diagnosed == ()
@@ -150,6 +165,8 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
         ("intercept-cond", "jacobian"),
         ("intercept-cond+signed", ""),
         ("intercept-cond+signed", "sign"),
+        ("intercept-cond+signed-all", ""),
+        ("intercept-cond+signed-all", "sign"),
     ],
 )
 def test_intercept_cond_keeps_the_density_up_to_its_jacobian(
@@ -170,12 +187,13 @@ def test_intercept_cond_keeps_the_density_up_to_its_jacobian(
     gaps, expected = [], []
     # the signed spread at +tau and at -tau (its offsets' sign flipped with it: the same
     # DGP point); broken: the offsets kept, the sign of the spread alone flipped
-    signs = [1.0, -1.0] if geometry.endswith("signed") else [0.0]
+    signs = [1.0, -1.0] if "signed" in geometry else [0.0]
     for p, before in zip(points, old, strict=True):
         for sign in signs:
+            beta_sign = np.array([sign, -sign]) if geometry.endswith("all") else None
             if broken == "sign":
                 p = dict(p, intercept_geo_z=-p["intercept_geo_z"])
-            point, gap, jacobian = _cond_point(fitted, p, sign)
+            point, gap, jacobian = _cond_point(fitted, p, sign, beta_sign)
             gaps.append(logp(point) - before)
             expected.append((gap, jacobian))
     got, want = np.asarray(gaps), np.asarray(expected)
