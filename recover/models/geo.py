@@ -35,27 +35,59 @@ scored against ``/truth/geo``.
 
 The data enter as ``pm.Data`` containers (``spend`` ``(date, geo, channel)``, ``target``
 ``(date, geo)``, ``controls`` ``(date, geo, control)``) whose shapes depend only on the
-cell: one compiled model serves every replicate. The sampler sees every variable in PyMC's
-default transform (the ``data`` geometry of :mod:`~mmm_workbench.recover.models.workbench`
-is for the national model). The likelihood is per geo, so a fit has no predictive groups
-(:mod:`mmm_workbench.recover.predictive` predicts the national target only).
+cell: one compiled model serves every replicate. The likelihood is per geo, so a fit has no
+predictive groups (:mod:`mmm_workbench.recover.predictive` predicts the national target only).
 
-Sampling cost (issue 14; ``geo-vs-national``: 15 of 16 fits clean at the last count, one
-geo fit at R-hat 1.0104): a geo fit takes about 110 leapfrog steps per iteration (replicate 0 of the
-first geo cell: 897,758 with tuning, min bulk ESS 862, R-hat 1.0049; 8 minutes at load 3
-to 5). The slowest parameter is the intercept's
-spread ``intercept_geo_sd`` (the world has none: every geo's demand per head is the same
-and enters through the control), then the beta offsets and spreads. Tried on that fit
-(one fit each, ``bench/results/geo-geometry-20261130.jsonl``; the code is not kept): the
-national intercept sampled as the size-weighted mean level per head (the national
-model's ``level``): 696,491 steps, 76.9 per draw, min bulk ESS 669 (``intercept_geo_sd``),
-clean; that and ``log beta_gc ~ Normal(log beta_c, tau_c)`` centred, with each geo's
-intercept centred and sampled as its mean level: 56 divergences, R-hat 1.050 (the
-weakest channel's spread, a funnel); the intercept alone centred (beta non-centred): 79
-divergences, R-hat 1.015 (the intercept's spread, whose posterior reaches 0: a funnel);
-the model as it is with nutpie's low-rank mass matrix: 636,392 steps, 52.2 per draw, min
-bulk ESS 440 (``intercept_geo_sd``), clean. None is shown better over enough fits: the
-non-centred form stays, and its cost is open.
+Sampling geometry (issue 14): the variables, priors and estimands are the DGP's, the sampler
+moves in other coordinates (:func:`resolve_geo_geometry`; ``auto`` gives
+``intercept-cond+signed-all+lr`` where the intercept varies by geo under a normal prior,
+``MMM_WORKBENCH_GEOMETRY=dgp`` PyMC's default transforms of the DGP's variables, which were
+the only geometry before):
+
+* each geo's intercept standardized by its normal conditional (:class:`GeoIntercept`,
+  Jacobian its scale). Given every other term of ``mu`` at the sampler's values, the data
+  give geo ``g``'s intercept the estimate ``theta_hat_g`` (its mean residual per head) with
+  sd ``eps_g = sigma / sqrt(T w_g)``; the national intercept ``m`` is sampled standardized
+  by its normal given the spread (``theta_hat_g ~ Normal(m, tau^2 + eps_g^2)`` and its
+  prior), each offset ``z_g`` by its normal given ``m``. For a normal likelihood these
+  coordinates are independent standard normals given the rest, whatever ``tau``
+  (non-centred near 0, centred far from it): the intercepts no longer trade with
+  ``gamma_control`` (the demand proxy is nearly ``w_g`` times one series in every geo:
+  posterior correlation of ``gamma_control`` and ``intercept`` -0.81) or the media;
+* each spread signed: ``t ~ Normal(0, s)`` and offsets ``z'`` for ``tau ~ HalfNormal(s)``
+  and ``z``; ``(|t|, sign(t) z')`` has their distribution and ``t z' = tau z``. The DGP's
+  names (``intercept_geo_sd``, ``saturation_beta_geo_z``, ...) are deterministics, over
+  which a fit's R-hat and ESS are computed (``diagnosed``). A spread whose posterior
+  reaches 0 has a long tail in ``log tau`` (the first cell's intercept spread: 1%, 50% and
+  99% quantiles -8.3, -4.3, -3.1) and a symmetric hump in ``t``; a spread away from 0
+  leaves each chain in one sign (``t``'s own R-hat 1.4 to 1.7), each holding the whole
+  posterior of ``(tau, z)``;
+* nutpie's low-rank mass matrix (``+lr``; ``[fit].options`` override it), for what stays
+  linear: a channel's national beta against its geos' mean offset (correlation -0.86).
+
+Measured on ``geo-vs-national``'s geo cells at the shipped settings, replicates 0 to 3
+(``mmm-workbench run scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only
+CELL``, load 4 to 8; ``bench/survey.py``;
+``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): 8 of 8 clean, no
+divergence, max R-hat 1.0052 (cell 1a76a910) and 1.00996 (35f9765b, replicate 3), min bulk
+ESS 775 to 1169 and 545 to 1003, 203,000 to 331,000 leapfrog steps a fit with tuning (25 to
+41 per iteration). In the DGP's coordinates (``bench/results/survey-20261130-evening.json``)
+7 of 8: R-hat up to 1.0104 and 1.0073, min ESS 511 and 688, about 110 steps per iteration
+(897,758 a fit on the first cell's replicate 0). So about a third of the gradients, and
+about the same min ESS: the slowest parameter of the second cell is now tv's beta spread
+(replicate 3: ESS 545, R-hat 1.00996), away from 0 and pinned by the data, where the
+non-centred offsets bend against it; a conditional form for the beta offsets, like the
+intercepts', is the next step. One fit each on replicate 0 of the first cell (a script of
+:class:`~mmm_workbench.recover.fitting.CellFitter` fits, per-parameter ESS of the draws;
+``bench/results/geo-geometry-20261201.jsonl``):
+the conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
+offsets 717 up); with the low-rank mass matrix 244,650 steps, 588 (the offsets 1855 up);
+the intercept's spread signed too 310,585, 795. With the intercept's spread alone signed the
+second cell had 3 of 4 clean (replicate 2: R-hat 1.0145, ESS 438 on social's beta spread,
+near 0 like the intercept's; with every spread signed 1.0031, 956). Tried before with the
+DGP's spreads (one fit each, ``bench/results/geo-geometry-20261130.jsonl``): the intercept
+as a mean level per head, 696,491 steps, ESS 669; beta or the intercept centred, 56 and 79
+divergences (funnels at spreads near 0).
 """
 
 from __future__ import annotations
