@@ -131,19 +131,21 @@ def _reference() -> tuple[list[dict[str, Array]], Array]:
 
 def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> None:
     fitted = _build("auto")
-    assert fitted.geometry == "intercept-cond+signed-all+lr"
+    assert fitted.geometry == "intercept-cond+signed+lr"
     assert fitted.sampler_options == {"adaptation": "low_rank"}
     names = {v.name for v in fitted.model.value_vars}
     assert {
         "intercept_geo_sd_signed",
         "intercept_geo_z_signed_geo_cond__",
-        "saturation_beta_geo_sd_signed",
-        "saturation_beta_geo_z_signed",
+        "saturation_beta_geo_sd_log__",
+        "saturation_beta_geo_z",
     } <= names
     # the fit's diagnostics run over the DGP's names, which the model keeps as deterministics
-    dgp = {"intercept_geo_sd", "intercept_geo_z", "saturation_beta_geo_sd", "saturation_beta_geo_z"}
+    dgp = {"intercept_geo_sd", "intercept_geo_z"}
     assert dgp <= set(fitted.diagnosed)
     assert dgp <= set(fitted.model.named_vars) - {v.name for v in fitted.model.free_RVs}
+    signed_all = _build("intercept-cond+signed-all")
+    assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(signed_all.diagnosed)
     assert diagnosed(fitted) == list(fitted.diagnosed)
     plain = _build("intercept-cond")
     assert plain.diagnosed == ()
