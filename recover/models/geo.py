@@ -73,10 +73,13 @@ also ``--replicates 8``; load 4 to 8; ``bench/survey.py``:
 1a76a910 4 of 4, max R-hat 1.0086, min bulk ESS 765 to 908 (DGP: 3 of 4, 1.0104, 511);
 35f9765b 3 of 4, replicate 2 at R-hat 1.0145, ESS 438 (DGP: 4 of 4, 1.0073, 688); its
 replicates 4 to 7 4 of 4 (ESS 746 to 1309); no divergence in the 12. 194,000 to 311,000
-leapfrog steps a fit with tuning, 24 to 39 per iteration, against about 110 (897,758 on the
-first cell's replicate 0): the same clean share and min ESS for about a third of the
-gradients. The miss is R-hat noise at ESS 438 on social's beta spread (the second cell's
-replicate 2), near 0: the long ``log tau`` tail the intercept's spread had.
+leapfrog steps a fit with tuning, 24 to 39 per iteration, against 100 to 139 in the DGP's
+(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in
+the DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat
+1.00999, min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share
+and about the same min ESS for a quarter to a third of the gradients. The miss is R-hat
+noise at ESS 438 on social's beta spread (the second cell's replicate 2), near 0: the long
+``log tau`` tail the intercept's spread had.
 Signing the beta spreads too (``intercept-cond+signed-all+lr``) fixed that fit (R-hat
 1.0031, ESS 956) and gave 4 of 4 on the first cell, but divergences on the second (2 and
 1 in replicates 4 and 7, 6 of 8 clean;
