@@ -149,7 +149,24 @@ def _draws(posterior: xr.Dataset, names: list[str]) -> dict[str, Array]:
 
 def _needed(model: SampledModel) -> list[str]:
     extra = [str(n) for n in getattr(model, "extra_draws", ())]
-    return [v.name for v in model.model.free_RVs] + ["channel_contribution", "mu", *extra]
+    free = [v.name for v in model.model.free_RVs]
+    return [
+        *free,
+        *(n for n in diagnosed(model) if n not in free),
+        "channel_contribution",
+        "mu",
+        *extra,
+    ]
+
+
+def diagnosed(model: SampledModel) -> list[str]:
+    """Return the variables whose R-hat and ESS a fit's diagnostics report.
+
+    The model's free variables, or its own list (``diagnosed``): the geo model samples a
+    spread as a signed variable whose sign is not identified, and reports its DGP names.
+    """
+    own = getattr(model, "diagnosed", ())
+    return [str(n) for n in own] if own else [v.name for v in model.model.free_RVs]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,8 +342,7 @@ class Backend(ABC):
                 )
             )
         if result.stats is not None:
-            free = [v.name for v in model.model.free_RVs]
-            diagnostics = sampler_diagnostics(posterior, result.stats, free)
+            diagnostics = sampler_diagnostics(posterior, result.stats, diagnosed(model))
         else:  # an approximation's draws are independent: no convergence to diagnose
             diagnostics = {"draws": float(posterior.sizes["chain"] * posterior.sizes["draw"])}
         diagnostics.update({k: float(v) for k, v in result.diagnostics.items()})
@@ -570,7 +586,7 @@ class Nutpie(Backend):
         }
         diagnostics: dict[str, float] = {}
         if stopping:
-            free = [v.name for v in model.model.free_RVs]
+            free = diagnosed(model)
             posterior, stats, warmup, stopped = self._until_ess(target, fit, free, settings)
             diagnostics["ess_stop"] = float(stopped)
         else:

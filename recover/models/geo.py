@@ -35,33 +35,73 @@ scored against ``/truth/geo``.
 
 The data enter as ``pm.Data`` containers (``spend`` ``(date, geo, channel)``, ``target``
 ``(date, geo)``, ``controls`` ``(date, geo, control)``) whose shapes depend only on the
-cell: one compiled model serves every replicate. The sampler sees every variable in PyMC's
-default transform (the ``data`` geometry of :mod:`~mmm_workbench.recover.models.workbench`
-is for the national model). The likelihood is per geo, so a fit has no predictive groups
-(:mod:`mmm_workbench.recover.predictive` predicts the national target only).
+cell: one compiled model serves every replicate. The likelihood is per geo, so a fit has no
+predictive groups (:mod:`mmm_workbench.recover.predictive` predicts the national target only).
 
-Sampling cost (issue 14; ``geo-vs-national``: 15 of 16 fits clean at the last count, one
-geo fit at R-hat 1.0104): a geo fit takes about 110 leapfrog steps per iteration (replicate 0 of the
-first geo cell: 897,758 with tuning, min bulk ESS 862, R-hat 1.0049; 8 minutes at load 3
-to 5). The slowest parameter is the intercept's
-spread ``intercept_geo_sd`` (the world has none: every geo's demand per head is the same
-and enters through the control), then the beta offsets and spreads. Tried on that fit
-(one fit each, ``bench/results/geo-geometry-20261130.jsonl``; the code is not kept): the
-national intercept sampled as the size-weighted mean level per head (the national
-model's ``level``): 696,491 steps, 76.9 per draw, min bulk ESS 669 (``intercept_geo_sd``),
-clean; that and ``log beta_gc ~ Normal(log beta_c, tau_c)`` centred, with each geo's
-intercept centred and sampled as its mean level: 56 divergences, R-hat 1.050 (the
-weakest channel's spread, a funnel); the intercept alone centred (beta non-centred): 79
-divergences, R-hat 1.015 (the intercept's spread, whose posterior reaches 0: a funnel);
-the model as it is with nutpie's low-rank mass matrix: 636,392 steps, 52.2 per draw, min
-bulk ESS 440 (``intercept_geo_sd``), clean. None is shown better over enough fits: the
-non-centred form stays, and its cost is open.
+Sampling geometry (issue 14): the variables, priors and estimands are the DGP's, the sampler
+moves in other coordinates (:func:`resolve_geo_geometry`; ``auto`` gives
+``intercept-cond+signed+lr`` where the intercept varies by geo under a normal prior,
+``MMM_WORKBENCH_GEOMETRY=dgp`` PyMC's default transforms of the DGP's variables, which were
+the only geometry before):
+
+* each geo's intercept standardized by its normal conditional (:class:`GeoIntercept`,
+  Jacobian its scale). Given every other term of ``mu`` at the sampler's values, the data
+  give geo ``g``'s intercept the estimate ``theta_hat_g`` (its mean residual per head) with
+  sd ``eps_g = sigma / sqrt(T w_g)``; the national intercept ``m`` is sampled standardized
+  by its normal given the spread (``theta_hat_g ~ Normal(m, tau^2 + eps_g^2)`` and its
+  prior), each offset ``z_g`` by its normal given ``m``. For a normal likelihood these
+  coordinates are independent standard normals given the rest, whatever ``tau``
+  (non-centred near 0, centred far from it): the intercepts no longer trade with
+  ``gamma_control`` (the demand proxy is nearly ``w_g`` times one series in every geo:
+  posterior correlation of ``gamma_control`` and ``intercept`` -0.81) or the media;
+* the intercept's spread signed: ``t ~ Normal(0, s)`` and offsets ``z'`` for ``tau ~
+  HalfNormal(s)`` and ``z``; ``(|t|, sign(t) z')`` has their distribution and ``t z' = tau
+  z``. The DGP's names (``intercept_geo_sd``, ``intercept_geo_z``) are deterministics, over
+  which a fit's R-hat and ESS are computed (``diagnosed``). A spread whose posterior
+  reaches 0 has a long tail in ``log tau`` (the first cell's: 1%, 50% and 99% quantiles
+  -8.3, -4.3, -3.1) and a symmetric hump in ``t``; one away from 0 (the second cell's)
+  leaves each chain in one sign (``t``'s own R-hat 1.4), each holding the whole posterior
+  of ``(tau, z)``. The offsets, standardized given ``t``, have no funnel as ``t`` crosses 0;
+* nutpie's low-rank mass matrix (``+lr``; ``[fit].options`` override it), for what stays
+  linear: a channel's national beta against its geos' mean offset (correlation -0.86).
+
+Measured on ``geo-vs-national``'s geo cells at the shipped settings (``mmm-workbench run
+scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the second cell
+also ``--replicates 8``; load 4 to 8; ``bench/survey.py``:
+``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): replicates 0 to 3, 7 of
+8 clean as in the DGP's coordinates (``bench/results/survey-20261130-evening.json``): cell
+1a76a910 4 of 4, max R-hat 1.0086, min bulk ESS 765 to 908 (DGP: 3 of 4, 1.0104, 511);
+35f9765b 3 of 4, replicate 2 at R-hat 1.0145, ESS 438 (DGP: 4 of 4, 1.0073, 688); its
+replicates 4 to 7 4 of 4 (ESS 746 to 1309); no divergence in the 12. 194,000 to 311,000
+leapfrog steps a fit with tuning, 24 to 39 per iteration, against 100 to 139 in the DGP's
+(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in
+the DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat
+1.00999, min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share
+and about the same min ESS for a quarter to a third of the gradients. The miss is R-hat
+noise at ESS 438 on social's beta spread (the second cell's replicate 2), near 0: the long
+``log tau`` tail the intercept's spread had.
+Signing the beta spreads too (``intercept-cond+signed-all+lr``) fixed that fit (R-hat
+1.0031, ESS 956) and gave 4 of 4 on the first cell, but divergences on the second (2 and
+1 in replicates 4 and 7, 6 of 8 clean;
+``survey-geo-vs-national-geo-signed-all-20261201.json``). Replicate 7's divergence (the
+fit repeated by script) starts at social's spread ``t = -1.23``, far in its upper tail
+(prior ``HalfNormal(0.5)``), not at ``t = 0``; its cause is not established. Standardizing
+the beta offsets by their (approximately normal) conditionals, as the intercepts', is the
+next step, not tried. One fit each on replicate 0
+of the first cell (:class:`~mmm_workbench.recover.fitting.CellFitter` in a script,
+per-parameter ESS of the draws; ``bench/results/geo-geometry-20261201.jsonl``): the
+conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
+offsets 717 up); with the low-rank mass matrix 244,650, 588 (the offsets 1855 up); the
+spread signed too 310,585, 795. Tried before with the DGP's spreads (one fit each,
+``bench/results/geo-geometry-20261130.jsonl``): the intercept as a mean level per head
+696,491 steps, ESS 669; beta or the intercept centred, 56 and 79 divergences (funnels at
+spreads near 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,6 +109,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from numpy.typing import NDArray
+from pymc.logprob.transforms import Transform
 from pytensor.compile.maker import function as compile_function
 
 from mmm_workbench.recover.models.data import ModelData
@@ -83,7 +124,16 @@ from mmm_workbench.recover.models.priors import make_prior, prior_for
 from mmm_workbench.recover.models.transforms import param_names
 from mmm_workbench.scenarios.spec import GeoModelSpec, ModelSpec
 
-__all__ = ["BETA_GEO", "GeoWorkbenchModel", "build_geo", "geo_containers", "geo_media"]
+__all__ = [
+    "BETA_GEO",
+    "GEO_GEOMETRIES",
+    "GeoIntercept",
+    "GeoWorkbenchModel",
+    "build_geo",
+    "geo_containers",
+    "geo_media",
+    "resolve_geo_geometry",
+]
 
 Array = NDArray[np.float64]
 
@@ -168,6 +218,14 @@ class GeoWorkbenchModel(MediaModel):
     model: pm.Model
     transform_free: tuple[str, ...]
     shares: Array
+    geometry: str = "dgp"
+    """The coordinates the sampler moves in (:func:`resolve_geo_geometry`), kept in each fit
+    record."""
+    sampler_options: Mapping[str, object] = field(default_factory=dict)
+    """nutpie's settings the geometry asks for (``[fit].options`` override them)."""
+    diagnosed: tuple[str, ...] = ()
+    """The variables a fit's R-hat and ESS are computed over where they are not the free
+    ones (a signed spread's DGP names: :func:`~mmm_workbench.recover.inference.diagnosed`)."""
     extra_draws: tuple[str, ...] = (BETA_GEO,)
     """Deterministics the backend keeps besides ``channel_contribution`` and ``mu``."""
 
@@ -228,18 +286,109 @@ class GeoWorkbenchModel(MediaModel):
         )
 
 
-def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> Any:
-    """Return ``tau * z`` of a varying parameter: its non-centred geo offsets."""
+def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
+    """Return a varying parameter's spread ``tau`` and offsets ``z`` (non-centred)."""
     tau = pm.HalfNormal(f"{name}_geo_sd", sigma=geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
     z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims)
-    return tau * z
+    return tau, z
 
 
 _KEY = {"saturation_beta": "beta", "intercept": "intercept"}
 _SPREAD_DIMS: dict[str, str | None] = {"saturation_beta": "channel", "intercept": None}
 
+GEO_GEOMETRIES = (
+    "dgp",
+    "intercept-cond",
+    "intercept-cond+lr",
+    "intercept-cond+signed",
+    "intercept-cond+signed+lr",
+    "intercept-cond+signed-all",
+    "intercept-cond+signed-all+lr",
+)
+"""The geo model's geometries (:func:`resolve_geo_geometry`); ``+lr``: nutpie's low-rank mass
+matrix (``adaptation = "low_rank"``, which ``[fit].options`` override)."""
 
-def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
+GEO_DEFAULT = "intercept-cond+signed+lr"
+"""The geometry ``"auto"`` gives a geo model whose intercept varies by geo."""
+
+
+def resolve_geo_geometry(spec: ModelSpec, geometry: str = "auto") -> str:
+    """Return the geometry the geo model of ``spec`` is sampled in.
+
+    ``"dgp"`` (asked for, or where it is the only one: an intercept that does not vary
+    by geo, or whose prior is bounded) samples every variable in PyMC's default transform
+    of the DGP's parameterization; any other request (``"auto"``, the national model's
+    names) gives :data:`GEO_DEFAULT` (the module docstring).
+    """
+    geo = spec.geo
+    assert geo is not None
+    if geometry == "dgp" or not spec.intercept or "intercept" not in geo.vary:
+        return "dgp"
+    if prior_for("intercept", spec).dist != "Normal":
+        return "dgp"
+    if geometry in GEO_GEOMETRIES:
+        return geometry
+    return GEO_DEFAULT
+
+
+class GeoIntercept(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
+    """A variable sampled as ``u`` with ``x = loc + scale * u`` (``intercept-cond``).
+
+    ``loc`` and ``scale`` are functions of other variables: of the model's variables
+    (``*_rv``, for the initial point) and of the sampler's values (``*_value``, for the
+    density), never of ``x`` itself, so the Jacobian is ``scale``.
+    """
+
+    name = "geo_cond"
+
+    def __init__(self, loc_rv: Any, scale_rv: Any, loc_value: Any, scale_value: Any) -> None:
+        self.loc_rv, self.scale_rv = loc_rv, scale_rv
+        self.loc_value, self.scale_value = loc_value, scale_value
+
+    def forward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``u`` from ``x``."""
+        return (value - self.loc_rv) / self.scale_rv
+
+    def backward(self, value: Any, *inputs: Any) -> Any:
+        """Return ``x`` from ``u``."""
+        return self.loc_value + self.scale_value * value
+
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
+        """Return ``log |dx / du|`` = ``log scale``."""
+        return pt.log(self.scale_value) + 0.0 * value
+
+
+def _value(model: pm.Model, rv: Any) -> Any:
+    """Return ``rv`` as a function of the sampler's value variables (its transform undone)."""
+    value = model.rvs_to_values[rv]
+    transform = model.rvs_to_transforms.get(rv)
+    return value if transform is None else transform.backward(value, *rv.owner.inputs)
+
+
+def _conditional(
+    level: Any, sigma: Any, tau: Any, w: Array, periods: int, prior: tuple[float, float]
+) -> tuple[Any, Any, Any, Any]:
+    """Return the national intercept's and each geo's offset's ``(loc, scale)``.
+
+    ``level`` ``(geo,)``: each geo's mean per head of the target less every other term
+    (``theta_hat``, the estimate of its intercept given the rest, sd ``eps = sigma /
+    sqrt(T w_g)``). The national intercept ``m ~ Normal(prior)`` with ``theta_hat_g ~
+    Normal(m, tau^2 + eps_g^2)``: its conditional normal ``(loc, scale)``; each geo's
+    offset ``z_g = (theta_g - m) / tau`` given ``m`` and ``theta_hat_g``: ``loc =
+    (theta_hat_g - m) tau / (tau^2 + eps_g^2)``, ``scale = eps_g / sqrt(tau^2 + eps_g^2)``
+    (the offset's ``loc`` is returned as a function of ``m``).
+    """
+    eps2 = sigma**2 / (periods * pt.as_tensor_variable(w))
+    var = tau**2 + eps2
+    m0, s0 = prior
+    precision = 1.0 / s0**2 + (1.0 / var).sum()
+    loc_m = (m0 / s0**2 + (level / var).sum()) / precision
+    scale_m = 1.0 / pt.sqrt(precision)
+    scale_z = pt.sqrt(eps2 / var)
+    return loc_m, scale_m, (lambda m: (level - m) * tau / var), scale_z
+
+
+def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWorkbenchModel:
     """Build the geo model for a cell from its first replicate's data.
 
     Parameters
@@ -248,6 +397,8 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
         The ``[model]`` table, with ``geo`` set.
     data
         The first replicate's data, with its panel.
+    geometry
+        Asked for (:func:`resolve_geo_geometry`); the workbench model's ``GEOMETRY``.
 
     Returns
     -------
@@ -256,6 +407,8 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
     """
     geo = spec.geo
     assert geo is not None
+    resolved = resolve_geo_geometry(spec, geometry)
+    cond = resolved.startswith("intercept-cond")
     panel = _panel(data)
     periods, shares = len(data.dates), panel.shares
     coords = {
@@ -271,6 +424,7 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
     containers = geo_containers(spec, data)
     w = shares[None, :]  # (1, geo)
     params: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # each parameter as a function of the sampler's values
     free: list[str] = []
     with pm.Model(coords=coords) as model:
         spend = pm.Data("spend", containers["spend"], dims=("date", "geo", "channel"))
@@ -280,40 +434,72 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
                 name = f"{role}_{p}"
                 if p in transform.params:
                     params[name] = np.asarray(transform.params[p], dtype=float)
+                    values[name] = params[name]
                     continue
                 params[name] = make_prior(name, prior_for(name, spec), dims=per)
+                values[name] = _value(model, params[name])
                 free.append(name)
         beta = make_prior("saturation_beta", prior_for("saturation_beta", spec), dims="channel")
+        beta_value = _value(model, beta)[None, :]
         if "beta" in geo.vary:
-            offsets = _spread("saturation_beta", geo, ("geo", "channel"))
-            beta_geo = beta[None, :] * pt.exp(offsets)
+            spread = _signed_spread if "signed-all" in resolved else _spread
+            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"))
+            beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
+            beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
         else:
             beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
+            beta_value = pt.ones((len(shares), 1)) * beta_value
         beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
         per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
         contribution = w[:, :, None] * per_head
         pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+        # mu's terms besides the intercepts, (date, geo): (model variables, sampler values)
+        media_value = w[:, :, None] * media_graph(
+            spec, spend, values | {"saturation_beta": beta_value}
+        )
+        rest = [(contribution.sum(axis=2), media_value.sum(axis=2))]
         head: Any = pt.zeros((periods, 1))  # per head: (date, geo) or (date, 1)
-        if spec.intercept:
+        intercept = None
+        if spec.intercept and not cond:  # created where it always was: the same draws
             intercept = make_prior("intercept", prior_for("intercept", spec))
             if "intercept" in geo.vary:
-                intercept = intercept + _spread("intercept", geo, "geo")
+                tau, z = _spread("intercept", geo, "geo")
+                intercept = intercept + tau * z
             head = head + intercept
         time = time_terms(spec, periods, periods)  # the national model's time terms
         if spec.trend:
             t = time["trend_time"][:, None]
-            head = head + make_prior("trend_slope", prior_for("trend_slope", spec)) * t
+            slope = make_prior("trend_slope", prior_for("trend_slope", spec))
+            rest.append((w * slope * t, w * _value(model, slope) * t))
         if spec.seasonality_order:
             fourier = time["fourier_terms"]
             gamma = make_prior("gamma_fourier", prior_for("gamma_fourier", spec), dims="fourier")
-            head = head + pt.tensordot(fourier, gamma, axes=[[1], [0]])[:, None]
-        mu_geo = w * head + contribution.sum(axis=2)
+            rest.append(
+                (
+                    w * pt.tensordot(fourier, gamma, axes=[[1], [0]])[:, None],
+                    w * pt.tensordot(fourier, _value(model, gamma), axes=[[1], [0]])[:, None],
+                )
+            )
         if spec.controls:
             controls = pm.Data("controls", containers["controls"], dims=("date", "geo", "control"))
             gamma = make_prior("gamma_control", prior_for("gamma_control", spec), dims="control")
-            mu_geo = mu_geo + pt.tensordot(controls, gamma, axes=[[2], [0]])
-        pm.Deterministic("mu", mu_geo.sum(axis=1), dims="date")
+            rest.append(
+                (
+                    pt.tensordot(controls, gamma, axes=[[2], [0]]),
+                    pt.tensordot(controls, _value(model, gamma), axes=[[2], [0]]),
+                )
+            )
         sigma = make_prior("sigma", prior_for("sigma", spec))
+        if cond:  # after the terms and sigma its coordinates read
+            signed = "signed" in resolved
+            intercept = _cond_intercept(
+                spec, geo, model, rest, target, sigma, shares, periods, signed=signed
+            )
+            head = head + intercept
+        mu_geo = w * head
+        for term, _ in rest:
+            mu_geo = mu_geo + term
+        pm.Deterministic("mu", mu_geo.sum(axis=1), dims="date")
         sd = sigma * np.sqrt(w)
         if spec.likelihood == "student_t":
             nu = make_prior("nu", prior_for("nu", spec))
@@ -322,6 +508,7 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
             pm.Normal("y", mu=mu_geo, sigma=sd, observed=target, dims=("date", "geo"))
 
     transform_free = tuple(free)
+    names = [v.name for v in model.free_RVs]
     media = geo_media(spec, transform_free, per is None, shares, len(data.channels), periods)
     return GeoWorkbenchModel(
         spec=spec,
@@ -330,4 +517,83 @@ def build_geo(spec: ModelSpec, data: ModelData) -> GeoWorkbenchModel:
         media=media,
         transform_free=transform_free,
         shares=shares,
+        geometry=resolved,
+        sampler_options={"adaptation": "low_rank"} if resolved.endswith("+lr") else {},
+        diagnosed=tuple(n.removesuffix("_signed") for n in names)
+        if any(n.endswith("_signed") for n in names)
+        else (),
     )
+
+
+def _cond_intercept(
+    spec: ModelSpec,
+    geo: GeoModelSpec,
+    model: pm.Model,
+    rest: list[tuple[Any, Any]],
+    target: Any,
+    sigma: Any,
+    shares: Array,
+    periods: int,
+    signed: bool = False,
+) -> Any:
+    """Create ``intercept``, its spread and offsets in ``intercept-cond``'s coordinates.
+
+    Returns each geo's intercept ``(geo,)`` as a graph of the model's variables.
+    """
+    prior = prior_for("intercept", spec)
+    m0, s0 = float(prior.args.get("mu", 0.0)), float(prior.args.get("sigma", 1.0))
+    scale = geo.spread_of("intercept")
+    if signed:
+        tau = pm.Normal("intercept_geo_sd_signed", 0.0, scale, dims=_SPREAD_DIMS["intercept"])
+    else:
+        tau = pm.HalfNormal("intercept_geo_sd", sigma=scale, dims=_SPREAD_DIMS["intercept"])
+
+    def level(k: int) -> Any:  # theta_hat_g: each geo's mean residual per head
+        others = sum(term[k] for term in rest)
+        return (target - others).mean(axis=0) / shares
+
+    graphs = [
+        _conditional(level(k), s, t, shares, periods, (m0, s0))
+        for k, (s, t) in enumerate(((sigma, tau), (_value(model, sigma), _value(model, tau))))
+    ]
+    national = make_prior(
+        "intercept",
+        prior,
+        transform=GeoIntercept(graphs[0][0], graphs[0][1], graphs[1][0], graphs[1][1]),
+        default_transform=None,
+    )
+    national_value = _value(model, national)
+    offsets = GeoIntercept(
+        graphs[0][2](national), graphs[0][3], graphs[1][2](national_value), graphs[1][3]
+    )
+    z = pm.Normal(
+        "intercept_geo_z" + ("_signed" if signed else ""),
+        0.0,
+        1.0,
+        dims="geo",
+        transform=offsets,
+        default_transform=None,
+    )
+    if signed:
+        _unsigned("intercept", tau, z, "geo")
+    return national + tau * z
+
+
+def _signed_spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
+    """Return a varying parameter's signed spread ``t`` and offsets ``z`` (non-centred).
+
+    ``t ~ Normal(0, s)``, ``z ~ Normal(0, 1)``: ``(|t|, sign(t) z)`` has the distribution of
+    ``(tau, z)`` with ``tau ~ HalfNormal(s)``, and ``t * z = |t| * sign(t) z``.
+    """
+    t = pm.Normal(f"{name}_geo_sd_signed", 0.0, geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
+    z = pm.Normal(f"{name}_geo_z_signed", 0.0, 1.0, dims=dims)
+    _unsigned(name, t, z, dims)
+    return t, z
+
+
+def _unsigned(name: str, t: Any, z: Any, dims: str | tuple[str, ...]) -> None:
+    """Record the DGP's spread ``|t|`` and offsets ``sign(t) z`` as deterministics."""
+    spread_dims = _SPREAD_DIMS[name]
+    pm.Deterministic(f"{name}_geo_sd", pt.abs(t), dims=spread_dims)
+    sign = pt.switch(t < 0, -1.0, 1.0)
+    pm.Deterministic(f"{name}_geo_z", (sign[None, :] if spread_dims else sign) * z, dims=dims)

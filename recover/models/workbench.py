@@ -806,7 +806,7 @@ def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWor
     (:mod:`mmm_workbench.recover.models.geo`).
     """
     if spec.geo_level:
-        return build_geo(spec, data)
+        return build_geo(spec, data, GEOMETRY)
     periods = len(data.dates)
     time = time_terms(spec, periods, periods)
     coords = {

@@ -83,9 +83,20 @@ def _replicate(scenario: Scenario, i: int = 0) -> tuple[xr.DataTree, ModelData]:
     return tree, model_data(tree, scenario.model)
 
 
-def _built(scenario: Scenario, data: ModelData) -> tuple[CellModel, GeoWorkbenchModel]:
+def _built(
+    scenario: Scenario, data: ModelData, geometry: str | None = None
+) -> tuple[CellModel, GeoWorkbenchModel]:
+    """The cell's model; in ``geometry`` (``MMM_WORKBENCH_GEOMETRY``'s name) if given."""
+    from mmm_workbench.recover.models import workbench
+
     assert scenario.model is not None
-    cell = get_model_kind("workbench").build(scenario.model, scenario.fit, data)
+    saved = workbench.GEOMETRY
+    if geometry is not None:
+        workbench.GEOMETRY = geometry  # type: ignore[assignment]
+    try:
+        cell = get_model_kind("workbench").build(scenario.model, scenario.fit, data)
+    finally:
+        workbench.GEOMETRY = saved
     fitted = getattr(cell, "fitted")  # noqa: B009
     assert isinstance(fitted, GeoWorkbenchModel)
     return cell, fitted
@@ -130,10 +141,12 @@ def _logp_at(
 @pytest.fixture(scope="module")
 def spread_world() -> tuple[Scenario, xr.DataTree, ModelData, CellModel, GeoWorkbenchModel]:
     """The world with spread geos, its replicate 0 and the geo model built on it, once for
-    the density and estimand checks (none of which changes the model)."""
+    the density and estimand checks (none of which changes the model). The model is in the
+    DGP's coordinates (``dgp``), which the density check names; the sampler's
+    (``intercept-cond``) give the same density (``test_geo_geometry.py``)."""
     scenario = _scenario()
     tree, data = _replicate(scenario)
-    cell, fitted = _built(scenario, data)
+    cell, fitted = _built(scenario, data, "dgp")
     return scenario, tree, data, cell, fitted
 
 
