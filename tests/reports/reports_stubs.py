@@ -83,10 +83,30 @@ def stub_dataset(
 _COORDS: dict[tuple[tuple[str, str, bytes], ...], xr.Coordinates] = {}
 
 
-def stub_tree(groups: Mapping[str, xr.Dataset], attrs: Mapping[str, object]) -> xr.DataTree:
-    """The record tree of ``groups`` (name -> dataset), with ``attrs``."""
+def stub_fit_tree(
+    values: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+    dims: Callable[[str], tuple[str, ...]],
+    coords: Mapping[str, np.ndarray],
+    attrs: Mapping[str, object],
+    diagnostics: Mapping[str, float],
+) -> xr.DataTree:
+    """A stub fit's record: ``values`` (truth, posterior and prior draws, the draws' first axis
+    ``sample``) on ``dims(name)``, with ``attrs``, the fit's ``diagnostics`` and stub timings."""
+    truth, post, prior = values
+
+    def dataset(arrays: Mapping[str, np.ndarray], sample: bool) -> xr.Dataset:
+        lead = ("sample",) if sample else ()
+        return stub_dataset({n: ((*lead, *dims(n)), a) for n, a in arrays.items()}, coords)
+
+    groups = {"posterior": dataset(post, True), "truth": dataset(truth, False)}
+    groups["prior"] = dataset(prior, True)
     tree = xr.DataTree(children={g: xr.DataTree(ds) for g, ds in groups.items()})
-    tree.attrs = dict(attrs)
+    tree.attrs = {
+        **attrs,
+        "diagnostics": json.dumps(dict(diagnostics)),
+        "timings": json.dumps({"compile_s": 0.0, "tune_s": 0.1, "draw_s": 0.1, "post_s": 0.0}),
+        "versions": json.dumps({"python": "3.12"}),
+    }
     return tree
 
 
@@ -97,28 +117,16 @@ def record_tree(
     values: tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]],
     diagnostics: Mapping[str, float],
 ) -> xr.DataTree:
-    truth, post, prior = values
+    shapes = _shapes([n for n in values[0] if n not in SHAPES])
+    attrs = {
+        "scenario": "stub",
+        "cell_id": cell_id,
+        "cell_label": label,
+        "replicate": replicate,
+        "backend": "stub",
+    }
     coords = {"channel": CHANNELS, "date": DATES}
-    shapes = _shapes([n for n in truth if n not in SHAPES])
-
-    def dataset(arrays: Mapping[str, np.ndarray], sample: bool) -> xr.Dataset:
-        lead = ("sample",) if sample else ()
-        return stub_dataset({n: ((*lead, *shapes[n][0]), a) for n, a in arrays.items()}, coords)
-
-    groups = {"posterior": dataset(post, True), "truth": dataset(truth, False)}
-    return stub_tree(
-        groups | {"prior": dataset(prior, True)},
-        {
-            "scenario": "stub",
-            "cell_id": cell_id,
-            "cell_label": label,
-            "replicate": replicate,
-            "backend": "stub",
-            "diagnostics": json.dumps(dict(diagnostics)),
-            "timings": json.dumps({"compile_s": 0.0, "tune_s": 0.1, "draw_s": 0.1, "post_s": 0.0}),
-            "versions": json.dumps({"python": "3.12"}),
-        },
-    )
+    return stub_fit_tree(values, lambda n: shapes[n][0], coords, attrs, diagnostics)
 
 
 def write_stub_run(

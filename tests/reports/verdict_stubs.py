@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
-from reports_stubs import stub_dataset, stub_tree
+from reports_stubs import stub_fit_tree
 
 from mmm_workbench.recover.store import RunStore
 
@@ -179,30 +179,18 @@ def record_tree(
     diagnostics: Mapping[str, float],
 ) -> xr.DataTree:
     """The record of one stub fit."""
-    truth, post, prior = values
     coords = {
         "channel": CHANNELS[: cell.channels],
         "date": np.arange(cell.dates).astype("datetime64[W]").astype("datetime64[ns]"),
     }
-
-    def dataset(arrays: Mapping[str, Array], sample: bool) -> xr.Dataset:
-        lead = ("sample",) if sample else ()
-        return stub_dataset({n: ((*lead, *_dims(n, specs)), a) for n, a in arrays.items()}, coords)
-
-    groups = {"posterior": dataset(post, True), "truth": dataset(truth, False)}
-    return stub_tree(
-        groups | {"prior": dataset(prior, True)},
-        {
-            "scenario": "verdict-stub",
-            "cell_id": cell_id,
-            "cell_label": cell_id,
-            "replicate": replicate,
-            "backend": cell.backend,
-            "diagnostics": json.dumps(dict(diagnostics)),
-            "timings": json.dumps({"compile_s": 0.0, "tune_s": 0.1, "draw_s": 0.1, "post_s": 0.0}),
-            "versions": json.dumps({"python": "3.12"}),
-        },
-    )
+    attrs = {
+        "scenario": "verdict-stub",
+        "cell_id": cell_id,
+        "cell_label": cell_id,
+        "replicate": replicate,
+        "backend": cell.backend,
+    }
+    return stub_fit_tree(values, lambda n: _dims(n, specs), coords, attrs, diagnostics)
 
 
 def write_run(
