@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -513,8 +515,9 @@ def _error(message: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``mmm-workbench``.
 
-    Returns the exit status: 0, 1 (failed fits or checks, or an unwritable run directory), 2 (bad
-    input), 130 (interrupted).
+    Returns the exit status: 0, 1 (failed fits or checks, or a run directory that fills up or
+    breaks mid-run), 2 (bad input, an ``--out`` that cannot be created or written among it),
+    130 (interrupted).
     """
     args = _parser().parse_args(argv)
     console = Console()
@@ -524,12 +527,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(err)
         return 2
     except OSError as err:
-        _error(err)
-        return 1
+        bad_out = _bad_out(args, err)
+        _error(bad_out or err)
+        return 1 if bad_out is None else 2
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
     return status
+
+
+_BAD_PATH = frozenset(
+    {errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+    | {errno.EACCES, errno.EPERM, errno.EROFS}
+)
+"""The errors of a path that cannot be created or written at all: bad input, not a failure
+of the run (a full disk, ``ENOSPC``, stays exit 1)."""
+
+
+def _bad_out(args: argparse.Namespace, err: OSError) -> str | None:
+    """Return the one-line message for an ``--out`` that cannot be written, else ``None``.
+
+    Only an error on ``--out`` itself or a path under it, of a kind in :data:`_BAD_PATH`:
+    ``--out = 'PATH': cannot write there (its reason)``.
+    """
+    out = getattr(args, "out", None)
+    if out is None or err.filename is None or err.errno not in _BAD_PATH:
+        return None
+    target = Path(out).absolute()
+    failed = Path(os.fsdecode(err.filename)).absolute()
+    if failed != target and target not in failed.parents:
+        return None
+    reason = err.strerror or str(err)
+    if err.errno == errno.EEXIST and not target.is_dir():
+        reason = "a file is there, not a directory"
+    elif err.errno == errno.ENOTDIR:
+        reason = "a file is in its path, not a directory"
+    return f"--out = {str(out)!r}: cannot write there ({reason})"
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ __all__ = [
     "declare",
     "fmt_value",
     "get_family",
+    "integer_problem",
     "registry",
     "subpath",
 ]
@@ -284,6 +285,17 @@ class Family:
 
 ADSTOCKS: dict[str, Family] = {}
 SATURATIONS: dict[str, Family] = {}
+
+
+def integer_problem(value: object) -> str:
+    """Say why ``value`` is not an integer.
+
+    ``must be an integer`` and, for a number TOML reads as a decimal one (``1e9``,
+    ``4.0``), that it did: :func:`fmt_value` prints a whole real number without its ``.0``.
+    """
+    if isinstance(value, float):
+        return f"must be an integer, not the decimal number {value!r}"
+    return "must be an integer"
 
 
 def registry(role: str) -> dict[str, Family]:

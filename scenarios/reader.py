@@ -13,7 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mmm_workbench.scenarios.errors import ScenarioError, SpecError
-from mmm_workbench.scenarios.families import Param, TransformError, fmt_value, subpath
+from mmm_workbench.scenarios.families import (
+    Param,
+    TransformError,
+    fmt_value,
+    integer_problem,
+    subpath,
+)
 
 __all__ = ["MISSING", "Calendar", "ScenarioError", "Table", "build", "iso_date", "numbers"]
 
@@ -85,7 +91,7 @@ class Table:
         if value is default and default is not MISSING:
             return value  # type: ignore[no-any-return]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be an integer")
+            raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: {integer_problem(value)}")
         if value < low:
             raise ScenarioError(f"{self.sub(key)} = {fmt_value(value)}: must be >= {low}")
         return value

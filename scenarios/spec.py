@@ -37,6 +37,7 @@ from mmm_workbench.scenarios.families import (
     check_params,
     fmt_value,
     get_family,
+    integer_problem,
     subpath,
 )
 from mmm_workbench.scenarios.files import FileRef
@@ -192,7 +193,7 @@ def _amount(
 
 def _integer(name: str, value: object, *, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError.invalid(name, value, "must be an integer")
+        raise SpecError.invalid(name, value, integer_problem(value))
     if value < low:
         raise SpecError.invalid(name, value, f"must be >= {low}")
     if high is not None and value > high:

@@ -57,6 +57,10 @@ def test_replicates_differ(tmp_path: Path) -> None:
             CONFOUNDED.read_text().replace("train_periods = 156", "train_periods = 200"),
             "data.train_periods = 200: exceeds data.periods = 156",
         ),
+        (  # fmt_value prints 156.0 as 156: the message says what TOML read
+            CONFOUNDED.read_text().replace("periods = 156", "periods = 156.0", 1),
+            "data.periods = 156: must be an integer, not the decimal number 156.0",
+        ),
     ],
 )
 def test_bad_scenario_exits_2_and_writes_nothing(
@@ -68,6 +72,29 @@ def test_bad_scenario_exits_2_and_writes_nothing(
     assert main(["simulate", str(scenario), "--out", str(out)]) == 2
     assert message in " ".join(capsys.readouterr().err.split())
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "run", "new"])
+def test_an_out_that_cannot_be_written_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A file where ``--out`` wants a directory (or in its path): exit 2, one line naming
+    ``--out`` and its value, before anything is fitted or written."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    out = blocker if command != "new" else blocker / "copy.toml"
+    argv = {
+        "simulate": ["simulate", str(CONFOUNDED), "--out", str(out)],
+        "run": ["run", str(CONFOUNDED), "--out", str(out / "sub"), "--quiet"],
+        "new": ["scenarios", "new", "copy", "--from", "quickstart", "--out", str(out)],
+    }[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.strip()]
+    shown = str(out / "sub") if command == "run" else str(out)
+    reason = "a file is there" if command == "simulate" else "a file is in its path"
+    assert line.startswith(f"error: --out = {shown!r}: cannot write there ({reason}")
+    assert "Traceback" not in err and blocker.read_text() == "keep me"
 
 
 def test_negative_replicate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
