@@ -42,6 +42,7 @@ from mmm_workbench.simulate.spend import planned_spend
 from mmm_workbench.simulate.tree import assemble
 from mmm_workbench.simulate.truth import (
     counterfactual_truth,
+    demand_unobserved,
     lift_test_truth,
     log_likelihood,
     pymc_marketing_truth,
@@ -153,9 +154,12 @@ def generate(spec: DataSpec, rng: np.random.Generator) -> xr.DataTree:
         "interaction": truth["interaction"],
         **latent,
     }
-    scalars = {
-        "log_likelihood": log_likelihood(spec, factual["y"][: spec.train_periods], factual["mu"])
-    }
+    train_y = factual["y"][: spec.train_periods]
+    unobserved, unobserved_scalars = demand_unobserved(
+        spec, latent["demand_noise"], train_y, factual["mu"]
+    )
+    per_period.update(unobserved)
+    scalars = {"log_likelihood": log_likelihood(spec, train_y, factual["mu"]), **unobserved_scalars}
     per_channel = {
         "planned_spend": planned.T,
         "x_scale": x_scale,

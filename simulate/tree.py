@@ -122,7 +122,8 @@ def assemble(
         Periods the causal estimands run past the data (``/truth`` attribute
         ``carry_over_periods``; :func:`mmm_workbench.simulate.media.carry_over`).
     scalars
-        Further scalar truth variables (``log_likelihood``).
+        Further scalar truth variables (``log_likelihood``, those of
+        :func:`mmm_workbench.simulate.truth.demand_unobserved`).
     """
     channels = list(spec.channel_names)
     date = ("date",)
@@ -155,6 +156,8 @@ def assemble(
     truth["intercept"] = xr.Variable((), spec.intercept)
     truth["demand_effect"] = xr.Variable((), spec.demand.effect)
     truth["sigma"] = xr.Variable((), spec.noise.sd)
+    if "baseline_noise" in truth:  # the column through which a model observes demand
+        truth["baseline_noise"].attrs["observed_by"] = spec.proxy.name if spec.proxy else ""
     truth.update({k: xr.Variable((), v) for k, v in (scalars or {}).items()})
     pmm_values, pmm_notes, pmm_target = pmm
     pmm_vars = {

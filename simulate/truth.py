@@ -69,12 +69,14 @@ from mmm_workbench.simulate.transforms import SATURATIONS
 
 __all__ = [
     "BATCH_BYTES",
+    "DEMAND_UNOBSERVED",
     "LIFT_FIELDS",
     "MROAS_STEP",
     "NO_BETA",
     "PYMC_MARKETING_NOTES",
     "counterfactual_plans",
     "counterfactual_truth",
+    "demand_unobserved",
     "lift_test_plans",
     "lift_test_truth",
     "log_likelihood",
@@ -421,7 +423,7 @@ def pymc_marketing_truth(
         params, m = family.rescale(ch.saturation.params, world.x_scale[c] / channel_scale[c])
         k = ch.beta * m / target_scale
         if kind in NO_BETA:
-            with np.errstate(divide="ignore"):  # beta = 0: tanh has no such amplitude
+            with np.errstate(divide="ignore", over="ignore"):  # beta = 0 (or a subnormal k)
                 params = {
                     name: value if np.isfinite(value) else np.nan
                     for name, value in NO_BETA[kind](params, k).items()
@@ -434,7 +436,7 @@ def pymc_marketing_truth(
     return out, notes, f"log({spec.target})" if log else spec.target
 
 
-def log_likelihood(spec: DataSpec, y: Array, mu: Array) -> float:
+def log_likelihood(spec: DataSpec, y: Array, mu: Array, sd: float | None = None) -> float:
     """Return the log density of the observed target ``y`` at the true world.
 
     A data-dependent test quantity of simulation-based calibration (Modrak et al. 2023,
@@ -449,6 +451,9 @@ def log_likelihood(spec: DataSpec, y: Array, mu: Array) -> float:
         The observed target over the periods to score (the training window).
     mu
         The expected target (at least as many periods as ``y``).
+    sd
+        The noise's sd (default ``spec.noise.sd``): :func:`demand_unobserved` passes the sd
+        a model that does not observe demand sees.
 
     Returns
     -------
@@ -459,7 +464,7 @@ def log_likelihood(spec: DataSpec, y: Array, mu: Array) -> float:
         Jacobian ``-log y``. NaN when ``noise.sd`` is 0 (no density) or a log is undefined.
     """
     noise = spec.noise
-    sd = float(noise.sd)
+    sd = float(noise.sd if sd is None else sd)
     mean = mu[: len(y)]
     if not sd > 0:
         return math.nan
@@ -477,3 +482,55 @@ def log_likelihood(spec: DataSpec, y: Array, mu: Array) -> float:
         with np.errstate(divide="ignore", invalid="ignore"):
             total -= float(np.sum(np.log(y)))
     return total if math.isfinite(total) else math.nan
+
+
+DEMAND_UNOBSERVED = (
+    "baseline_noise",
+    "sigma_demand_unobserved",
+    "log_likelihood_demand_unobserved",
+)
+"""The truth variables :func:`demand_unobserved` adds (where it applies)."""
+
+
+def demand_unobserved(
+    spec: DataSpec, demand_noise: Array, y: Array, mu: Array
+) -> tuple[dict[str, Array], dict[str, float]]:
+    """Return the truth of a model that does not observe demand, where that truth exists.
+
+    Latent demand with white noise (``rho = 0``) adds ``baseline_noise_t = effect * scale *
+    e_t`` to the target, independent over time and normal like the observation noise of an
+    additive model with normal noise. A model without a proxy of demand cannot tell the two
+    apart: the best it can do (its pseudo-true values, the world's projection on the model)
+    reads them as one noise of sd ``sqrt(sd^2 + (effect * scale * noise_sd)^2)`` around a
+    baseline without ``baseline_noise``, so its ``sigma`` and log-likelihood are calibrated
+    against those, not against ``noise.sd``. Elsewhere (autocorrelated demand noise, another
+    noise kind, the multiplicative model, no demand noise) nothing is returned: the model's
+    noise is then misspecified (or the truth already is the model's), and ``noise.sd`` stays
+    the truth. :func:`mmm_workbench.recover.models.data.truth_estimands` takes these for a
+    model whose controls do not include the data's demand proxy.
+
+    Parameters
+    ----------
+    spec
+        The (drawn) data spec.
+    demand_noise
+        The demand's noise ``e_t`` before scaling, every period.
+    y, mu
+        The observed target over the training window, the expected target (every period).
+
+    Returns
+    -------
+    tuple
+        ``({"baseline_noise": effect * scale * e_t}, {"sigma_demand_unobserved": ...,
+        "log_likelihood_demand_unobserved": ...})``, or two empty dicts.
+    """
+    demand = spec.demand
+    white = demand.rho == 0.0 and demand.noise_sd > 0.0 and demand.effect != 0.0
+    if not white or spec.model != "additive" or spec.noise.kind != "normal":
+        return {}, {}
+    noise = demand.effect * demand.scale * np.asarray(demand_noise, dtype=float)
+    sd = math.hypot(float(spec.noise.sd), demand.effect * demand.scale * demand.noise_sd)
+    return {"baseline_noise": noise}, {
+        "sigma_demand_unobserved": sd,
+        "log_likelihood_demand_unobserved": log_likelihood(spec, y, mu - noise, sd=sd),
+    }

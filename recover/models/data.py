@@ -194,7 +194,12 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
 
     Per-period estimands are cut to the training rows. Transform parameters are included
     only where the model's family (and, for adstock, ``l_max`` and ``normalize``) equals
-    the data's for that channel; elsewhere they are NaN (not comparable). A geo model
+    the data's for that channel; elsewhere they are NaN (not comparable). Where latent
+    demand has white noise and the model does not take the data's demand proxy as a
+    control, ``sigma``, ``baseline`` and ``log_likelihood`` are the values such a model can
+    reach (``sigma_demand_unobserved``, ``baseline - baseline_noise``,
+    ``log_likelihood_demand_unobserved``: the demand's noise read as noise), not the
+    world's observation noise alone. A geo model
     (``[model.geo]``) is also scored per geo, against ``/truth/geo``
     (:func:`mmm_workbench.recover.models.panel.geo_truth`).
     """
@@ -219,6 +224,14 @@ def truth_estimands(tree: xr.DataTree, spec: ModelSpec) -> xr.Dataset:
     out["saturation_beta"] = truth["saturation_beta"].where(same_saturation)
     if "log_likelihood" in truth:  # the SBC test quantity; models that compute it rank it
         out["log_likelihood"] = truth["log_likelihood"]
+    noise = truth.get("baseline_noise")
+    if noise is not None and noise.attrs.get("observed_by", "") not in spec.controls:
+        # white demand noise the model cannot see is noise to it: its pseudo-true values
+        # (mmm_workbench.simulate.truth.demand_unobserved; docs/definitions.md)
+        out["sigma"] = truth["sigma_demand_unobserved"]
+        out["baseline"] = truth["baseline"] - noise
+        if "log_likelihood" in out:
+            out["log_likelihood"] = truth["log_likelihood_demand_unobserved"]
     if spec.geo_level:  # a geo model's per-geo estimands: /truth/geo
         out = out.merge(geo_truth(tree))
     for var in out.data_vars:

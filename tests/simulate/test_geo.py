@@ -27,6 +27,7 @@ from mmm_workbench.scenarios.families import Param
 from mmm_workbench.scenarios.spec import DataSpec, GeoSpec
 from mmm_workbench.simulate import generate, read_dataset, write_dataset
 from mmm_workbench.simulate.geo import pooled, split_spend
+from mmm_workbench.simulate.truth import DEMAND_UNOBSERVED
 from tests.conftest import portable_bytes
 
 WORLD = """
@@ -245,6 +246,8 @@ def _digest(tree: xr.DataTree) -> str:
     for node in tree.subtree:
         ds = node.to_dataset(inherit=False)
         for k in sorted(ds.data_vars):
+            if k in DEMAND_UNOBSERVED:  # added since (simulate.truth.demand_unobserved)
+                continue
             h.update(str(k).encode())
             h.update(portable_bytes(ds[k].to_numpy()))
         h.update(repr(sorted(ds.attrs.items())).encode())
