@@ -506,8 +506,9 @@ def demand_unobserved(
     against those, not against ``noise.sd``. Elsewhere (autocorrelated demand noise, another
     noise kind, the multiplicative model, no demand noise) nothing is returned: the model's
     noise is then misspecified (or the truth already is the model's), and ``noise.sd`` stays
-    the truth. :func:`mmm_workbench.recover.models.data.truth_estimands` takes these for a
-    model whose controls do not include the data's demand proxy.
+    the truth; geo panels (``simulate/geo.py``) are not covered (docs/definitions.md).
+    :func:`mmm_workbench.recover.models.data.truth_estimands` takes these for a model whose
+    controls do not include the data's demand proxy.
 
     Parameters
     ----------
