@@ -46,6 +46,15 @@ def test_a_warning_shared_by_three_cells_is_one_line(verdict: Verdict) -> None:
         calibration=verdict.calibration[verdict.calibration["cell_label"].isin(["ols", "nnls"])],
     )
     assert pair.grouped_warnings() == [f"both cells: {note}"]  # a run of two cells
+    # the calibration design every cell shares (these stubs draw their truth: SBC) is one
+    # short line too, and a design of some of the cells names them
+    assert "SBC: all 3 cells" in verdict.lines()
+    assert "SBC: both cells" in pair.lines()
+    mixed = verdict.calibration.copy()
+    mixed.loc[mixed["cell_label"] == "workbench", "label"] = "PIT at a fixed truth"
+    some = dataclasses.replace(verdict, calibration=mixed).lines()
+    assert "PIT at a fixed truth: workbench" in some
+    assert {"SBC: nnls, ols", "SBC: ols, nnls"} & set(some), some
     lines = [line for line in verdict.lines() if line.startswith("warning:")]
     assert lines and len(lines) < len(verdict.warnings)  # the real run: grouped
     for line in lines:  # no line names a single cell when all three share its note
