@@ -182,7 +182,8 @@ def design_words(table: pd.DataFrame) -> str:
     """Say in words which cells' rank statistics are SBC and which are PIT at a fixed truth.
 
     E.g. "SBC: a, b; PIT at a fixed truth: c", from
-    :func:`~mmm_workbench.reports.sbc.truth_design`.
+    :func:`~mmm_workbench.reports.sbc.truth_design`; "PIT at a fixed truth: all 12 cells"
+    (or "both cells") where every cell has one design.
     """
     if table.empty:
         return ""
@@ -190,6 +191,9 @@ def design_words(table: pd.DataFrame) -> str:
     labels = table.drop_duplicates("cell").set_index("cell")["cell_label"]
     design["cell_label"] = design["cell"].map(labels)
     groups = design.groupby("label", sort=False)["cell_label"].agg(list)
+    if len(groups) == 1 and len(design) > 1:  # one design for all: name no cell (long labels)
+        label = str(groups.index[0])
+        return f"{label}: {'both cells' if len(design) == 2 else f'all {len(design)} cells'}"
     return "; ".join(f"{label}: {', '.join(map(str, cells))}" for label, cells in groups.items())
 
 

@@ -87,4 +87,7 @@ def test_rank_histograms_are_per_cell_with_the_truth_design() -> None:
         "b": "PIT at a fixed truth",
     }
     assert design_words(table) == "SBC: label a; PIT at a fixed truth: label b"
+    both = pd.concat([_ranks("a", low, drawn), _ranks("b", high, drawn)], ignore_index=True)
+    assert design_words(both) == "SBC: both cells"  # one design for all: no labels
+    assert design_words(both[both["cell"] == "a"]) == "SBC: label a"
     assert rank_histogram_frame(table, ["roas"]).empty
