@@ -314,24 +314,42 @@ def bias_along_axis(
         groups = _chunks(_channels_of(d))
         panels += [(axis, name, chunk, _part(i, len(groups))) for i, chunk in enumerate(groups)]
     fig, axes = _grid(len(panels), 4.6, 3.6)
+    several = False
     for ax, (axis, name, chunk, part) in zip(axes, panels, strict=True):
         d = bias[(bias["axis"] == axis) & (bias["estimand"] == name)]
-        for channel in chunk:
+        ticks = d.drop_duplicates("level")
+        ticks = ticks.sort_values("order") if "order" in ticks else ticks.sort_values("level")
+        x_of = {str(level): float(i) for i, level in enumerate(ticks["level"])}
+        for k, channel in enumerate(chunk):
             g = d[d["channel"].astype(str) == channel]
             g = g.sort_values("order" if "order" in g else "level")
+            x = g["level"].astype(str).map(x_of).to_numpy(dtype=float)
+            # other grid axes vary too: one point per cell at a level, side by side and not
+            # joined (a line through them would zigzag between unrelated cells)
+            crowded = g["level"].duplicated().any()
+            if crowded:
+                several = True
+                rank = g.groupby("level", sort=False).cumcount().to_numpy(dtype=float)
+                count = g.groupby("level", sort=False)["level"].transform("size").to_numpy()
+                x = x + 0.5 * ((rank + 0.5) / count - 0.5) + 0.04 * (k - (len(chunk) - 1) / 2)
             ax.errorbar(
-                g["level"].astype(str),
+                x,
                 g["value"],
                 yerr=_errors(g, "value", "lower", "upper"),
                 marker="o",
-                capsize=3,
+                ms=4 if crowded else 6,
+                ls="none" if crowded else "-",
+                capsize=2 if crowded else 3,
                 color=_colour_of(colours, channel),
                 label=channel,
             )
+        ax.set_xticks(list(x_of.values()), list(x_of), fontsize=7)
+        ax.set_xlim(-0.5, len(x_of) - 0.5)
         ax.axhline(0.0, color="k", lw=0.8, ls="--")
         ax.set(title=f"{name}{part}", xlabel=str(axis), ylabel=metric)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{metric} along the grid axes (Monte Carlo 95% intervals)")
+    cells = "; one point per cell where other axes vary" if several else ""
+    fig.suptitle(f"{metric} along the grid axes (Monte Carlo 95% intervals{cells})")
     return _png(fig)
 
 

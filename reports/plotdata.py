@@ -23,6 +23,7 @@ __all__ = [
     "coverage_frame",
     "curve_frame",
     "design_words",
+    "level_words",
     "rank_histogram_frame",
     "share_frame",
 ]
@@ -87,6 +88,11 @@ def axis_frame(
         & ~aggregates["pooled"].astype(bool)
     ]
 
+    seen: dict[str, list[Any]] = {}  # every path's levels over the run's cells
+    for cell_overrides in overrides.values():
+        for path, value in cell_overrides:
+            seen.setdefault(str(path), []).append(value)
+
     def levels(cell: str) -> list[tuple[str, str]]:
         values = {str(path): value for path, value in overrides.get(cell, ())}
         out = []
@@ -94,9 +100,10 @@ def axis_frame(
             if not all(path in values for path in paths):
                 continue
             if len(paths) == 1:
-                out.append((paths[0], str(values[paths[0]])))
+                out.append((paths[0], level_words(values[paths[0]], seen[paths[0]])))
             else:
-                label = "\n".join(f"{p.rsplit('.', 1)[-1]}={values[p]}" for p in paths)
+                names = _short_paths(paths)
+                label = "\n".join(f"{names[p]}={level_words(values[p], seen[p])}" for p in paths)
                 out.append((" + ".join(paths), label))
         return out
 
@@ -121,6 +128,39 @@ def axis_frame(
             )
     columns = ["axis", "level", "order", "estimand", "channel", "value", "lower", "upper"]
     return pd.DataFrame(out, columns=columns)
+
+
+def level_words(value: Any, levels: Sequence[Any]) -> str:
+    """Return a grid level as an axis tick says it, short beside the axis's other levels.
+
+    A number or string as it is (``0.1``, ``nnls``); a table (a ``spend`` plan, a whole
+    ``[model]``) by the entries that differ between the axis's levels only, its ``kind`` or
+    ``pattern`` alone where that differs (``pattern=flighted``: the level and noise shared
+    by every level, and the flighting's own entries, are left out); an array of tables by
+    its length (``[2 tables]``).
+    """
+    if isinstance(value, Mapping):
+        tables = [v for v in levels if isinstance(v, Mapping)]
+        keys = [k for k in value if len({repr(t.get(k)) for t in tables}) > 1]
+        # a kind or pattern that differs says it (its own entries follow from it)
+        keys = [k for k in keys if k in ("kind", "pattern")] or keys or list(value)
+        return ", ".join(f"{k}={value[k]}" for k in keys)
+    if isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+        return f"[{len(value)} tables]"
+    return str(value)
+
+
+def _short_paths(paths: Sequence[str]) -> dict[str, str]:
+    """Each path by its shortest dotted suffix that no other path of the axis shares."""
+    out = {}
+    for path in paths:
+        parts = path.split(".")
+        for n in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-n:])
+            if not any(o != path and o.endswith(suffix) for o in paths):
+                break
+        out[path] = suffix
+    return out
 
 
 def share_frame(table: pd.DataFrame, ci_prob: float = 0.95) -> pd.DataFrame:

@@ -789,7 +789,7 @@ def test_the_report_of_a_passing_gate() -> None:
     assert verdict.report() == (
         "verdict: passed: 3 checks, 1 not applicable (rules)\n"
         "fits: 2 clean, 1 sampler warning, 1 failed\n"
-        "SBC: Cell C, Cell D"
+        "SBC: both cells"
     )
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmm_workbench.reports.plotdata import axis_frame, design_words, rank_histogram_frame
+from mmm_workbench.reports.plotdata import (
+    axis_frame,
+    design_words,
+    level_words,
+    rank_histogram_frame,
+)
 
 
 def _aggregates(cells: list[str]) -> pd.DataFrame:
@@ -43,6 +48,28 @@ def test_a_zipped_axis_is_one_axis_with_its_levels_in_grid_order() -> None:
         "noise_sd=0.1\nlift_tests=True",
     ]
     assert frame.sort_values("order")["value"].tolist() == [1.0, 2.0, 0.0]
+
+
+def test_a_table_level_is_named_by_what_differs_between_the_levels() -> None:
+    """design-sweep's spend axis: its ticks printed two whole spend tables each, overlapping."""
+    on = {"pattern": "always_on", "level": 10.0, "noise_sd": 0.15}
+    off = {"pattern": "flighted", "level": 10.0, "noise_sd": 0.15, "on_mean": 8}
+    assert level_words(on, [on, off]) == "pattern=always_on"
+    assert level_words(off, [on, off]) == "pattern=flighted"
+    low, high = {"level": 5.0, "noise_sd": 0.1}, {"level": 9.0, "noise_sd": 0.1}
+    assert level_words(high, [low, high]) == "level=9.0"
+    assert level_words([{"channel": "tv"}, {"channel": "search"}], []) == "[2 tables]"
+    assert level_words(0.1, [0.1, 0.0]) == "0.1"
+    overrides = {
+        "a": [["data.channels.tv.spend", on], ["data.channels.search.spend", on]],
+        "b": [["data.channels.tv.spend", off], ["data.channels.search.spend", off]],
+    }
+    axes = [["data.channels.tv.spend", "data.channels.search.spend"]]
+    frame = axis_frame(_aggregates(["a", "b"]), overrides, ["roas"], axes=axes)
+    assert frame.sort_values("order")["level"].tolist() == [
+        "tv.spend=pattern=always_on\nsearch.spend=pattern=always_on",
+        "tv.spend=pattern=flighted\nsearch.spend=pattern=flighted",
+    ]
 
 
 def test_without_axes_every_path_is_an_axis() -> None:
