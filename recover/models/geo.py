@@ -286,10 +286,15 @@ class GeoWorkbenchModel(MediaModel):
         )
 
 
-def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
-    """Return a varying parameter's spread ``tau`` and offsets ``z`` (non-centred)."""
+def _spread(
+    name: str, geo: GeoModelSpec, dims: str | tuple[str, ...], offsets: bool = True
+) -> tuple[Any, Any]:
+    """Return a varying parameter's spread ``tau`` and offsets ``z`` (non-centred).
+
+    ``offsets=False``: ``z`` is ``None``, created later by the caller.
+    """
     tau = pm.HalfNormal(f"{name}_geo_sd", sigma=geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
-    z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims)
+    z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims) if offsets else None
     return tau, z
 
 
@@ -304,6 +309,12 @@ GEO_GEOMETRIES = (
     "intercept-cond+signed+lr",
     "intercept-cond+signed-all",
     "intercept-cond+signed-all+lr",
+    "intercept-cond+beta-scale+signed-all",
+    "intercept-cond+beta-scale+signed-all+lr",
+    "intercept-cond+beta-cond+signed-all",
+    "intercept-cond+beta-cond+signed-all+lr",
+    "intercept-cond+beta-cond2+signed-all",
+    "intercept-cond+beta-cond2+signed-all+lr",
 )
 """The geo model's geometries (:func:`resolve_geo_geometry`); ``+lr``: nutpie's low-rank mass
 matrix (``adaptation = "low_rank"``, which ``[fit].options`` override). A run reaches two of
@@ -444,23 +455,14 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
                 free.append(name)
         beta = make_prior("saturation_beta", prior_for("saturation_beta", spec), dims="channel")
         beta_value = _value(model, beta)[None, :]
+        # beta-cond/beta-scale: the offsets created after sigma and the other terms, which
+        # their coordinates read; any other geometry creates them here, where they always were
+        beta_cond = ("beta-cond" in resolved or "beta-scale" in resolved) and "beta" in geo.vary
         if "beta" in geo.vary:
             spread = _signed_spread if "signed-all" in resolved else _spread
-            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"))
-            beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
-            beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
-        else:
-            beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
-            beta_value = pt.ones((len(shares), 1)) * beta_value
-        beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
-        per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
-        contribution = w[:, :, None] * per_head
-        pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"), offsets=not beta_cond)
         # mu's terms besides the intercepts, (date, geo): (model variables, sampler values)
-        media_value = w[:, :, None] * media_graph(
-            spec, spend, values | {"saturation_beta": beta_value}
-        )
-        rest = [(contribution.sum(axis=2), media_value.sum(axis=2))]
+        rest: list[tuple[Any, Any]] = []
         head: Any = pt.zeros((periods, 1))  # per head: (date, geo) or (date, 1)
         intercept = None
         if spec.intercept and not cond:  # created where it always was: the same draws
@@ -493,6 +495,34 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
                 )
             )
         sigma = make_prior("sigma", prior_for("sigma", spec))
+        if beta_cond:  # after the terms and sigma its coordinates read
+            z_b = _cond_beta_offsets(
+                spec,
+                (beta, _value(model, beta)),
+                (tau_b, _value(model, tau_b)),
+                (sigma, _value(model, sigma)),
+                (params, values),
+                rest,
+                spend,
+                target,
+                shares,
+                steps=2 if "beta-cond2" in resolved else int("beta-cond" in resolved),
+                signed="signed-all" in resolved,
+            )
+        if "beta" in geo.vary:
+            beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
+            beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
+        else:
+            beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
+            beta_value = pt.ones((len(shares), 1)) * beta_value
+        beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
+        per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
+        contribution = w[:, :, None] * per_head
+        pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+        media_value = w[:, :, None] * media_graph(
+            spec, spend, values | {"saturation_beta": beta_value}
+        )
+        rest.insert(0, (contribution.sum(axis=2), media_value.sum(axis=2)))
         if cond:  # after the terms and sigma its coordinates read
             signed = "signed" in resolved
             intercept = _cond_intercept(
@@ -582,13 +612,106 @@ def _cond_intercept(
     return national + tau * z
 
 
-def _signed_spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
+def _beta_conditional(
+    beta: Any,
+    t: Any,
+    sigma: Any,
+    unit: Any,
+    others: Any,
+    target: Any,
+    w: Array,
+    steps: int,
+) -> tuple[Any, Any]:
+    """Return the beta offsets' ``(loc, scale)``, each ``(geo, channel)``.
+
+    ``unit`` ``(date, geo, channel)``: each geo's media per head at an effect of 1
+    (``f_gtc``); ``others`` ``(date, geo)``: mu's terms besides the media and the
+    intercepts. Demeaned over dates (the geo's intercept takes the mean) and linearized in
+    the offsets at ``z0`` (``beta_gc = beta_c exp(t_c z_gc)``), geo ``g``'s data give its
+    offsets ``z_g`` a normal likelihood; with their prior ``N(0, I)``, precision ``A_g = I +
+    X_g' X_g`` and mean ``A_g^-1 X_g' (r_g + X_g z0_g)``, ``X_gtc = t_c beta_c exp(t_c
+    z0_gc) (f_gtc - mean_t f_gc) sqrt(w_g) / sigma`` and ``r_g`` the demeaned residual at
+    ``z0`` by ``sigma / sqrt(w_g)`` (Gauss-Newton). ``steps`` 1: one step from ``z0 = 0``
+    (the national betas), ``diag A_g = 1 + t_c^2 p_gc`` with ``p_gc = w_g beta_c^2 sum_t
+    (f_gtc - mean f_gc)^2 / sigma^2`` the data's precision for ``log beta_gc``; 2: a second
+    from the first's mean; 0: ``loc`` 0 and ``scale`` at ``z0 = 0``. ``loc`` is the last
+    step's mean, ``scale`` ``1 / sqrt(diag A_g)`` at its ``z0``. Neither reads the offsets
+    or the intercepts.
+    """
+    wt = pt.as_tensor_variable(np.asarray(w, dtype=float))
+    demeaned = unit - unit.mean(axis=0)
+    level = (target - others) / wt[None, :]
+    root = pt.sqrt(wt)[None, :] / sigma
+    loc: Any = pt.zeros((len(w), 1)) * t[None, :]  # z0 = 0, (geo, channel)
+    for _ in range(max(steps, 1)):
+        effect = beta[None, :] * pt.exp(t[None, :] * loc)  # (geo, channel)
+        x = demeaned * (effect * t[None, :])[None] * root[:, :, None]
+        gram = (x[:, :, :, None] * x[:, :, None, :]).sum(axis=0)  # (geo, channel, channel)
+        scale = 1.0 / pt.sqrt(1.0 + (x**2).sum(axis=0))  # 1 / sqrt(diag A_g)
+        if steps == 0:
+            return loc, scale
+        residual = level - (unit * effect[None]).sum(axis=2)
+        residual = (residual - residual.mean(axis=0)) * root
+        rhs = (x * residual[:, :, None]).sum(axis=0) + (gram * loc[:, None, :]).sum(axis=2)
+        eye = pt.eye(gram.shape[-1])[None]  # type: ignore[no-untyped-call]
+        loc = pt.linalg.solve(eye + gram, rhs, b_ndim=1)
+    return loc, scale
+
+
+def _cond_beta_offsets(
+    spec: ModelSpec,
+    beta: tuple[Any, Any],
+    t: tuple[Any, Any],
+    sigma: tuple[Any, Any],
+    transform_params: tuple[dict[str, Any], dict[str, Any]],
+    rest: list[tuple[Any, Any]],
+    spend: Any,
+    target: Any,
+    shares: Array,
+    steps: int,
+    signed: bool,
+) -> Any:
+    """Create the beta offsets standardized by their conditionals (``beta-cond``, ``beta-scale``).
+
+    Each pair is (the model's variable, its sampler-value graph). ``z = loc + scale u``
+    (:func:`_beta_conditional`; :class:`GeoIntercept`'s transform, Jacobian ``scale``): near
+    ``t = 0`` non-centred (``scale`` 1), where the data pin a geo's effect centred (``t
+    scale u`` tends to ``u / sqrt(p)``, free of ``t``). Returns the offsets.
+    """
+    graphs = []
+    for k in (0, 1):
+        unit = media_graph(spec, spend, transform_params[k] | {"saturation_beta": 1.0})
+        others = sum((term[k] for term in rest), pt.zeros((1, 1)))
+        graphs.append(
+            _beta_conditional(beta[k], t[k], sigma[k], unit, others, target, shares, steps)
+        )
+    name = "saturation_beta_geo_z" + ("_signed" if signed else "")
+    z = pm.Normal(
+        name,
+        0.0,
+        1.0,
+        dims=("geo", "channel"),
+        transform=GeoIntercept(graphs[0][0], graphs[0][1], graphs[1][0], graphs[1][1]),
+        default_transform=None,
+    )
+    if signed:
+        _unsigned("saturation_beta", t[0], z, ("geo", "channel"))
+    return z
+
+
+def _signed_spread(
+    name: str, geo: GeoModelSpec, dims: str | tuple[str, ...], offsets: bool = True
+) -> tuple[Any, Any]:
     """Return a varying parameter's signed spread ``t`` and offsets ``z`` (non-centred).
 
     ``t ~ Normal(0, s)``, ``z ~ Normal(0, 1)``: ``(|t|, sign(t) z)`` has the distribution of
     ``(tau, z)`` with ``tau ~ HalfNormal(s)``, and ``t * z = |t| * sign(t) z``.
+    ``offsets=False``: ``z`` is ``None``, created later by the caller (who records the DGP's
+    names with :func:`_unsigned`).
     """
     t = pm.Normal(f"{name}_geo_sd_signed", 0.0, geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
+    if not offsets:
+        return t, None
     z = pm.Normal(f"{name}_geo_z_signed", 0.0, 1.0, dims=dims)
     _unsigned(name, t, z, dims)
     return t, z
