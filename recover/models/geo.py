@@ -68,34 +68,74 @@ the only geometry before):
 Measured on ``geo-vs-national``'s geo cells at the shipped settings (``mmm-workbench run
 scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the second cell
 also ``--replicates 8``; load 4 to 8; ``bench/survey.py``:
-``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): replicates 0 to 3, 7 of
-8 clean as in the DGP's coordinates (``bench/results/survey-20261130-evening.json``): cell
+``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): replicates 0 to 3, 7 of 8
+clean as in the DGP's coordinates (``bench/results/survey-20261130-evening.json``): cell
 1a76a910 4 of 4, max R-hat 1.0086, min bulk ESS 765 to 908 (DGP: 3 of 4, 1.0104, 511);
 35f9765b 3 of 4, replicate 2 at R-hat 1.0145, ESS 438 (DGP: 4 of 4, 1.0073, 688); its
 replicates 4 to 7 4 of 4 (ESS 746 to 1309); no divergence in the 12. 194,000 to 311,000
 leapfrog steps a fit with tuning, 24 to 39 per iteration, against 100 to 139 in the DGP's
-(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in
-the DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat
-1.00999, min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share
-and about the same min ESS for a quarter to a third of the gradients. The miss is R-hat
-noise at ESS 438 on social's beta spread (the second cell's replicate 2), near 0: the long
-``log tau`` tail the intercept's spread had.
-Signing the beta spreads too (``intercept-cond+signed-all+lr``) fixed that fit (R-hat
-1.0031, ESS 956) and gave 4 of 4 on the first cell, but divergences on the second (2 and
-1 in replicates 4 and 7, 6 of 8 clean;
-``survey-geo-vs-national-geo-signed-all-20261201.json``). Replicate 7's divergence (the
-fit repeated by script) starts at social's spread ``t = -1.23``, far in its upper tail
-(prior ``HalfNormal(0.5)``), not at ``t = 0``; its cause is not established. Standardizing
-the beta offsets by their (approximately normal) conditionals, as the intercepts', is the
-next step, not tried. One fit each on replicate 0
-of the first cell (:class:`~mmm_workbench.recover.fitting.CellFitter` in a script,
-per-parameter ESS of the draws; ``bench/results/geo-geometry-20261201.jsonl``): the
-conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
+(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in the
+DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat 1.00999,
+min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share and about
+the same min ESS for a quarter to a third of the gradients. The miss is R-hat noise at ESS
+438 on social's beta spread (the second cell's replicate 2), near 0: the long ``log tau``
+tail the intercept's spread had. Signing the beta spreads too
+(``intercept-cond+signed-all+lr``) fixed that fit (R-hat 1.0031, ESS 956) and gave 4 of 4 on
+the first cell, but divergences on the second (2 and 1 in replicates 4 and 7, 6 of 8 clean;
+``survey-geo-vs-national-geo-signed-all-20261201.json``). Replicate 7's divergence (the fit
+repeated by script) starts at social's spread ``t = -1.23``, far in its upper tail (prior
+``HalfNormal(0.5)``), not at ``t = 0``; its cause is not established (see below). One fit
+each on replicate 0 of the first cell (:class:`~mmm_workbench.recover.fitting.CellFitter` in
+a script, per-parameter ESS of the draws; ``bench/results/geo-geometry-20261201.jsonl``):
+the conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
 offsets 717 up); with the low-rank mass matrix 244,650, 588 (the offsets 1855 up); the
 spread signed too 310,585, 795. Tried before with the DGP's spreads (one fit each,
 ``bench/results/geo-geometry-20261130.jsonl``): the intercept as a mean level per head
 696,491 steps, ESS 669; beta or the intercept centred, 56 and 79 divergences (funnels at
 spreads near 0).
+
+Measured, not the default: the beta offsets standardized by their approximately normal
+conditionals too (``intercept-cond+beta-cond2+signed-all+lr``, :func:`_beta_conditional`;
+:class:`GeoIntercept`'s transform, Jacobian its scale), with the beta spreads signed: ``z_gc
+= loc_gc + scale_gc u_gc``. Demeaned over dates (the geo's intercept takes the mean) and
+linearized in the offsets (``beta_gc = beta_c exp(t_c z_gc)``), geo ``g``'s data give
+``z_g`` a normal likelihood, and with the prior ``N(0, I)`` a normal of precision ``A_g = I
++ X_g' X_g``; two Gauss-Newton steps, from the national betas and from the first step's
+mean, give ``loc`` (the second's mean) and ``scale = 1 / sqrt(diag A_g)``, about ``1 /
+sqrt(1 + t_c^2 p_gc)`` with ``p_gc = w_g beta_c^2 sum_t (f_gtc - mean f_gc)^2 / sigma^2``
+the data's precision for ``log beta_gc``: non-centred near ``t = 0``, centred where the data
+pin a geo's effect (``t scale u`` tends to ``u / sqrt(p)``, free of ``t``). ``loc`` and
+``scale`` read the national betas, the spreads, ``sigma``, the transform parameters and the
+non-media terms, never the offsets or the intercepts (whose conditional reads the media at
+the sampler's values). Made the default on a branch for the run (``mmm-workbench run
+scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the second cell
+``--replicates 8``; load 2.5 to 5;
+``bench/results/survey-geo-vs-national-beta-cond2-20261201.json``, per fit
+``geo-geometry-beta-cond-20261201.jsonl``): 12 of 12 clean, no divergence. Cell 1a76a910
+(replicates 0 to 3) 4 of 4, max R-hat 1.0055, min bulk ESS 771 to 1186 (this default: 765 to
+908), 261,974 to 309,896 leapfrog steps a fit with tuning (276,876 to 310,585); 35f9765b
+(replicates 0 to 7) 8 of 8, max R-hat 1.0074, the miss above now R-hat 1.0049 and ESS 1018,
+min ESS over replicates 0 to 7 1064, 1007, 1018, 2019, 1187, 2710, 1027, 2464 (this default:
+509, 570, 438, 874, 1309, 746, 850, 1183), 144,244 to 247,617 steps (replicates 0 to 3:
+241,000, 180,000, 182,000, 144,000 against 265,000, 206,000, 232,000, 194,000). Why it is
+not the default: (1) a gradient costs 4.3 times this default's (2,801 against 649
+microseconds, numba, the second cell's replicate 0 at its initial point, min of 5 x 500
+calls at load 2 to 3: the Gauss-Newton steps' per-date products and small batched solves;
+``beta-cond`` 1,227, ``beta-scale`` 896), so a fit took about 3 times as long (141 to 215 s
+against 49 to 96 s in the run before, at other loads): more ESS per fit, less per second;
+(2) the ``map`` backend's L-BFGS-B fails in it
+(``tests/recover/test_geo_model.py::test_map_recovers_national_roas_in_identical_geos``): it
+probes far points where ``A_g`` is ill-conditioned (scipy's LinAlgWarning, rcond 1e-58) and,
+that warning silenced, meets a NaN (a sum that overflows). Next: the per-date sums ``sum_t
+d_gtc d_gtd`` (``d`` the demeaned media at an effect of 1) depend on the spend and the
+transform parameters only, so ``A_g`` and ``X_g' r_g`` need no per-date work per gradient;
+and bounded inputs for the far points. The steps on the way (one fit each by script,
+``CellFitter``, the second cell's replicates 2, 4 and 7, where this default missed and
+``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step, ``scale`` at the national
+betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``, where a geo's
+effect is up to ``exp(1.6)`` times the national one and the precision at the national betas
+is off by its square), else clean, min ESS 1105, 2066, 1978; ``beta-cond2`` 3 of 3, 1199,
+1131, 1669. ``beta-scale`` (``loc`` 0) is kept as a geometry for comparison, not measured.
 """
 
 from __future__ import annotations

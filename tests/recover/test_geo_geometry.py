@@ -191,6 +191,11 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
     assert dgp <= set(fitted.model.named_vars) - {v.name for v in fitted.model.free_RVs}
     signed_all = _build("intercept-cond+signed-all")
     assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(signed_all.diagnosed)
+    beta_cond = _build("intercept-cond+beta-cond2+signed-all+lr")  # measured, not the default
+    assert {"saturation_beta_geo_sd_signed", "saturation_beta_geo_z_signed_geo_cond__"} <= {
+        v.name for v in beta_cond.model.value_vars
+    }
+    assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(beta_cond.diagnosed)
     assert diagnosed(fitted) == list(fitted.diagnosed)
     plain = _build("intercept-cond")
     assert plain.diagnosed == ()
