@@ -117,25 +117,29 @@ scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the 
 (replicates 0 to 7) 8 of 8, max R-hat 1.0074, the miss above now R-hat 1.0049 and ESS 1018,
 min ESS over replicates 0 to 7 1064, 1007, 1018, 2019, 1187, 2710, 1027, 2464 (this default:
 509, 570, 438, 874, 1309, 746, 850, 1183), 144,244 to 247,617 steps (replicates 0 to 3:
-241,000, 180,000, 182,000, 144,000 against 265,000, 206,000, 232,000, 194,000). Why it is
-not the default: (1) a gradient costs 4.3 times this default's (2,801 against 649
-microseconds, numba, the second cell's replicate 0 at its initial point, min of 5 x 500
-calls at load 2 to 3: the Gauss-Newton steps' per-date products and small batched solves;
-``beta-cond`` 1,227, ``beta-scale`` 896), so a fit took about 3 times as long (141 to 215 s
-against 49 to 96 s in the run before, at other loads): more ESS per fit, less per second;
-(2) the ``map`` backend's L-BFGS-B fails in it
+241,000, 180,000, 182,000, 144,000 against 265,000, 206,000, 232,000, 194,000). Its cost:
+the run's fits computed the Gauss-Newton steps' products per date, a gradient 4.3 times this
+default's (2,801 against 649 microseconds, numba, the second cell's replicate 0 at its
+initial point, min of 5 x 500 calls at load 2 to 3; ``beta-cond`` 1,227, ``beta-scale``
+896), so a fit took about 3 times as long (141 to 215 s against 49 to 96 s in the run
+before, at other loads); the code now forms the per-date sums ``sum_t d_gtc d_gtd`` and
+``sum_t d_gtc level_gt`` (``d`` the demeaned media at an effect of 1) once, the same
+coordinates up to rounding (the density test checks them against the per-date form): 808
+against 587 microseconds (1.4 times; one process, load about 2), with about 0.8 times the
+leapfrog steps; not re-sampled since. Why it is not the default: the ``map`` backend's
+L-BFGS-B fails in it
 (``tests/recover/test_geo_model.py::test_map_recovers_national_roas_in_identical_geos``): it
 probes far points where ``A_g`` is ill-conditioned (scipy's LinAlgWarning, rcond 1e-58) and,
-that warning silenced, meets a NaN (a sum that overflows). Next: the per-date sums ``sum_t
-d_gtc d_gtd`` (``d`` the demeaned media at an effect of 1) depend on the spend and the
-transform parameters only, so ``A_g`` and ``X_g' r_g`` need no per-date work per gradient;
-and bounded inputs for the far points. The steps on the way (one fit each by script,
-``CellFitter``, the second cell's replicates 2, 4 and 7, where this default missed and
-``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step, ``scale`` at the national
-betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``, where a geo's
-effect is up to ``exp(1.6)`` times the national one and the precision at the national betas
-is off by its square), else clean, min ESS 1105, 2066, 1978; ``beta-cond2`` 3 of 3, 1199,
-1131, 1669. ``beta-scale`` (``loc`` 0) is kept as a geometry for comparison, not measured.
+that warning silenced, meets a NaN (a sum that overflows). With the per-date sums formed
+once it meets the NaN first. Next: inputs bounded at the far points (the linearization point,
+the spreads, ``sigma``), then the geo cells re-run with it as the default. The steps on the
+way (one fit each by script, ``CellFitter``, the second cell's replicates 2, 4 and 7, where
+this default missed and ``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step,
+``scale`` at the national betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40,
+-0.79``, where a geo's effect is up to ``exp(1.6)`` times the national one and the precision
+at the national betas is off by its square), else clean, min ESS 1105, 2066, 1978;
+``beta-cond2`` 3 of 3, 1199, 1131, 1669. ``beta-scale`` (``loc`` 0) is kept as a geometry
+for comparison, not measured.
 """
 
 from __future__ import annotations
@@ -680,19 +684,22 @@ def _beta_conditional(
     """
     wt = pt.as_tensor_variable(np.asarray(w, dtype=float))
     demeaned = unit - unit.mean(axis=0)
-    level = (target - others) / wt[None, :]
-    root = pt.sqrt(wt)[None, :] / sigma
+    # the per-date sums, once: (geo, channel, channel) and (geo, channel); sum_t d_gtc = 0,
+    # so a residual need not be demeaned against d
+    cross = (demeaned[:, :, :, None] * demeaned[:, :, None, :]).sum(axis=0)
+    level = (demeaned * ((target - others) / wt[None, :])[:, :, None]).sum(axis=0)
+    root = pt.sqrt(wt)[:, None] / sigma  # (geo, 1)
+    diag = (demeaned**2).sum(axis=0)
     loc: Any = pt.zeros((len(w), 1)) * t[None, :]  # z0 = 0, (geo, channel)
     for _ in range(max(steps, 1)):
         effect = beta[None, :] * pt.exp(t[None, :] * loc)  # (geo, channel)
-        x = demeaned * (effect * t[None, :])[None] * root[:, :, None]
-        gram = (x[:, :, :, None] * x[:, :, None, :]).sum(axis=0)  # (geo, channel, channel)
-        scale = 1.0 / pt.sqrt(1.0 + (x**2).sum(axis=0))  # 1 / sqrt(diag A_g)
+        a = effect * t[None, :] * root  # X_gtc = a_gc d_gtc
+        scale = 1.0 / pt.sqrt(1.0 + a**2 * diag)  # 1 / sqrt(diag A_g)
         if steps == 0:
             return loc, scale
-        residual = level - (unit * effect[None]).sum(axis=2)
-        residual = (residual - residual.mean(axis=0)) * root
-        rhs = (x * residual[:, :, None]).sum(axis=0) + (gram * loc[:, None, :]).sum(axis=2)
+        gram = a[:, :, None] * a[:, None, :] * cross
+        fitted = (cross * effect[:, None, :]).sum(axis=2)  # sum_t d_gtc sum_c' f_gtc' e_gc'
+        rhs = a * root * (level - fitted) + (gram * loc[:, None, :]).sum(axis=2)
         eye = pt.eye(gram.shape[-1])[None]  # type: ignore[no-untyped-call]
         loc = pt.linalg.solve(eye + gram, rhs, b_ndim=1)
     return loc, scale
