@@ -132,16 +132,17 @@ L-BFGS-B fails in it
 probes far points where ``A_g`` is ill-conditioned (scipy's LinAlgWarning, rcond 1e-58) and,
 that warning silenced, meets a NaN (a sum that overflows). With the per-date sums formed
 once, one run of that test met the NaN, the next (the same code and seed) ended with
-national ROAS 1.97 and 6.58 against the truth's 1.17 and 1.44: L-BFGS-B does not reach the
-DGP's mode in these coordinates within the test's evaluation cap. Next: inputs bounded at
-the far points (the linearization point, the spreads, ``sigma``), then the geo cells re-run
-with it as the default. The steps on the way (one fit each by script, ``CellFitter``, the
-second cell's replicates 2, 4 and 7, where this default missed and ``signed-all`` diverged):
-``beta-cond`` (one Gauss-Newton step, ``scale`` at the national betas) 1 divergence in
-replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``, where a geo's effect is up to
-``exp(1.6)`` times the national one and the precision at the national betas is off by its
-square), else clean, min ESS 1105, 2066, 1978; ``beta-cond2`` 3 of 3, 1199, 1131, 1669.
-``beta-scale`` (``loc`` 0) is kept as a geometry for comparison, not measured.
+national ROAS 1.97 and 6.58 against the truth's 1.17 and 1.44: L-BFGS-B does not find the
+DGP's mode in these coordinates (why, not established: the cap on evaluations, the far
+points' conditionals?). Next: inputs bounded at the far points (the linearization point, the
+spreads, ``sigma``), then the geo cells re-run with it as the default. The steps on the way
+(one fit each by script, ``CellFitter``, the second cell's replicates 2, 4 and 7, where this
+default missed and ``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step, ``scale``
+at the national betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``,
+where a geo's effect is up to ``exp(1.6)`` times the national one and the precision at the
+national betas is off by its square), else clean, min ESS 1105, 2066, 1978; ``beta-cond2`` 3
+of 3, 1199, 1131, 1669. ``beta-scale`` (``loc`` 0) is kept as a geometry for comparison, not
+measured.
 """
 
 from __future__ import annotations
