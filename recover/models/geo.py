@@ -68,34 +68,81 @@ the only geometry before):
 Measured on ``geo-vs-national``'s geo cells at the shipped settings (``mmm-workbench run
 scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the second cell
 also ``--replicates 8``; load 4 to 8; ``bench/survey.py``:
-``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): replicates 0 to 3, 7 of
-8 clean as in the DGP's coordinates (``bench/results/survey-20261130-evening.json``): cell
+``bench/results/survey-geo-vs-national-geo-cond-20261201.json``): replicates 0 to 3, 7 of 8
+clean as in the DGP's coordinates (``bench/results/survey-20261130-evening.json``): cell
 1a76a910 4 of 4, max R-hat 1.0086, min bulk ESS 765 to 908 (DGP: 3 of 4, 1.0104, 511);
 35f9765b 3 of 4, replicate 2 at R-hat 1.0145, ESS 438 (DGP: 4 of 4, 1.0073, 688); its
 replicates 4 to 7 4 of 4 (ESS 746 to 1309); no divergence in the 12. 194,000 to 311,000
 leapfrog steps a fit with tuning, 24 to 39 per iteration, against 100 to 139 in the DGP's
-(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in
-the DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat
-1.00999, min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share
-and about the same min ESS for a quarter to a third of the gradients. The miss is R-hat
-noise at ESS 438 on social's beta spread (the second cell's replicate 2), near 0: the long
-``log tau`` tail the intercept's spread had.
-Signing the beta spreads too (``intercept-cond+signed-all+lr``) fixed that fit (R-hat
-1.0031, ESS 956) and gave 4 of 4 on the first cell, but divergences on the second (2 and
-1 in replicates 4 and 7, 6 of 8 clean;
-``survey-geo-vs-national-geo-signed-all-20261201.json``). Replicate 7's divergence (the
-fit repeated by script) starts at social's spread ``t = -1.23``, far in its upper tail
-(prior ``HalfNormal(0.5)``), not at ``t = 0``; its cause is not established. Standardizing
-the beta offsets by their (approximately normal) conditionals, as the intercepts', is the
-next step, not tried. One fit each on replicate 0
-of the first cell (:class:`~mmm_workbench.recover.fitting.CellFitter` in a script,
-per-parameter ESS of the draws; ``bench/results/geo-geometry-20261201.jsonl``): the
-conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
+(897,758 on the first cell's replicate 0; the second cell's replicates 4 to 7, fitted in the
+DGP's coordinates by script: 840,530 to 1,131,000 steps, 4 of 4 clean, max R-hat 1.00999,
+min ESS 1090, 606, 859, 628 against 1309, 746, 850, 1183): the same clean share and about
+the same min ESS for a quarter to a third of the gradients. The miss is R-hat noise at ESS
+438 on social's beta spread (the second cell's replicate 2), near 0: the long ``log tau``
+tail the intercept's spread had. Signing the beta spreads too
+(``intercept-cond+signed-all+lr``) fixed that fit (R-hat 1.0031, ESS 956) and gave 4 of 4 on
+the first cell, but divergences on the second (2 and 1 in replicates 4 and 7, 6 of 8 clean;
+``survey-geo-vs-national-geo-signed-all-20261201.json``). Replicate 7's divergence (the fit
+repeated by script) starts at social's spread ``t = -1.23``, far in its upper tail (prior
+``HalfNormal(0.5)``), not at ``t = 0``; its cause is not established (see below). One fit
+each on replicate 0 of the first cell (:class:`~mmm_workbench.recover.fitting.CellFitter` in
+a script, per-parameter ESS of the draws; ``bench/results/geo-geometry-20261201.jsonl``):
+the conditional intercept alone 269,108 steps, min ESS 614 (``intercept_geo_sd``; the beta
 offsets 717 up); with the low-rank mass matrix 244,650, 588 (the offsets 1855 up); the
 spread signed too 310,585, 795. Tried before with the DGP's spreads (one fit each,
 ``bench/results/geo-geometry-20261130.jsonl``): the intercept as a mean level per head
 696,491 steps, ESS 669; beta or the intercept centred, 56 and 79 divergences (funnels at
 spreads near 0).
+
+Measured, not the default: the beta offsets standardized by their approximately normal
+conditionals too (``intercept-cond+beta-cond2+signed-all+lr``, :func:`_beta_conditional`;
+:class:`GeoIntercept`'s transform, Jacobian its scale), with the beta spreads signed: ``z_gc
+= loc_gc + scale_gc u_gc``. Demeaned over dates (the geo's intercept takes the mean) and
+linearized in the offsets (``beta_gc = beta_c exp(t_c z_gc)``), geo ``g``'s data give
+``z_g`` a normal likelihood, and with the prior ``N(0, I)`` a normal of precision ``A_g = I
++ X_g' X_g``; two Gauss-Newton steps, from the national betas and from the first step's
+mean, give ``loc`` (the second's mean) and ``scale = 1 / sqrt(diag A_g)``, about ``1 /
+sqrt(1 + t_c^2 p_gc)`` with ``p_gc = w_g beta_c^2 sum_t (f_gtc - mean f_gc)^2 / sigma^2``
+the data's precision for ``log beta_gc``: non-centred near ``t = 0``, centred where the data
+pin a geo's effect (``t scale u`` tends to ``u / sqrt(p)``, free of ``t``). ``loc`` and
+``scale`` read the national betas, the spreads, ``sigma``, the transform parameters and the
+non-media terms, never the offsets or the intercepts (whose conditional reads the media at
+the sampler's values). Made the default on a branch for the run (``mmm-workbench run
+scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only CELL``, the second cell
+``--replicates 8``; load 2.5 to 5;
+``bench/results/survey-geo-vs-national-beta-cond2-20261201.json``, per fit
+``geo-geometry-beta-cond-20261201.jsonl``): 12 of 12 clean, no divergence. Cell 1a76a910
+(replicates 0 to 3) 4 of 4, max R-hat 1.0055, min bulk ESS 771 to 1186 (this default: 765 to
+908), 261,974 to 309,896 leapfrog steps a fit with tuning (276,876 to 310,585); 35f9765b
+(replicates 0 to 7) 8 of 8, max R-hat 1.0074, the miss above now R-hat 1.0049 and ESS 1018,
+min ESS over replicates 0 to 7 1064, 1007, 1018, 2019, 1187, 2710, 1027, 2464 (this default:
+509, 570, 438, 874, 1309, 746, 850, 1183), 144,244 to 247,617 steps (replicates 0 to 3:
+241,000, 180,000, 182,000, 144,000 against 265,000, 206,000, 232,000, 194,000). Its cost:
+the run's fits computed the Gauss-Newton steps' products per date, a gradient 4.3 times this
+default's (2,801 against 649 microseconds, numba, the second cell's replicate 0 at its
+initial point, min of 5 x 500 calls at load 2 to 3; ``beta-cond`` 1,227, ``beta-scale``
+896), so a fit took about 3 times as long (141 to 215 s against 49 to 96 s in the run
+before, at other loads); the code now forms the per-date sums ``sum_t d_gtc d_gtd`` and
+``sum_t d_gtc level_gt`` (``d`` the demeaned media at an effect of 1) once, the same
+coordinates up to rounding (the density test checks them against the per-date form): 808
+against 587 microseconds (1.4 times; one process, load about 2), with about 0.8 times the
+leapfrog steps; not re-sampled since. Why it is not the default: the ``map`` backend's
+L-BFGS-B fails in it
+(``tests/recover/test_geo_model.py::test_map_recovers_national_roas_in_identical_geos``): it
+probes far points where ``A_g`` is ill-conditioned (scipy's LinAlgWarning, rcond 1e-58) and,
+that warning silenced, meets a NaN (a sum that overflows). With the per-date sums formed
+once, one run of that test met the NaN, the next (the same code and seed) ended with
+national ROAS 1.97 and 6.58 against the truth's 1.17 and 1.44: L-BFGS-B does not find the
+DGP's mode in these coordinates (why, not established: the cap on evaluations, the far
+points' conditionals?). Next: inputs bounded at the far points (the linearization point, the
+spreads, ``sigma``), then the geo cells re-run with it as the default. The steps on the way
+(one fit each by script, ``CellFitter``, the second cell's replicates 2, 4 and 7, where this
+default missed and ``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step, ``scale``
+at the national betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``,
+where a geo's effect is up to ``exp(1.6)`` times the national one and the precision at the
+national betas is off by its square), else clean, min ESS 1105, 2066, 1978; ``beta-cond2`` 3
+of 3, 1199, 1131, 1669. ``beta-scale`` (``loc`` 0) is kept as a geometry for comparison, not
+measured.
 """
 
 from __future__ import annotations
@@ -286,10 +333,15 @@ class GeoWorkbenchModel(MediaModel):
         )
 
 
-def _spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
-    """Return a varying parameter's spread ``tau`` and offsets ``z`` (non-centred)."""
+def _spread(
+    name: str, geo: GeoModelSpec, dims: str | tuple[str, ...], offsets: bool = True
+) -> tuple[Any, Any]:
+    """Return a varying parameter's spread ``tau`` and offsets ``z`` (non-centred).
+
+    ``offsets=False``: ``z`` is ``None``, created later by the caller.
+    """
     tau = pm.HalfNormal(f"{name}_geo_sd", sigma=geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
-    z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims)
+    z = pm.Normal(f"{name}_geo_z", 0.0, 1.0, dims=dims) if offsets else None
     return tau, z
 
 
@@ -304,6 +356,12 @@ GEO_GEOMETRIES = (
     "intercept-cond+signed+lr",
     "intercept-cond+signed-all",
     "intercept-cond+signed-all+lr",
+    "intercept-cond+beta-scale+signed-all",
+    "intercept-cond+beta-scale+signed-all+lr",
+    "intercept-cond+beta-cond+signed-all",
+    "intercept-cond+beta-cond+signed-all+lr",
+    "intercept-cond+beta-cond2+signed-all",
+    "intercept-cond+beta-cond2+signed-all+lr",
 )
 """The geo model's geometries (:func:`resolve_geo_geometry`); ``+lr``: nutpie's low-rank mass
 matrix (``adaptation = "low_rank"``, which ``[fit].options`` override). A run reaches two of
@@ -444,23 +502,14 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
                 free.append(name)
         beta = make_prior("saturation_beta", prior_for("saturation_beta", spec), dims="channel")
         beta_value = _value(model, beta)[None, :]
+        # beta-cond/beta-scale: the offsets created after sigma and the other terms, which
+        # their coordinates read; any other geometry creates them here, where they always were
+        beta_cond = ("beta-cond" in resolved or "beta-scale" in resolved) and "beta" in geo.vary
         if "beta" in geo.vary:
             spread = _signed_spread if "signed-all" in resolved else _spread
-            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"))
-            beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
-            beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
-        else:
-            beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
-            beta_value = pt.ones((len(shares), 1)) * beta_value
-        beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
-        per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
-        contribution = w[:, :, None] * per_head
-        pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+            tau_b, z_b = spread("saturation_beta", geo, ("geo", "channel"), offsets=not beta_cond)
         # mu's terms besides the intercepts, (date, geo): (model variables, sampler values)
-        media_value = w[:, :, None] * media_graph(
-            spec, spend, values | {"saturation_beta": beta_value}
-        )
-        rest = [(contribution.sum(axis=2), media_value.sum(axis=2))]
+        rest: list[tuple[Any, Any]] = []
         head: Any = pt.zeros((periods, 1))  # per head: (date, geo) or (date, 1)
         intercept = None
         if spec.intercept and not cond:  # created where it always was: the same draws
@@ -493,6 +542,34 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
                 )
             )
         sigma = make_prior("sigma", prior_for("sigma", spec))
+        if beta_cond:  # after the terms and sigma its coordinates read
+            z_b = _cond_beta_offsets(
+                spec,
+                (beta, _value(model, beta)),
+                (tau_b, _value(model, tau_b)),
+                (sigma, _value(model, sigma)),
+                (params, values),
+                rest,
+                spend,
+                target,
+                shares,
+                steps=2 if "beta-cond2" in resolved else int("beta-cond" in resolved),
+                signed="signed-all" in resolved,
+            )
+        if "beta" in geo.vary:
+            beta_geo = beta[None, :] * pt.exp(tau_b * z_b)
+            beta_value = beta_value * pt.exp(_value(model, tau_b) * _value(model, z_b))
+        else:
+            beta_geo = pt.ones((len(shares), 1)) * beta[None, :]
+            beta_value = pt.ones((len(shares), 1)) * beta_value
+        beta_geo = pm.Deterministic(BETA_GEO, beta_geo, dims=("geo", "channel"))
+        per_head = media_graph(spec, spend, params | {"saturation_beta": beta_geo})  # (T, G, C)
+        contribution = w[:, :, None] * per_head
+        pm.Deterministic("channel_contribution", contribution.sum(axis=1), dims=("date", "channel"))
+        media_value = w[:, :, None] * media_graph(
+            spec, spend, values | {"saturation_beta": beta_value}
+        )
+        rest.insert(0, (contribution.sum(axis=2), media_value.sum(axis=2)))
         if cond:  # after the terms and sigma its coordinates read
             signed = "signed" in resolved
             intercept = _cond_intercept(
@@ -582,13 +659,109 @@ def _cond_intercept(
     return national + tau * z
 
 
-def _signed_spread(name: str, geo: GeoModelSpec, dims: str | tuple[str, ...]) -> tuple[Any, Any]:
+def _beta_conditional(
+    beta: Any,
+    t: Any,
+    sigma: Any,
+    unit: Any,
+    others: Any,
+    target: Any,
+    w: Array,
+    steps: int,
+) -> tuple[Any, Any]:
+    """Return the beta offsets' ``(loc, scale)``, each ``(geo, channel)``.
+
+    ``unit`` ``(date, geo, channel)``: each geo's media per head at an effect of 1
+    (``f_gtc``); ``others`` ``(date, geo)``: mu's terms besides the media and the
+    intercepts. Demeaned over dates (the geo's intercept takes the mean) and linearized in
+    the offsets at ``z0`` (``beta_gc = beta_c exp(t_c z_gc)``), geo ``g``'s data give its
+    offsets ``z_g`` a normal likelihood; with their prior ``N(0, I)``, precision ``A_g = I +
+    X_g' X_g`` and mean ``A_g^-1 X_g' (r_g + X_g z0_g)``, ``X_gtc = t_c beta_c exp(t_c
+    z0_gc) (f_gtc - mean_t f_gc) sqrt(w_g) / sigma`` and ``r_g`` the demeaned residual at
+    ``z0`` by ``sigma / sqrt(w_g)`` (Gauss-Newton). ``steps`` 1: one step from ``z0 = 0``
+    (the national betas), ``diag A_g = 1 + t_c^2 p_gc`` with ``p_gc = w_g beta_c^2 sum_t
+    (f_gtc - mean f_gc)^2 / sigma^2`` the data's precision for ``log beta_gc``; 2: a second
+    from the first's mean; 0: ``loc`` 0 and ``scale`` at ``z0 = 0``. ``loc`` is the last
+    step's mean, ``scale`` ``1 / sqrt(diag A_g)`` at its ``z0``. Neither reads the offsets
+    or the intercepts.
+    """
+    wt = pt.as_tensor_variable(np.asarray(w, dtype=float))
+    demeaned = unit - unit.mean(axis=0)
+    # the per-date sums, once: (geo, channel, channel) and (geo, channel); sum_t d_gtc = 0,
+    # so a residual need not be demeaned against d
+    cross = (demeaned[:, :, :, None] * demeaned[:, :, None, :]).sum(axis=0)
+    level = (demeaned * ((target - others) / wt[None, :])[:, :, None]).sum(axis=0)
+    root = pt.sqrt(wt)[:, None] / sigma  # (geo, 1)
+    diag = (demeaned**2).sum(axis=0)
+    loc: Any = pt.zeros((len(w), 1)) * t[None, :]  # z0 = 0, (geo, channel)
+    for _ in range(max(steps, 1)):
+        effect = beta[None, :] * pt.exp(t[None, :] * loc)  # (geo, channel)
+        a = effect * t[None, :] * root  # X_gtc = a_gc d_gtc
+        scale = 1.0 / pt.sqrt(1.0 + a**2 * diag)  # 1 / sqrt(diag A_g)
+        if steps == 0:
+            return loc, scale
+        gram = a[:, :, None] * a[:, None, :] * cross
+        fitted = (cross * effect[:, None, :]).sum(axis=2)  # sum_t d_gtc sum_c' f_gtc' e_gc'
+        rhs = a * root * (level - fitted) + (gram * loc[:, None, :]).sum(axis=2)
+        eye = pt.eye(gram.shape[-1])[None]  # type: ignore[no-untyped-call]
+        loc = pt.linalg.solve(eye + gram, rhs, b_ndim=1)
+    return loc, scale
+
+
+def _cond_beta_offsets(
+    spec: ModelSpec,
+    beta: tuple[Any, Any],
+    t: tuple[Any, Any],
+    sigma: tuple[Any, Any],
+    transform_params: tuple[dict[str, Any], dict[str, Any]],
+    rest: list[tuple[Any, Any]],
+    spend: Any,
+    target: Any,
+    shares: Array,
+    steps: int,
+    signed: bool,
+) -> Any:
+    """Create the beta offsets standardized by their conditionals (``beta-cond``, ``beta-scale``).
+
+    Each pair is (the model's variable, its sampler-value graph). ``z = loc + scale u``
+    (:func:`_beta_conditional`; :class:`GeoIntercept`'s transform, Jacobian ``scale``): near
+    ``t = 0`` non-centred (``scale`` 1), where the data pin a geo's effect centred (``t
+    scale u`` tends to ``u / sqrt(p)``, free of ``t``). Returns the offsets.
+    """
+    graphs = []
+    for k in (0, 1):
+        unit = media_graph(spec, spend, transform_params[k] | {"saturation_beta": 1.0})
+        others = sum((term[k] for term in rest), pt.zeros((1, 1)))
+        graphs.append(
+            _beta_conditional(beta[k], t[k], sigma[k], unit, others, target, shares, steps)
+        )
+    name = "saturation_beta_geo_z" + ("_signed" if signed else "")
+    z = pm.Normal(
+        name,
+        0.0,
+        1.0,
+        dims=("geo", "channel"),
+        transform=GeoIntercept(graphs[0][0], graphs[0][1], graphs[1][0], graphs[1][1]),
+        default_transform=None,
+    )
+    if signed:
+        _unsigned("saturation_beta", t[0], z, ("geo", "channel"))
+    return z
+
+
+def _signed_spread(
+    name: str, geo: GeoModelSpec, dims: str | tuple[str, ...], offsets: bool = True
+) -> tuple[Any, Any]:
     """Return a varying parameter's signed spread ``t`` and offsets ``z`` (non-centred).
 
     ``t ~ Normal(0, s)``, ``z ~ Normal(0, 1)``: ``(|t|, sign(t) z)`` has the distribution of
     ``(tau, z)`` with ``tau ~ HalfNormal(s)``, and ``t * z = |t| * sign(t) z``.
+    ``offsets=False``: ``z`` is ``None``, created later by the caller (who records the DGP's
+    names with :func:`_unsigned`).
     """
     t = pm.Normal(f"{name}_geo_sd_signed", 0.0, geo.spread_of(_KEY[name]), dims=_SPREAD_DIMS[name])
+    if not offsets:
+        return t, None
     z = pm.Normal(f"{name}_geo_z_signed", 0.0, 1.0, dims=dims)
     _unsigned(name, t, z, dims)
     return t, z

@@ -62,14 +62,52 @@ def _common(p: dict[str, Array]) -> dict[str, Array]:
     }
 
 
+def _beta_cond(
+    fitted: GeoWorkbenchModel, p: dict[str, Array], t: Array, steps: int
+) -> tuple[Array, Array]:
+    """The beta offsets' ``(loc, scale)`` in ``beta-scale`` (``steps`` 0), ``beta-cond`` (1)
+    or ``beta-cond2`` (2): each geo's offsets' normal given the rest, demeaned over dates
+    and linearized at the national beta (then at the first step's mean: Gauss-Newton), ``t``
+    the signed spreads, in numpy."""
+    _, data = _world()
+    assert data.geo is not None
+    w = data.geo.shares
+    containers = fitted.set_data(data)
+    n_geo, n_ch = len(w), len(p["saturation_beta"])
+    unit = fitted.geo_path([np.ones((1, n_geo, n_ch))], containers["spend"])[:, 0] / w[:, None]
+    beta, sigma = p["saturation_beta"], p["sigma"]
+    level = (containers["target"] - containers["controls"] @ p["gamma_control"]) / w
+    root = np.sqrt(w) / sigma
+    loc = np.zeros((n_geo, n_ch))
+    for _ in range(max(steps, 1)):
+        effect = beta * np.exp(t * loc)  # (geo, channel)
+        x = (unit - unit.mean(axis=0)) * effect * t * root[:, None]
+        gram = np.einsum("tgc,tgd->gcd", x, x)
+        scale = 1.0 / np.sqrt(1.0 + np.einsum("gcc->gc", gram))
+        assert not np.allclose(scale, 1.0, atol=1e-3)  # the data pin the offsets
+        if steps == 0:
+            return loc, scale
+        residual = level - np.einsum("tgc,gc->tg", unit, effect)
+        residual = (residual - residual.mean(axis=0)) * root
+        rhs = np.einsum("tgc,tg->gc", x, residual) + np.einsum("gcd,gd->gc", gram, loc)
+        loc = np.linalg.solve(np.eye(n_ch) + gram, rhs[..., None])[..., 0]
+        assert not np.allclose(loc, 0.0, atol=1e-3)
+    return loc, scale
+
+
 def _cond_point(
-    fitted: GeoWorkbenchModel, p: dict[str, Array], sign: float = 0.0, beta_sign: Any = None
+    fitted: GeoWorkbenchModel,
+    p: dict[str, Array],
+    sign: float = 0.0,
+    beta_sign: Any = None,
+    beta_cond: str = "",
 ) -> tuple[dict[str, Array], float, float]:
     """``p`` in ``intercept-cond``'s coordinates (``sign`` 0) or ``intercept-cond+signed``'s
     (the intercept's spread sampled as ``t = sign * tau``, its offsets as ``sign * z``), with
-    ``beta_sign`` (per channel) the beta spreads signed likewise (``+signed-all``), in
-    numpy; and that geometry's log density less the DGP's, without and with the Jacobians
-    (sigma's log transform is in both)."""
+    ``beta_sign`` (per channel) the beta spreads signed likewise (``+signed-all``) and,
+    ``beta_cond`` ``"scale"``, ``"cond"`` or ``"cond2"``, their offsets standardized as that
+    ``beta-`` geometry does, in numpy; and that geometry's log density less the DGP's, without
+    and with the Jacobians (sigma's log transform is in both)."""
     _, data = _world()
     assert data.geo is not None
     w = data.geo.shares
@@ -108,6 +146,13 @@ def _cond_point(
         point["saturation_beta_geo_z_signed"] = beta_sign * p["saturation_beta_geo_z"]
         gap -= len(tau_b) * np.log(2.0)
         jacobian -= len(tau_b) * np.log(2.0) + float(np.sum(np.log(tau_b)))
+        if beta_cond:
+            t_b = beta_sign * tau_b
+            steps = {"scale": 0, "cond": 1, "cond2": 2}[beta_cond]
+            loc_b, scale_b = _beta_cond(fitted, p, t_b, steps)
+            z_b = point.pop("saturation_beta_geo_z_signed")
+            point["saturation_beta_geo_z_signed_geo_cond__"] = (z_b - loc_b) / scale_b
+            jacobian += float(np.sum(np.log(scale_b)))
     return point, gap, jacobian
 
 
@@ -146,6 +191,11 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
     assert dgp <= set(fitted.model.named_vars) - {v.name for v in fitted.model.free_RVs}
     signed_all = _build("intercept-cond+signed-all")
     assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(signed_all.diagnosed)
+    beta_cond = _build("intercept-cond+beta-cond2+signed-all+lr")  # measured, not the default
+    assert {"saturation_beta_geo_sd_signed", "saturation_beta_geo_z_signed_geo_cond__"} <= {
+        v.name for v in beta_cond.model.value_vars
+    }
+    assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(beta_cond.diagnosed)
     assert diagnosed(fitted) == list(fitted.diagnosed)
     plain = _build("intercept-cond")
     assert plain.diagnosed == ()
@@ -169,6 +219,14 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
         ("intercept-cond+signed", "sign"),
         ("intercept-cond+signed-all", ""),
         ("intercept-cond+signed-all", "sign"),
+        ("intercept-cond+beta-scale+signed-all", ""),
+        ("intercept-cond+beta-scale+signed-all", "jacobian"),
+        ("intercept-cond+beta-cond+signed-all", ""),
+        ("intercept-cond+beta-cond+signed-all", "backward"),
+        ("intercept-cond+beta-cond+signed-all", "jacobian"),
+        ("intercept-cond+beta-cond+signed-all", "sign"),
+        ("intercept-cond+beta-cond2+signed-all", ""),
+        ("intercept-cond+beta-cond2+signed-all", "backward"),
     ],
 )
 def test_intercept_cond_keeps_the_density_up_to_its_jacobian(
@@ -193,9 +251,12 @@ def test_intercept_cond_keeps_the_density_up_to_its_jacobian(
     for p, before in zip(points, old, strict=True):
         for sign in signs:
             beta_sign = np.array([sign, -sign]) if geometry.endswith("all") else None
+            beta_cond = next(
+                (c for c in ("scale", "cond2", "cond") if f"beta-{c}+" in geometry), ""
+            )
             if broken == "sign":
                 p = dict(p, intercept_geo_z=-p["intercept_geo_z"])
-            point, gap, jacobian = _cond_point(fitted, p, sign, beta_sign)
+            point, gap, jacobian = _cond_point(fitted, p, sign, beta_sign, beta_cond)
             gaps.append(logp(point) - before)
             expected.append((gap, jacobian))
     got, want = np.asarray(gaps), np.asarray(expected)
