@@ -39,10 +39,11 @@ cell: one compiled model serves every replicate. The likelihood is per geo, so a
 predictive groups (:mod:`mmm_workbench.recover.predictive` predicts the national target only).
 
 Sampling geometry (issue 14): the variables, priors and estimands are the DGP's, the sampler
-moves in other coordinates (:func:`resolve_geo_geometry`; ``auto`` gives
-``intercept-cond+signed+lr`` where the intercept varies by geo under a normal prior,
-``MMM_WORKBENCH_GEOMETRY=dgp`` PyMC's default transforms of the DGP's variables, which were
-the only geometry before):
+moves in other coordinates (:func:`resolve_geo_geometry`; where the intercept varies by geo
+under a normal prior ``auto`` gives ``intercept-cond+beta-cond2+signed-all+lr`` to nutpie
+(:data:`GEO_NUTPIE`, since 2026-12-01, measured below) and ``intercept-cond+signed+lr`` to
+every other backend (:data:`GEO_DEFAULT`); ``MMM_WORKBENCH_GEOMETRY=dgp`` PyMC's default
+transforms of the DGP's variables, which were the only geometry before):
 
 * each geo's intercept standardized by its normal conditional (:class:`GeoIntercept`,
   Jacobian its scale). Given every other term of ``mu`` at the sampler's values, the data
@@ -94,9 +95,10 @@ spread signed too 310,585, 795. Tried before with the DGP's spreads (one fit eac
 696,491 steps, ESS 669; beta or the intercept centred, 56 and 79 divergences (funnels at
 spreads near 0).
 
-Measured, not the default: the beta offsets standardized by their approximately normal
-conditionals too (``intercept-cond+beta-cond2+signed-all+lr``, :func:`_beta_conditional`;
-:class:`GeoIntercept`'s transform, Jacobian its scale), with the beta spreads signed: ``z_gc
+``auto``'s choice for nutpie (:data:`GEO_NUTPIE`): the beta offsets standardized by their
+approximately normal conditionals too (``intercept-cond+beta-cond2+signed-all+lr``,
+:func:`_beta_conditional`; :class:`GeoIntercept`'s transform, Jacobian its scale), with the
+beta spreads signed: ``z_gc
 = loc_gc + scale_gc u_gc``. Demeaned over dates (the geo's intercept takes the mean) and
 linearized in the offsets (``beta_gc = beta_c exp(t_c z_gc)``), geo ``g``'s data give
 ``z_g`` a normal likelihood, and with the prior ``N(0, I)`` a normal of precision ``A_g = I
@@ -126,16 +128,23 @@ before, at other loads); the code now forms the per-date sums ``sum_t d_gtc d_gt
 ``sum_t d_gtc level_gt`` (``d`` the demeaned media at an effect of 1) once, the same
 coordinates up to rounding (the density test checks them against the per-date form): 808
 against 587 microseconds (1.4 times; one process, load about 2), with about 0.8 times the
-leapfrog steps; not re-sampled since. Why it is not the default: the ``map`` backend's
-L-BFGS-B fails in it
+leapfrog steps. Re-sampled at this code as ``auto``'s nutpie choice (``mmm-workbench run
+scenarios/geo-vs-national.toml --out RUN --workers 1 --quiet --only 35f9765b --replicates
+8``, then ``--only 1a76a910``; load 1 to 3;
+``bench/results/survey-geo-vs-national-geo-nutpie-auto-20261201.json``): 12 of 12 clean, no
+divergence; 35f9765b max R-hat 1.0058, min bulk ESS 1051, 892, 1507, 2433, 1229, 2289, 1060,
+837 (replicates 0 to 7), 142,043 to 263,240 leapfrog steps a fit, the 8 fits with the cell's
+compilation 12 min 16 s; 1a76a910 max R-hat 1.0051, min ESS 841, 697, 807, 1115, 254,724 to
+273,540 steps, 4 fits 9 min 23 s. Why the other backends keep :data:`GEO_DEFAULT`: the
+``map`` backend's L-BFGS-B fails in it
 (``tests/recover/test_geo_model.py::test_map_recovers_national_roas_in_identical_geos``): it
 probes far points where ``A_g`` is ill-conditioned (scipy's LinAlgWarning, rcond 1e-58) and,
 that warning silenced, meets a NaN (a sum that overflows). With the per-date sums formed
 once, one run of that test met the NaN, the next (the same code and seed) ended with
 national ROAS 1.97 and 6.58 against the truth's 1.17 and 1.44: L-BFGS-B does not find the
 DGP's mode in these coordinates (why, not established: the cap on evaluations, the far
-points' conditionals?). Next: inputs bounded at the far points (the linearization point, the
-spreads, ``sigma``), then the geo cells re-run with it as the default. The steps on the way
+points' conditionals?); inputs bounded at the far points (the linearization point, the
+spreads, ``sigma``) would be the next step for it. The steps on the way
 (one fit each by script, ``CellFitter``, the second cell's replicates 2, 4 and 7, where this
 default missed and ``signed-all`` diverged): ``beta-cond`` (one Gauss-Newton step, ``scale``
 at the national betas) 1 divergence in replicate 2 (at spreads ``t = 0.72, -0.40, -0.79``,
@@ -174,6 +183,7 @@ from mmm_workbench.scenarios.spec import GeoModelSpec, ModelSpec
 __all__ = [
     "BETA_GEO",
     "GEO_GEOMETRIES",
+    "GEO_NUTPIE",
     "GeoIntercept",
     "GeoWorkbenchModel",
     "build_geo",
@@ -370,16 +380,23 @@ takes the national model's names); the others, the steps measured on the way (mo
 docstring), are passed to :func:`build_geo` by the tests and by measurement scripts."""
 
 GEO_DEFAULT = "intercept-cond+signed+lr"
-"""The geometry ``"auto"`` gives a geo model whose intercept varies by geo."""
+"""The geometry ``"auto"`` gives a geo model whose intercept varies by geo, fitted by a
+backend other than nutpie (:data:`GEO_NUTPIE`)."""
+
+GEO_NUTPIE = "intercept-cond+beta-cond2+signed-all+lr"
+"""The geometry ``"auto"`` gives such a model fitted by nutpie, where it was measured (the
+module docstring); the ``map`` backend's optimizer fails in it, so other backends keep
+:data:`GEO_DEFAULT`."""
 
 
-def resolve_geo_geometry(spec: ModelSpec, geometry: str = "auto") -> str:
+def resolve_geo_geometry(spec: ModelSpec, geometry: str = "auto", backend: str = "") -> str:
     """Return the geometry the geo model of ``spec`` is sampled in.
 
     ``"dgp"`` (asked for, or where it is the only one: an intercept that does not vary
     by geo, or whose prior is bounded) samples every variable in PyMC's default transform
-    of the DGP's parameterization; any other request (``"auto"``, the national model's
-    names) gives :data:`GEO_DEFAULT` (the module docstring).
+    of the DGP's parameterization; one of :data:`GEO_GEOMETRIES` is taken as asked; any
+    other request (``"auto"``, the national model's names) gives :data:`GEO_NUTPIE` for the
+    ``nutpie`` backend and :data:`GEO_DEFAULT` for any other (the module docstring).
     """
     geo = spec.geo
     assert geo is not None
@@ -389,7 +406,7 @@ def resolve_geo_geometry(spec: ModelSpec, geometry: str = "auto") -> str:
         return "dgp"
     if geometry in GEO_GEOMETRIES:
         return geometry
-    return GEO_DEFAULT
+    return GEO_NUTPIE if backend == "nutpie" else GEO_DEFAULT
 
 
 class GeoIntercept(Transform):  # type: ignore[misc]  # pymc's Transform is untyped
@@ -449,7 +466,9 @@ def _conditional(
     return loc_m, scale_m, (lambda m: (level - m) * tau / var), scale_z
 
 
-def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWorkbenchModel:
+def build_geo(
+    spec: ModelSpec, data: ModelData, geometry: str = "auto", backend: str = ""
+) -> GeoWorkbenchModel:
     """Build the geo model for a cell from its first replicate's data.
 
     Parameters
@@ -460,6 +479,8 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
         The first replicate's data, with its panel.
     geometry
         Asked for (:func:`resolve_geo_geometry`); the workbench model's ``GEOMETRY``.
+    backend
+        The ``[fit]`` backend that will fit it (``"auto"``'s choice depends on it).
 
     Returns
     -------
@@ -468,7 +489,7 @@ def build_geo(spec: ModelSpec, data: ModelData, geometry: str = "auto") -> GeoWo
     """
     geo = spec.geo
     assert geo is not None
-    resolved = resolve_geo_geometry(spec, geometry)
+    resolved = resolve_geo_geometry(spec, geometry, backend)
     cond = resolved.startswith("intercept-cond")
     panel = _panel(data)
     periods, shares = len(data.dates), panel.shares

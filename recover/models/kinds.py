@@ -290,7 +290,7 @@ class WorkbenchKind:
 
     def build(self, model: ModelSpec, fit: FitSpec, data: ModelData) -> CellModel:
         """Build the PyMC model and compile it with the backend."""
-        built = build_workbench(model, data)
+        built = build_workbench(model, data, fit.backend)
         return SampledCell(
             fitted=built,
             backend=get_backend(fit.backend),

@@ -799,14 +799,17 @@ class WorkbenchModel(MediaModel):
         return values
 
 
-def build_workbench(spec: ModelSpec, data: ModelData) -> WorkbenchModel | GeoWorkbenchModel:
+def build_workbench(
+    spec: ModelSpec, data: ModelData, backend: str = ""
+) -> WorkbenchModel | GeoWorkbenchModel:
     """Build the PyMC model for a cell from its first replicate's data.
 
     With ``[model.geo]`` the geo (hierarchical) model of a panel
-    (:mod:`mmm_workbench.recover.models.geo`).
+    (:mod:`mmm_workbench.recover.models.geo`), whose ``auto`` geometry depends on the
+    ``backend`` that fits it.
     """
     if spec.geo_level:
-        return build_geo(spec, data, GEOMETRY)
+        return build_geo(spec, data, GEOMETRY, backend)
     periods = len(data.dates)
     time = time_terms(spec, periods, periods)
     coords = {

@@ -191,7 +191,7 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
     assert dgp <= set(fitted.model.named_vars) - {v.name for v in fitted.model.free_RVs}
     signed_all = _build("intercept-cond+signed-all")
     assert {"saturation_beta_geo_sd", "saturation_beta_geo_z"} <= set(signed_all.diagnosed)
-    beta_cond = _build("intercept-cond+beta-cond2+signed-all+lr")  # measured, not the default
+    beta_cond = _build("intercept-cond+beta-cond2+signed-all+lr")  # nutpie's auto
     assert {"saturation_beta_geo_sd_signed", "saturation_beta_geo_z_signed_geo_cond__"} <= {
         v.name for v in beta_cond.model.value_vars
     }
@@ -207,6 +207,13 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
         scenario.model, geo=dataclasses.replace(scenario.model.geo, vary=("beta",))
     )
     assert geo_module.resolve_geo_geometry(spec) == "dgp"  # no spread: nothing to condition
+    # auto, by backend: nutpie samples the beta offsets by their conditionals too (measured
+    # there); the map backend's optimizer fails in those coordinates and keeps the default
+    model = scenario.model
+    assert geo_module.resolve_geo_geometry(model, "auto", "nutpie") == geo_module.GEO_NUTPIE
+    assert geo_module.resolve_geo_geometry(model, "auto", "map") == geo_module.GEO_DEFAULT
+    assert geo_module.resolve_geo_geometry(model, "auto", "pymc") == geo_module.GEO_DEFAULT
+    assert geo_module.resolve_geo_geometry(model, "dgp", "nutpie") == "dgp"
 
 
 @pytest.mark.parametrize(
