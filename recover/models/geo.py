@@ -374,10 +374,11 @@ GEO_GEOMETRIES = (
     "intercept-cond+beta-cond2+signed-all+lr",
 )
 """The geo model's geometries (:func:`resolve_geo_geometry`); ``+lr``: nutpie's low-rank mass
-matrix (``adaptation = "low_rank"``, which ``[fit].options`` override). A run reaches two of
-them: :data:`GEO_DEFAULT` and, with ``MMM_WORKBENCH_GEOMETRY=dgp``, ``dgp`` (the variable
-takes the national model's names); the others, the steps measured on the way (module
-docstring), are passed to :func:`build_geo` by the tests and by measurement scripts."""
+matrix (``adaptation = "low_rank"``, which ``[fit].options`` override). A run reaches three
+of them: :data:`GEO_NUTPIE` under nutpie, :data:`GEO_DEFAULT` under any other backend and,
+with ``MMM_WORKBENCH_GEOMETRY=dgp``, ``dgp`` (the variable takes the national model's names);
+the others, the steps measured on the way (module docstring), are passed to
+:func:`build_geo` by the tests and by measurement scripts."""
 
 GEO_DEFAULT = "intercept-cond+signed+lr"
 """The geometry ``"auto"`` gives a geo model whose intercept varies by geo, fitted by a

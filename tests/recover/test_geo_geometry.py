@@ -219,22 +219,24 @@ def test_auto_samples_a_varying_normal_intercept_in_intercept_cond_signed() -> N
 @pytest.mark.parametrize(
     ("geometry", "broken"),
     [
-        ("intercept-cond", ""),
-        ("intercept-cond", "backward"),
-        ("intercept-cond", "jacobian"),
+        # the two geometries auto gives (GEO_DEFAULT, GEO_NUTPIE); GEO_NUTPIE's broken
+        # backward map and Jacobian break GeoIntercept, which both geometries' intercept
+        # and GEO_NUTPIE's beta offsets use ...
         ("intercept-cond+signed", ""),
         ("intercept-cond+signed", "sign"),
-        ("intercept-cond+signed-all", ""),
-        ("intercept-cond+signed-all", "sign"),
-        # nutpie's auto geometry: every broken case in the default run ...
         ("intercept-cond+beta-cond2+signed-all", ""),
         ("intercept-cond+beta-cond2+signed-all", "backward"),
         ("intercept-cond+beta-cond2+signed-all", "jacobian"),
         ("intercept-cond+beta-cond2+signed-all", "sign"),
-        # ... the measurement steps no run reaches (only scripts build them), in the slow run
+        # ... the steps no run reaches (only scripts build them), in the slow run
         *(
             pytest.param(geometry, broken, marks=pytest.mark.slow)
             for geometry, broken in (
+                ("intercept-cond", ""),
+                ("intercept-cond", "backward"),
+                ("intercept-cond", "jacobian"),
+                ("intercept-cond+signed-all", ""),
+                ("intercept-cond+signed-all", "sign"),
                 ("intercept-cond+beta-scale+signed-all", ""),
                 ("intercept-cond+beta-scale+signed-all", "jacobian"),
                 ("intercept-cond+beta-cond+signed-all", ""),
