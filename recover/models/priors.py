@@ -182,6 +182,29 @@ def _distribution(name: str, prior: PriorSpec) -> Any:
     return dist
 
 
+def _point_logps(model: pm.Model) -> dict[str, float]:
+    """Each variable's log density at the model's initial point.
+
+    PyMC's compile rewrites turn a parameter check (``sigma > 0``) into a log density of
+    -inf; a PyTensor mode without them (``optimizer=None``) raises instead, naming the
+    check but not the prior, so there each variable is evaluated alone and a raised check
+    reads as -inf.
+    """
+    from pymc.logprob.utils import ParameterValueError
+
+    point = model.initial_point(0)
+    try:
+        return {k: float(v) for k, v in model.point_logps(point).items()}
+    except ParameterValueError:
+        logps = {}
+        for rv in model.free_RVs:
+            try:
+                logps[rv.name] = float(model.compile_logp(vars=[rv])(point))
+            except ParameterValueError:
+                logps[rv.name] = -np.inf
+        return logps
+
+
 def _fmt(args: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
@@ -250,7 +273,7 @@ def validate_priors(spec: ModelSpec, channels: int | None = None) -> None:
                 _check_shapes(name, prior, shapes[name])
             labels[name] = f"model.priors.{name} = {prior.dist}({_fmt(prior.args)})"
             rvs.append(make_prior(name, prior))
-    logps = model.point_logps(model.initial_point(0))
+    logps = _point_logps(model)
     for name in supports:
         if not np.isfinite(logps[name]):
             raise ValueError(f"{labels[name]}: invalid arguments (log density not finite)")

@@ -66,3 +66,21 @@ def test_a_prior_whose_shape_does_not_fit_is_refused(priors: dict[str, Any], mes
         validate_for_fitting(scenario)
     with pytest.raises(ValueError, match=message):
         validate_cells(expand_grid(scenario))
+
+
+@pytest.mark.parametrize("optimizer", ["fast_compile", "None"])
+def test_a_prior_outside_its_support_is_named_in_any_compile_mode(optimizer: str) -> None:
+    """``sigma = HalfNormal(sigma=-1)``: PyMC's rewrites make its log density -inf; a mode
+    without rewrites raises ``sigma > 0`` instead. Either way the error names the prior."""
+    import pytensor
+
+    from mmm_workbench.recover.models.priors import validate_priors
+
+    spec = _scenario({"sigma": {"dist": "HalfNormal", "sigma": -1}}).model
+    assert spec is not None
+    mode = pytensor.compile.mode.Mode(linker="py", optimizer=optimizer)
+    with pytensor.config.change_flags(mode=mode), pytest.raises(ValueError) as err:
+        validate_priors(spec)
+    assert str(err.value) == (
+        "model.priors.sigma = HalfNormal(sigma=-1): invalid arguments (log density not finite)"
+    )
