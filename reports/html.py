@@ -113,13 +113,15 @@ class Banner:
     cells: Sequence[tuple[str, bool, str]]
     lines: Sequence[str]
     tables: Sequence[tuple[pd.DataFrame, str]] = ()
+    full_labels: Mapping[str, str] = field(default_factory=dict)
+    """A shortened cell label's whole one (shown on hover)."""
 
 
 def _banner(banner: Banner) -> str:
     kind = "pass" if banner.passed else "fail"
     cells = "".join(
-        f"<p class='cell'><b class='{'good' if ok else 'bad'}'>{html.escape(label)}</b>"
-        f"{html.escape(text)}</p>"
+        f"<p class='cell'><b class='{'good' if ok else 'bad'}'{_title(banner, label)}>"
+        f"{html.escape(label)}</b>{html.escape(text)}</p>"
         for label, ok, text in banner.cells
     )
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in banner.lines)
@@ -128,6 +130,11 @@ def _banner(banner: Banner) -> str:
         f"<section id='verdict' class='verdict {kind}'><h2>{html.escape(banner.headline)}</h2>"
         f"{cells}{tables}<ul>{lines}</ul></section>"
     )
+
+
+def _title(banner: Banner, label: str) -> str:
+    full = banner.full_labels.get(label)
+    return f" title='{html.escape(full, quote=True)}'" if full else ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from mmm_workbench.reports.sbc import rank_histogram, truth_design
 
 __all__ = [
     "axis_frame",
+    "cell_words",
     "channel_estimands",
     "coverage_frame",
     "curve_frame",
@@ -140,22 +141,65 @@ def level_words(value: Any, levels: Sequence[Any]) -> str:
     its length (``[2 tables]``).
     """
     if isinstance(value, Mapping):
-        tables = [v for v in levels if isinstance(v, Mapping)]
-        keys = [k for k in value if len({repr(t.get(k)) for t in tables}) > 1]
-        # a kind or pattern that differs says it (its own entries follow from it)
-        keys = [k for k in keys if k in ("kind", "pattern")] or keys or list(value)
-        return ", ".join(f"{k}={value[k]}" for k in keys)
+        return ", ".join(f"{k}={value[k]}" for k in _table_keys(value, levels))
     if isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
         return f"[{len(value)} tables]"
     return str(value)
 
 
-def _short_paths(paths: Sequence[str]) -> dict[str, str]:
-    """Each path by its shortest dotted suffix that no other path of the axis shares."""
+def _table_keys(value: Mapping[str, Any], levels: Sequence[Any]) -> list[str]:
+    """Return the entries of a table-valued level that differ between the levels."""
+    tables = [v for v in levels if isinstance(v, Mapping)]
+    keys = [k for k in value if len({repr(t.get(k)) for t in tables}) > 1]
+    # a kind or pattern that differs says it (its own entries follow from it)
+    return [k for k in keys if k in ("kind", "pattern")] or keys or list(value)
+
+
+def cell_words(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Return each cell's grid label as the verdict says it, short beside the run's others.
+
+    ``cells`` is the manifest's (``{id: {"label", "overrides"}}``); the result maps each
+    full label to its short one. Overrides equal in every cell are left out, each path is
+    named by its shortest dotted suffix no other path shares (``tv.spend``), a table by
+    the entries that differ between the cells (:func:`level_words`: ``tv.spend.pattern=
+    flighted``), an array of tables by its length. A path of three parts or more keeps two
+    (``tv.spend``, ``noise.sd``): one alone (``spend``, ``sd``) would not say whose. A label
+    that would not tell its cell from another stays whole.
+    """
+    rows = [(str(i.get("label", c)), list(i.get("overrides", []))) for c, i in cells.items()]
+    seen: dict[str, list[Any]] = {}
+    for _, overrides in rows:
+        for path, value in overrides:
+            seen.setdefault(str(path), []).append(value)
+    varied = [p for p, v in seen.items() if len({repr(x) for x in v}) > 1] or list(seen)
+    names = _short_paths(varied, least=2)
+    out = {}
+    for label, overrides in rows:
+        words = []
+        for path, value in overrides:
+            if path not in names:
+                continue
+            if isinstance(value, Mapping):
+                keys = _table_keys(value, seen[path])
+                words += [f"{names[path]}.{k}={value[k]}" for k in keys]
+            else:
+                words.append(f"{names[path]}={level_words(value, seen[path])}")
+        out[label] = ", ".join(words) or label
+    if len(set(out.values())) < len(out):
+        return {label: label for label in out}
+    return out
+
+
+def _short_paths(paths: Sequence[str], least: int = 1) -> dict[str, str]:
+    """Name each path by its shortest dotted suffix no other path of the axis shares.
+
+    At least ``least`` parts where the path has more than that (the channel of
+    ``data.channels.tv.spend`` at 2).
+    """
     out = {}
     for path in paths:
         parts = path.split(".")
-        for n in range(1, len(parts) + 1):
+        for n in range(min(least, len(parts) - 1) or 1, len(parts) + 1):
             suffix = ".".join(parts[-n:])
             if not any(o != path and o.endswith(suffix) for o in paths):
                 break

@@ -367,13 +367,21 @@ def _errors(scores: RunScores) -> list[str]:
     return errors
 
 
-def _banner(verdict: Verdict) -> Banner:
+def _banner(verdict: Verdict, cells: Mapping[str, Mapping[str, Any]]) -> Banner:
+    """Return the verdict first on the page, each cell named by its short label.
+
+    :func:`~mmm_workbench.reports.plotdata.cell_words` of the manifest's ``cells``; the
+    whole label, as the tables give it, on hover.
+    """
     verdict = named_rules(verdict)  # "default rules", not a path into site-packages
+    short = plotdata.cell_words(cells)
+    said = [(short.get(c.label, c.label), c) for c in cell_verdicts(verdict)]
     return Banner(
         headline=verdict.headline(),
         passed=verdict.passed,
-        cells=[(c.label, c.passed, c.text) for c in cell_verdicts(verdict)],
+        cells=[(label, c.passed, c.text) for label, c in said],
         lines=verdict.lines()[1:],
+        full_labels={label: c.label for label, c in said if label != c.label},
     )
 
 
@@ -702,7 +710,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> ReportPa
         title=f"{scores.run.manifest.get('scenario', 'run')}: recovery report",
         description=_description(scenario_text),
         metadata=_metadata(scores),
-        verdict=_banner(verdict),
+        verdict=_banner(verdict, scores.run.manifest.get("cells", {})),
         errors=errors,
         sections=_sections(data, figures),
     )

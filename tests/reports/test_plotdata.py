@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from mmm_workbench.reports.plotdata import (
     axis_frame,
+    cell_words,
     design_words,
     level_words,
     rank_histogram_frame,
@@ -70,6 +73,49 @@ def test_a_table_level_is_named_by_what_differs_between_the_levels() -> None:
         "tv.spend=pattern=always_on\nsearch.spend=pattern=always_on",
         "tv.spend=pattern=flighted\nsearch.spend=pattern=flighted",
     ]
+
+
+def test_a_cell_is_named_in_the_verdict_by_what_tells_it_from_the_others() -> None:
+    """design-sweep's verdict named each cell by two whole spend tables (about 190
+    characters); the short label keeps only what differs, and a label that would not tell
+    two cells apart stays whole."""
+    on = {"pattern": "always_on", "level": 10.0, "noise_sd": 0.15}
+    off = {"pattern": "flighted", "level": 10.0, "noise_sd": 0.15, "on_mean": 8}
+    lifts = [{"channel": "tv"}, {"channel": "search"}]
+
+    def cell(periods: int, spend: dict[str, Any], lift: bool) -> dict[str, Any]:
+        overrides = [
+            ["data.periods", periods],
+            ["data.channels.tv.spend", spend],
+            ["data.seed", 3],  # equal in every cell: left out
+            ["model.lift_tests", lift],
+            ["data.lift_tests", lifts if lift else []],
+        ]
+        return {"label": repr(overrides), "overrides": overrides}
+
+    cells = {
+        "a": cell(52, on, False),
+        "b": cell(52, off, True),
+        "c": cell(156, on, True),
+    }
+    short = cell_words(cells)
+    assert [short[cells[c]["label"]] for c in "abc"] == [
+        "periods=52, tv.spend.pattern=always_on, model.lift_tests=False, data.lift_tests=[]",
+        "periods=52, tv.spend.pattern=flighted, model.lift_tests=True, data.lift_tests=[2 tables]",
+        "periods=156, tv.spend.pattern=always_on, model.lift_tests=True, "
+        "data.lift_tests=[2 tables]",
+    ]
+    # the broken case: two cells that differ only in a table entry the short form drops
+    # (the kind differs elsewhere, so only the kind is said) keep their whole labels
+    same = {"kind": "a", "x": 1}
+    twins = {
+        "p": {"label": "p-full", "overrides": [["m.t", same]]},
+        "q": {"label": "q-full", "overrides": [["m.t", {"kind": "a", "x": 2}]]},
+        "r": {"label": "r-full", "overrides": [["m.t", {"kind": "b", "x": 1}]]},
+    }
+    assert cell_words(twins) == {"p-full": "p-full", "q-full": "q-full", "r-full": "r-full"}
+    one = {"z": {"label": "base", "overrides": []}}
+    assert cell_words(one) == {"base": "base"}
 
 
 def test_without_axes_every_path_is_an_axis() -> None:

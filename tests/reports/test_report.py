@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import errno
+import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +184,37 @@ def verdict_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "good": write_run(root / "good", good, replicates=20, draws=100),
         "bad": write_run(root / "bad", bad, replicates=20, draws=100),
     }
+
+
+def test_the_verdict_names_each_cell_by_what_differs_and_keeps_the_whole_label_on_hover(
+    verdict_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grid cells whose labels hold whole tables: the banner says the short label, the
+    tables and the hover the whole one; a run whose labels are short already is unchanged
+    (the other tests of this file)."""
+    monkeypatch.setattr(report, "FIGURES", ())
+    run = tmp_path / "run"
+    shutil.copytree(verdict_runs["bad"], run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    plans = {
+        "shifted": {"pattern": "flighted", "level": 8.0},
+        "unlearned": {"pattern": "always_on", "level": 8.0},
+    }
+    for cell, plan in plans.items():
+        overrides = [["data.channels.tv.spend", plan], ["data.periods", 104]]
+        manifest["cells"][cell] = {
+            "label": f"data.channels.tv.spend={plan}, data.periods=104",
+            "overrides": overrides,
+        }
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    page = build_report(run, tmp_path / "report").html.read_text()
+    banner = _verdict_html(page)
+    for plan in plans.values():
+        full = html.escape(f"data.channels.tv.spend={plan}, data.periods=104", quote=True)
+        short = f"tv.spend.pattern={plan['pattern']}"
+        assert f"title='{full}'>{short}</b>" in banner
+    assert "level=8.0" not in banner.split("<ul>")[0]  # the shared level is left out
+    assert "data.channels.tv.spend={" in page.split("id='verdict'")[1].split("</section>", 1)[1]
 
 
 def _verdict_html(page: str) -> str:
