@@ -275,6 +275,7 @@ def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> 
     readable record says so instead.
     """
     from mmm_workbench.reports.gate import named_rules
+    from mmm_workbench.reports.plotdata import cell_words
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.rundir import RunError
     from mmm_workbench.reports.verdict import evaluate
@@ -288,8 +289,14 @@ def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> 
     verdict = named_rules(verdict)  # "default rules" or a path relative to the cwd, as check
     for line in verdict.lines():
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+    try:
+        cells = RunStore(run_dir).manifest().get("cells", {})
+    except ValueError:  # the verdict read it; a manifest gone since names cells in full
+        cells = {}
+    short = cell_words(cells)  # as the report's verdict names them
     for cell in cell_verdicts(verdict):
-        console.print(cell.line(), markup=False, highlight=False, soft_wrap=True)
+        line = f"{short.get(cell.label, cell.label)}: {cell.text}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _write_report(run_dir: Path, out: Path | None, console: Console) -> Verdict:
