@@ -147,6 +147,11 @@ def level_words(value: Any, levels: Sequence[Any]) -> str:
     return str(value)
 
 
+SHORT_LABEL = 60
+"""The longest cell label :func:`cell_words` leaves whole in every run (``quickstart``'s
+``data.proxy.noise_sd=0.2``; ``design-sweep``'s are about 190 characters)."""
+
+
 def _table_keys(value: Mapping[str, Any], levels: Sequence[Any]) -> list[str]:
     """Return the entries of a table-valued level that differ between the levels."""
     tables = [v for v in levels if isinstance(v, Mapping)]
@@ -164,9 +169,13 @@ def cell_words(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     the entries that differ between the cells (:func:`level_words`: ``tv.spend.pattern=
     flighted``), an array of tables by its length. A path of three parts or more keeps two
     (``tv.spend``, ``noise.sd``): one alone (``spend``, ``sd``) would not say whose. A label
-    that would not tell its cell from another stays whole.
+    that would not tell its cell from another stays whole, and a run whose labels are all
+    at most :data:`SHORT_LABEL` characters keeps them (the verdict's warnings and ridges name
+    cells by them).
     """
     rows = [(str(i.get("label", c)), list(i.get("overrides", []))) for c, i in cells.items()]
+    if all(len(label) <= SHORT_LABEL for label, _ in rows):  # the verdict's other lines use them
+        return {label: label for label, _ in rows}
     seen: dict[str, list[Any]] = {}
     for _, overrides in rows:
         for path, value in overrides:

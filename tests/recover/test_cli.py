@@ -171,8 +171,8 @@ def test_run_ends_with_the_verdict_per_cell(
     small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], one_figure: None
 ) -> None:
     """The run's last lines are ``check``'s verdict and one sentence per cell, on stdout,
-    each cell named as the report's verdict names it (``proxy.noise_sd=0.2``, not
-    ``data.proxy.noise_sd=0.2``)."""
+    each cell named as the report's verdict names it (short labels like
+    ``data.proxy.noise_sd=0.2`` whole, as the warnings name them)."""
     from mmm_workbench.reports.gate import named_rules
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.verdict import evaluate
@@ -187,8 +187,8 @@ def test_run_ends_with_the_verdict_per_cell(
     assert main(["run", str(small), "--out", str(out), "--replicates", "2"]) == 0
     captured = capsys.readouterr()
     verdict = named_rules(evaluate(out))
-    cells = [(c.label.removeprefix("data."), c.text) for c in cell_verdicts(verdict)]
-    assert all(label.startswith("proxy.noise_sd=") for label, _ in cells)
+    cells = [(c.label, c.text) for c in cell_verdicts(verdict)]
+    assert all(label.startswith("data.proxy.noise_sd=") for label, _ in cells)
     expected = verdict.lines() + [f"{label}: {text}" for label, text in cells]
     lines = captured.out.strip().splitlines()
     assert lines[-len(expected) :] == expected

@@ -116,6 +116,15 @@ def test_a_cell_is_named_in_the_verdict_by_what_tells_it_from_the_others() -> No
     assert cell_words(twins) == {"p-full": "p-full", "q-full": "q-full", "r-full": "r-full"}
     one = {"z": {"label": "base", "overrides": []}}
     assert cell_words(one) == {"base": "base"}
+    # short labels (quickstart's) stay whole: the verdict's warnings name cells by them
+    proxy = {
+        c: {"label": f"data.proxy.noise_sd={v}", "overrides": [["data.proxy.noise_sd", v]]}
+        for c, v in (("x", 0.0), ("y", 0.2))
+    }
+    assert cell_words(proxy) == {
+        "data.proxy.noise_sd=0.0": "data.proxy.noise_sd=0.0",
+        "data.proxy.noise_sd=0.2": "data.proxy.noise_sd=0.2",
+    }
 
 
 def test_without_axes_every_path_is_an_axis() -> None:
