@@ -7,7 +7,7 @@ bands, response curves.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "coverage_frame",
     "curve_frame",
     "design_words",
+    "every_cell",
     "level_words",
     "rank_histogram_frame",
     "share_frame",
@@ -89,10 +90,7 @@ def axis_frame(
         & ~aggregates["pooled"].astype(bool)
     ]
 
-    seen: dict[str, list[Any]] = {}  # every path's levels over the run's cells
-    for cell_overrides in overrides.values():
-        for path, value in cell_overrides:
-            seen.setdefault(str(path), []).append(value)
+    seen = _levels(overrides.values())  # every path's levels over the run's cells
 
     def levels(cell: str) -> list[tuple[str, str]]:
         values = {str(path): value for path, value in overrides.get(cell, ())}
@@ -152,6 +150,27 @@ SHORT_LABEL = 60
 ``data.proxy.noise_sd=0.2``; ``design-sweep``'s are about 190 characters)."""
 
 
+def _levels(overrides: Iterable[Sequence[Sequence[Any]]]) -> dict[str, list[Any]]:
+    """Each override path's values over the cells (one ``[(path, value), ...]`` a cell)."""
+    seen: dict[str, list[Any]] = {}
+    for cell in overrides:
+        for path, value in cell:
+            seen.setdefault(str(path), []).append(value)
+    return seen
+
+
+def every_cell(named: Sequence[Any], labels: set[str]) -> str | None:
+    """Say ``both cells`` or ``all N cells`` where ``named`` is every cell of the run.
+
+    Else None. What all cells (``labels``) share names none of them: labels can be whole
+    tables.
+    """
+    shown = {str(n) for n in named}
+    if len(shown) > 1 and shown == labels:
+        return "both cells" if len(shown) == 2 else f"all {len(shown)} cells"
+    return None
+
+
 def _table_keys(value: Mapping[str, Any], levels: Sequence[Any]) -> list[str]:
     """Return the entries of a table-valued level that differ between the levels."""
     tables = [v for v in levels if isinstance(v, Mapping)]
@@ -176,10 +195,7 @@ def cell_words(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     rows = [(str(i.get("label", c)), list(i.get("overrides", []))) for c, i in cells.items()]
     if all(len(label) <= SHORT_LABEL for label, _ in rows):  # the verdict's other lines use them
         return {label: label for label, _ in rows}
-    seen: dict[str, list[Any]] = {}
-    for _, overrides in rows:
-        for path, value in overrides:
-            seen.setdefault(str(path), []).append(value)
+    seen = _levels(overrides for _, overrides in rows)
     varied = [p for p, v in seen.items() if len({repr(x) for x in v}) > 1] or list(seen)
     names = _short_paths(varied, least=2)
     out = {}
@@ -284,10 +300,11 @@ def design_words(table: pd.DataFrame) -> str:
     labels = table.drop_duplicates("cell").set_index("cell")["cell_label"]
     design["cell_label"] = design["cell"].map(labels)
     groups = design.groupby("label", sort=False)["cell_label"].agg(list)
-    if len(groups) == 1 and len(design) > 1:  # one design for all: name no cell (long labels)
-        label = str(groups.index[0])
-        return f"{label}: {'both cells' if len(design) == 2 else f'all {len(design)} cells'}"
-    return "; ".join(f"{label}: {', '.join(map(str, cells))}" for label, cells in groups.items())
+    every = {str(c) for c in design["cell_label"]}
+    return "; ".join(
+        f"{label}: {every_cell(cells, every) or ', '.join(map(str, cells))}"
+        for label, cells in groups.items()
+    )
 
 
 def curve_frame(table: pd.DataFrame) -> pd.DataFrame:

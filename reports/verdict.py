@@ -42,6 +42,7 @@ from mmm_workbench.reports.aggregate import (
 )
 from mmm_workbench.reports.decision import decision_summary
 from mmm_workbench.reports.fit_metrics import FIT_QUALITY
+from mmm_workbench.reports.plotdata import every_cell
 from mmm_workbench.reports.ruleset import (
     CHECK_COLUMNS,
     FAIL,
@@ -195,7 +196,7 @@ class Verdict:
         designs = self.calibration.groupby("label", sort=False)["cell_label"].agg(list)
         every = {str(c) for c in self.calibration["cell_label"]}
         for label, cells in designs.items():
-            out.append(f"{label}: {_every(cells, every) or _names(cells)}")
+            out.append(f"{label}: {every_cell(cells, every) or _names(cells)}")
         for label, rows in self.unlearned.groupby("cell_label", sort=False):
             out.append(f"{label!s}: {'; '.join(unlearned_words(rows))}")
         if len(self.ridges):
@@ -232,7 +233,7 @@ class Verdict:
                 groups[key].append(cell)
         out = []
         for (rule, note), named in groups.items():
-            where = _every(named, labels)
+            where = every_cell(named, labels)
             if not named:
                 out.append(note)
             elif rule:
@@ -276,18 +277,6 @@ def _warning_key(warning: str, rules: list[str], cells: list[str]) -> tuple[tupl
         if warning.startswith(f"{cell}: "):
             return ("", warning[len(cell) + 2 :]), cell
     return ("", warning), ""
-
-
-def _every(named: list[str], labels: set[str]) -> str | None:
-    """Say ``both cells`` or ``all N cells`` where ``named`` is every cell of the run.
-
-    Else None. What all cells (``labels``) share names none of them: labels can be whole
-    tables.
-    """
-    shown = {str(n) for n in named}
-    if len(shown) > 1 and shown == labels:
-        return "both cells" if len(shown) == 2 else f"all {len(shown)} cells"
-    return None
 
 
 def _cells(names: list[str], limit: int = 6) -> str:
