@@ -287,13 +287,13 @@ def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> 
             console.print(f"verdict: none ({err})", markup=False, highlight=False, soft_wrap=True)
             return
     verdict = named_rules(verdict)  # "default rules" or a path relative to the cwd, as check
-    for line in verdict.lines():
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
     try:
         cells = RunStore(run_dir).manifest().get("cells", {})
     except ValueError:  # the verdict read it; a manifest gone since names cells in full
         cells = {}
     short = cell_words(cells)  # as the report's verdict names them
+    for line in verdict.lines(short):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     for cell in cell_verdicts(verdict):
         line = f"{short.get(cell.label, cell.label)}: {cell.text}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)

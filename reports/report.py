@@ -370,8 +370,9 @@ def _errors(scores: RunScores) -> list[str]:
 def _banner(verdict: Verdict, cells: Mapping[str, Mapping[str, Any]]) -> Banner:
     """Return the verdict first on the page, each cell named by its short label.
 
-    :func:`~mmm_workbench.reports.plotdata.cell_words` of the manifest's ``cells``; the
-    whole label, as the tables give it, on hover.
+    :func:`~mmm_workbench.reports.plotdata.cell_words` of the manifest's ``cells``, in the
+    cells' sentences and the verdict's lines alike; the whole label, as the tables give it,
+    on hover.
     """
     verdict = named_rules(verdict)  # "default rules", not a path into site-packages
     short = plotdata.cell_words(cells)
@@ -380,7 +381,7 @@ def _banner(verdict: Verdict, cells: Mapping[str, Mapping[str, Any]]) -> Banner:
         headline=verdict.headline(),
         passed=verdict.passed,
         cells=[(label, c.passed, c.text) for label, c in said],
-        lines=verdict.lines()[1:],
+        lines=verdict.lines(short)[1:],
         full_labels={label: c.label for label, c in said if label != c.label},
     )
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,13 +178,16 @@ class Verdict:
             return f"verdict: passed: {self.checked} checks{na} ({self.rules.source})"
         return f"verdict: FAILED ({', '.join(self.causes)}): {counts}{na} ({self.rules.source})"
 
-    def lines(self) -> list[str]:
+    def lines(self, names: Mapping[str, str] | None = None) -> list[str]:
         """Return the verdict in a few lines.
 
         For a terminal, the report's banner and ``run``'s closing lines: headline, fit health,
         calibration design, what the data do not inform, posterior ridges, where the problem
-        lies, and warnings.
+        lies, and warnings. ``names`` gives a cell label the name these lines use instead
+        (the report's and ``run``'s short names,
+        :func:`~mmm_workbench.reports.plotdata.cell_words`); ``check`` keeps whole labels.
         """
+        name = _namer(names)
         out = [self.headline()]
         counts = self.health["health"].value_counts()
         corrupt = int((self.health["status"] == "corrupt").sum())
@@ -196,31 +199,34 @@ class Verdict:
         designs = self.calibration.groupby("label", sort=False)["cell_label"].agg(list)
         every = {str(c) for c in self.calibration["cell_label"]}
         for label, cells in designs.items():
-            out.append(f"{label}: {every_cell(cells, every) or _names(cells)}")
+            where = every_cell(cells, every) or _names([name(c) for c in cells])
+            out.append(f"{label}: {where}")
         for label, rows in self.unlearned.groupby("cell_label", sort=False):
-            out.append(f"{label!s}: {'; '.join(unlearned_words(rows))}")
+            out.append(f"{name(str(label))}: {'; '.join(unlearned_words(rows))}")
         if len(self.ridges):
             items = [
-                f"{r['a']} ~ {r['b']} in {r['cell_label']} (|corr| {abs(float(r['corr'])):.2f})"
+                f"{r['a']} ~ {r['b']} in {name(str(r['cell_label']))} "
+                f"(|corr| {abs(float(r['corr'])):.2f})"
                 for r in self.ridges.to_dict("records")
             ]
             out.append(f"posterior ridges: {_names(items)}")
         for cause in self.causes:
             out.append(f"{cause}: {_EXPLAIN[cause]}")
-        grouped = self.grouped_warnings()
+        grouped = self.grouped_warnings(names)
         out += [f"warning: {w}" for w in grouped[:10]]
         if len(grouped) > 10:
             out.append(f"... and {len(grouped) - 10} more warnings")
         return out
 
-    def grouped_warnings(self) -> list[str]:
+    def grouped_warnings(self, names: Mapping[str, str] | None = None) -> list[str]:
         """Return :attr:`warnings` with the same warning for several cells on one line.
 
         A rule's warning (``rule R, cell C: note``) or a cell's (``C: note``) that holds for
         several cells becomes one line naming them (``rule R, cells A, B and C: note``), in the
         order first seen; one that every cell of the run shares says ``both cells`` or ``all N
-        cells`` instead; other warnings are kept as they are.
+        cells`` instead; other warnings are kept as they are. ``names``: as in :meth:`lines`.
         """
+        name = _namer(names)
         rules = sorted({r.label for r in self.rules.rules}, key=len, reverse=True)
         labels = {str(c) for c in self.fits.get("cell_label", pd.Series(dtype=str))}
         labels |= {str(c) for c in self.calibration.get("cell_label", pd.Series(dtype=str))}
@@ -233,13 +239,14 @@ class Verdict:
                 groups[key].append(cell)
         out = []
         for (rule, note), named in groups.items():
-            where = every_cell(named, labels)
             if not named:
                 out.append(note)
-            elif rule:
-                out.append(f"rule {rule}, {where or _cells(named)}: {note}")
+                continue
+            where = every_cell(named, labels) or _cells([name(c) for c in named])
+            if rule:
+                out.append(f"rule {rule}, {where}: {note}")
             else:
-                out.append(f"{where or _cells(named)}: {note}")
+                out.append(f"{where}: {note}")
         return out
 
     def report(self) -> str:
@@ -277,6 +284,12 @@ def _warning_key(warning: str, rules: list[str], cells: list[str]) -> tuple[tupl
         if warning.startswith(f"{cell}: "):
             return ("", warning[len(cell) + 2 :]), cell
     return ("", warning), ""
+
+
+def _namer(names: Mapping[str, str] | None) -> Callable[[str], str]:
+    """Return a cell label's name in ``names``, the label itself where it has none."""
+    given = dict(names or {})
+    return lambda label: given.get(label, label)
 
 
 def _cells(names: list[str], limit: int = 6) -> str:

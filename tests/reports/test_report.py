@@ -215,6 +215,9 @@ def test_the_verdict_names_each_cell_by_what_differs_and_keeps_the_whole_label_o
         assert f"title='{full}'>{short}</b>" in banner
     assert "level=8.0" not in banner.split("<ul>")[0]  # the shared level is left out
     assert "data.channels.tv.spend={" in page.split("id='verdict'")[1].split("</section>", 1)[1]
+    lines = banner.split("<ul>")[1]  # the verdict's lines name the cells as its sentences do
+    assert "data.channels" not in lines
+    assert "tv.spend.pattern=always_on: saturation_lam" in lines  # not learned
 
 
 def _verdict_html(page: str) -> str:

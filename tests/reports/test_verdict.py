@@ -182,6 +182,11 @@ def test_unlearned_can_warn_instead_of_failing(bad_scores: RunScores) -> None:
     assert "identifiability" not in verdict.causes
     assert not (verdict.failures["cell"] == "unlearned").any()
     assert any("saturation_lam" in w and "not learned" in w for w in verdict.warnings)
+    # the report and ``run`` name cells by their short names, ``check`` by their labels
+    named = verdict.lines({"unlearned": "U"})
+    assert any(w.startswith("warning: cell U: saturation_lam") for w in named)
+    assert not any(w.startswith("warning: cell U:") for w in verdict.lines())
+    assert any(w.startswith("warning: cell unlearned: saturation_lam") for w in verdict.lines())
 
 
 def test_posterior_ridges_are_flagged_with_the_pair(good: Verdict) -> None:
@@ -194,6 +199,8 @@ def test_posterior_ridges_are_flagged_with_the_pair(good: Verdict) -> None:
     }
     assert (ridges["corr"].abs() > 0.9).all() and ridges["log"].all()
     assert any(line.startswith("posterior ridges: saturation_beta") for line in good.lines())
+    (named,) = [line for line in good.lines({"ridge": "R"}) if line.startswith("posterior")]
+    assert " in R (|corr| " in named and " in ridge " not in named
 
 
 def test_sbc_and_pit_at_a_fixed_truth_are_named(good: Verdict) -> None:
