@@ -512,8 +512,9 @@ def study(
 
 
 STUDY_GEOMETRY = "level"
-"""The sampler geometry the README's power numbers are measured with: the shipped model's
-default (``level``; the first study's numbers were ``dgp``'s). The study uses it unless
+"""The sampler geometry the README's power numbers are measured with: ``level``, the shipped
+model's default when the study was run (now ``auto``; the first study's numbers were
+``dgp``'s). The study uses it unless
 ``MMM_WORKBENCH_GEOMETRY`` names another, and never the model's default implicitly: a
 change of default must not change what a resumed study fits."""
 
