@@ -39,6 +39,7 @@ process (the planted kinds are registered here). With
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -52,7 +53,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -459,13 +460,13 @@ def study(
     global SHARED_FITS
     register_planted()
     SHARED_FITS = out.parent / f"{out.name}.shared-fits"
-    _pin_geometry(out)
     source = scenario_from_text(scenario_text(variants, world=world), "power.toml")
     label_of = {c.cell_id: v for c, v in zip(source.cells, variants, strict=True)}
     only = tuple(c for c, v in label_of.items() if fit is None or v in fit)
-    plan = plan_run(source, RunOptions(replicates=replicates, only=only))
     started = time.perf_counter()
-    summary = run_grid(plan, out) if only else None
+    with _pinned_geometry(out):
+        plan = plan_run(source, RunOptions(replicates=replicates, only=only))
+        summary = run_grid(plan, out) if only else None
     fit_s = time.perf_counter() - started
     label_of = _variants_on_disk(out, variants)  # also a run made with other fit settings
     settings = tomllib.loads((out / "scenario.toml").read_text()).get("fit", {})
@@ -519,27 +520,39 @@ model's default when the study was run (now ``auto``; the first study's numbers 
 change of default must not change what a resumed study fits."""
 
 
-def _pin_geometry(out: Path) -> None:
-    """Fix the study's sampler geometry; refuse to add fits of another one to a run.
+@contextlib.contextmanager
+def _pinned_geometry(out: Path) -> Iterator[None]:
+    """Fix the study's sampler geometry while its fits run; refuse to add fits of another.
 
     ``MMM_WORKBENCH_GEOMETRY`` when set, else :data:`STUDY_GEOMETRY` (not the model's own
-    default, which may change), set on the model module before any model is built. The
-    first call on a run directory writes it beside the run (``<out>.geometry``), later
-    calls compare: one study, one geometry.
+    default, which may change), set on the model module and in the environment (for the
+    worker processes) before any model is built, and both put back afterwards: a caller in
+    the same process (a test session, whose later tests start ``mmm-workbench`` commands)
+    keeps its own. The first call on a run directory writes it beside the run
+    (``<out>.geometry``), later calls compare: one study, one geometry.
     """
     wanted = os.environ.get("MMM_WORKBENCH_GEOMETRY", STUDY_GEOMETRY)
     if wanted not in workbench.GEOMETRIES:
         sys.exit(f"MMM_WORKBENCH_GEOMETRY = {wanted!r}: one of {list(workbench.GEOMETRIES)}")
-    workbench.GEOMETRY = wanted
-    os.environ["MMM_WORKBENCH_GEOMETRY"] = wanted  # and for any worker process
     marker = out.parent / f"{out.name}.geometry"
-    if marker.is_file() and marker.read_text().strip() != workbench.GEOMETRY:
+    if marker.is_file() and marker.read_text().strip() != wanted:
         sys.exit(
             f"--out {out}: its fits use geometry {marker.read_text().strip()!r}, this process "
-            f"{workbench.GEOMETRY!r} (MMM_WORKBENCH_GEOMETRY): a study never mixes geometries"
+            f"{wanted!r} (MMM_WORKBENCH_GEOMETRY): a study never mixes geometries"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(workbench.GEOMETRY + "\n")
+    marker.write_text(wanted + "\n")
+    saved, saved_env = workbench.GEOMETRY, os.environ.get("MMM_WORKBENCH_GEOMETRY")
+    workbench.GEOMETRY = wanted
+    os.environ["MMM_WORKBENCH_GEOMETRY"] = wanted  # and for any worker process
+    try:
+        yield
+    finally:
+        workbench.GEOMETRY = saved
+        if saved_env is None:
+            os.environ.pop("MMM_WORKBENCH_GEOMETRY", None)
+        else:
+            os.environ["MMM_WORKBENCH_GEOMETRY"] = saved_env
 
 
 def _commit() -> str:

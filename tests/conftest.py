@@ -11,7 +11,7 @@ os.environ.setdefault("PYTENSOR_FLAGS", "mode=FAST_COMPILE")
 import copy
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,6 +50,47 @@ def _scratch_in_memory() -> None:
 
 
 _scratch_in_memory()
+
+_WORKBENCH_MODEL = "mmm_workbench.recover.models.workbench"
+
+
+def _workbench_settings() -> dict[str, object]:
+    """The process-wide settings every later test (and every command it starts) reads: the
+    ``MMM_*`` environment and the workbench model's sampling geometry, once loaded."""
+    settings: dict[str, object] = {k: v for k, v in os.environ.items() if k.startswith("MMM_")}
+    model = sys.modules.get(_WORKBENCH_MODEL)
+    if model is not None:
+        settings["recover.models.workbench.GEOMETRY"] = model.GEOMETRY
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _settings_do_not_leak() -> Iterator[None]:
+    """Fail a test that leaves a workbench setting changed for the tests after it.
+
+    The slow run of 2026-12-01 fitted tutorial 3 in the power study's geometry (``level``):
+    ``bench/power.py`` pinned it for its whole process, the test session, and the
+    tutorials' commands inherited it. The settings are put back, and the test fails naming
+    what it left."""
+    before = _workbench_settings()
+    yield
+    after = _workbench_settings()
+    model = sys.modules.get(_WORKBENCH_MODEL)
+    if model is not None and "recover.models.workbench.GEOMETRY" not in before:
+        before["recover.models.workbench.GEOMETRY"] = model._geometry_from_env()  # on import
+    if after == before:
+        return
+    for name in set(after) - set(before):
+        if name.startswith("MMM_"):
+            os.environ.pop(name)
+    for name, value in before.items():
+        if name.startswith("MMM_"):
+            os.environ[name] = str(value)
+        else:
+            sys.modules[_WORKBENCH_MODEL].GEOMETRY = value
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    pytest.fail(f"the test left process-wide settings changed: {', '.join(changed)}")
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFOUNDED = ROOT / "scenarios" / "confounded-demand.toml"

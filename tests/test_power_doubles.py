@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -136,6 +137,8 @@ def test_each_world_differs_from_the_default_in_one_thing_only(power: ModuleType
 def test_a_run_directory_keeps_one_geometry(
     power: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The study pins its geometry while it fits and puts the process's back afterwards
+    (a test session's later tests, and the commands they start, keep the default)."""
     out = tmp_path / "run"
     monkeypatch.delenv("MMM_WORKBENCH_GEOMETRY", raising=False)
     # the study pins its geometry (level, the shipped default when it was measured; the
@@ -143,16 +146,22 @@ def test_a_run_directory_keeps_one_geometry(
     assert power.STUDY_GEOMETRY == "level"
     assert power.workbench._geometry_from_env() == power.workbench.DEFAULT_GEOMETRY
     monkeypatch.setattr(power.workbench, "GEOMETRY", "dgp")
-    power._pin_geometry(out)
-    assert power.workbench.GEOMETRY == "level"
+    with power._pinned_geometry(out):
+        assert power.workbench.GEOMETRY == "level"
+        assert os.environ["MMM_WORKBENCH_GEOMETRY"] == "level"  # for worker processes
+    assert power.workbench.GEOMETRY == "dgp"  # put back
+    assert "MMM_WORKBENCH_GEOMETRY" not in os.environ
     assert (tmp_path / "run.geometry").read_text().strip() == "level"
-    power._pin_geometry(out)  # the same geometry resumes
+    with power._pinned_geometry(out):  # the same geometry resumes
+        pass
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "data")
-    with pytest.raises(SystemExit, match="never mixes geometries"):
-        power._pin_geometry(out)
+    mixed = pytest.raises(SystemExit, match="never mixes geometries")
+    with mixed, power._pinned_geometry(out):
+        pass
+    assert os.environ["MMM_WORKBENCH_GEOMETRY"] == "data"
     monkeypatch.setenv("MMM_WORKBENCH_GEOMETRY", "sideways")
-    with pytest.raises(SystemExit, match="sideways"):
-        power._pin_geometry(tmp_path / "other")
+    with pytest.raises(SystemExit, match="sideways"), power._pinned_geometry(tmp_path / "x"):
+        pass
 
 
 def test_the_sbc_world_is_the_shipped_sbc_scenario_without_its_grid(power: ModuleType) -> None:
