@@ -271,8 +271,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _print_verdict(console: Console, run_dir: Path, verdict: Verdict | None) -> None:
     """Print the run's last lines.
 
-    The verdict of ``check`` (default rules) and one plain sentence per cell; a run without a
-    readable record says so instead.
+    The verdict of ``check`` (default rules) and one plain sentence per cell, each cell named
+    as the report's verdict names it (:func:`~mmm_workbench.reports.plotdata.cell_words`;
+    ``check`` keeps whole labels); a run without a readable record says so instead.
     """
     from mmm_workbench.reports.gate import named_rules
     from mmm_workbench.reports.plotdata import cell_words

@@ -189,11 +189,11 @@ def cell_words(cells: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     flighted``), an array of tables by its length. A path of three parts or more keeps two
     (``tv.spend``, ``noise.sd``): one alone (``spend``, ``sd``) would not say whose. A label
     that would not tell its cell from another stays whole, and a run whose labels are all
-    at most :data:`SHORT_LABEL` characters keeps them (the verdict's warnings and ridges name
-    cells by them).
+    at most :data:`SHORT_LABEL` characters keeps them (they say the override's whole path,
+    as ``check`` and the tables do).
     """
     rows = [(str(i.get("label", c)), list(i.get("overrides", []))) for c, i in cells.items()]
-    if all(len(label) <= SHORT_LABEL for label, _ in rows):  # the verdict's other lines use them
+    if all(len(label) <= SHORT_LABEL for label, _ in rows):  # as check and the tables say them
         return {label: label for label, _ in rows}
     seen = _levels(overrides for _, overrides in rows)
     varied = [p for p, v in seen.items() if len({repr(x) for x in v}) > 1] or list(seen)

@@ -52,6 +52,7 @@ def _scratch_in_memory() -> None:
 _scratch_in_memory()
 
 _WORKBENCH_MODEL = "mmm_workbench.recover.models.workbench"
+_GEOMETRY = "recover.models.workbench.GEOMETRY"
 
 
 def _workbench_settings() -> dict[str, object]:
@@ -60,7 +61,7 @@ def _workbench_settings() -> dict[str, object]:
     settings: dict[str, object] = {k: v for k, v in os.environ.items() if k.startswith("MMM_")}
     model = sys.modules.get(_WORKBENCH_MODEL)
     if model is not None:
-        settings["recover.models.workbench.GEOMETRY"] = model.GEOMETRY
+        settings[_GEOMETRY] = model.GEOMETRY
     return settings
 
 
@@ -75,21 +76,23 @@ def _settings_do_not_leak() -> Iterator[None]:
     before = _workbench_settings()
     yield
     after = _workbench_settings()
-    model = sys.modules.get(_WORKBENCH_MODEL)
-    if model is not None and "recover.models.workbench.GEOMETRY" not in before:
-        before["recover.models.workbench.GEOMETRY"] = model._geometry_from_env()  # on import
-    if after == before:
-        return
-    for name in set(after) - set(before):
+    for name in set(after) - set(before):  # the environment first: the geometry reads it
         if name.startswith("MMM_"):
             os.environ.pop(name)
     for name, value in before.items():
         if name.startswith("MMM_"):
             os.environ[name] = str(value)
-        else:
-            sys.modules[_WORKBENCH_MODEL].GEOMETRY = value
+    model = sys.modules.get(_WORKBENCH_MODEL)
+    if model is not None:
+        if _GEOMETRY not in before:  # loaded by this test: what importing it gives
+            try:
+                before[_GEOMETRY] = model._geometry_from_env()
+            except ValueError:
+                before[_GEOMETRY] = model.DEFAULT_GEOMETRY
+        model.GEOMETRY = before[_GEOMETRY]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-    pytest.fail(f"the test left process-wide settings changed: {', '.join(changed)}")
+    if changed:
+        pytest.fail(f"the test left process-wide settings changed: {', '.join(changed)}")
 
 
 ROOT = Path(__file__).resolve().parents[1]

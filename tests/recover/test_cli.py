@@ -168,11 +168,15 @@ def test_run_quiet_prints_only_the_totals(
 
 
 def test_run_ends_with_the_verdict_per_cell(
-    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], one_figure: None
+    small: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    one_figure: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The run's last lines are ``check``'s verdict and one sentence per cell, on stdout,
-    each cell named as the report's verdict names it (short labels like
-    ``data.proxy.noise_sd=0.2`` whole, as the warnings name them)."""
+    each cell named as the report's verdict names it, in both (short labels like
+    ``data.proxy.noise_sd=0.2`` whole, as ``check`` names them)."""
     from mmm_workbench.reports.gate import named_rules
     from mmm_workbench.reports.report import cell_verdicts
     from mmm_workbench.reports.verdict import evaluate
@@ -204,3 +208,21 @@ def test_run_ends_with_the_verdict_per_cell(
     reported = capsys.readouterr().out.strip().splitlines()
     assert reported[-len(expected) :] == expected
     assert "report: " in "\n".join(reported[: -len(expected)])
+    # where labels are long, the closing lines name each cell by the report's short name,
+    # in the verdict's lines as in its sentences (check keeps the whole labels)
+    from rich.console import Console
+
+    from mmm_workbench.recover import cli
+    from mmm_workbench.reports import plotdata
+    from mmm_workbench.reports.verdict import Verdict
+
+    names = {label: f"cell-{i}" for i, (label, _) in enumerate(cells)}
+    monkeypatch.setattr(plotdata, "cell_words", lambda _: names)
+    asked: list[object] = []
+    lines = Verdict.lines
+    monkeypatch.setattr(Verdict, "lines", lambda v, n=None: asked.append(n) or lines(v, n))
+    cli._print_verdict(Console(), out, None)
+    named = capsys.readouterr().out.strip().splitlines()
+    sentences = [f"{names[label]}: {text}" for label, text in cells]
+    assert asked == [names]  # this run's lines name no single cell: both read the same
+    assert named == verdict.lines(names) + sentences

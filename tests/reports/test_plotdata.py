@@ -116,7 +116,7 @@ def test_a_cell_is_named_in_the_verdict_by_what_tells_it_from_the_others() -> No
     assert cell_words(twins) == {"p-full": "p-full", "q-full": "q-full", "r-full": "r-full"}
     one = {"z": {"label": "base", "overrides": []}}
     assert cell_words(one) == {"base": "base"}
-    # short labels (quickstart's) stay whole: the verdict's warnings name cells by them
+    # short labels (quickstart's) stay whole, as check and the tables name cells
     proxy = {
         c: {"label": f"data.proxy.noise_sd={v}", "overrides": [["data.proxy.noise_sd", v]]}
         for c, v in (("x", 0.0), ("y", 0.2))
