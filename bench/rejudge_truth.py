@@ -5,8 +5,10 @@ A fit record carries the truth its model was scored against (written at fit time
 ``sigma``, ``baseline`` and ``log_likelihood`` a model without a demand proxy can reach
 where demand's noise is white; docs/definitions.md), an old run keeps the old truth. This
 script copies a run, regenerates each record's dataset from the run's scenario (the same
-seeds), puts the current truth of those three estimands into the copy's records, and
-prints ``check``'s verdict per cell before and after. The posterior draws are untouched.
+seeds), puts the current truth of those three estimands into the copy's records with the
+current ``truth_version`` (``reports.contract.TRUTH_VERSION``; ``check`` flags a record of an
+older one), and prints ``check``'s verdict per cell before and after. The posterior draws are
+untouched.
 
     python bench/rejudge_truth.py RUN_DIR COPY_DIR
 
@@ -26,6 +28,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from mmm_workbench.recover.models.data import truth_estimands
+from mmm_workbench.reports.contract import TRUTH_VERSION
 from mmm_workbench.scenarios import read_scenario, replicate_rng
 from mmm_workbench.simulate import generate
 
@@ -61,6 +64,11 @@ def rewrite(src: Path, dst: Path) -> int:
         table = table.set_column(
             table.schema.get_field_index("truth"), field, pa.array(values, type=field.type)
         )
+        metadata = dict(table.schema.metadata or {})
+        attrs = json.loads(metadata[b"attrs"])
+        attrs["truth_version"] = TRUTH_VERSION  # what check reads to flag an older truth
+        metadata[b"attrs"] = json.dumps(attrs).encode()
+        table = table.replace_schema_metadata(metadata)
         with pa.OSFile(str(path), "wb") as out, ipc.new_file(out, table.schema) as writer:
             writer.write_table(table)
     return written

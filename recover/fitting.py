@@ -39,6 +39,7 @@ from mmm_workbench.reports.contract import (
     PREDICTIONS,
     SAMPLE,
     TARGET,
+    TRUTH_VERSION,
 )
 from mmm_workbench.scenarios import Cell, Scenario, replicate_rng, spec_hash
 from mmm_workbench.scenarios.seeds import prior_seed, sampler_seed
@@ -332,6 +333,7 @@ class CellFitter:
             **_geometry(self.model),
             "seed": scenario.seed,
             "sampler_seed": seed,
+            "truth_version": TRUTH_VERSION,
             "compiled": int(compiled_here),
             "pid": os.getpid(),
             "diagnostics": json.dumps(posterior.diagnostics),

@@ -35,7 +35,8 @@ A fit record is an Arrow IPC file (Feather v2; ``pyarrow.ipc.open_file``,
   not comparable) and ``observed_data`` are float64.
 
 The schema metadata holds ``format_version``, ``attrs`` (the record's attributes as a JSON
-object: ``cell_id``, ``replicate``, ``backend``, seeds, and the JSON-object strings
+object: ``cell_id``, ``replicate``, ``backend``, seeds, ``truth_version``
+(:data:`TRUTH_VERSION`), and the JSON-object strings
 ``diagnostics``, ``timings`` and ``versions``), ``groups`` (each group's attributes),
 ``variables``: per variable, in row order, its ``name``, ``dims``, ``shape`` and the
 ``groups`` that hold it (its rows are its values flattened in C order over ``dims``; cells
@@ -97,6 +98,8 @@ __all__ = [
     "SCENARIO_FILE",
     "TARGET",
     "TRUTH",
+    "TRUTH_VERSION",
+    "UNVERSIONED_TRUTH",
     "FormatError",
     "atomic_write",
     "check_format_version",
@@ -106,6 +109,17 @@ __all__ = [
     "record_path",
     "replicate_of",
 ]
+
+TRUTH_VERSION = 2
+"""The definition of the truth a record's ``truth`` column holds (docs/definitions.md), kept
+in its ``attrs`` as ``truth_version``. A record keeps the truth it was scored against when it
+was fitted, so a change of definition bumps this, and a reader flags the records of an
+older one (:func:`mmm_workbench.reports.verdict.evaluate`'s warnings). 2: since
+2026-12-01, ``sigma``, ``baseline`` and ``log_likelihood`` of a model without a demand
+proxy where demand's noise is white; records without ``truth_version`` predate the attribute
+(2026-12-01) and are of version 2 or 1, so they are flagged once this exceeds 2."""
+UNVERSIONED_TRUTH = 2
+"""The newest truth version a record without ``truth_version`` can hold."""
 
 FORMAT_VERSION = 3
 """The version this code writes (1 was netCDF records; 2 lacked the predictive groups and the

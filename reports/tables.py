@@ -193,6 +193,7 @@ def score_run(
             "path": str(entry.path),
             "backend": "",
             "geometry": "",
+            "truth_version": math.nan,
         }
         if entry.status != "ok":
             return _Scored(row | {"status": entry.status, "error": entry.error} | _diag(entry.info))
@@ -274,13 +275,23 @@ def _record_info(record: FitRecord) -> dict[str, Any]:
     info: dict[str, Any] = {
         "backend": str(record.attrs.get("backend", "")),
         "geometry": str(record.attrs.get("geometry", "")),
+        "truth_version": _truth_version(record.attrs.get("truth_version")),
     }
     info |= _numbers(record.diagnostics, DIAGNOSTICS) | _numbers(record.timings, TIMINGS)
     return info | fit_quality(record)
 
 
+def _truth_version(value: Any) -> float:
+    """Return a record's ``truth_version``, NaN where it has none (written before it)."""
+    try:
+        return float(int(value))
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _fit_frame(fits: list[dict[str, Any]]) -> pd.DataFrame:
     columns = ["cell", "cell_label", "replicate", "status", "backend", "geometry"]
+    columns += ["truth_version"]
     columns += [*DIAGNOSTICS, *TIMINGS]
     columns += ["nonfinite_draws", *FIT_QUALITY]
     return pd.DataFrame(fits).reindex(columns=[*columns, "error", "path"])
@@ -599,7 +610,9 @@ def fit_table(run: RunLike | RunScores) -> pd.DataFrame:
     """One row per fit.
 
     ``cell, cell_label, replicate, status`` (``ok``/``failed``/``corrupt``), ``backend``,
-    ``geometry`` (the workbench model's sampling coordinates; empty for other models), the
+    ``geometry`` (the workbench model's sampling coordinates; empty for other models),
+    ``truth_version`` (the definition of the truth the record holds,
+    :data:`~mmm_workbench.reports.contract.TRUTH_VERSION`; NaN for a record without one), the
     diagnostics (``draws, max_rhat, min_ess_bulk, min_ess_tail, divergences, treedepth_hits, ebfmi,
     step_size``; NaN when absent), the timings (``compile_s, tune_s, draw_s, post_s``), ``error``
     and ``path``.

@@ -40,6 +40,7 @@ from mmm_workbench.reports.aggregate import (
     classify_fits,
     tolerance_table,
 )
+from mmm_workbench.reports.contract import TRUTH_VERSION, UNVERSIONED_TRUTH
 from mmm_workbench.reports.decision import decision_summary
 from mmm_workbench.reports.fit_metrics import FIT_QUALITY
 from mmm_workbench.reports.plotdata import every_cell
@@ -543,6 +544,32 @@ def _identifiability_checks(ident: pd.DataFrame, rule_set: RuleSet) -> pd.DataFr
     return pd.DataFrame(rows, columns=CHECK_COLUMNS)
 
 
+def _stale_truth(fits: pd.DataFrame) -> list[str]:
+    """Return a warning when fit records hold an older definition of the truth.
+
+    A record keeps the truth it was scored against at fit time (``truth_version``); a run
+    resumed, or re-scored, after a change of definition judges those records against the old
+    truth. A record without ``truth_version`` is of version
+    :data:`~mmm_workbench.reports.contract.UNVERSIONED_TRUTH` or older.
+    """
+    if "truth_version" not in fits:
+        return []
+    ok = fits[fits["status"] == "ok"]
+    known = pd.to_numeric(ok["truth_version"], errors="coerce")
+    newest = known.fillna(UNVERSIONED_TRUTH)
+    stale = ok[newest < TRUTH_VERSION]
+    if stale.empty:
+        return []
+    found = sorted({"unrecorded" if math.isnan(v) else f"{v:g}" for v in known[stale.index]})
+    return [
+        f"{len(stale)} of {len(ok)} fit records were scored against an older definition of "
+        f"the truth (truth_version {', '.join(found)}; this workbench's: {TRUTH_VERSION}, "
+        "docs/definitions.md): their truth of the estimands redefined since is stale; fit "
+        "them again (delete their records, then run) or re-judge a copy "
+        "(bench/rejudge_truth.py)"
+    ]
+
+
 def _float(value: object) -> float:
     """``value`` as a float, NaN where it is not a number."""
     try:
@@ -715,6 +742,7 @@ def evaluate(
             "from the data"
             for r in unlearned.to_dict("records")
         ]
+    notes += _stale_truth(scores.fits)
     counts = fit_counts(scores)
     per_cell = health.groupby("cell")["health"].value_counts().unstack(fill_value=0)
     counts["n_clean"] = counts["cell"].map(per_cell.get(CLEAN, pd.Series(dtype=int))).fillna(0)

@@ -13,6 +13,7 @@ from mmm_workbench.recover.inference import BACKENDS, get_backend
 from mmm_workbench.recover.models.workbench import GEOMETRIES
 from mmm_workbench.recover.runner import RunOptions, run_grid
 from mmm_workbench.recover.store import RunStore
+from mmm_workbench.reports.contract import TRUTH_VERSION
 from tests.recover.conftest import SMALL
 
 ONE_CELL = SMALL.replace('[grid]\n"data.proxy.noise_sd" = [0.0, 0.2]\n', "")
@@ -40,6 +41,7 @@ def test_approximate_backends_write_records(tmp_path: Path, backend: str) -> Non
     assert record.attrs["backend"] == backend
     # the workbench model's resolved sampling coordinates, never the "auto" setting
     assert record.attrs["geometry"] in GEOMETRIES and record.attrs["geometry"] != "auto"
+    assert record.attrs["truth_version"] == TRUTH_VERSION  # the truth's definition it holds
     assert record["posterior"].sizes["sample"] == 50
     assert np.all(np.isfinite(record["posterior"]["contribution_share"]))
 
