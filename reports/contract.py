@@ -113,8 +113,11 @@ __all__ = [
 TRUTH_VERSION = 2
 """The definition of the truth a record's ``truth`` column holds (docs/definitions.md), kept
 in its ``attrs`` as ``truth_version``. A record keeps the truth it was scored against when it
-was fitted, so a change of definition bumps this, and a reader flags the records of an
-older one (:func:`mmm_workbench.reports.verdict.evaluate`'s warnings). 2: since
+was fitted, so a change of definition (or of the worlds a scenario generates) bumps this,
+and a reader flags the records of an older one
+(:func:`mmm_workbench.reports.verdict.evaluate`'s warnings); ``tests/simulate/
+test_truth_version_pinned.py`` pins a digest of the truth per version, so a change that
+forgets the bump fails. 2: since
 2026-12-01, ``sigma``, ``baseline`` and ``log_likelihood`` of a model without a demand
 proxy where demand's noise is white; records without ``truth_version`` predate the attribute
 (2026-12-01) and are of version 2 or 1, so they are flagged once this exceeds 2."""
